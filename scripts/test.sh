@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test of the project: vet, gofmt check, then `go test ./...`.
+# As root with unshare available, the tests run inside a private network namespace whose only
+# interface is loopback, so the bridge, prosody and Chromium can talk to each other and nothing can
+# leave the machine or clash with services on the host (see ../shared/spec/test-peers.md §6).
+# Extra arguments are passed to `go test` (e.g. scripts/test.sh -run Forward ./sfu/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${1:-}" != "--in-netns" ]; then
+  go mod download
+  unformatted=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
+  if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; exit 1; fi
+  go vet ./...
+  if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null \
+     && unshare --net true 2>/dev/null; then
+    exec unshare --net -- "$0" --in-netns "$@"
+  fi
+  echo "note: not root or no unshare: running tests in the host network namespace" >&2
+else
+  shift
+  ip link set lo up
+fi
+
+if [ $# -eq 0 ]; then set -- ./...; fi
+exec go test -count=1 -timeout 25m "$@"
