@@ -5,9 +5,6 @@
 // never import package sfu.
 package transport
 
-// CONTRACT STUB — the signatures below are the agreed API between sfu and sfu/transport.
-// The implementation replaces the bodies; keep the exported names and meanings.
-
 import (
 	"log/slog"
 	"net/netip"
@@ -44,6 +41,25 @@ const (
 	StateClosed
 )
 
+// String returns the state's lower-case name.
+func (s State) String() string {
+	switch s {
+	case StateNew:
+		return "new"
+	case StateChecking:
+		return "checking"
+	case StateConnected:
+		return "connected"
+	case StateSecure:
+		return "secure"
+	case StateFailed:
+		return "failed"
+	case StateClosed:
+		return "closed"
+	}
+	return "unknown"
+}
+
 // Handler receives what a Transport delivers. HandleSRTP runs on a socket reader goroutine:
 // it must not block and must not keep buf after returning.
 type Handler interface {
@@ -72,33 +88,6 @@ type MuxStats struct {
 	DroppedBadIntegrity            uint64 // STUN whose MESSAGE-INTEGRITY fails
 	DroppedUnknownAddr             uint64 // DTLS/SRTP from an address no transport validated
 	DroppedNotSecure               uint64 // SRTP before DTLS finished
+	DroppedQueueFull               uint64 // STUN/DTLS for a transport whose ICE/DTLS reader lags
+	RejectedDataChannels           uint64 // DCEP OPEN refused (wrong protocol or over max-channels=1)
 }
-
-// The agreed methods (implemented in this package):
-//
-//	func Listen(cfg Config) (*Mux, error)
-//	func (m *Mux) Close() error
-//	func (m *Mux) LocalAddr() netip.AddrPort
-//	func (m *Mux) Stats() MuxStats
-//	func (m *Mux) NewTransport(opts Options, h Handler) (*Transport, error)
-//
-//	// LocalDescription: ufrag, pwd, host candidates (+ advertised), sha-256 fingerprint with
-//	// setup "actpass" until the remote role is known, then "passive"/"active"; RTCPMux true.
-//	func (t *Transport) LocalDescription() Description
-//	// SetRemoteDescription may be called repeatedly: ufrag/pwd/fingerprints are taken the first
-//	// time they are non-empty (ICE starts once ufrag+pwd are known); candidates are added each
-//	// time (trickle). Remote setup "active" => bridge is DTLS server, "passive" => client.
-//	func (t *Transport) SetRemoteDescription(d Description) error
-//	func (t *Transport) State() State
-//	func (t *Transport) SendDataChannel(msg []byte, isString bool) error
-//	// NewBatchWriter returns a writer owned by one goroutine (the endpoint's sender).
-//	func (t *Transport) NewBatchWriter() *BatchWriter
-//	// Close stops every goroutine of this transport; the Handler is not called after it returns.
-//	func (t *Transport) Close() error
-//
-//	// Buffer returns a zero-length slice with capacity >= 1500 to build the next datagram in.
-//	func (w *BatchWriter) Buffer() []byte
-//	// Commit queues b (built in the slice from Buffer) and sends the batch when it is full.
-//	func (w *BatchWriter) Commit(b []byte)
-//	// Flush sends what is queued to the transport's current remote address (sendmmsg).
-//	func (w *BatchWriter) Flush() error
