@@ -1,0 +1,228 @@
+// Package sfu is the media core of the bridge: conferences, endpoints, and the per-packet path
+// that moves SRTP from one endpoint to the others (socket, demux, SRTP, source, projection,
+// receiver, SRTP, socket; see pipeline.go). Control protocols (COLIBRI2, XMPP, HTTP) drive it
+// through its exported API; it must never import them.
+package sfu
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"gojvb/sfu/transport"
+)
+
+// SendingWindow is how recently an endpoint must have sent audio (video) to count in
+// Stats.EndpointsSendingAudio (EndpointsSendingVideo).
+const SendingWindow = 5 * time.Second
+
+// Config configures a Bridge.
+type Config struct {
+	Transport transport.Config // port, advertised addresses, readers
+	Logger    *slog.Logger     // nil: slog.Default()
+}
+
+// Bridge owns the UDP port and the conferences on it.
+type Bridge struct {
+	log          *slog.Logger
+	mux          *transport.Mux // nil in tests that build transports themselves
+	newTransport transportFactory
+	counters     bridgeCounters
+
+	mu          sync.Mutex
+	conferences map[string]*Conference // by meeting id
+	closed      bool
+
+	statsMu sync.Mutex
+	live    map[*Endpoint]struct{}
+	retired EndpointStats // counters of expired endpoints
+}
+
+// New binds the UDP port and returns a bridge with no conferences.
+func New(cfg Config) (*Bridge, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	tc := cfg.Transport
+	if tc.Logger == nil {
+		tc.Logger = log
+	}
+	m, err := transport.Listen(tc)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: listen on UDP port %d: %w", tc.Port, err)
+	}
+	b := newBridge(log, func(opts transport.Options, h transport.Handler) (endpointTransport, datagramWriter, error) {
+		t, err := m.NewTransport(opts, h)
+		if err != nil {
+			return nil, nil, err
+		}
+		return t, t.NewBatchWriter(), nil
+	})
+	b.mux = m
+	log.Info("bridge listening", "addr", m.LocalAddr())
+	return b, nil
+}
+
+func newBridge(log *slog.Logger, f transportFactory) *Bridge {
+	return &Bridge{
+		log:          log,
+		newTransport: f,
+		conferences:  make(map[string]*Conference),
+		live:         make(map[*Endpoint]struct{}),
+	}
+}
+
+// Close expires every conference and closes the UDP port; all goroutines of the bridge have
+// ended when it returns.
+func (b *Bridge) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	confs := b.conferencesLocked()
+	b.mu.Unlock()
+	for _, c := range confs {
+		c.Expire()
+	}
+	if b.mux == nil {
+		return nil
+	}
+	if err := b.mux.Close(); err != nil {
+		return fmt.Errorf("sfu: close UDP port: %w", err)
+	}
+	return nil
+}
+
+// LocalAddr returns the bound UDP address.
+func (b *Bridge) LocalAddr() netip.AddrPort {
+	if b.mux == nil {
+		return netip.AddrPort{}
+	}
+	return b.mux.LocalAddr()
+}
+
+// CreateConference creates a conference for meetingID (ErrConferenceExists if there is one).
+func (b *Bridge) CreateConference(meetingID, name string) (*Conference, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, fmt.Errorf("create conference %q: %w", meetingID, ErrExpired)
+	}
+	if _, ok := b.conferences[meetingID]; ok {
+		return nil, fmt.Errorf("create conference %q: %w", meetingID, ErrConferenceExists)
+	}
+	c := newConference(b, meetingID, name)
+	b.conferences[meetingID] = c
+	b.counters.conferencesCreated.Add(1)
+	c.log.Debug("conference created", "name", name)
+	return c, nil
+}
+
+// Conference returns the conference for meetingID, or nil.
+func (b *Bridge) Conference(meetingID string) *Conference {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.conferences[meetingID]
+}
+
+// Conferences returns all conferences ordered by meeting id.
+func (b *Bridge) Conferences() []*Conference {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.conferencesLocked()
+}
+
+func (b *Bridge) conferencesLocked() []*Conference {
+	out := make([]*Conference, 0, len(b.conferences))
+	for _, c := range b.conferences {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(x, y *Conference) int {
+		switch {
+		case x.meetingID < y.meetingID:
+			return -1
+		case x.meetingID > y.meetingID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (b *Bridge) removeConference(c *Conference) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conferences[c.meetingID] == c {
+		delete(b.conferences, c.meetingID)
+		b.counters.conferencesCompleted.Add(1)
+	}
+}
+
+// adopt starts counting e in Stats.
+func (b *Bridge) adopt(e *Endpoint) {
+	b.counters.endpointsCreated.Add(1)
+	b.statsMu.Lock()
+	b.live[e] = struct{}{}
+	b.statsMu.Unlock()
+}
+
+// retire folds the counters of an expired endpoint into the bridge totals.
+func (b *Bridge) retire(e *Endpoint) {
+	b.statsMu.Lock()
+	defer b.statsMu.Unlock()
+	if _, ok := b.live[e]; ok {
+		delete(b.live, e)
+		b.retired.add(e.Stats())
+	}
+}
+
+// Stats returns a snapshot of the bridge's counters and gauges.
+func (b *Bridge) Stats() Stats {
+	var s Stats
+	for _, c := range b.Conferences() {
+		n := c.EndpointCount()
+		s.Conferences++
+		s.Endpoints += n
+		s.LargestConference = max(s.LargestConference, n)
+	}
+	since := time.Now().Add(-SendingWindow).UnixNano()
+	b.statsMu.Lock()
+	sum := b.retired
+	for e := range b.live {
+		sum.add(e.Stats())
+		if e.lastAudio.Load() > since {
+			s.EndpointsSendingAudio++
+		}
+		if e.lastVideo.Load() > since {
+			s.EndpointsSendingVideo++
+		}
+	}
+	b.statsMu.Unlock()
+
+	s.PacketsReceived, s.BytesReceived = sum.PacketsReceived, sum.BytesReceived
+	s.PacketsSent, s.BytesSent = sum.PacketsSent, sum.BytesSent
+	s.DroppedUnknownSSRC = sum.DroppedUnknownSSRC
+	s.DroppedForeignSSRC = sum.DroppedForeignSSRC
+	s.DroppedSRTPAuth = sum.DroppedSRTPAuth
+	s.DroppedQueueFull = sum.DroppedQueueFull
+	s.DroppedNotSecure = sum.DroppedNotSecure
+	s.DroppedMuted = sum.DroppedMuted
+	s.DroppedSendFailed = sum.DroppedSendFailed
+	s.KeyframeRequestsForwarded = sum.KeyframeRequestsForwarded
+	s.KeyframeRequestsDropped = sum.KeyframeRequestsDropped
+	s.DataChannelMessagesReceived = sum.DataChannelMessagesReceived
+	s.DataChannelMessagesSent = sum.DataChannelMessagesSent
+
+	if b.mux != nil {
+		s.Mux = b.mux.Stats()
+	}
+	s.ConferencesCreated = b.counters.conferencesCreated.Load()
+	s.ConferencesCompleted = b.counters.conferencesCompleted.Load()
+	s.EndpointsCreated = b.counters.endpointsCreated.Load()
+	s.ICESucceeded = b.counters.iceSucceeded.Load()
+	s.ICEFailed = b.counters.iceFailed.Load()
+	s.DTLSFailed = b.counters.dtlsFailed.Load()
+	return s
+}

@@ -1,0 +1,258 @@
+package sfu
+
+import (
+	"cmp"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gojvb/sfu/transport"
+)
+
+// Conference is a set of endpoints that receive each other's media.
+//
+// The per-packet path reads two copy-on-write snapshots without locks: the endpoints media is
+// offered to (receivers) and the SSRC -> source map (sources). Both are rebuilt under mu on
+// join, leave and SetSources.
+type Conference struct {
+	id, meetingID, name string
+	bridge              *Bridge
+	log                 *slog.Logger
+	created             time.Time
+	feedbackAudio       uint32
+	feedbackVideo       uint32
+
+	receivers atomic.Pointer[[]*Endpoint]
+	sources   atomic.Pointer[sourceMap]
+	expired   atomic.Bool
+
+	mu        sync.Mutex
+	endpoints map[string]*Endpoint // also guards every endpoint's sources and srcs
+}
+
+// sourceMap is an immutable SSRC -> source snapshot.
+type sourceMap struct {
+	bySSRC map[uint32]*source
+}
+
+// source is one signalled SSRC. Its identity (pointer) is stable while the owner keeps signalling
+// it with the same media type and name, so receivers' projections survive unrelated changes.
+type source struct {
+	ssrc  uint32
+	owner *Endpoint
+	media MediaType
+	name  string
+
+	lastKeyframeRequest atomic.Int64 // unix nanoseconds of the last PLI relayed to owner
+}
+
+func newConference(b *Bridge, meetingID, name string) *Conference {
+	id := randomHex(8)
+	c := &Conference{
+		id:        id,
+		meetingID: meetingID,
+		name:      name,
+		bridge:    b,
+		log:       b.log.With("conference", id, "meeting_id", meetingID),
+		created:   time.Now(),
+		endpoints: make(map[string]*Endpoint),
+	}
+	c.feedbackAudio = randomSSRC()
+	for c.feedbackVideo = randomSSRC(); c.feedbackVideo == c.feedbackAudio; c.feedbackVideo = randomSSRC() {
+	}
+	c.receivers.Store(&[]*Endpoint{})
+	c.sources.Store(&sourceMap{bySSRC: map[uint32]*source{}})
+	return c
+}
+
+// ID returns the bridge's random id of the conference.
+func (c *Conference) ID() string { return c.id }
+
+// MeetingID returns the meeting id the control plane created the conference with.
+func (c *Conference) MeetingID() string { return c.meetingID }
+
+// Name returns the conference name (the MUC JID for jicofo conferences).
+func (c *Conference) Name() string { return c.name }
+
+// CreatedAt returns when the conference was created.
+func (c *Conference) CreatedAt() time.Time { return c.created }
+
+// FeedbackSSRCs returns the bridge's own SSRCs in this conference (signalled as jvb-a0 and
+// jvb-v0); forwarded keyframe requests carry the video one as sender SSRC.
+func (c *Conference) FeedbackSSRCs() (audio, video uint32) { return c.feedbackAudio, c.feedbackVideo }
+
+// Expired reports whether the conference was expired.
+func (c *Conference) Expired() bool { return c.expired.Load() }
+
+// CreateEndpoint creates an endpoint and its transport.
+func (c *Conference) CreateEndpoint(cfg EndpointConfig) (*Endpoint, error) {
+	if cfg.ID == "" {
+		return nil, fmt.Errorf("create endpoint in conference %s: empty endpoint id", c.id)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.expired.Load() {
+		return nil, fmt.Errorf("create endpoint %s in conference %s: %w", cfg.ID, c.id, ErrExpired)
+	}
+	if _, ok := c.endpoints[cfg.ID]; ok {
+		return nil, fmt.Errorf("create endpoint %s in conference %s: %w", cfg.ID, c.id, ErrEndpointExists)
+	}
+	e := newEndpoint(c, cfg)
+	tr, w, err := c.bridge.newTransport(transport.Options{
+		ICEControlling: cfg.ICEControlling,
+		SCTP:           cfg.SCTP,
+		Logger:         e.log,
+	}, endpointHandler{e})
+	if err != nil {
+		return nil, fmt.Errorf("create endpoint %s in conference %s: %w", cfg.ID, c.id, err)
+	}
+	e.tr, e.writer = tr, w
+	go e.sendLoop()
+	c.endpoints[cfg.ID] = e
+	c.rebuildLocked()
+	c.bridge.adopt(e)
+	e.log.Debug("endpoint created", "visitor", cfg.Visitor, "sctp", cfg.SCTP)
+	return e, nil
+}
+
+// Endpoint returns the endpoint with that id, or nil.
+func (c *Conference) Endpoint(id string) *Endpoint {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.endpoints[id]
+}
+
+// Endpoints returns the conference's endpoints ordered by id.
+func (c *Conference) Endpoints() []*Endpoint {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sortedLocked()
+}
+
+// EndpointCount returns how many endpoints the conference has.
+func (c *Conference) EndpointCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.endpoints)
+}
+
+// Expire expires every endpoint and removes the conference from the bridge. It is idempotent.
+func (c *Conference) Expire() {
+	if !c.expired.CompareAndSwap(false, true) {
+		return
+	}
+	for _, e := range c.Endpoints() {
+		e.Expire()
+	}
+	c.bridge.removeConference(c)
+	c.log.Debug("conference expired")
+}
+
+func (c *Conference) sortedLocked() []*Endpoint {
+	eps := make([]*Endpoint, 0, len(c.endpoints))
+	for _, e := range c.endpoints {
+		eps = append(eps, e)
+	}
+	slices.SortFunc(eps, func(a, b *Endpoint) int { return cmp.Compare(a.id, b.id) })
+	return eps
+}
+
+func (c *Conference) removeEndpoint(e *Endpoint) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.endpoints[e.id] != e {
+		return
+	}
+	delete(c.endpoints, e.id)
+	e.srcs = nil
+	c.rebuildLocked()
+}
+
+// rebuildLocked publishes new receiver and source snapshots. c.mu must be held.
+func (c *Conference) rebuildLocked() {
+	eps := c.sortedLocked()
+	m := make(map[uint32]*source)
+	for _, e := range eps {
+		for _, s := range e.srcs {
+			m[s.ssrc] = s
+		}
+	}
+	c.receivers.Store(&eps)
+	c.sources.Store(&sourceMap{bySSRC: m})
+}
+
+// setSources replaces e's sources (Endpoint.SetSources).
+func (c *Conference) setSources(e *Endpoint, in []MediaSource) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.expired.Load() || c.endpoints[e.id] != e {
+		return fmt.Errorf("set sources of endpoint %s: %w", e.id, ErrExpired)
+	}
+	cur := c.sources.Load().bySSRC
+	var srcs []*source
+	seen := make(map[uint32]bool)
+	add := func(ssrc uint32, m MediaSource) error {
+		if ssrc == 0 {
+			return fmt.Errorf("set sources of endpoint %s: source %q: SSRC 0: %w", e.id, m.Name, ErrInvalidSource)
+		}
+		if seen[ssrc] {
+			return nil
+		}
+		seen[ssrc] = true
+		old := cur[ssrc]
+		switch {
+		case old != nil && old.owner != e:
+			return fmt.Errorf("set sources of endpoint %s: SSRC %d is signalled by endpoint %s: %w",
+				e.id, ssrc, old.owner.id, ErrSSRCConflict)
+		case old != nil && old.media == m.Type && old.name == m.Name:
+			srcs = append(srcs, old)
+		default:
+			srcs = append(srcs, &source{ssrc: ssrc, owner: e, media: m.Type, name: m.Name})
+		}
+		return nil
+	}
+	for _, m := range in {
+		if m.Type != MediaAudio && m.Type != MediaVideo {
+			return fmt.Errorf("set sources of endpoint %s: source %q has media type %v, want audio or video: %w",
+				e.id, m.Name, m.Type, ErrInvalidSource)
+		}
+		for _, s := range m.Sources {
+			if err := add(s.SSRC, m); err != nil {
+				return err
+			}
+		}
+		for _, g := range m.Groups {
+			for _, ssrc := range g.SSRCs {
+				if err := add(ssrc, m); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	e.sources = cloneSources(in)
+	e.srcs = srcs
+	c.rebuildLocked()
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
+}
+
+func randomSSRC() uint32 {
+	var b [4]byte
+	for {
+		_, _ = rand.Read(b[:])
+		if v := binary.BigEndian.Uint32(b[:]); v != 0 {
+			return v
+		}
+	}
+}

@@ -1,0 +1,321 @@
+package sfu
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+
+	"gojvb/sfu/transport"
+)
+
+// endpointTransport is what an endpoint needs from its ICE/DTLS/SCTP transport
+// (*transport.Transport in production).
+type endpointTransport interface {
+	LocalDescription() transport.Description
+	SetRemoteDescription(d transport.Description) error
+	State() transport.State
+	SendDataChannel(msg []byte, isString bool) error
+	Close() error
+}
+
+// datagramWriter is what the sender goroutine writes through (*transport.BatchWriter).
+type datagramWriter interface {
+	Buffer() []byte
+	Commit(b []byte)
+	Flush() error
+}
+
+// transportFactory creates an endpoint's transport and the batch writer its sender goroutine owns.
+type transportFactory func(opts transport.Options, h transport.Handler) (endpointTransport, datagramWriter, error)
+
+// serverHello is the bridge-channel greeting (JVB EndpointMessageTransport).
+var serverHello = []byte(`{"colibriClass":"ServerHello"}`)
+
+// Endpoint is one participant's connection to the bridge: its transport, its signalled sources
+// and the goroutine that sends media to it.
+type Endpoint struct {
+	id      string
+	cfg     EndpointConfig
+	conf    *Conference
+	log     *slog.Logger
+	created time.Time
+	tr      endpointTransport
+
+	// Control-plane state. sources and srcs are guarded by conf.mu; the rest by mu.
+	sources []MediaSource
+	srcs    []*source
+	mu      sync.Mutex
+	pts     []PayloadType
+	exts    []HeaderExtension
+	handler MessageHandler
+
+	muteAudio, muteVideo   atomic.Bool
+	secure                 atomic.Bool // send keys are in place: packets may be queued to it
+	expired                atomic.Bool
+	iceDone                atomic.Bool
+	lastActivity           atomic.Int64 // unix nanoseconds
+	lastAudio, lastVideo   atomic.Int64
+	ctl                    controlCounters
+	expireOnce             sync.Once
+	stop, senderDone, done chan struct{}
+	wake                   chan struct{}
+	queue                  *packetQueue
+	sendCtx                atomic.Pointer[srtp.Context]
+	rx                     receiveCounters
+
+	// Receive side: socket reader goroutines. recvMu is per endpoint, and only contended if two
+	// readers deliver this endpoint's packets at the same time (an ICE pair switch).
+	recvMu   sync.Mutex
+	recvCtx  *srtp.Context
+	recvRTP  rtp.Header
+	recvRTCP rtcp.Header
+
+	// Send side: owned by the sender goroutine.
+	writer      datagramWriter
+	sendRTP     rtp.Header
+	sendRTCP    rtcp.Header
+	projections map[*source]*projection
+	projSources *sourceMap
+	tx          sendCounters
+}
+
+func newEndpoint(c *Conference, cfg EndpointConfig) *Endpoint {
+	e := &Endpoint{
+		id:          cfg.ID,
+		cfg:         cfg,
+		conf:        c,
+		log:         c.log.With("endpoint", cfg.ID),
+		created:     time.Now(),
+		pts:         slices.Clone(cfg.PayloadTypes),
+		exts:        slices.Clone(cfg.HeaderExts),
+		stop:        make(chan struct{}),
+		senderDone:  make(chan struct{}),
+		done:        make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+		queue:       newPacketQueue(queueSize),
+		projections: make(map[*source]*projection),
+	}
+	e.lastActivity.Store(e.created.UnixNano())
+	return e
+}
+
+// ID returns the endpoint id the control plane chose.
+func (e *Endpoint) ID() string { return e.id }
+
+// Conference returns the conference the endpoint belongs to.
+func (e *Endpoint) Conference() *Conference { return e.conf }
+
+// Config returns the configuration the endpoint was created with.
+func (e *Endpoint) Config() EndpointConfig { return e.cfg }
+
+// CreatedAt returns when the endpoint was created.
+func (e *Endpoint) CreatedAt() time.Time { return e.created }
+
+// LastActivity returns when the endpoint last sent the bridge a packet (its creation time
+// before that).
+func (e *Endpoint) LastActivity() time.Time { return time.Unix(0, e.lastActivity.Load()) }
+
+// LocalTransport returns the bridge's ICE/DTLS description for this endpoint.
+func (e *Endpoint) LocalTransport() transport.Description { return e.tr.LocalDescription() }
+
+// SetRemoteTransport passes the endpoint's ICE/DTLS description (or trickled candidates) to the
+// transport; connectivity checks start once ufrag and password are known.
+func (e *Endpoint) SetRemoteTransport(d transport.Description) error {
+	if e.expired.Load() {
+		return fmt.Errorf("set remote transport of endpoint %s: %w", e.id, ErrExpired)
+	}
+	if err := e.tr.SetRemoteDescription(d); err != nil {
+		return fmt.Errorf("set remote transport of endpoint %s: %w", e.id, err)
+	}
+	return nil
+}
+
+// State returns the transport's connectivity state.
+func (e *Endpoint) State() transport.State { return e.tr.State() }
+
+// SetSources replaces everything the endpoint sends. It fails with ErrSSRCConflict, leaving the
+// previous sources in place, if another endpoint of the conference signalled one of the SSRCs.
+func (e *Endpoint) SetSources(s []MediaSource) error { return e.conf.setSources(e, s) }
+
+// Sources returns a copy of the sources last set.
+func (e *Endpoint) Sources() []MediaSource {
+	e.conf.mu.Lock()
+	defer e.conf.mu.Unlock()
+	return cloneSources(e.sources)
+}
+
+// SetForceMute drops the endpoint's audio and/or video at the bridge.
+func (e *Endpoint) SetForceMute(audio, video bool) {
+	e.muteAudio.Store(audio)
+	e.muteVideo.Store(video)
+}
+
+// ForceMuted reports the force-mute flags.
+func (e *Endpoint) ForceMuted() (audio, video bool) { return e.muteAudio.Load(), e.muteVideo.Load() }
+
+// AddPayloadTypes adds payload types and header extensions (replacing ones with the same id).
+func (e *Endpoint) AddPayloadTypes(pts []PayloadType, exts []HeaderExtension) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, pt := range pts {
+		e.pts = slices.DeleteFunc(e.pts, func(o PayloadType) bool { return o.ID == pt.ID })
+		e.pts = append(e.pts, pt)
+	}
+	for _, x := range exts {
+		e.exts = slices.DeleteFunc(e.exts, func(o HeaderExtension) bool { return o.ID == x.ID && o.Media == x.Media })
+		e.exts = append(e.exts, x)
+	}
+}
+
+// PayloadTypes returns the payload types and header extensions negotiated so far.
+func (e *Endpoint) PayloadTypes() ([]PayloadType, []HeaderExtension) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.pts), slices.Clone(e.exts)
+}
+
+// SetMessageHandler sets where bridge-channel messages go (nil drops them).
+func (e *Endpoint) SetMessageHandler(h MessageHandler) {
+	e.mu.Lock()
+	e.handler = h
+	e.mu.Unlock()
+}
+
+// SendMessage sends a JSON text message on the endpoint's data channel.
+func (e *Endpoint) SendMessage(msg []byte) error {
+	if e.expired.Load() {
+		return fmt.Errorf("send message to endpoint %s: %w", e.id, ErrExpired)
+	}
+	if err := e.tr.SendDataChannel(msg, true); err != nil {
+		return fmt.Errorf("send message to endpoint %s: %w", e.id, err)
+	}
+	e.ctl.messagesSent.Add(1)
+	return nil
+}
+
+// Expired reports whether Expire was called.
+func (e *Endpoint) Expired() bool { return e.expired.Load() }
+
+// Expire removes the endpoint from its conference (so no new packets are queued to it), closes
+// its transport, stops its sender goroutine and returns its queued buffers. It is idempotent,
+// returns when all of that is done, and must not be called from the endpoint's own
+// MessageHandler (the transport waits for that goroutine to end).
+func (e *Endpoint) Expire() {
+	e.expireOnce.Do(func() {
+		e.expired.Store(true)
+		e.conf.removeEndpoint(e)
+		if err := e.tr.Close(); err != nil {
+			e.log.Debug("closing transport", "err", err)
+		}
+		close(e.stop)
+		<-e.senderDone
+		e.secure.Store(false)
+		e.recvMu.Lock()
+		e.recvCtx = nil
+		e.recvMu.Unlock()
+		e.conf.bridge.retire(e)
+		e.log.Debug("endpoint expired")
+		close(e.done)
+	})
+}
+
+// Done is closed once Expire has finished.
+func (e *Endpoint) Done() <-chan struct{} { return e.done }
+
+// setKeys installs the SRTP contexts DTLS produced. The send context is published to the sender
+// goroutine through an atomic pointer; only then does the endpoint accept queued packets.
+func (e *Endpoint) setKeys(keys transport.SRTPKeys, opts ...srtp.ContextOption) error {
+	recv, err := srtp.CreateContext(keys.RemoteMasterKey, keys.RemoteMasterSalt, keys.Profile, opts...)
+	if err != nil {
+		return fmt.Errorf("remote SRTP context (profile %v): %w", keys.Profile, err)
+	}
+	send, err := srtp.CreateContext(keys.LocalMasterKey, keys.LocalMasterSalt, keys.Profile)
+	if err != nil {
+		return fmt.Errorf("local SRTP context (profile %v): %w", keys.Profile, err)
+	}
+	e.recvMu.Lock()
+	e.recvCtx = recv
+	e.recvMu.Unlock()
+	e.sendCtx.Store(send)
+	if !e.expired.Load() {
+		e.secure.Store(true)
+	}
+	return nil
+}
+
+// endpointHandler is the endpoint as its transport sees it.
+type endpointHandler struct{ e *Endpoint }
+
+func (h endpointHandler) HandleSRTP(buf []byte, rtcp bool) { h.e.handleSRTP(buf, rtcp) }
+
+func (h endpointHandler) HandleSecure(keys transport.SRTPKeys) {
+	e := h.e
+	if err := e.setKeys(keys); err != nil {
+		e.log.Warn("SRTP keys unusable", "err", err)
+		e.conf.bridge.counters.dtlsFailed.Add(1)
+		return
+	}
+	e.log.Debug("transport secure", "profile", keys.Profile)
+}
+
+func (h endpointHandler) HandleState(s transport.State) {
+	e := h.e
+	b := e.conf.bridge
+	switch s {
+	case transport.StateConnected, transport.StateSecure:
+		if e.iceDone.CompareAndSwap(false, true) {
+			b.counters.iceSucceeded.Add(1)
+		}
+	case transport.StateFailed:
+		if e.iceDone.Load() {
+			b.counters.dtlsFailed.Add(1)
+		} else {
+			b.counters.iceFailed.Add(1)
+		}
+		e.log.Info("transport failed", "ice_connected", e.iceDone.Load())
+	}
+}
+
+func (h endpointHandler) HandleDataChannelMessage(msg []byte, isString bool) {
+	e := h.e
+	e.ctl.messagesReceived.Add(1)
+	var envelope struct {
+		ColibriClass string `json:"colibriClass"`
+	}
+	if isString && json.Unmarshal(msg, &envelope) == nil && envelope.ColibriClass == "ClientHello" {
+		if err := e.SendMessage(serverHello); err != nil {
+			e.log.Debug("replying ServerHello", "err", err)
+		}
+		return
+	}
+	e.mu.Lock()
+	handler := e.handler
+	e.mu.Unlock()
+	if handler != nil {
+		handler.HandleMessage(e, slices.Clone(msg))
+	}
+}
+
+func cloneSources(in []MediaSource) []MediaSource {
+	out := make([]MediaSource, len(in))
+	for i, m := range in {
+		out[i] = MediaSource{
+			Type:    m.Type,
+			Name:    m.Name,
+			Sources: slices.Clone(m.Sources),
+			Groups:  make([]SSRCGroup, len(m.Groups)),
+		}
+		for j, g := range m.Groups {
+			out[i].Groups[j] = SSRCGroup{Semantics: g.Semantics, SSRCs: slices.Clone(g.SSRCs)}
+		}
+	}
+	return out
+}

@@ -1,0 +1,115 @@
+package sfu
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// maxPacket is the largest datagram the bridge handles (Ethernet MTU). Buffers are this big so
+// a decrypted packet re-encrypted with a longer tag still fits.
+const maxPacket = 1500
+
+// packet is one decrypted RTP or RTCP packet on its way from one endpoint to others. It is
+// pooled and reference-counted: the reader goroutine that decrypted it holds one reference,
+// every receiver queue it was pushed to holds one, and the last release returns it to the pool.
+// Receivers only read it.
+type packet struct {
+	refs atomic.Int32
+	rtcp bool
+	n    int
+	src  *source // RTP: the signalled source the SSRC belongs to; nil for RTCP
+	buf  [maxPacket]byte
+}
+
+var packetPool = sync.Pool{New: func() any { return new(packet) }}
+
+// getPacket returns an empty packet with one reference held by the caller.
+func getPacket() *packet {
+	p := packetPool.Get().(*packet)
+	p.refs.Store(1)
+	return p
+}
+
+func (p *packet) data() []byte { return p.buf[:p.n] }
+
+func (p *packet) retain() { p.refs.Add(1) }
+
+// release drops one reference; the last one puts the packet back into the pool.
+func (p *packet) release() {
+	switch r := p.refs.Add(-1); {
+	case r == 0:
+		p.src = nil
+		p.n = 0
+		p.rtcp = false
+		packetPool.Put(p)
+	case r < 0:
+		panic("sfu: packet released more often than retained")
+	}
+}
+
+// packetQueue is a bounded lock-free multi-producer single-consumer ring of packets (Dmitry
+// Vyukov's bounded queue). Producers are socket reader goroutines fanning out; the consumer is
+// the receiving endpoint's sender goroutine. A full queue makes push fail instead of blocking.
+type packetQueue struct {
+	_       [64]byte
+	enqueue atomic.Uint64
+	_       [56]byte
+	dequeue uint64 // consumer only
+	mask    uint64
+	cells   []queueCell
+}
+
+type queueCell struct {
+	seq atomic.Uint64
+	pkt *packet
+}
+
+// newPacketQueue returns a queue with room for size packets; size must be a power of two.
+func newPacketQueue(size int) *packetQueue {
+	if size <= 0 || size&(size-1) != 0 {
+		panic("sfu: packet queue size must be a power of two")
+	}
+	q := &packetQueue{mask: uint64(size - 1), cells: make([]queueCell, size)}
+	for i := range q.cells {
+		q.cells[i].seq.Store(uint64(i))
+	}
+	return q
+}
+
+// push adds p and reports whether there was room. The caller's reference moves into the queue
+// only when push returns true.
+func (q *packetQueue) push(p *packet) bool {
+	pos := q.enqueue.Load()
+	for {
+		c := &q.cells[pos&q.mask]
+		seq := c.seq.Load()
+		switch dif := int64(seq - pos); {
+		case dif == 0:
+			if q.enqueue.CompareAndSwap(pos, pos+1) {
+				c.pkt = p
+				c.seq.Store(pos + 1)
+				return true
+			}
+			pos = q.enqueue.Load()
+		case dif < 0:
+			return false // full
+		default:
+			pos = q.enqueue.Load()
+		}
+	}
+}
+
+// pop removes the oldest packet, or returns nil if the queue is empty (or the oldest slot is
+// still being written). Only the owning consumer goroutine may call it.
+func (q *packetQueue) pop() *packet {
+	pos := q.dequeue
+	c := &q.cells[pos&q.mask]
+	if int64(c.seq.Load()-(pos+1)) < 0 {
+		return nil
+	}
+	p := c.pkt
+	c.pkt = nil
+	c.seq.Store(pos + q.mask + 1)
+	q.dequeue = pos + 1
+	return p
+}

@@ -1,0 +1,320 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/pion/srtp/v3"
+)
+
+// This file is the whole per-packet path, in order.
+//
+// Receive side, on the socket reader goroutine that delivered the datagram (handleSRTP):
+//
+//	unprotect (sender's SRTP context) -> parse header -> source lookup -> mute/drop rules -> fan out
+//
+// Fan out pushes one reference to the shared, read-only decrypted packet into every other
+// endpoint's lock-free queue and wakes its sender goroutine. Nothing here blocks: a full queue
+// or a receiver without keys is a counted drop.
+//
+// Send side, on the receiving endpoint's own sender goroutine (sendLoop):
+//
+//	dequeue -> projection (accept? + copy and rewrite into the datagram buffer) -> protect -> batch write
+//
+// RTCP: PLI/FIR from a receiver become a PLI (sender SSRC = the conference's feedback video SSRC)
+// queued to the media sender's sender goroutine; every other RTCP packet ends here.
+
+const (
+	// queueSize is how many packets one receiver may have waiting (a power of two).
+	queueSize = 1024
+	// srtpOverhead is the most SRTP/SRTCP adds to a packet (16-byte GCM tag + 4-byte SRTCP index).
+	srtpOverhead = 20
+	// keyframeMinInterval limits keyframe requests relayed to one source (JVB's source-wide
+	// min interval, jmt.keyframe).
+	keyframeMinInterval = int64(200 * time.Millisecond)
+)
+
+// RTCP packet types and feedback formats the pipeline looks at (RFC 3550, 4585, 5104).
+const (
+	rtcpPSFB = 206
+	fmtPLI   = 1
+	fmtFIR   = 4
+)
+
+// handleSRTP is the receive side of the pipeline. buf belongs to the transport and is only
+// valid during the call.
+func (e *Endpoint) handleSRTP(buf []byte, isRTCP bool) {
+	now := time.Now().UnixNano()
+	e.rx.packets.Add(1)
+	e.rx.bytes.Add(uint64(len(buf)))
+	e.lastActivity.Store(now)
+
+	p := getPacket()
+	if isRTCP {
+		e.receiveRTCP(p, buf, now)
+	} else {
+		e.receiveRTP(p, buf, now)
+	}
+	p.release()
+}
+
+func (e *Endpoint) receiveRTP(p *packet, buf []byte, now int64) {
+	// unprotect + parse header
+	ssrc, ok := e.unprotectRTP(p, buf)
+	if !ok {
+		return
+	}
+	// source lookup
+	src := e.conf.sources.Load().bySSRC[ssrc]
+	switch {
+	case src == nil:
+		e.rx.unknownSSRC.Add(1)
+		return
+	case src.owner != e:
+		e.rx.foreignSSRC.Add(1)
+		return
+	}
+	// mute/drop rules
+	if src.media == MediaAudio {
+		if e.muteAudio.Load() {
+			e.rx.muted.Add(1)
+			return
+		}
+		e.lastAudio.Store(now)
+	} else {
+		if e.muteVideo.Load() {
+			e.rx.muted.Add(1)
+			return
+		}
+		e.lastVideo.Store(now)
+	}
+	// fan out
+	p.src = src
+	e.fanOut(p)
+}
+
+// unprotectRTP decrypts buf into p with the endpoint's receive context and returns the SSRC.
+func (e *Endpoint) unprotectRTP(p *packet, buf []byte) (uint32, bool) {
+	if len(buf) > maxPacket {
+		e.rx.srtpAuth.Add(1)
+		return 0, false
+	}
+	e.recvMu.Lock()
+	defer e.recvMu.Unlock()
+	if e.recvCtx == nil {
+		e.rx.notSecure.Add(1)
+		return 0, false
+	}
+	out, err := e.recvCtx.DecryptRTP(p.buf[:0], buf, &e.recvRTP)
+	if err != nil {
+		e.rx.srtpAuth.Add(1)
+		return 0, false
+	}
+	p.n = len(out)
+	return e.recvRTP.SSRC, true
+}
+
+// fanOut offers p to every other endpoint of the conference. The caller keeps its reference.
+func (e *Endpoint) fanOut(p *packet) {
+	for _, r := range *e.conf.receivers.Load() {
+		if r == e {
+			continue
+		}
+		if !r.secure.Load() {
+			e.rx.notSecure.Add(1)
+			continue
+		}
+		p.retain()
+		if !r.queue.push(p) {
+			p.release()
+			e.rx.queueFull.Add(1)
+			continue
+		}
+		r.wakeSender()
+	}
+}
+
+func (e *Endpoint) receiveRTCP(p *packet, buf []byte, now int64) {
+	if len(buf) > maxPacket {
+		e.rx.srtpAuth.Add(1)
+		return
+	}
+	e.recvMu.Lock()
+	if e.recvCtx == nil {
+		e.recvMu.Unlock()
+		e.rx.notSecure.Add(1)
+		return
+	}
+	out, err := e.recvCtx.DecryptRTCP(p.buf[:0], buf, &e.recvRTCP)
+	e.recvMu.Unlock()
+	if err != nil {
+		e.rx.srtpAuth.Add(1)
+		return
+	}
+	// Walk the compound packet; only keyframe requests leave it.
+	for len(out) >= 4 {
+		size := (int(binary.BigEndian.Uint16(out[2:4])) + 1) * 4
+		if size > len(out) {
+			return
+		}
+		pt, format := out[1], out[0]&0x1f
+		switch {
+		case pt == rtcpPSFB && format == fmtPLI && size >= 12:
+			e.requestKeyframe(binary.BigEndian.Uint32(out[8:12]), now)
+		case pt == rtcpPSFB && format == fmtFIR && size >= 12:
+			for fci := out[12:size]; len(fci) >= 8; fci = fci[8:] {
+				e.requestKeyframe(binary.BigEndian.Uint32(fci[0:4]), now)
+			}
+		}
+		out = out[size:]
+	}
+}
+
+// requestKeyframe relays a receiver's keyframe request for mediaSSRC to the source's owner as a
+// PLI, at most once per keyframeMinInterval per source.
+func (e *Endpoint) requestKeyframe(mediaSSRC uint32, now int64) {
+	src := e.conf.sources.Load().bySSRC[mediaSSRC]
+	if src == nil || src.owner == e {
+		e.rx.keyframesDropped.Add(1)
+		return
+	}
+	last := src.lastKeyframeRequest.Load()
+	if now-last < keyframeMinInterval || !src.lastKeyframeRequest.CompareAndSwap(last, now) {
+		e.rx.keyframesDropped.Add(1)
+		return
+	}
+	owner := src.owner
+	if !owner.secure.Load() {
+		e.rx.notSecure.Add(1)
+		return
+	}
+	pli := getPacket()
+	pli.rtcp = true
+	b := pli.buf[:12]
+	b[0], b[1] = 0x80|fmtPLI, rtcpPSFB
+	binary.BigEndian.PutUint16(b[2:4], 2)
+	binary.BigEndian.PutUint32(b[4:8], e.conf.feedbackVideo)
+	binary.BigEndian.PutUint32(b[8:12], mediaSSRC)
+	pli.n = 12
+	if !owner.queue.push(pli) {
+		pli.release()
+		e.rx.queueFull.Add(1)
+		return
+	}
+	owner.wakeSender()
+	e.rx.keyframesForwarded.Add(1)
+}
+
+// wakeSender makes sure the sender goroutine looks at its queue again.
+func (e *Endpoint) wakeSender() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sendLoop is the endpoint's sender goroutine: it owns the send SRTP context, the projections
+// and the batch writer.
+func (e *Endpoint) sendLoop() {
+	defer close(e.senderDone)
+	for {
+		select {
+		case <-e.wake:
+			e.drain()
+		case <-e.stop:
+			for p := e.queue.pop(); p != nil; p = e.queue.pop() {
+				p.release()
+			}
+			return
+		}
+	}
+}
+
+// drain is the send side of the pipeline: it forwards everything queued and flushes the batch.
+func (e *Endpoint) drain() {
+	ctx := e.sendCtx.Load()
+	committed := 0
+	for p := e.queue.pop(); p != nil; p = e.queue.pop() {
+		if e.send(ctx, p) {
+			committed++
+		}
+		p.release()
+	}
+	if committed > 0 {
+		if err := e.writer.Flush(); err != nil {
+			e.tx.failed.Add(1)
+			e.log.Debug("flush failed", "err", err)
+		}
+	}
+}
+
+// send builds, protects and commits one datagram for p; it reports whether one was committed.
+func (e *Endpoint) send(ctx *srtp.Context, p *packet) bool {
+	in := p.data()
+	out := e.writer.Buffer()
+	if ctx == nil || len(in)+srtpOverhead > cap(out) {
+		e.tx.failed.Add(1)
+		return false
+	}
+	var err error
+	if p.rtcp {
+		out = append(out, in...)
+		out, err = ctx.EncryptRTCP(out, out, &e.sendRTCP)
+	} else {
+		proj := e.projectionFor(p.src)
+		if proj == nil {
+			e.tx.stale.Add(1)
+			return false
+		}
+		var ok bool
+		if out, ok = proj.forward(out, in); !ok {
+			return false
+		}
+		out, err = ctx.EncryptRTP(out, out, &e.sendRTP)
+	}
+	if err != nil {
+		e.tx.failed.Add(1)
+		return false
+	}
+	e.writer.Commit(out)
+	e.tx.packets.Add(1)
+	e.tx.bytes.Add(uint64(len(out)))
+	return true
+}
+
+// projectionFor returns this receiver's projection of src, or nil if src is no longer signalled
+// (the packet was queued before its owner changed its sources or left).
+func (e *Endpoint) projectionFor(src *source) *projection {
+	if sm := e.conf.sources.Load(); sm != e.projSources {
+		e.projSources = sm
+		for s := range e.projections {
+			if sm.bySSRC[s.ssrc] != s {
+				delete(e.projections, s)
+			}
+		}
+	}
+	if proj := e.projections[src]; proj != nil {
+		return proj
+	}
+	if e.projSources.bySSRC[src.ssrc] != src {
+		return nil
+	}
+	proj := &projection{src: src}
+	e.projections[src] = proj
+	return proj
+}
+
+// projection is the per-(receiver, source) seam where simulcast layer selection and SSRC
+// rewriting plug in. It belongs to the receiver's sender goroutine.
+type projection struct {
+	src       *source
+	forwarded uint64
+}
+
+// forward decides whether the receiver gets the RTP packet in and, if so, appends the packet as
+// the receiver must see it to out. Today it is the identity: original SSRC, sequence number and
+// timestamp.
+func (j *projection) forward(out, in []byte) ([]byte, bool) {
+	j.forwarded++
+	return append(out, in...), true
+}

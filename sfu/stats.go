@@ -1,0 +1,127 @@
+package sfu
+
+import (
+	"sync/atomic"
+
+	"gojvb/sfu/transport"
+)
+
+// Stats is a snapshot of the bridge's counters (monotonic totals since New, including expired
+// endpoints) and gauges (current values). The ops package turns it into jitsi_jvb_* metrics and
+// /colibri/stats.
+type Stats struct {
+	// Gauges.
+	Conferences           int
+	Endpoints             int
+	LargestConference     int // endpoints in the largest conference
+	EndpointsSendingAudio int // endpoints that sent audio within the last SendingWindow
+	EndpointsSendingVideo int
+
+	// Totals: packets handed to endpoints by the transport (RTP and RTCP) and what left the bridge.
+	PacketsReceived, BytesReceived uint64
+	PacketsSent, BytesSent         uint64
+
+	// Totals: packets dropped by the forwarding pipeline, by reason.
+	DroppedUnknownSSRC uint64 // RTP from an SSRC nobody signalled
+	DroppedForeignSSRC uint64 // RTP from an SSRC another endpoint signalled
+	DroppedSRTPAuth    uint64 // SRTP/SRTCP that failed to unprotect (auth tag, replay, malformed)
+	DroppedQueueFull   uint64 // a receiver's queue was full
+	DroppedNotSecure   uint64 // receiver's DTLS not done yet, or SRTP before the sender's keys
+	DroppedMuted       uint64 // force-muted media
+	DroppedSendFailed  uint64 // could not protect or write an outgoing packet
+
+	KeyframeRequestsForwarded uint64 // PLI/FIR relayed to a media sender
+	KeyframeRequestsDropped   uint64 // PLI/FIR for an unknown SSRC or rate limited
+
+	// Socket-level totals and drops of the shared UDP port.
+	Mux transport.MuxStats
+
+	// Lifecycle totals.
+	ConferencesCreated, ConferencesCompleted uint64
+	EndpointsCreated                         uint64
+	ICESucceeded, ICEFailed, DTLSFailed      uint64
+
+	DataChannelMessagesReceived, DataChannelMessagesSent uint64
+}
+
+// EndpointStats is a snapshot of one endpoint's counters.
+type EndpointStats struct {
+	PacketsReceived, BytesReceived uint64
+	PacketsSent, BytesSent         uint64
+
+	DroppedUnknownSSRC, DroppedForeignSSRC, DroppedSRTPAuth uint64
+	DroppedQueueFull, DroppedNotSecure, DroppedMuted        uint64
+	DroppedSendFailed                                       uint64
+
+	KeyframeRequestsForwarded, KeyframeRequestsDropped uint64
+
+	DataChannelMessagesReceived, DataChannelMessagesSent uint64
+}
+
+func (s *EndpointStats) add(o EndpointStats) {
+	s.PacketsReceived += o.PacketsReceived
+	s.BytesReceived += o.BytesReceived
+	s.PacketsSent += o.PacketsSent
+	s.BytesSent += o.BytesSent
+	s.DroppedUnknownSSRC += o.DroppedUnknownSSRC
+	s.DroppedForeignSSRC += o.DroppedForeignSSRC
+	s.DroppedSRTPAuth += o.DroppedSRTPAuth
+	s.DroppedQueueFull += o.DroppedQueueFull
+	s.DroppedNotSecure += o.DroppedNotSecure
+	s.DroppedMuted += o.DroppedMuted
+	s.DroppedSendFailed += o.DroppedSendFailed
+	s.KeyframeRequestsForwarded += o.KeyframeRequestsForwarded
+	s.KeyframeRequestsDropped += o.KeyframeRequestsDropped
+	s.DataChannelMessagesReceived += o.DataChannelMessagesReceived
+	s.DataChannelMessagesSent += o.DataChannelMessagesSent
+}
+
+// receiveCounters are written only by the socket reader goroutine(s) delivering this endpoint's
+// packets, including the drops decided while fanning its packets out.
+type receiveCounters struct {
+	packets, bytes                       atomic.Uint64
+	unknownSSRC, foreignSSRC, srtpAuth   atomic.Uint64
+	queueFull, notSecure, muted          atomic.Uint64
+	keyframesForwarded, keyframesDropped atomic.Uint64
+	_                                    [64]byte // keep the sender's counters off this cache line
+}
+
+// sendCounters are written only by the endpoint's sender goroutine.
+type sendCounters struct {
+	packets, bytes, failed atomic.Uint64
+	stale                  atomic.Uint64 // queued for a source that is no longer signalled
+	_                      [64]byte
+}
+
+// controlCounters are written by the transport's control goroutines (data channel).
+type controlCounters struct {
+	messagesReceived, messagesSent atomic.Uint64
+}
+
+// Stats returns a snapshot of the endpoint's counters.
+func (e *Endpoint) Stats() EndpointStats {
+	return EndpointStats{
+		PacketsReceived:             e.rx.packets.Load(),
+		BytesReceived:               e.rx.bytes.Load(),
+		PacketsSent:                 e.tx.packets.Load(),
+		BytesSent:                   e.tx.bytes.Load(),
+		DroppedUnknownSSRC:          e.rx.unknownSSRC.Load() + e.tx.stale.Load(),
+		DroppedForeignSSRC:          e.rx.foreignSSRC.Load(),
+		DroppedSRTPAuth:             e.rx.srtpAuth.Load(),
+		DroppedQueueFull:            e.rx.queueFull.Load(),
+		DroppedNotSecure:            e.rx.notSecure.Load(),
+		DroppedMuted:                e.rx.muted.Load(),
+		DroppedSendFailed:           e.tx.failed.Load(),
+		KeyframeRequestsForwarded:   e.rx.keyframesForwarded.Load(),
+		KeyframeRequestsDropped:     e.rx.keyframesDropped.Load(),
+		DataChannelMessagesReceived: e.ctl.messagesReceived.Load(),
+		DataChannelMessagesSent:     e.ctl.messagesSent.Load(),
+	}
+}
+
+// bridgeCounters are lifecycle totals, bumped on control-plane events only.
+type bridgeCounters struct {
+	conferencesCreated, conferencesCompleted atomic.Uint64
+	endpointsCreated                         atomic.Uint64
+	iceSucceeded, iceFailed, dtlsFailed      atomic.Uint64
+}
