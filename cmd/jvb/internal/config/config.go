@@ -1,0 +1,228 @@
+// Package config turns the jitsi/jvb image's environment variables, a HOCON jvb.conf and a few
+// command-line flags into one validated Config for cmd/jvb.
+//
+// Precedence, highest first: flags > environment > jvb.conf (with its includes) > defaults.
+// It only describes settings: it must never import the bridge's runtime packages (sfu, colibri,
+// xmppcomp) nor open sockets.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// Config is the bridge's whole configuration after defaults, file, environment and flags.
+type Config struct {
+	ConfigFile string // the jvb.conf that was read, "" if none
+
+	// Media (videobridge.ice.*, ice4j static mappings, JVB_PORT, JVB_ADVERTISE_IPS).
+	Port                       int
+	Advertised                 []AdvertisedAddr
+	AdvertisePrivateCandidates bool
+	RequireValidAddress        bool // videobridge.health.require-valid-address / JVB_REQUIRE_VALID_ADDRESS
+
+	// Private HTTP server (videobridge.http-servers.private.host/port, --http).
+	HTTPAddr string
+	REST     REST
+
+	// XMPP: empty when XMPP is off; XMPPOff then says why, in words for the operator.
+	XMPP             []XMPPClient
+	XMPPOff          string
+	PresenceInterval time.Duration
+
+	Shutdown         Shutdown
+	InitialDrain     bool          // videobridge.initial-drain-mode
+	StatsInterval    time.Duration // videobridge.stats.interval
+	EntityExpiration time.Duration // videobridge.entity-expiration.timeout
+	Relay            Relay
+	Release          string // videobridge.version.release, appended to the version by jicofo
+	InstanceID       string // JVB_INSTANCE_ID, only logged
+
+	LogFormat string // "text" or "json"
+	LogLevel  slog.Level
+	Pprof     bool // /debug/pprof on the private server
+
+	// Ignored lists settings that were given but have no effect in this bridge
+	// (JVM, STUN, sidecar, websocket variables); cmd/jvb logs them once.
+	Ignored []string
+}
+
+// AdvertisedAddr is a public address announced as an ICE candidate; Port 0 means the UDP port.
+type AdvertisedAddr struct {
+	IP   netip.Addr
+	Port int
+}
+
+func (a AdvertisedAddr) String() string {
+	if a.Port == 0 {
+		return a.IP.String()
+	}
+	return a.IP.String() + "#" + strconv.Itoa(a.Port)
+}
+
+// REST gates the private HTTP APIs like videobridge.apis.rest / videobridge.rest.* do.
+type REST struct {
+	Colibri    bool // videobridge.apis.rest.enabled / COLIBRI_REST_ENABLED: /colibri/* incl. stats
+	Shutdown   bool // videobridge.rest.shutdown.enabled / SHUTDOWN_REST_ENABLED (needs Colibri too)
+	Debug      bool
+	Drain      bool
+	Health     bool
+	Prometheus bool
+	Version    bool
+}
+
+// Shutdown is videobridge.shutdown.*.
+type Shutdown struct {
+	MaxDuration       time.Duration // graceful-shutdown-max-duration
+	MinParticipants   int           // graceful-shutdown-min-participants
+	ShuttingDownDelay time.Duration // shutting-down-delay
+}
+
+// Relay is videobridge.relay.* (ENABLE_OCTO, JVB_OCTO_REGION, JVB_OCTO_RELAY_ID).
+type Relay struct {
+	Enabled bool
+	Region  string
+	RelayID string
+}
+
+// XMPPClient is one videobridge.apis.xmpp-client.configs.<ID> block.
+type XMPPClient struct {
+	ID                             string
+	Hostname                       string
+	Port                           int
+	Domain                         string
+	Username                       string
+	Password                       string // never logged: see LogValue
+	MUCJIDs                        []string
+	MUCNickname                    string
+	DisableCertificateVerification bool
+}
+
+// LogValue keeps the password out of logs.
+func (x XMPPClient) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("id", x.ID),
+		slog.String("host", x.Hostname),
+		slog.Int("port", x.Port),
+		slog.String("domain", x.Domain),
+		slog.String("user", x.Username),
+		slog.Any("muc_jids", x.MUCJIDs),
+		slog.String("nickname", x.MUCNickname),
+	)
+}
+
+// Error is one bad setting: which key (env var, jvb.conf path or flag), the value given, and
+// what was expected. Load returns all of them joined.
+type Error struct {
+	Source   string // "env", "flag" or the jvb.conf path
+	Key      string
+	Value    string
+	Expected string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("config: %s %s = %q: expected %s", e.Source, e.Key, e.Value, e.Expected)
+}
+
+// Env looks a variable up like os.LookupEnv.
+type Env func(key string) (string, bool)
+
+// Defaults returns the configuration used when nothing is set, the same as jitsi/jvb's
+// reference.conf except that the private HTTP server binds 127.0.0.1 and XMPP is off.
+func Defaults() *Config {
+	return &Config{
+		Port:                       10000,
+		AdvertisePrivateCandidates: true,
+		HTTPAddr:                   "127.0.0.1:8080",
+		REST: REST{
+			Debug: true, Drain: true, Health: true, Prometheus: true, Version: true,
+		},
+		PresenceInterval: 0, // = StatsInterval unless set
+		Shutdown: Shutdown{
+			MaxDuration:       24 * time.Hour,
+			ShuttingDownDelay: time.Minute,
+		},
+		StatsInterval:    5 * time.Second,
+		EntityExpiration: time.Minute,
+		LogFormat:        "text",
+		LogLevel:         slog.LevelInfo,
+	}
+}
+
+// Load builds the configuration from args (without the program name), the environment and
+// the jvb.conf named by --config or JVB_CONFIG. A *Error (or several, joined) means the bridge
+// must refuse to start; flag.ErrHelp is returned for -h.
+func Load(args []string, env Env) (*Config, error) {
+	cfg := Defaults()
+	fl, err := parseFlags(args)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	path := fl.config
+	if path == "" {
+		path, _ = lookup(env, "JVB_CONFIG")
+	}
+	presenceSet := false
+	if path != "" {
+		cfg.ConfigFile = path
+		ps, ferrs, err := applyFile(cfg, path, env)
+		if err != nil {
+			return nil, err
+		}
+		presenceSet = ps
+		errs = append(errs, ferrs...)
+	}
+	errs = append(errs, applyEnv(cfg, env)...)
+	errs = append(errs, applyFlags(cfg, fl)...)
+	if !presenceSet {
+		cfg.PresenceInterval = cfg.StatsInterval
+	}
+	errs = append(errs, validate(cfg)...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+func validate(cfg *Config) []error {
+	var errs []error
+	if cfg.Port < 0 || cfg.Port > 65535 {
+		errs = append(errs, &Error{Source: "config", Key: "port", Value: strconv.Itoa(cfg.Port), Expected: "a UDP port 0-65535"})
+	}
+	if cfg.StatsInterval <= 0 {
+		errs = append(errs, &Error{Source: "config", Key: "videobridge.stats.interval", Value: cfg.StatsInterval.String(), Expected: "a positive duration"})
+	}
+	for _, x := range cfg.XMPP {
+		errs = append(errs, validateXMPP(x)...)
+	}
+	if len(cfg.XMPP) == 0 && cfg.XMPPOff == "" {
+		cfg.XMPPOff = "XMPP disabled: set JVB_AUTH_PASSWORD and XMPP_SERVER to connect to prosody"
+	}
+	return errs
+}
+
+func validateXMPP(x XMPPClient) []error {
+	var errs []error
+	key := "videobridge.apis.xmpp-client.configs." + x.ID + "."
+	need := func(name, v string) {
+		if v == "" {
+			errs = append(errs, &Error{Source: "config", Key: key + name, Value: "", Expected: "a non-empty value"})
+		}
+	}
+	need("HOSTNAME", x.Hostname)
+	need("USERNAME", x.Username)
+	need("PASSWORD", x.Password)
+	need("MUC_NICKNAME", x.MUCNickname)
+	if len(x.MUCJIDs) == 0 {
+		errs = append(errs, &Error{Source: "config", Key: key + "MUC_JIDS", Expected: "at least one room JID like jvbbrewery@internal-muc.meet.jitsi"})
+	}
+	if x.Port <= 0 || x.Port > 65535 {
+		errs = append(errs, &Error{Source: "config", Key: key + "PORT", Value: strconv.Itoa(x.Port), Expected: "a TCP port 1-65535"})
+	}
+	return errs
+}

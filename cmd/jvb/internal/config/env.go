@@ -1,0 +1,242 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ignoredEnv are jitsi/jvb variables accepted for compatibility that change nothing here
+// (JVM, STUN/AWS harvesting, bandwidth-estimator choice, logging files, sidecar, the removed
+// colibri websockets).
+var ignoredEnv = []string{
+	"JVB_STUN_SERVERS", "JVB_DISABLE_STUN", "DISABLE_AWS_HARVESTER", "JVB_CC_TRUST_BWE",
+	"ENABLE_VLA", "BWE_ESTIMATOR_ENGINE", "JVB_USE_USRSCTP", "VIDEOBRIDGE_MAX_MEMORY",
+	"VIDEOBRIDGE_GC_TYPE", "JVB_LOG_FILE", "SENTRY_DSN", "JVB_SENTRY_DSN", "SENTRY_ENVIRONMENT",
+	"SENTRY_RELEASE", "JVB_COLIBRI_PORT", "ENABLE_COLIBRI_WEBSOCKET", "PUBLIC_URL",
+	"JVB_WS_DOMAIN", "JVB_WS_SERVER_ID", "JVB_WS_TLS", "ENABLE_SCTP", "JVB_OCTO_BIND_PORT",
+	"JVB_OCTO_PUBLIC_ADDRESS", "AUTOSCALER_URL", "AUTOSCALER_SIDECAR_KEY_FILE",
+	"AUTOSCALER_SIDECAR_KEY_ID", "AUTOSCALER_SIDECAR_PORT", "AUTOSCALER_SIDECAR_INSTANCE_ID",
+	"AUTOSCALER_SIDECAR_REGION", "AUTOSCALER_SIDECAR_GROUP_NAME", "AUTOSCALER_SIDECAR_HOST_ID",
+	"AUTOSCALER_SIDECAR_SHUTDOWN_POLLING_INTERVAL", "AUTOSCALER_SIDECAR_STATS_POLLING_INTERVAL",
+}
+
+// lookup treats an empty variable as unset: docker-compose passes every listed variable,
+// empty when the .env file does not set it.
+func lookup(env Env, key string) (string, bool) {
+	v, ok := env(key)
+	v = strings.TrimSpace(v)
+	return v, ok && v != ""
+}
+
+// envReader reads typed variables and collects errors that name the variable.
+type envReader struct {
+	env  Env
+	errs []error
+}
+
+func (r *envReader) bad(key, v, want string) {
+	r.errs = append(r.errs, &Error{Source: "env", Key: key, Value: v, Expected: want})
+}
+
+func (r *envReader) str(key, def string) string {
+	if v, ok := lookup(r.env, key); ok {
+		return v
+	}
+	return def
+}
+
+// boolean parses like gomplate's toBool used by the image templates, but refuses garbage.
+func (r *envReader) boolean(key string, def bool) bool {
+	v, ok := lookup(r.env, key)
+	if !ok {
+		return def
+	}
+	b, good := parseBool(v)
+	if !good {
+		r.bad(key, v, "a boolean: true/false, 1/0, yes/no or on/off")
+		return def
+	}
+	return b
+}
+
+func parseBool(v string) (bool, bool) {
+	switch strings.ToLower(v) {
+	case "1", "t", "true", "yes", "y", "on":
+		return true, true
+	case "0", "f", "false", "no", "n", "off":
+		return false, true
+	}
+	return false, false
+}
+
+func (r *envReader) port(key string, def int) int {
+	v, ok := lookup(r.env, key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		r.bad(key, v, "a port number 1-65535")
+		return def
+	}
+	return n
+}
+
+func applyEnv(cfg *Config, env Env) []error {
+	r := &envReader{env: env}
+	if _, ok := lookup(env, "JVB_PORT"); ok {
+		cfg.Port = r.port("JVB_PORT", cfg.Port)
+	}
+	ips, ok := lookup(env, "JVB_ADVERTISE_IPS")
+	key := "JVB_ADVERTISE_IPS"
+	if !ok {
+		ips, ok = lookup(env, "DOCKER_HOST_ADDRESS") // deprecated alias
+		key = "DOCKER_HOST_ADDRESS"
+	}
+	if ok {
+		addrs, good := parseAdvertised(ips)
+		if !good {
+			r.bad(key, ips, "a comma-separated list of IP addresses, each optionally with #port (like 203.0.113.7 or 203.0.113.7#30000); hostnames are not resolved")
+		} else {
+			cfg.Advertised = addrs
+		}
+	}
+	cfg.AdvertisePrivateCandidates = r.boolean("JVB_ADVERTISE_PRIVATE_CANDIDATES", cfg.AdvertisePrivateCandidates)
+	cfg.RequireValidAddress = r.boolean("JVB_REQUIRE_VALID_ADDRESS", cfg.RequireValidAddress)
+	cfg.REST.Colibri = r.boolean("COLIBRI_REST_ENABLED", cfg.REST.Colibri)
+	cfg.REST.Shutdown = r.boolean("SHUTDOWN_REST_ENABLED", cfg.REST.Shutdown)
+	cfg.InstanceID = r.str("JVB_INSTANCE_ID", cfg.InstanceID)
+
+	if r.boolean("ENABLE_OCTO", false) {
+		cfg.Relay.Enabled = true
+		cfg.Relay.Region = r.str("JVB_OCTO_REGION", "europe")
+		cfg.Relay.RelayID = r.str("JVB_OCTO_RELAY_ID", r.str("JVB_OCTO_BIND_ADDRESS", ""))
+	}
+
+	applyEnvXMPP(cfg, r)
+
+	for _, k := range ignoredEnv {
+		if _, ok := lookup(env, k); ok {
+			cfg.Ignored = append(cfg.Ignored, k)
+		}
+	}
+	sort.Strings(cfg.Ignored)
+	return r.errs
+}
+
+// applyEnvXMPP renders the xmpp-client configs like the image's jvb.conf template does:
+// one "shard<i>" per XMPP_SERVER entry. Without JVB_AUTH_PASSWORD the environment defines no
+// XMPP client (the image would refuse to start; this bridge runs without XMPP instead).
+func applyEnvXMPP(cfg *Config, r *envReader) {
+	if r.boolean("JVB_DISABLE_XMPP", false) {
+		cfg.XMPP = nil
+		cfg.XMPPOff = "XMPP disabled by JVB_DISABLE_XMPP"
+		return
+	}
+	password, ok := lookup(r.env, "JVB_AUTH_PASSWORD")
+	if !ok {
+		return
+	}
+	servers := r.str("XMPP_SERVER", "xmpp.meet.jitsi")
+	portKey := "XMPP_PORT"
+	defPort := r.port("XMPP_PORT", 5222)
+	domain := r.str("XMPP_AUTH_DOMAIN", "auth.meet.jitsi")
+	mucDomain := r.str("XMPP_INTERNAL_MUC_DOMAIN", "internal-muc.meet.jitsi")
+	if r.boolean("ENABLE_JVB_XMPP_SERVER", false) {
+		servers = r.str("JVB_XMPP_SERVER", "xmpp.jvb.meet.jitsi")
+		portKey = "JVB_XMPP_PORT"
+		defPort = r.port("JVB_XMPP_PORT", 6222)
+		domain = r.str("JVB_XMPP_AUTH_DOMAIN", "auth.jvb.meet.jitsi")
+		mucDomain = r.str("JVB_XMPP_INTERNAL_MUC_DOMAIN", "muc.jvb.meet.jitsi")
+	}
+	nick := r.str("JVB_MUC_NICKNAME", hostname(r.env))
+	muc := r.str("JVB_BREWERY_MUC", "jvbbrewery") + "@" + mucDomain
+	user := r.str("JVB_AUTH_USER", "jvb")
+
+	var clients []XMPPClient
+	for i, entry := range strings.Split(servers, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		host, port := entry, defPort
+		if h, p, found := strings.Cut(entry, ":"); found {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 || n > 65535 || h == "" {
+				r.bad("XMPP_SERVER", servers, "a comma-separated list of host or host:port (port 1-65535; "+portKey+" is the default port)")
+				return
+			}
+			host, port = h, n
+		}
+		clients = append(clients, XMPPClient{
+			ID:                             "shard" + strconv.Itoa(i),
+			Hostname:                       host,
+			Port:                           port,
+			Domain:                         domain,
+			Username:                       user,
+			Password:                       password,
+			MUCJIDs:                        []string{muc},
+			MUCNickname:                    nick,
+			DisableCertificateVerification: true,
+		})
+	}
+	if len(clients) == 0 {
+		r.bad("XMPP_SERVER", servers, "at least one XMPP server host")
+		return
+	}
+	// Same ids as in jvb.conf replace the file's; other file ids stay.
+	for _, c := range clients {
+		cfg.XMPP = replaceXMPP(cfg.XMPP, c)
+	}
+	cfg.XMPPOff = ""
+}
+
+func replaceXMPP(list []XMPPClient, c XMPPClient) []XMPPClient {
+	for i := range list {
+		if list[i].ID == c.ID {
+			list[i] = c
+			return list
+		}
+	}
+	return append(list, c)
+}
+
+func hostname(env Env) string {
+	if h, ok := lookup(env, "HOSTNAME"); ok {
+		return h
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "jvb"
+	}
+	return h
+}
+
+// parseAdvertised parses "ip[#port],ip[#port]".
+func parseAdvertised(list string) ([]AdvertisedAddr, bool) {
+	var out []AdvertisedAddr
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		ipStr, portStr, hasPort := strings.Cut(item, "#")
+		ip, err := netip.ParseAddr(strings.Trim(ipStr, "[]"))
+		if err != nil || ip.Zone() != "" {
+			return nil, false
+		}
+		a := AdvertisedAddr{IP: ip.Unmap()}
+		if hasPort {
+			n, err := strconv.Atoi(portStr)
+			if err != nil || n < 1 || n > 65535 {
+				return nil, false
+			}
+			a.Port = n
+		}
+		out = append(out, a)
+	}
+	return out, len(out) > 0
+}

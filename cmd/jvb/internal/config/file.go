@@ -1,0 +1,423 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gurkankaymak/hocon"
+)
+
+// maxIncludeDepth stops include cycles.
+const maxIncludeDepth = 8
+
+// includeLine matches a whole-line include: include "f", include file("f"),
+// include required("f"), include required(file("f")).
+var includeLine = regexp.MustCompile(`(?m)^[ \t]*include[ \t]+(required\([ \t]*)?(file\([ \t]*)?"([^"]+)"[ \t]*\)?[ \t]*\)?[ \t]*$`)
+
+// bareIPv4 matches an unquoted IPv4 value (host = 0.0.0.0), which the HOCON library cannot
+// parse but Typesafe Config (and the docker image's jvb.conf) accepts.
+var bareIPv4 = regexp.MustCompile(`([=:][ \t]*)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})([ \t]*(?:[,}\]\n#]|//|$))`)
+
+// readHOCON parses path and the files it includes. Includes are resolved relative to the
+// including file and merged after the including file's own keys (the docker image's
+// `include "custom-jvb.conf"` is the last line); a missing include is skipped unless
+// required(...).
+func readHOCON(path string, depth int) (hocon.Object, error) {
+	if depth > maxIncludeDepth {
+		return nil, fmt.Errorf("config: %s: includes nested deeper than %d (a cycle?)", path, maxIncludeDepth)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: reading %s: %w", path, err)
+	}
+	text := string(raw)
+	type inc struct {
+		path     string
+		required bool
+	}
+	var incs []inc
+	text = includeLine.ReplaceAllStringFunc(text, func(line string) string {
+		m := includeLine.FindStringSubmatch(line)
+		p := m[3]
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(path), p)
+		}
+		incs = append(incs, inc{path: p, required: m[1] != ""})
+		return ""
+	})
+	text = bareIPv4.ReplaceAllString(text, `$1"$2"$3`)
+	if err := precheck(text); err != nil {
+		return nil, fmt.Errorf("config: %s is not valid HOCON: %w", path, err)
+	}
+	root, err := parseHOCON(text)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s is not valid HOCON: %w", path, err)
+	}
+	for _, in := range incs {
+		sub, err := readHOCON(in.path, depth+1)
+		if err != nil {
+			if !in.required && errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, err
+		}
+		merge(root, sub)
+	}
+	return root, nil
+}
+
+// precheck rejects input the HOCON library loops on forever: a "${" substitution that is not
+// closed on its line.
+func precheck(text string) error {
+	for n, line := range strings.Split(text, "\n") {
+		rest := line
+		for {
+			i := strings.Index(rest, "${")
+			if i < 0 {
+				break
+			}
+			j := strings.IndexByte(rest[i:], '}')
+			if j < 0 {
+				return fmt.Errorf("line %d: substitution ${ is not closed", n+1)
+			}
+			rest = rest[i+j+1:]
+		}
+	}
+	return nil
+}
+
+// parseHOCON wraps the library, which panics on some malformed input.
+func parseHOCON(text string) (obj hocon.Object, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			obj, err = nil, fmt.Errorf("parser failed: %v", r)
+		}
+	}()
+	if strings.TrimSpace(text) == "" {
+		return hocon.Object{}, nil
+	}
+	c, err := hocon.ParseString(text)
+	if err != nil {
+		return nil, err
+	}
+	o, ok := c.GetRoot().(hocon.Object)
+	if !ok {
+		return nil, errors.New("the root must be an object, not an array")
+	}
+	return o, nil
+}
+
+// merge copies src into dst; objects merge key by key, anything else replaces.
+func merge(dst, src hocon.Object) {
+	for k, v := range src {
+		if so, ok := v.(hocon.Object); ok {
+			if do, ok := dst[k].(hocon.Object); ok {
+				merge(do, so)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+}
+
+// fileReader reads typed values by dotted path and records errors naming the key.
+type fileReader struct {
+	root hocon.Object
+	path string
+	errs []error
+}
+
+func (f *fileReader) get(key string) (hocon.Value, bool) {
+	var cur hocon.Value = f.root
+	for _, part := range strings.Split(key, ".") {
+		o, ok := cur.(hocon.Object)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = o[part]; !ok || cur == nil {
+			return nil, false
+		}
+	}
+	if _, isNull := cur.(hocon.Null); isNull {
+		return nil, false
+	}
+	return cur, true
+}
+
+func (f *fileReader) bad(key string, v hocon.Value, want string) {
+	f.errs = append(f.errs, &Error{Source: f.path, Key: key, Value: text(v), Expected: want})
+}
+
+// text is a value as the operator wrote it, without quotes.
+func text(v hocon.Value) string {
+	if v == nil {
+		return ""
+	}
+	if s, ok := v.(hocon.String); ok {
+		return strings.Trim(string(s), `"`)
+	}
+	return strings.Trim(v.String(), `"`)
+}
+
+func (f *fileReader) str(key string, dst *string) bool {
+	v, ok := f.get(key)
+	if !ok {
+		return false
+	}
+	switch v.(type) {
+	case hocon.Object, hocon.Array:
+		f.bad(key, v, "a string")
+		return false
+	}
+	*dst = text(v)
+	return true
+}
+
+func (f *fileReader) boolean(key string, dst *bool) {
+	v, ok := f.get(key)
+	if !ok {
+		return
+	}
+	if b, ok := v.(hocon.Boolean); ok {
+		*dst = bool(b)
+		return
+	}
+	b, good := parseBool(text(v))
+	if !good {
+		f.bad(key, v, "a boolean (true or false)")
+		return
+	}
+	*dst = b
+}
+
+func (f *fileReader) integer(key string, dst *int, lo, hi int) bool {
+	v, ok := f.get(key)
+	if !ok {
+		return false
+	}
+	n, err := strconv.Atoi(text(v))
+	if err != nil || n < lo || n > hi {
+		f.bad(key, v, fmt.Sprintf("an integer from %d to %d", lo, hi))
+		return false
+	}
+	*dst = n
+	return true
+}
+
+// duration accepts HOCON durations (5 seconds, 1 minute, 500 ms, 24 hours), a Go duration
+// (5s) or a bare number of milliseconds, like Typesafe Config's getDuration.
+func (f *fileReader) duration(key string, dst *time.Duration) bool {
+	v, ok := f.get(key)
+	if !ok {
+		return false
+	}
+	if d, ok := v.(hocon.Duration); ok {
+		if d < 0 {
+			f.bad(key, v, "a non-negative duration")
+			return false
+		}
+		*dst = time.Duration(d)
+		return true
+	}
+	d, err := parseDuration(text(v))
+	if err != nil {
+		f.bad(key, v, "a duration such as 5 seconds, 1 minute, 500 ms or 24 hours")
+		return false
+	}
+	*dst = d
+	return true
+}
+
+var durationUnits = map[string]time.Duration{
+	"": time.Millisecond, "ns": time.Nanosecond, "nanos": time.Nanosecond, "nanoseconds": time.Nanosecond,
+	"us": time.Microsecond, "micros": time.Microsecond, "microseconds": time.Microsecond,
+	"ms": time.Millisecond, "milli": time.Millisecond, "millis": time.Millisecond,
+	"millisecond": time.Millisecond, "milliseconds": time.Millisecond,
+	"s": time.Second, "second": time.Second, "seconds": time.Second,
+	"m": time.Minute, "minute": time.Minute, "minutes": time.Minute,
+	"h": time.Hour, "hour": time.Hour, "hours": time.Hour,
+	"d": 24 * time.Hour, "day": 24 * time.Hour, "days": 24 * time.Hour,
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return d, nil
+	}
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.TrimSpace(s[i:])
+	}
+	mult, ok := durationUnits[unit]
+	n, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || n < 0 {
+		return 0, fmt.Errorf("bad duration %q", s)
+	}
+	return time.Duration(n * float64(mult)), nil
+}
+
+// applyFile reads jvb.conf. It reports whether presence-interval was set, the bad values, and
+// a fatal error when the file cannot be read or parsed.
+func applyFile(cfg *Config, path string, env Env) (bool, []error, error) {
+	root, err := readHOCON(path, 0)
+	if err != nil {
+		return false, nil, err
+	}
+	f := &fileReader{root: root, path: path}
+	const vb = "videobridge."
+
+	f.integer(vb+"ice.udp.port", &cfg.Port, 0, 65535)
+	f.boolean(vb+"ice.advertise-private-candidates", &cfg.AdvertisePrivateCandidates)
+	f.boolean(vb+"health.require-valid-address", &cfg.RequireValidAddress)
+	readStaticMappings(f, cfg)
+
+	host, port := splitHTTP(cfg.HTTPAddr)
+	f.str(vb+"http-servers.private.host", &host)
+	f.integer(vb+"http-servers.private.port", &port, 0, 65535)
+	cfg.HTTPAddr = joinHTTP(host, port)
+
+	f.boolean(vb+"apis.rest.enabled", &cfg.REST.Colibri)
+	f.boolean(vb+"rest.shutdown.enabled", &cfg.REST.Shutdown)
+	f.boolean(vb+"rest.debug.enabled", &cfg.REST.Debug)
+	f.boolean(vb+"rest.drain.enabled", &cfg.REST.Drain)
+	f.boolean(vb+"rest.health.enabled", &cfg.REST.Health)
+	f.boolean(vb+"rest.prometheus.enabled", &cfg.REST.Prometheus)
+	f.boolean(vb+"rest.version.enabled", &cfg.REST.Version)
+
+	f.duration(vb+"shutdown.graceful-shutdown-max-duration", &cfg.Shutdown.MaxDuration)
+	f.integer(vb+"shutdown.graceful-shutdown-min-participants", &cfg.Shutdown.MinParticipants, 0, 1<<30)
+	f.duration(vb+"shutdown.shutting-down-delay", &cfg.Shutdown.ShuttingDownDelay)
+	f.boolean(vb+"initial-drain-mode", &cfg.InitialDrain)
+	f.duration(vb+"stats.interval", &cfg.StatsInterval)
+	presenceSet := f.duration(vb+"apis.xmpp-client.presence-interval", &cfg.PresenceInterval)
+	f.duration(vb+"entity-expiration.timeout", &cfg.EntityExpiration)
+	f.str(vb+"version.release", &cfg.Release)
+
+	// videobridge.octo.* is the legacy spelling; relay.* wins.
+	for _, base := range []string{vb + "octo.", vb + "relay."} {
+		f.boolean(base+"enabled", &cfg.Relay.Enabled)
+		f.str(base+"region", &cfg.Relay.Region)
+		f.str(base+"relay-id", &cfg.Relay.RelayID)
+	}
+	readXMPP(f, cfg, env)
+	return presenceSet, f.errs, nil
+}
+
+func splitHTTP(addr string) (string, int) {
+	i := strings.LastIndexByte(addr, ':')
+	p, _ := strconv.Atoi(addr[i+1:])
+	return strings.Trim(addr[:i], "[]"), p
+}
+
+func joinHTTP(host string, port int) string {
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.Itoa(port)
+}
+
+func readStaticMappings(f *fileReader, cfg *Config) {
+	const key = "ice4j.harvest.mapping.static-mappings"
+	v, ok := f.get(key)
+	if !ok {
+		return
+	}
+	arr, ok := v.(hocon.Array)
+	if !ok {
+		f.bad(key, v, "a list of {local-address, public-address, [local-port, public-port], name} objects")
+		return
+	}
+	var out []AdvertisedAddr
+	for i, item := range arr {
+		o, ok := item.(hocon.Object)
+		k := fmt.Sprintf("%s[%d]", key, i)
+		if !ok {
+			f.bad(k, item, "an object with public-address")
+			return
+		}
+		sub := &fileReader{root: o, path: f.path}
+		var pub string
+		sub.str("public-address", &pub)
+		addrs, good := parseAdvertised(pub)
+		if !good || len(addrs) != 1 {
+			f.bad(k+".public-address", o["public-address"], "an IP address")
+			continue
+		}
+		port := 0
+		if sub.integer("public-port", &port, 1, 65535) {
+			addrs[0].Port = port
+		}
+		for _, e := range sub.errs {
+			if ce, ok := e.(*Error); ok {
+				ce.Key = k + "." + ce.Key
+			}
+			f.errs = append(f.errs, e)
+		}
+		out = append(out, addrs[0])
+	}
+	cfg.Advertised = out
+}
+
+func readXMPP(f *fileReader, cfg *Config, env Env) {
+	const base = "videobridge.apis.xmpp-client.configs"
+	v, ok := f.get(base)
+	if !ok {
+		return
+	}
+	configs, ok := v.(hocon.Object)
+	if !ok {
+		f.bad(base, v, "an object of named XMPP connections")
+		return
+	}
+	for id, raw := range configs {
+		o, ok := raw.(hocon.Object)
+		key := base + "." + id
+		if !ok {
+			f.bad(key, raw, "an object with HOSTNAME, DOMAIN, USERNAME, PASSWORD, MUC_JIDS, MUC_NICKNAME")
+			continue
+		}
+		sub := &fileReader{root: o, path: f.path}
+		x := XMPPClient{ID: id, Port: 5222, MUCNickname: hostname(env)}
+		sub.str("HOSTNAME", &x.Hostname)
+		sub.integer("PORT", &x.Port, 1, 65535)
+		sub.str("DOMAIN", &x.Domain)
+		sub.str("USERNAME", &x.Username)
+		sub.str("PASSWORD", &x.Password)
+		sub.str("MUC_NICKNAME", &x.MUCNickname)
+		sub.boolean("DISABLE_CERTIFICATE_VERIFICATION", &x.DisableCertificateVerification)
+		if jv, ok := o["MUC_JIDS"]; ok {
+			var items []string
+			if arr, isArr := jv.(hocon.Array); isArr {
+				for _, it := range arr {
+					items = append(items, text(it))
+				}
+			} else {
+				items = strings.Split(text(jv), ",")
+			}
+			for _, j := range items {
+				if j = strings.TrimSpace(j); j != "" {
+					x.MUCJIDs = append(x.MUCJIDs, j)
+				}
+			}
+		}
+		if x.Domain == "" {
+			x.Domain = x.Hostname
+		}
+		for _, e := range sub.errs {
+			if ce, ok := e.(*Error); ok {
+				ce.Key = key + "." + ce.Key
+			}
+			f.errs = append(f.errs, e)
+		}
+		cfg.XMPP = replaceXMPP(cfg.XMPP, x)
+	}
+	slices.SortFunc(cfg.XMPP, func(a, b XMPPClient) int { return strings.Compare(a.ID, b.ID) })
+}

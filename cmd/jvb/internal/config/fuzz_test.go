@@ -1,0 +1,45 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzLoadFile feeds arbitrary jvb.conf text through the whole loader: it may reject the file
+// but must never panic (the HOCON library panics on some input; readHOCON recovers).
+func FuzzLoadFile(f *testing.F) {
+	f.Add([]byte(sampleConf))
+	f.Add([]byte("include \"x.conf\"\nvideobridge.ice.udp.port = 1\n"))
+	f.Add([]byte("a = ${b}\n"))
+	f.Add([]byte("videobridge.ice = 5\nvideobridge.ice.udp.port = 3\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, "jvb.conf")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load([]string{"--config", p}, envOf(nil))
+		if err == nil && cfg == nil {
+			t.Fatal("nil config without error")
+		}
+	})
+}
+
+// FuzzAdvertised checks that JVB_ADVERTISE_IPS parsing either fails or yields valid addresses.
+func FuzzAdvertised(f *testing.F) {
+	for _, s := range []string{"1.2.3.4", "1.2.3.4#5", "::1#65535,10.0.0.1", "[::1]#1", "#", ",,", "1.2.3.4#99999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		addrs, ok := parseAdvertised(s)
+		if !ok {
+			return
+		}
+		for _, a := range addrs {
+			if !a.IP.IsValid() || a.Port < 0 || a.Port > 65535 {
+				t.Fatalf("%q -> invalid %v", s, a)
+			}
+		}
+	})
+}
