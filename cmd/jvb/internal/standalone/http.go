@@ -1,0 +1,321 @@
+package standalone
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+//go:embed web
+var webFiles embed.FS
+
+// Defaults for Config's zero values.
+const (
+	DefaultParticipantTimeout = 30 * time.Second
+	DefaultPollTimeout        = 20 * time.Second
+	DefaultMUCDomain          = "conference.standalone"
+	bridgeTimeout             = 15 * time.Second // jicofo's reply timeout
+	maxRequestBody            = 256 << 10
+)
+
+// Config configures the standalone focus.
+type Config struct {
+	Modifier           Modifier // the COLIBRI2 handler (required)
+	Logger             *slog.Logger
+	MUCDomain          string        // domain of the room JIDs sent as conference names (DefaultMUCDomain)
+	ParticipantTimeout time.Duration // a page silent this long is removed (DefaultParticipantTimeout)
+	PollTimeout        time.Duration // long-poll duration (DefaultPollTimeout); < ParticipantTimeout
+}
+
+// Server is the standalone focus and its page, served as one http.Handler (mount it at "/").
+// Close it to expire every conference it created and stop its goroutine.
+type Server struct {
+	f           *focus
+	mux         *http.ServeMux
+	pollTimeout time.Duration
+	log         *slog.Logger
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+func newServer(m modifier, cfg Config) (*Server, error) {
+	if m == nil {
+		return nil, errors.New("standalone: Config.Modifier is nil, expected the COLIBRI2 handler")
+	}
+	if cfg.ParticipantTimeout < 0 || cfg.PollTimeout < 0 {
+		return nil, fmt.Errorf("standalone: negative timeout (participant %v, poll %v), expected >= 0 (0 = default)",
+			cfg.ParticipantTimeout, cfg.PollTimeout)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "standalone")
+	s := &Server{
+		f: &focus{bridge: m, log: log, timeout: cmp(cfg.ParticipantTimeout, DefaultParticipantTimeout),
+			domain: cmpStr(cfg.MUCDomain, DefaultMUCDomain), rooms: map[string]*room{}, byID: map[string]*participant{}},
+		pollTimeout: cmp(cfg.PollTimeout, DefaultPollTimeout),
+		log:         log,
+		stop:        make(chan struct{}),
+	}
+	if s.pollTimeout >= s.f.timeout {
+		return nil, fmt.Errorf("standalone: PollTimeout %v must be shorter than ParticipantTimeout %v",
+			s.pollTimeout, s.f.timeout)
+	}
+	page, err := fs.Sub(webFiles, "web")
+	if err != nil {
+		return nil, fmt.Errorf("standalone: embedded page: %w", err)
+	}
+	s.mux = http.NewServeMux()
+	s.mux.Handle("GET /", http.FileServerFS(page))
+	s.mux.HandleFunc("POST /api/join", s.handleJoin)
+	s.mux.HandleFunc("POST /api/answer", s.handleAnswer)
+	s.mux.HandleFunc("GET /api/offer", s.handleOffer)
+	s.mux.HandleFunc("POST /api/leave", s.handleLeave)
+
+	s.wg.Add(1)
+	go s.expireLoop()
+	return s, nil
+}
+
+func cmp(v, def time.Duration) time.Duration {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func cmpStr(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// ServeHTTP serves the page (GET /) and the signalling API (/api/...).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+// Close ends the long-polls, stops the expiry goroutine and expires every conference the focus
+// created on the bridge. It is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		s.wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), bridgeTimeout)
+		defer cancel()
+		s.f.shutdown(ctx)
+	})
+	return nil
+}
+
+func (s *Server) expireLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.f.timeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), bridgeTimeout)
+			s.f.expireStale(ctx, now)
+			cancel()
+		}
+	}
+}
+
+// The JSON messages of the signalling protocol (docs/standalone.md).
+type (
+	joinRequest struct {
+		Room string `json:"room"`
+	}
+	offerMessage struct {
+		Version int    `json:"version"`
+		SDP     string `json:"sdp"`
+	}
+	joinResponse struct {
+		EndpointID string       `json:"endpointId"`
+		Token      string       `json:"token"`
+		Room       string       `json:"room"`
+		Offer      offerMessage `json:"offer"`
+	}
+	answerRequest struct {
+		EndpointID string   `json:"endpointId"`
+		Token      string   `json:"token"`
+		Version    int      `json:"version"`
+		SDP        string   `json:"sdp"`
+		Candidates []string `json:"candidates"`
+	}
+	leaveRequest struct {
+		EndpointID string `json:"endpointId"`
+		Token      string `json:"token"`
+	}
+	errorResponse struct {
+		Error string `json:"error"`
+	}
+)
+
+// bridgeContext detaches a bridge call from the HTTP request: a browser that goes away in the
+// middle of an allocation must not leave the focus and the bridge disagreeing.
+func bridgeContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), bridgeTimeout)
+}
+
+func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
+	var req joinRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	ctx, cancel := bridgeContext(r)
+	defer cancel()
+	p, err := s.f.join(ctx, req.Room)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	v, sdp, _, _ := s.f.current(p)
+	writeJSON(w, http.StatusOK, joinResponse{EndpointID: p.id, Token: p.token, Room: p.room.name,
+		Offer: offerMessage{Version: v, SDP: sdp}})
+}
+
+func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
+	var req answerRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	p, err := s.f.participant(req.EndpointID, req.Token)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	ctx, cancel := bridgeContext(r)
+	defer cancel()
+	if err := s.f.answer(ctx, p, req.Version, req.SDP, req.Candidates); err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleOffer is the long-poll: it answers as soon as the participant's offer is newer than
+// ?after=, or with 204 after the poll timeout.
+func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	after := 0
+	if a := q.Get("after"); a != "" {
+		var err error
+		if after, err = strconv.Atoi(a); err != nil {
+			writeJSON(w, http.StatusBadRequest, errorResponse{Error: fmt.Sprintf("after=%q: expected an integer offer version", a)})
+			return
+		}
+	}
+	p, err := s.f.participant(q.Get("endpoint"), q.Get("token"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.f.setPolling(p, 1)
+	defer s.f.setPolling(p, -1)
+	timer := time.NewTimer(s.pollTimeout)
+	defer timer.Stop()
+	for {
+		v, sdp, changed, left := s.f.current(p)
+		if left {
+			writeJSON(w, http.StatusGone, errorResponse{Error: "participant has left"})
+			return
+		}
+		if v > after {
+			writeJSON(w, http.StatusOK, offerMessage{Version: v, SDP: sdp})
+			return
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case <-r.Context().Done():
+			return
+		case <-s.stop:
+			writeJSON(w, http.StatusServiceUnavailable, errorResponse{Error: errClosed.Error()})
+			return
+		}
+	}
+}
+
+func (s *Server) handleLeave(w http.ResponseWriter, r *http.Request) {
+	var req leaveRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	p, err := s.f.participant(req.EndpointID, req.Token)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	ctx, cancel := bridgeContext(r)
+	defer cancel()
+	if err := s.f.leave(ctx, p, "left"); err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// requestError marks an error caused by what the page sent (HTTP 400).
+type requestError struct{ err error }
+
+func (e *requestError) Error() string { return e.err.Error() }
+func (e *requestError) Unwrap() error { return e.err }
+
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	status := http.StatusBadGateway // the bridge refused or failed
+	var re *requestError
+	switch {
+	case errors.As(err, &re), errors.Is(err, errBadRoom):
+		status = http.StatusBadRequest
+	case errors.Is(err, errUnknownParticipant):
+		status = http.StatusNotFound
+	case errors.Is(err, errClosed):
+		status = http.StatusServiceUnavailable
+	}
+	if status == http.StatusBadGateway {
+		s.log.Warn("bridge request failed", "err", err)
+	}
+	writeJSON(w, status, errorResponse{Error: err.Error()})
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("more than one JSON value in the body")
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorResponse{Error: "request body: " + err.Error()})
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,481 @@
+package standalone
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gojvb/sfu/transport"
+)
+
+// payloadType is one codec the focus offers; the same list goes to the bridge in the endpoint's
+// <media> elements, so the bridge and the browser agree on payload type numbers.
+type payloadType struct {
+	Kind      string // "audio" or "video"
+	ID        uint8
+	Name      string
+	ClockRate uint32
+	Channels  int
+	Params    [][2]string // fmtp name/value pairs, in order
+	Feedback  [][2]string // rtcp-fb type/subtype (subtype may be empty)
+}
+
+// headerExt is one RTP header extension the focus offers.
+type headerExt struct {
+	Kind string
+	ID   int
+	URI  string
+}
+
+// The codec set is a subset of jicofo's defaults: Opus, VP8 with RTX. No mid/rid header
+// extension is offered, so the browser demultiplexes the bridge's streams by SSRC as
+// lib-jitsi-meet's sessions do.
+var (
+	offeredPayloadTypes = []payloadType{
+		{Kind: "audio", ID: 111, Name: "opus", ClockRate: 48000, Channels: 2,
+			Params:   [][2]string{{"minptime", "10"}, {"useinbandfec", "1"}},
+			Feedback: [][2]string{{"transport-cc", ""}}},
+		{Kind: "video", ID: 100, Name: "VP8", ClockRate: 90000,
+			Feedback: [][2]string{{"goog-remb", ""}, {"transport-cc", ""}, {"ccm", "fir"}, {"nack", ""}, {"nack", "pli"}}},
+		{Kind: "video", ID: 96, Name: "rtx", ClockRate: 90000,
+			Params: [][2]string{{"apt", "100"}}},
+	}
+	offeredHeaderExts = []headerExt{
+		{Kind: "audio", ID: 1, URI: "urn:ietf:params:rtp-hdrext:ssrc-audio-level"},
+		{Kind: "audio", ID: 5, URI: "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"},
+		{Kind: "video", ID: 3, URI: "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"},
+		{Kind: "video", ID: 5, URI: "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"},
+	}
+)
+
+// ssrcGroup is an a=ssrc-group line: SIM (simulcast layers, lowest first) or FID (primary, RTX).
+type ssrcGroup struct {
+	Semantics string
+	SSRCs     []uint32
+}
+
+// mediaSource is one participant's audio or video source as COLIBRI2 <media-source> carries it.
+type mediaSource struct {
+	Kind   string // "audio" or "video"
+	Name   string // "<endpoint>-a0" / "<endpoint>-v0", or "jvb-a0"/"jvb-v0" for the bridge
+	Owner  string // endpoint id, "jvb" for the bridge's feedback sources
+	SSRCs  []uint32
+	Groups []ssrcGroup
+}
+
+func (s mediaSource) equal(o mediaSource) bool {
+	return s.Kind == o.Kind && s.Name == o.Name && s.Owner == o.Owner && slices.Equal(s.SSRCs, o.SSRCs) &&
+		slices.EqualFunc(s.Groups, o.Groups, func(a, b ssrcGroup) bool {
+			return a.Semantics == b.Semantics && slices.Equal(a.SSRCs, b.SSRCs)
+		})
+}
+
+// primary returns what a receiver is told about a source, like jicofo with strip-simulcast:
+// the first simulcast SSRC (or the only one) and its RTX SSRC (0 if none).
+func (s mediaSource) primary() (ssrc, rtx uint32) {
+	if len(s.SSRCs) == 0 {
+		return 0, 0
+	}
+	ssrc = s.SSRCs[0]
+	secondary := map[uint32]bool{}
+	for _, g := range s.Groups {
+		switch {
+		case g.Semantics == "SIM" && len(g.SSRCs) > 0:
+			ssrc = g.SSRCs[0]
+		case g.Semantics == "FID" && len(g.SSRCs) == 2:
+			secondary[g.SSRCs[1]] = true
+		}
+	}
+	if secondary[ssrc] {
+		for _, x := range s.SSRCs {
+			if !secondary[x] {
+				ssrc = x
+				break
+			}
+		}
+	}
+	for _, g := range s.Groups {
+		if g.Semantics == "FID" && len(g.SSRCs) == 2 && g.SSRCs[0] == ssrc {
+			rtx = g.SSRCs[1]
+		}
+	}
+	return ssrc, rtx
+}
+
+// Own m-lines of every offer: the participant's sendrecv audio and video and the data channel.
+const (
+	midAudio      = "0"
+	midVideo      = "1"
+	midData       = "2"
+	firstSlotMid  = 3
+	maxSlots      = 200 // remote m-lines per participant before the focus refuses to grow the offer
+	maxSSRCsInSrc = 16
+)
+
+// slot is one recvonly m-line of a participant's offer. A slot whose source left stays in the
+// offer as inactive (m-lines are never removed in a session), with Source nil.
+type slot struct {
+	Mid    string
+	Kind   string
+	Owner  string
+	Name   string
+	Source *mediaSource
+}
+
+// offer is everything a participant's SDP offer is built from.
+type offer struct {
+	SessionID uint64
+	Version   int
+	Bridge    transport.Description
+	SCTPPort  int
+	Feedback  []mediaSource // the bridge's jvb-a0 / jvb-v0
+	Slots     []slot
+}
+
+// sdp renders the offer. Every m-line carries the bridge's ICE/DTLS attributes and candidates,
+// as jicofo copies the transport into every Jingle content.
+func (o *offer) sdp() string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\r\n", a...) }
+	w("v=0")
+	w("o=- %d %d IN IP4 0.0.0.0", o.SessionID, o.Version)
+	w("s=-")
+	w("t=0 0")
+	mids := []string{midAudio, midVideo, midData}
+	for _, s := range o.Slots {
+		mids = append(mids, s.Mid)
+	}
+	w("a=group:BUNDLE %s", strings.Join(mids, " "))
+	w("a=msid-semantic: WMS *")
+
+	feedback := func(kind string) *mediaSource {
+		for i := range o.Feedback {
+			if o.Feedback[i].Kind == kind {
+				return &o.Feedback[i]
+			}
+		}
+		return nil
+	}
+	o.rtpSection(&b, "audio", midAudio, "sendrecv", feedback("audio"), "mixedmslabel", "mixedlabelaudio0")
+	o.rtpSection(&b, "video", midVideo, "sendrecv", feedback("video"), "mixedmslabel", "mixedlabelvideo0")
+	w("m=application 9 UDP/DTLS/SCTP webrtc-datachannel")
+	w("c=IN IP4 0.0.0.0")
+	o.transportAttrs(&b, midData)
+	w("a=sctp-port:%d", o.SCTPPort)
+	w("a=max-message-size:262144")
+	for _, s := range o.Slots {
+		if s.Source == nil {
+			o.rtpSection(&b, s.Kind, s.Mid, "inactive", nil, "", "")
+			continue
+		}
+		o.rtpSection(&b, s.Kind, s.Mid, "sendonly", s.Source, s.Owner, s.Name)
+	}
+	return b.String()
+}
+
+func (o *offer) transportAttrs(b *strings.Builder, mid string) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format+"\r\n", a...) }
+	w("a=ice-ufrag:%s", o.Bridge.Ufrag)
+	w("a=ice-pwd:%s", o.Bridge.Pwd)
+	for _, fp := range o.Bridge.Fingerprints {
+		w("a=fingerprint:%s %s", fp.Hash, fp.Value)
+	}
+	// The browser must answer "active": the bridge offers actpass like jicofo's offers do.
+	w("a=setup:actpass")
+	w("a=mid:%s", mid)
+	for _, c := range o.Bridge.Candidates {
+		w("a=%s", formatCandidate(c))
+	}
+}
+
+// rtpSection writes one audio or video m-line. src (with msid stream/track) is what the offerer
+// "sends" on it: the bridge's feedback source on the participant's own m-lines, or a remote
+// participant's source (primary SSRC and its RTX only) on a slot.
+func (o *offer) rtpSection(b *strings.Builder, kind, mid, dir string, src *mediaSource, stream, track string) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format+"\r\n", a...) }
+	var pts []string
+	for _, pt := range offeredPayloadTypes {
+		if pt.Kind == kind {
+			pts = append(pts, strconv.Itoa(int(pt.ID)))
+		}
+	}
+	w("m=%s 9 UDP/TLS/RTP/SAVPF %s", kind, strings.Join(pts, " "))
+	w("c=IN IP4 0.0.0.0")
+	w("a=rtcp:9 IN IP4 0.0.0.0")
+	o.transportAttrs(b, mid)
+	for _, e := range offeredHeaderExts {
+		if e.Kind == kind {
+			w("a=extmap:%d %s", e.ID, e.URI)
+		}
+	}
+	w("a=%s", dir)
+	if src != nil && dir != "inactive" {
+		w("a=msid:%s %s", stream, track)
+	}
+	w("a=rtcp-mux")
+	w("a=rtcp-rsize")
+	for _, pt := range offeredPayloadTypes {
+		if pt.Kind != kind {
+			continue
+		}
+		if pt.Channels > 1 {
+			w("a=rtpmap:%d %s/%d/%d", pt.ID, pt.Name, pt.ClockRate, pt.Channels)
+		} else {
+			w("a=rtpmap:%d %s/%d", pt.ID, pt.Name, pt.ClockRate)
+		}
+		for _, fb := range pt.Feedback {
+			w("a=rtcp-fb:%d %s", pt.ID, strings.TrimSpace(fb[0]+" "+fb[1]))
+		}
+		if len(pt.Params) > 0 {
+			var ps []string
+			for _, p := range pt.Params {
+				ps = append(ps, p[0]+"="+p[1])
+			}
+			w("a=fmtp:%d %s", pt.ID, strings.Join(ps, ";"))
+		}
+	}
+	if src == nil || dir == "inactive" {
+		return
+	}
+	ssrc, rtx := src.primary()
+	if ssrc == 0 {
+		return
+	}
+	ssrcs := []uint32{ssrc}
+	if rtx != 0 && kind == "video" {
+		w("a=ssrc-group:FID %d %d", ssrc, rtx)
+		ssrcs = append(ssrcs, rtx)
+	}
+	for _, s := range ssrcs {
+		w("a=ssrc:%d cname:%s", s, stream)
+		w("a=ssrc:%d msid:%s %s", s, stream, track)
+	}
+}
+
+// formatCandidate renders an ICE candidate as an SDP attribute value ("candidate:...").
+func formatCandidate(c transport.Candidate) string {
+	proto := c.Protocol
+	if proto == "" {
+		proto = "udp"
+	}
+	comp := c.Component
+	if comp == 0 {
+		comp = 1
+	}
+	s := fmt.Sprintf("candidate:%s %d %s %d %s %d typ %s", c.Foundation, comp, proto, c.Priority, c.IP, c.Port, c.Type)
+	if c.RelAddr != "" {
+		s += fmt.Sprintf(" raddr %s rport %d", c.RelAddr, c.RelPort)
+	}
+	if c.TCPType != "" {
+		s += " tcptype " + c.TCPType
+	}
+	return s + fmt.Sprintf(" generation %d", c.Generation)
+}
+
+var errBadCandidate = errors.New("malformed ICE candidate")
+
+// parseCandidate parses "candidate:<foundation> <component> <protocol> <priority> <ip> <port>
+// typ <type> [raddr a rport p] [tcptype t] [generation g] [network-id n] [other k v]...".
+func parseCandidate(s string) (transport.Candidate, error) {
+	s = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s), "a="))
+	s = strings.TrimPrefix(s, "candidate:")
+	f := strings.Fields(s)
+	if len(f) < 8 || f[6] != "typ" {
+		return transport.Candidate{}, fmt.Errorf("%w: %q", errBadCandidate, s)
+	}
+	comp, err1 := strconv.Atoi(f[1])
+	prio, err2 := strconv.ParseUint(f[3], 10, 32)
+	port, err3 := strconv.Atoi(f[5])
+	if err := errors.Join(err1, err2, err3); err != nil || comp < 1 || comp > 2 || port < 1 || port > 65535 {
+		return transport.Candidate{}, fmt.Errorf("%w: %q: numbers out of range", errBadCandidate, s)
+	}
+	c := transport.Candidate{Foundation: f[0], Component: comp, Protocol: strings.ToLower(f[2]),
+		Priority: uint32(prio), IP: f[4], Port: port, Type: f[7]}
+	for i := 8; i+1 < len(f); i += 2 {
+		switch f[i] {
+		case "raddr":
+			c.RelAddr = f[i+1]
+		case "rport":
+			c.RelPort, _ = strconv.Atoi(f[i+1])
+		case "tcptype":
+			c.TCPType = f[i+1]
+		case "generation":
+			c.Generation, _ = strconv.Atoi(f[i+1])
+		case "network-id":
+			c.Network, _ = strconv.Atoi(f[i+1])
+		}
+	}
+	return c, nil
+}
+
+// answer is what the focus takes from a browser's SDP answer.
+type answer struct {
+	Transport transport.Description
+	Sources   []mediaSource // the participant's own audio/video sources (mids 0 and 1)
+	Dropped   int           // candidates left out (not UDP, mDNS names, malformed)
+}
+
+const maxAnswerSize = 128 << 10
+
+// parseAnswer reads the browser's answer (plus candidates gathered after it) for endpoint ep.
+// Only the participant's own m-lines carry sources; ICE/DTLS come from the first m-line that has
+// them (everything is BUNDLEd).
+func parseAnswer(sdp string, extraCandidates []string, ep string) (answer, error) {
+	var a answer
+	if len(sdp) > maxAnswerSize {
+		return a, fmt.Errorf("answer is %d bytes, more than %d", len(sdp), maxAnswerSize)
+	}
+	if !strings.HasPrefix(sdp, "v=0") {
+		return a, errors.New("answer is not SDP: it must start with v=0")
+	}
+	type section struct {
+		kind, mid, dir string
+		ssrcOrder      []uint32
+		ssrcSeen       map[uint32]bool
+		groups         []ssrcGroup
+	}
+	var (
+		sections   []*section
+		cur        *section
+		candidates []string
+		setup      string
+		fpHash     string
+		fpValue    string
+	)
+	for line := range strings.Lines(sdp) {
+		line = strings.TrimRight(line, "\r\n")
+		switch {
+		case strings.HasPrefix(line, "m="):
+			f := strings.Fields(line[2:])
+			if len(f) == 0 {
+				return a, fmt.Errorf("malformed m-line %q", line)
+			}
+			cur = &section{kind: f[0], dir: "sendrecv", ssrcSeen: map[uint32]bool{}}
+			sections = append(sections, cur)
+		case !strings.HasPrefix(line, "a="):
+			continue
+		}
+		attr, value, _ := strings.Cut(line[2:], ":")
+		switch attr {
+		case "ice-ufrag":
+			if a.Transport.Ufrag == "" {
+				a.Transport.Ufrag = value
+			}
+		case "ice-pwd":
+			if a.Transport.Pwd == "" {
+				a.Transport.Pwd = value
+			}
+		case "fingerprint":
+			if fpValue == "" {
+				fpHash, fpValue, _ = strings.Cut(value, " ")
+			}
+		case "setup":
+			if setup == "" {
+				setup = value
+			}
+		case "candidate":
+			candidates = append(candidates, value)
+		case "mid":
+			if cur != nil {
+				cur.mid = value
+			}
+		case "sendrecv", "sendonly", "recvonly", "inactive":
+			if cur != nil {
+				cur.dir = attr
+			}
+		case "ssrc":
+			if cur == nil {
+				continue
+			}
+			id, _, _ := strings.Cut(value, " ")
+			ssrc, err := parseSSRC(id)
+			if err != nil {
+				return a, err
+			}
+			if !cur.ssrcSeen[ssrc] {
+				if len(cur.ssrcOrder) >= maxSSRCsInSrc {
+					return a, fmt.Errorf("m-line %q lists more than %d SSRCs", cur.mid, maxSSRCsInSrc)
+				}
+				cur.ssrcSeen[ssrc] = true
+				cur.ssrcOrder = append(cur.ssrcOrder, ssrc)
+			}
+		case "ssrc-group":
+			if cur == nil {
+				continue
+			}
+			f := strings.Fields(value)
+			if len(f) < 2 || len(f) > maxSSRCsInSrc+1 {
+				return a, fmt.Errorf("malformed ssrc-group %q", value)
+			}
+			g := ssrcGroup{Semantics: f[0]}
+			for _, x := range f[1:] {
+				ssrc, err := parseSSRC(x)
+				if err != nil {
+					return a, err
+				}
+				g.SSRCs = append(g.SSRCs, ssrc)
+			}
+			cur.groups = append(cur.groups, g)
+		}
+	}
+	if a.Transport.Ufrag == "" || a.Transport.Pwd == "" {
+		return a, errors.New("answer has no a=ice-ufrag/a=ice-pwd")
+	}
+	if fpValue == "" || fpHash == "" {
+		return a, errors.New("answer has no a=fingerprint")
+	}
+	if setup != "active" && setup != "passive" {
+		return a, fmt.Errorf("answer has a=setup:%q, expected active or passive (the offer is actpass)", setup)
+	}
+	a.Transport.Fingerprints = []transport.Fingerprint{{Hash: strings.ToLower(fpHash), Value: strings.ToUpper(fpValue), Setup: setup}}
+	a.Transport.RTCPMux = true
+	for _, s := range append(candidates, extraCandidates...) {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		c, err := parseCandidate(s)
+		if err != nil || c.Protocol != "udp" || strings.HasSuffix(c.IP, ".local") {
+			a.Dropped++
+			continue
+		}
+		a.Transport.Candidates = append(a.Transport.Candidates, c)
+	}
+	for _, s := range sections {
+		kind, idx := "", ""
+		switch {
+		case s.mid == midAudio && s.kind == "audio":
+			kind, idx = "audio", "a0"
+		case s.mid == midVideo && s.kind == "video":
+			kind, idx = "video", "v0"
+		default:
+			continue
+		}
+		if (s.dir != "sendrecv" && s.dir != "sendonly") || len(s.ssrcOrder) == 0 {
+			continue
+		}
+		src := mediaSource{Kind: kind, Name: ep + "-" + idx, Owner: ep, SSRCs: s.ssrcOrder}
+		for _, g := range s.groups {
+			if g.Semantics != "SIM" && g.Semantics != "FID" && g.Semantics != "FEC-FR" {
+				continue
+			}
+			for _, x := range g.SSRCs {
+				if !s.ssrcSeen[x] {
+					return a, fmt.Errorf("ssrc-group %s names SSRC %d that has no a=ssrc line", g.Semantics, x)
+				}
+			}
+			src.Groups = append(src.Groups, g)
+		}
+		a.Sources = append(a.Sources, src)
+	}
+	return a, nil
+}
+
+func parseSSRC(s string) (uint32, error) {
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || v == 0 {
+		return 0, fmt.Errorf("bad SSRC %q: expected a non-zero 32-bit decimal", s)
+	}
+	return uint32(v), nil
+}
