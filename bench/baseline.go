@@ -1,0 +1,219 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// udpRelay is the baseline: the least a forwarder can do. One socket, one goroutine locked to
+// its OS thread, recvmmsg a batch, send every datagram to every other member of the sender's
+// conference with sendmmsg. No SRTP, no parsing, no per-receiver logic. Its thread's CPU clock
+// is the cost of that forwarding.
+type udpRelay struct {
+	conn *net.UDPConn
+	pc   *ipv4.PacketConn
+
+	mu      sync.Mutex
+	members map[netip.AddrPort]int // sender address -> conference
+	groups  [][]*net.UDPAddr
+
+	forwarded atomic.Uint64
+	tid       atomic.Int32
+	done      chan struct{}
+}
+
+func newUDPRelay() (*udpRelay, error) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, fmt.Errorf("baseline relay listen: %w", err)
+	}
+	_ = c.SetReadBuffer(4 << 20)
+	_ = c.SetWriteBuffer(4 << 20)
+	return &udpRelay{
+		conn:    c,
+		pc:      ipv4.NewPacketConn(c),
+		members: make(map[netip.AddrPort]int),
+		done:    make(chan struct{}),
+	}, nil
+}
+
+func (r *udpRelay) addr() *net.UDPAddr { return r.conn.LocalAddr().(*net.UDPAddr) }
+
+// join adds a member address to conference conf.
+func (r *udpRelay) join(conf int, a *net.UDPAddr) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.groups) <= conf {
+		r.groups = append(r.groups, nil)
+	}
+	r.groups[conf] = append(r.groups[conf], a)
+	r.members[a.AddrPort()] = conf
+}
+
+// cpu is the relay thread's CPU time so far (0 before it started).
+func (r *udpRelay) cpu() time.Duration {
+	tid := r.tid.Load()
+	if tid == 0 {
+		return 0
+	}
+	var ts unix.Timespec
+	clk := int32((^int(tid))<<3 | 6) // MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)
+	if err := unix.ClockGettime(clk, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+// run forwards until close is called.
+func (r *udpRelay) run() {
+	defer close(r.done)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	r.tid.Store(int32(unix.Gettid()))
+	const batch = 64
+	rmsgs := make([]ipv4.Message, batch)
+	for i := range rmsgs {
+		rmsgs[i].Buffers = [][]byte{make([]byte, 1600)}
+	}
+	const wcap = 256
+	wmsgs := make([]ipv4.Message, 0, wcap)
+	bufs := make([][1][]byte, wcap)
+	flush := func() {
+		for sent := 0; sent < len(wmsgs); {
+			k, err := r.pc.WriteBatch(wmsgs[sent:], 0)
+			if err != nil {
+				break
+			}
+			sent += k
+		}
+		r.forwarded.Add(uint64(len(wmsgs)))
+		wmsgs = wmsgs[:0]
+	}
+	for {
+		n, err := r.pc.ReadBatch(rmsgs, 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		r.mu.Lock()
+		for i := 0; i < n; i++ {
+			m := &rmsgs[i]
+			src, ok := m.Addr.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			conf, ok := r.members[src.AddrPort()]
+			if !ok {
+				continue
+			}
+			for _, dst := range r.groups[conf] {
+				if dst.Port == src.Port && dst.IP.Equal(src.IP) {
+					continue
+				}
+				if len(wmsgs) == wcap {
+					flush()
+				}
+				k := len(wmsgs)
+				bufs[k][0] = m.Buffers[0][:m.N]
+				wmsgs = append(wmsgs, ipv4.Message{Buffers: bufs[k][:], Addr: dst})
+			}
+		}
+		r.mu.Unlock()
+		flush()
+	}
+}
+
+func (r *udpRelay) close() {
+	_ = r.conn.Close()
+	<-r.done
+}
+
+// plainConn is a baseline endpoint's socket: plain RTP/RTCP to and from the relay.
+type plainConn struct {
+	conn *net.UDPConn
+	done chan struct{}
+}
+
+func newPlainConn(relay *net.UDPAddr) (*plainConn, error) {
+	c, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, relay)
+	if err != nil {
+		return nil, fmt.Errorf("baseline endpoint socket: %w", err)
+	}
+	_ = c.SetReadBuffer(4 << 20)
+	return &plainConn{conn: c, done: make(chan struct{})}, nil
+}
+
+func (p *plainConn) writeRTP(pkt []byte) error  { _, err := p.conn.Write(pkt); return err }
+func (p *plainConn) writeRTCP(pkt []byte) error { _, err := p.conn.Write(pkt); return err }
+
+func (p *plainConn) readLoop(h packetHandler) {
+	defer close(p.done)
+	buf := make([]byte, 1600)
+	var hdr rtp.Header
+	for {
+		n, err := p.conn.Read(buf)
+		if err != nil {
+			return
+		}
+		if n < 12 || buf[0] < 128 || buf[0] > 191 {
+			continue
+		}
+		if pt := buf[1] & 0x7f; pt >= 64 && pt <= 95 {
+			continue // other members' RTCP, relayed blindly
+		}
+		hl, err := hdr.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		h.handleRTP(time.Now(), &hdr, buf[hl:n], n)
+	}
+}
+
+func (p *plainConn) close() {
+	_ = p.conn.Close()
+	<-p.done
+}
+
+// baselineRun connects the endpoints to a fresh relay. It returns a function that stops
+// everything (relay and sockets) and the relay itself.
+func baselineConnect(_ context.Context, confs [][]*simEndpoint) (*udpRelay, func(), error) {
+	relay, err := newUDPRelay()
+	if err != nil {
+		return nil, nil, err
+	}
+	go relay.run()
+	var conns []*plainConn
+	stop := func() {
+		relay.close()
+		for _, c := range conns {
+			c.close()
+		}
+	}
+	for ci, eps := range confs {
+		for _, e := range eps {
+			pc, err := newPlainConn(relay.addr())
+			if err != nil {
+				stop()
+				return nil, nil, err
+			}
+			conns = append(conns, pc)
+			relay.join(ci, pc.conn.LocalAddr().(*net.UDPAddr))
+			e.tr = pc
+			go pc.readLoop(e)
+		}
+	}
+	return relay, stop, nil
+}

@@ -1,0 +1,291 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// BridgeProcess is a bridge binary started by the load test, so its CPU and memory can be read
+// from /proc/<pid>.
+type BridgeProcess struct {
+	URL    string // private HTTP base URL (COLIBRI2 REST, /metrics)
+	cmd    *exec.Cmd
+	done   chan struct{}
+	err    error
+	stderr *tailBuffer
+}
+
+// BridgeConfig says how to start a bridge binary.
+type BridgeConfig struct {
+	Binary  string   // path to the cmd/jvb binary
+	Env     []string // extra KEY=VALUE on top of the defaults below
+	URL     string   // private HTTP base URL the binary will serve (default http://127.0.0.1:8080)
+	Logger  *slog.Logger
+	Timeout time.Duration // to become ready (default 20s)
+}
+
+// BuildBridge compiles ./cmd/jvb of the module rooted at moduleDir into dir and returns the path.
+func BuildBridge(ctx context.Context, moduleDir, dir string) (string, error) {
+	out := filepath.Join(dir, "jvb")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/jvb")
+	cmd.Dir = moduleDir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/jvb in %s: %w: %s", moduleDir, err, bytes.TrimSpace(b))
+	}
+	return out, nil
+}
+
+// FreeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
+func FreeUDPPort() (int, error) {
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free UDP port: %w", err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
+}
+
+// StartBridge execs the bridge with COLIBRI_REST_ENABLED=true and a loopback media port and
+// waits until its private HTTP server answers.
+func StartBridge(ctx context.Context, cfg BridgeConfig) (*BridgeProcess, error) {
+	if cfg.URL == "" {
+		cfg.URL = "http://127.0.0.1:8080"
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 20 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	port, err := FreeUDPPort()
+	if err != nil {
+		return nil, err
+	}
+	env := append(os.Environ(),
+		"COLIBRI_REST_ENABLED=true",
+		"JVB_PORT="+strconv.Itoa(port),
+		"JVB_ADVERTISE_IPS=127.0.0.1",
+		"JVB_ADVERTISE_PRIVATE_CANDIDATES=true",
+	)
+	env = append(env, cfg.Env...)
+	cmd := exec.Command(cfg.Binary)
+	cmd.Env = env
+	tail := &tailBuffer{max: 16 << 10}
+	cmd.Stdout = tail
+	cmd.Stderr = tail
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start bridge %s: %w", cfg.Binary, err)
+	}
+	p := &BridgeProcess{URL: strings.TrimRight(cfg.URL, "/"), cmd: cmd, done: make(chan struct{}), stderr: tail}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	log.Info("bridge started", "pid", cmd.Process.Pid, "binary", cfg.Binary, "media_port", port, "url", p.URL)
+
+	deadline := time.Now().Add(cfg.Timeout)
+	hc := &http.Client{Timeout: time.Second}
+	for {
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("bridge exited before it was ready (%v): %s", p.err, tail.String())
+		case <-ctx.Done():
+			p.Stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		resp, err := hc.Get(p.URL + "/about/health")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return p, nil
+		}
+		if time.Now().After(deadline) {
+			p.Stop()
+			return nil, fmt.Errorf("bridge not answering %s after %v: %w; output: %s", p.URL, cfg.Timeout, err, tail.String())
+		}
+	}
+}
+
+// PID is the bridge's process id.
+func (p *BridgeProcess) PID() int { return p.cmd.Process.Pid }
+
+// Output returns the last lines the bridge wrote.
+func (p *BridgeProcess) Output() string { return p.stderr.String() }
+
+// Stop sends SIGTERM, then SIGKILL after 5 s, and waits for the process to exit.
+func (p *BridgeProcess) Stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (t *tailBuffer) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, b...)
+	if len(t.buf) > t.max {
+		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(b), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+// resourceSample is the bridge's cumulative CPU time and current memory at one instant.
+type resourceSample struct {
+	at       time.Time
+	cpu      time.Duration
+	rssBytes uint64
+}
+
+// resourceProbe reads a bridge's CPU and RSS: from the kernel when the pid is local, else
+// from the bridge's Prometheus /metrics (process_cpu_seconds_total, process_resident_memory_bytes).
+type resourceProbe struct {
+	pid    int
+	url    string
+	hc     *http.Client
+	source string
+}
+
+func newResourceProbe(pid int, baseURL string) *resourceProbe {
+	r := &resourceProbe{pid: pid, url: strings.TrimRight(baseURL, "/"), hc: &http.Client{Timeout: 3 * time.Second}}
+	if pid > 0 {
+		r.source = "proc"
+	} else {
+		r.source = "metrics"
+	}
+	return r
+}
+
+func (r *resourceProbe) sample(ctx context.Context) (resourceSample, error) {
+	if r.pid > 0 {
+		return procSample(r.pid)
+	}
+	return r.metricsSample(ctx)
+}
+
+// procSample reads the process CPU clock (ns resolution; falls back to /proc/<pid>/stat ticks)
+// and VmRSS from /proc/<pid>/status.
+func procSample(pid int) (resourceSample, error) {
+	s := resourceSample{at: time.Now()}
+	var ts unix.Timespec
+	clk := int32((^pid)<<3 | 2) // MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
+	if err := unix.ClockGettime(clk, &ts); err == nil {
+		s.cpu = time.Duration(ts.Nano())
+	} else {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return s, fmt.Errorf("read bridge CPU: %w", err)
+		}
+		// Fields after the ")" of comm: state is field 3, utime 14, stime 15.
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			return s, errors.New("short /proc stat")
+		}
+		ut, _ := strconv.ParseUint(f[11], 10, 64)
+		st, _ := strconv.ParseUint(f[12], 10, 64)
+		s.cpu = time.Duration(ut+st) * (time.Second / 100) // USER_HZ is 100 on Linux
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, fmt.Errorf("read bridge memory: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			s.rssBytes = kb * 1024
+		}
+	}
+	return s, nil
+}
+
+func (r *resourceProbe) metricsSample(ctx context.Context) (resourceSample, error) {
+	s := resourceSample{at: time.Now()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url+"/metrics", nil)
+	if err != nil {
+		return s, err
+	}
+	req.Header.Set("Accept", "text/plain; version=0.0.4")
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return s, fmt.Errorf("scrape %s/metrics: %w", r.url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return s, fmt.Errorf("scrape %s/metrics: HTTP %d", r.url, resp.StatusCode)
+	}
+	var haveCPU, haveRSS bool
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if name, val, ok := strings.Cut(line, " "); ok {
+			switch name {
+			case "process_cpu_seconds_total":
+				v, err := strconv.ParseFloat(strings.Fields(val)[0], 64)
+				if err == nil {
+					s.cpu, haveCPU = time.Duration(v*float64(time.Second)), true
+				}
+			case "process_resident_memory_bytes":
+				v, err := strconv.ParseFloat(strings.Fields(val)[0], 64)
+				if err == nil {
+					s.rssBytes, haveRSS = uint64(v), true
+				}
+			}
+		}
+	}
+	if !haveCPU || !haveRSS {
+		return s, fmt.Errorf("%s/metrics has no process_cpu_seconds_total/process_resident_memory_bytes", r.url)
+	}
+	return s, nil
+}
+
+// selfCPU is this process's CPU time (the load generator).
+func selfCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}

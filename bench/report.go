@@ -1,0 +1,271 @@
+package bench
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is everything one run measured; it is what --json prints.
+type Result struct {
+	Tool                      string            `json:"tool"`
+	StartedAt                 time.Time         `json:"started_at"`
+	Scenario                  ScenarioSummary   `json:"scenario"`
+	Machine                   MachineInfo       `json:"machine"`
+	Bridge                    BridgeInfo        `json:"bridge"`
+	Endpoints                 int               `json:"endpoints"`
+	Joined                    int               `json:"joined"`
+	JoinFailures              int               `json:"join_failures"`
+	JoinMs                    JoinMs            `json:"join_ms"`
+	BridgeChannelsOpen        int               `json:"bridge_channels_open"`
+	BridgeChannelMessages     uint64            `json:"bridge_channel_messages"`
+	KeyframeRequests          uint64            `json:"keyframe_requests"`
+	RTCPReceived              uint64            `json:"rtcp_received"`
+	BridgeRSSIdleBytes        uint64            `json:"bridge_rss_idle_bytes"`
+	BridgeRSSBytes            uint64            `json:"bridge_rss_bytes"`
+	BridgeRSSPerEndpointBytes uint64            `json:"bridge_rss_per_endpoint_bytes"`
+	Result                    PhaseResult       `json:"result"`
+	Baseline                  *PhaseResult      `json:"baseline"`
+	BaselineFraction          *BaselineFraction `json:"baseline_fraction"`
+	Notes                     []string          `json:"notes"`
+}
+
+// ScenarioSummary is the Scenario in JSON-friendly units.
+type ScenarioSummary struct {
+	Conferences        int     `json:"conferences"`
+	Participants       int     `json:"participants"`
+	SendersPerConf     int     `json:"senders_per_conference"`
+	Simulcast          bool    `json:"simulcast"`
+	LastN              int     `json:"last_n"`
+	MaxHeight          int     `json:"max_height"`
+	DurationS          float64 `json:"duration_s"`
+	RampUpS            float64 `json:"ramp_up_s"`
+	WarmupS            float64 `json:"warmup_s"`
+	KeyframeIntervalS  float64 `json:"keyframe_interval_s"`
+	BridgeChannel      bool    `json:"bridge_channel"`
+	REMBBps            uint64  `json:"remb_bps"`
+	SignallingProtocol string  `json:"signalling"`
+}
+
+func scenarioJSON(s Scenario) ScenarioSummary {
+	return ScenarioSummary{
+		Conferences: s.Conferences, Participants: s.Participants, SendersPerConf: s.senders(),
+		Simulcast: s.Simulcast, LastN: s.LastN, MaxHeight: s.MaxHeight,
+		DurationS: s.Duration.Seconds(), RampUpS: s.RampUp.Seconds(), WarmupS: s.Warmup.Seconds(),
+		KeyframeIntervalS: s.KeyframeInterval.Seconds(), BridgeChannel: s.BridgeChannel, REMBBps: s.REMBBps,
+		SignallingProtocol: "colibri2-rest",
+	}
+}
+
+// MachineInfo says whether the numbers compete with the load generator.
+type MachineInfo struct {
+	Cores                  int  `json:"cores"`
+	LoadGeneratorSharesCPU bool `json:"load_generator_shares_cpu"`
+}
+
+// BridgeInfo identifies the bridge under test.
+type BridgeInfo struct {
+	URL            string `json:"url"`
+	PID            int    `json:"pid"`
+	ResourceSource string `json:"resource_source"` // "proc" or "metrics"
+}
+
+// JoinMs is the time from the allocation request to DTLS-SRTP being up.
+type JoinMs struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	Max float64 `json:"max"`
+}
+
+// LatencyMs is forwarding latency from the send time carried in the payload.
+type LatencyMs struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// PhaseResult is one measurement window (through the bridge, or through the baseline relay).
+type PhaseResult struct {
+	WindowS                     float64          `json:"window_s"`
+	SentPackets                 uint64           `json:"sent_packets"`
+	SentPacketsPerS             float64          `json:"sent_packets_per_s"`
+	SentBitsPerS                float64          `json:"sent_bits_per_s"`
+	ForwardedPackets            uint64           `json:"forwarded_packets"`
+	ForwardedBytes              uint64           `json:"forwarded_bytes"`
+	AudioPackets                uint64           `json:"forwarded_audio_packets"`
+	VideoPackets                uint64           `json:"forwarded_video_packets"`
+	ForwardedPacketsPerS        float64          `json:"forwarded_packets_per_s"`
+	ForwardedBitsPerS           float64          `json:"forwarded_bits_per_s"`
+	Expected                    uint64           `json:"expected"`
+	Lost                        uint64           `json:"lost"`
+	LossFraction                float64          `json:"loss_fraction"`
+	Reordered                   uint64           `json:"reordered"`
+	Latency                     LatencyMs        `json:"latency_ms"`
+	CPUSeconds                  float64          `json:"cpu_seconds"`
+	CPUCores                    float64          `json:"cpu_cores"`
+	CPUMicrosPerForwardedPacket float64          `json:"cpu_us_per_forwarded_packet"`
+	ForwardedPacketsPerSPerCore float64          `json:"forwarded_packets_per_s_per_core"`
+	LoadGenCPUSeconds           float64          `json:"load_generator_cpu_seconds"`
+	Receivers                   []ReceiverResult `json:"receivers"`
+
+	endRSS uint64
+}
+
+// BaselineFraction is the bridge relative to the minimal relay (1.0 = as good as the relay).
+type BaselineFraction struct {
+	CPUEfficiency float64 `json:"cpu_efficiency"` // relay CPU-us per packet / bridge CPU-us per packet
+	Throughput    float64 `json:"throughput"`     // bridge forwarded pps / relay forwarded pps
+}
+
+// WriteTable prints the human summary.
+func (r *Result) WriteTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	s := r.Scenario
+	fmt.Fprintf(tw, "scenario\t%d conf x %d participants (%d senders), simulcast=%v, lastN=%d, %.0fs\n",
+		s.Conferences, s.Participants, s.SendersPerConf, s.Simulcast, s.LastN, s.DurationS)
+	fmt.Fprintf(tw, "bridge\t%s pid=%d (cpu/rss from %s)\n", r.Bridge.URL, r.Bridge.PID, r.Bridge.ResourceSource)
+	fmt.Fprintf(tw, "joined\t%d/%d  join p50 %.0f ms, p90 %.0f ms, max %.0f ms; bridge channels %d\n",
+		r.Joined, r.Endpoints, r.JoinMs.P50, r.JoinMs.P90, r.JoinMs.Max, r.BridgeChannelsOpen)
+	fmt.Fprintln(tw, "\tbridge\tbaseline relay")
+	row := func(name string, f func(p *PhaseResult) string) {
+		b := "-"
+		if r.Baseline != nil {
+			b = f(r.Baseline)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, f(&r.Result), b)
+	}
+	row("sent pps", func(p *PhaseResult) string { return fmt.Sprintf("%.0f", p.SentPacketsPerS) })
+	row("forwarded pps", func(p *PhaseResult) string { return fmt.Sprintf("%.0f", p.ForwardedPacketsPerS) })
+	row("forwarded Mbit/s", func(p *PhaseResult) string { return fmt.Sprintf("%.2f", p.ForwardedBitsPerS/1e6) })
+	row("audio/video packets", func(p *PhaseResult) string { return fmt.Sprintf("%d/%d", p.AudioPackets, p.VideoPackets) })
+	row("loss", func(p *PhaseResult) string {
+		return fmt.Sprintf("%.4f%% (%d of %d)", 100*p.LossFraction, p.Lost, p.Expected)
+	})
+	row("reordered", func(p *PhaseResult) string { return strconv.FormatUint(p.Reordered, 10) })
+	row("latency p50/p90/p99 ms", func(p *PhaseResult) string {
+		return fmt.Sprintf("%.3f/%.3f/%.3f", p.Latency.P50, p.Latency.P90, p.Latency.P99)
+	})
+	row("forwarder CPU (cores)", func(p *PhaseResult) string { return fmt.Sprintf("%.3f", p.CPUCores) })
+	row("CPU-us per fwd packet", func(p *PhaseResult) string { return fmt.Sprintf("%.2f", p.CPUMicrosPerForwardedPacket) })
+	row("fwd pps per core", func(p *PhaseResult) string { return fmt.Sprintf("%.0f", p.ForwardedPacketsPerSPerCore) })
+	row("load generator CPU s", func(p *PhaseResult) string { return fmt.Sprintf("%.2f", p.LoadGenCPUSeconds) })
+	fmt.Fprintf(tw, "bridge RSS\t%.1f MiB (idle %.1f MiB, %.1f KiB per endpoint)\n",
+		float64(r.BridgeRSSBytes)/(1<<20), float64(r.BridgeRSSIdleBytes)/(1<<20), float64(r.BridgeRSSPerEndpointBytes)/1024)
+	fmt.Fprintf(tw, "keyframe requests / RTCP in\t%d / %d\n", r.KeyframeRequests, r.RTCPReceived)
+	if r.BaselineFraction != nil {
+		fmt.Fprintf(tw, "vs baseline\tCPU efficiency %.3f (relay us/pkt / bridge us/pkt), throughput %.3f\n",
+			r.BaselineFraction.CPUEfficiency, r.BaselineFraction.Throughput)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(tw, "note\t%s\n", n)
+	}
+	_ = tw.Flush()
+}
+
+// SweepPoint is one scenario size of a --sweep.
+type SweepPoint struct {
+	Conferences, Participants int
+	R                         *Result
+}
+
+var sweepHeader = []string{"conferences", "participants", "endpoints", "forwarded_pps", "forwarded_mbps",
+	"bridge_cpu_cores", "cpu_us_per_packet", "pps_per_core", "rss_per_endpoint_kib", "loss_fraction",
+	"latency_p99_ms", "baseline_cpu_us_per_packet"}
+
+// WriteSweepCSV writes the scaling curve.
+func WriteSweepCSV(w io.Writer, pts []SweepPoint) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(sweepHeader); err != nil {
+		return err
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+	for _, p := range pts {
+		r := p.R
+		base := ""
+		if r.Baseline != nil {
+			base = f(r.Baseline.CPUMicrosPerForwardedPacket)
+		}
+		if err := cw.Write([]string{
+			strconv.Itoa(p.Conferences), strconv.Itoa(p.Participants), strconv.Itoa(r.Joined),
+			f(r.Result.ForwardedPacketsPerS), f(r.Result.ForwardedBitsPerS / 1e6), f(r.Result.CPUCores),
+			f(r.Result.CPUMicrosPerForwardedPacket), f(r.Result.ForwardedPacketsPerSPerCore),
+			f(float64(r.BridgeRSSPerEndpointBytes) / 1024), strconv.FormatFloat(r.Result.LossFraction, 'g', 6, 64),
+			f(r.Result.Latency.P99), base,
+		}); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteSweepSVG plots bridge CPU (cores) and CPU-us per packet against forwarded packets/s.
+func WriteSweepSVG(w io.Writer, pts []SweepPoint) error {
+	const W, H, ml, mr, mt, mb = 720.0, 420.0, 70.0, 70.0, 40.0, 60.0
+	pw, ph := W-ml-mr, H-mt-mb
+	var maxX, maxY1, maxY2 float64
+	for _, p := range pts {
+		maxX = math.Max(maxX, p.R.Result.ForwardedPacketsPerS)
+		maxY1 = math.Max(maxY1, p.R.Result.CPUCores)
+		maxY2 = math.Max(maxY2, p.R.Result.CPUMicrosPerForwardedPacket)
+	}
+	maxX, maxY1, maxY2 = niceCeil(maxX), niceCeil(maxY1), niceCeil(maxY2)
+	x := func(v float64) float64 { return ml + pw*v/maxX }
+	y1 := func(v float64) float64 { return mt + ph - ph*v/maxY1 }
+	y2 := func(v float64) float64 { return mt + ph - ph*v/maxY2 }
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="12">`+"\n", W, H)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&b, `<text x="%.0f" y="20" font-size="14">jvb-bench scaling: bridge CPU vs forwarded packets/s</text>`+"\n", ml)
+	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black"/>`+"\n", ml, mt+ph, ml+pw, mt+ph)
+	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black"/>`+"\n", ml, mt, ml, mt+ph)
+	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black"/>`+"\n", ml+pw, mt, ml+pw, mt+ph)
+	for i := 0; i <= 5; i++ {
+		fx, fy := float64(i)/5, float64(i)/5
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%.0f</text>`+"\n", x(fx*maxX), mt+ph+16, fx*maxX)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end" fill="#1f77b4">%.2f</text>`+"\n", ml-6, y1(fy*maxY1)+4, fy*maxY1)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#d62728">%.1f</text>`+"\n", ml+pw+6, y2(fy*maxY2)+4, fy*maxY2)
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#eee"/>`+"\n", ml, y1(fy*maxY1), ml+pw, y1(fy*maxY1))
+	}
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">forwarded packets/s</text>`+"\n", ml+pw/2, H-15)
+	fmt.Fprintf(&b, `<text x="15" y="%.1f" fill="#1f77b4" transform="rotate(-90 15 %.1f)" text-anchor="middle">bridge CPU (cores)</text>`+"\n", mt+ph/2, mt+ph/2)
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#d62728" transform="rotate(90 %.1f %.1f)" text-anchor="middle">CPU-us per forwarded packet</text>`+"\n", W-12, mt+ph/2, W-12, mt+ph/2)
+	line := func(color string, yf func(float64) float64, val func(*PhaseResult) float64) {
+		var pts2 []string
+		for _, p := range pts {
+			px, py := x(p.R.Result.ForwardedPacketsPerS), yf(val(&p.R.Result))
+			pts2 = append(pts2, fmt.Sprintf("%.1f,%.1f", px, py))
+			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%dx%d</title></circle>`+"\n", px, py, color, p.Conferences, p.Participants)
+		}
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", color, strings.Join(pts2, " "))
+	}
+	line("#1f77b4", y1, func(p *PhaseResult) float64 { return p.CPUCores })
+	line("#d62728", y2, func(p *PhaseResult) float64 { return p.CPUMicrosPerForwardedPacket })
+	for _, p := range pts {
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="10" text-anchor="middle">%dx%d</text>`+"\n",
+			x(p.R.Result.ForwardedPacketsPerS), y1(p.R.Result.CPUCores)-8, p.Conferences, p.Participants)
+	}
+	b.WriteString("</svg>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten (1 for v <= 0).
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if v <= m*p {
+			return m * p
+		}
+	}
+	return 10 * p
+}

@@ -1,0 +1,531 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Scenario is the simulated load.
+type Scenario struct {
+	Conferences      int           // number of conferences
+	Participants     int           // endpoints per conference
+	Senders          int           // sending endpoints per conference; <0 = all, the rest receive only
+	Simulcast        bool          // 3 VP8 encodings (SIM group) instead of one 720p stream
+	LastN            int           // sent in initial-last-n and ReceiverVideoConstraints; -1 = unlimited
+	MaxHeight        int           // defaultConstraints.maxHeight sent on the bridge channel
+	Duration         time.Duration // measurement window
+	RampUp           time.Duration // joins are spread over this time
+	Warmup           time.Duration // after the last join, before measuring
+	KeyframeInterval time.Duration // periodic keyframes on top of PLI/FIR-triggered ones; 0 = none
+	BridgeChannel    bool          // open the SCTP data channel and send ReceiverVideoConstraints
+	REMBBps          uint64        // REMB each receiver sends; 0 = none
+}
+
+// DefaultScenario is a small tile-view meeting.
+func DefaultScenario() Scenario {
+	return Scenario{
+		Conferences: 1, Participants: 3, Senders: -1, Simulcast: true, LastN: -1, MaxHeight: 180,
+		Duration: 10 * time.Second, RampUp: time.Second, Warmup: 2 * time.Second,
+		KeyframeInterval: 5 * time.Second, BridgeChannel: true, REMBBps: 10_000_000,
+	}
+}
+
+func (s Scenario) validate() error {
+	switch {
+	case s.Conferences < 1:
+		return fmt.Errorf("scenario: conferences=%d, want >= 1", s.Conferences)
+	case s.Participants < 2:
+		return fmt.Errorf("scenario: participants=%d, want >= 2", s.Participants)
+	case s.Senders == 0:
+		return errors.New("scenario: senders=0, want >= 1 (or -1 for all)")
+	case s.Duration <= 0:
+		return fmt.Errorf("scenario: duration=%v, want > 0", s.Duration)
+	case s.RampUp < 0 || s.Warmup < 0:
+		return errors.New("scenario: ramp-up and warmup must be >= 0")
+	}
+	return nil
+}
+
+func (s Scenario) senders() int {
+	if s.Senders < 0 || s.Senders > s.Participants {
+		return s.Participants
+	}
+	return s.Senders
+}
+
+// Options configure one Run.
+type Options struct {
+	Scenario  Scenario
+	BridgeURL string // private HTTP base URL of the bridge: COLIBRI2 REST and /metrics
+	BridgePID int    // > 0 when the bridge runs on this machine: CPU/RSS from /proc
+	Baseline  bool   // also push the same flow through the in-process UDP relay
+	Progress  io.Writer
+	Logger    *slog.Logger
+}
+
+// Run joins the scenario's endpoints to the bridge, measures, tears down and, with Baseline,
+// repeats the same flow through the UDP relay.
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	sc := opts.Scenario
+	if err := sc.validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
+	res := &Result{
+		Tool:      "jvb-bench",
+		StartedAt: time.Now().UTC(),
+		Scenario:  scenarioJSON(sc),
+		Machine:   MachineInfo{Cores: runtime.NumCPU()},
+		Bridge:    BridgeInfo{URL: opts.BridgeURL, PID: opts.BridgePID},
+		Notes:     []string{},
+	}
+	res.Machine.LoadGeneratorSharesCPU = opts.BridgePID > 0 || isLoopbackURL(opts.BridgeURL)
+	if res.Machine.LoadGeneratorSharesCPU {
+		res.Notes = append(res.Notes, fmt.Sprintf(
+			"the load generator runs on the same %d cores as the bridge: read CPU-us per forwarded packet, not pps, as the capacity figure",
+			res.Machine.Cores))
+	}
+	res.Notes = append(res.Notes,
+		"signalling: REST COLIBRI2 only (XMPP through prosody is not implemented)",
+		"RTCP from simulated endpoints: SR/RR every 1 s, REMB; no transport-cc feedback, no NACK",
+		"lastN is sent as initial-last-n and in ReceiverVideoConstraints on the bridge channel")
+
+	if err := runBridgePhase(ctx, opts, res); err != nil {
+		return res, err
+	}
+	if opts.Baseline {
+		b, err := runBaselinePhase(ctx, opts)
+		if err != nil {
+			return res, fmt.Errorf("baseline: %w", err)
+		}
+		res.Baseline = b
+		res.BaselineFraction = &BaselineFraction{}
+		if b.ForwardedPacketsPerS > 0 {
+			res.BaselineFraction.Throughput = res.Result.ForwardedPacketsPerS / b.ForwardedPacketsPerS
+		}
+		if res.Result.CPUMicrosPerForwardedPacket > 0 {
+			res.BaselineFraction.CPUEfficiency = b.CPUMicrosPerForwardedPacket / res.Result.CPUMicrosPerForwardedPacket
+		}
+		res.Notes = append(res.Notes, "baseline relay forwards every packet (all simulcast layers, RTCP) to every other member; compare CPU-us per packet, not packet counts")
+	}
+	return res, nil
+}
+
+func isLoopbackURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ssrcAllocator hands out unique random SSRCs for one run.
+type ssrcAllocator struct {
+	mu   sync.Mutex
+	used map[uint32]bool
+	rng  *rand.Rand
+}
+
+func (a *ssrcAllocator) next() uint32 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for {
+		v := a.rng.Uint32()
+		if v != 0 && !a.used[v] {
+			a.used[v] = true
+			return v
+		}
+	}
+}
+
+func buildEndpoints(sc Scenario, seed uint64) [][]*simEndpoint {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	alloc := &ssrcAllocator{used: map[uint32]bool{}, rng: rng}
+	confs := make([][]*simEndpoint, sc.Conferences)
+	for ci := range confs {
+		for pi := 0; pi < sc.Participants; pi++ {
+			id := fmt.Sprintf("%08x", rng.Uint32())
+			e := newSimEndpoint(id, pi < sc.senders(), sc.Simulcast, alloc.next, rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())))
+			e.keyEvery = sc.KeyframeInterval
+			e.remb = sc.REMBBps
+			confs[ci] = append(confs[ci], e)
+		}
+	}
+	return confs
+}
+
+func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
+	sc := opts.Scenario
+	log := opts.Logger
+	cc := newColibriClient(opts.BridgeURL)
+	probe := newResourceProbe(opts.BridgePID, opts.BridgeURL)
+	res.Bridge.ResourceSource = probe.source
+	idle, err := probe.sample(ctx)
+	if err != nil {
+		return fmt.Errorf("bridge resources before join: %w", err)
+	}
+	res.BridgeRSSIdleBytes = idle.rssBytes
+
+	seed := uint64(time.Now().UnixNano())
+	confs := buildEndpoints(sc, seed)
+	all := slices.Concat(confs...)
+	res.Endpoints = len(all)
+	runID := fmt.Sprintf("%06x", seed&0xffffff)
+
+	mediaCtx, stopMedia := context.WithCancel(ctx)
+	var mediaWG, dcWG sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[*simEndpoint]*secureConn{}
+	var joinTimes []time.Duration
+	var joinErrs []error
+	dcOpen := 0
+
+	var joinWG sync.WaitGroup
+	defer func() {
+		joinWG.Wait()
+		stopMedia()
+		mediaWG.Wait()
+		for _, e := range all {
+			e.closeBridgeChannel()
+		}
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		for ci := range confs {
+			if _, err := cc.modify(ectx, c2Request{MeetingID: meetingID(runID, ci), Expire: true}); err != nil {
+				log.Debug("expire conference", "meeting_id", meetingID(runID, ci), "err", err)
+			}
+		}
+		cancel()
+		for _, c := range conns {
+			c.close()
+		}
+		dcWG.Wait()
+	}()
+
+	interval := time.Duration(0)
+	if len(all) > 1 {
+		interval = sc.RampUp / time.Duration(len(all))
+	}
+	created := make([]chan struct{}, len(confs))
+	for i := range created {
+		created[i] = make(chan struct{})
+	}
+	rampStart := time.Now()
+	k := 0
+	for ci, eps := range confs {
+		for pi, e := range eps {
+			if k > 0 && interval > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(time.Until(rampStart.Add(time.Duration(k) * interval))):
+				}
+			}
+			k++
+			joinWG.Add(1)
+			go func() {
+				defer joinWG.Done()
+				first := pi == 0
+				if !first {
+					select {
+					case <-created[ci]:
+					case <-ctx.Done():
+						return
+					}
+				}
+				jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				defer cancel()
+				s, err := joinBridge(jctx, cc, sc, meetingID(runID, ci), ci, e, first)
+				if first {
+					close(created[ci])
+				}
+				mu.Lock()
+				if s != nil {
+					conns[e] = s
+				}
+				if err != nil {
+					joinErrs = append(joinErrs, fmt.Errorf("endpoint %s (conference %d): %w", e.id, ci, err))
+					mu.Unlock()
+					return
+				}
+				joinTimes = append(joinTimes, e.joined)
+				mu.Unlock()
+				mediaWG.Add(1)
+				go func() { defer mediaWG.Done(); e.run(mediaCtx) }()
+				if sc.BridgeChannel {
+					dctx, dcancel := context.WithTimeout(mediaCtx, 10*time.Second)
+					defer dcancel()
+					if err := e.openBridgeChannel(dctx, s, sc.LastN, sc.MaxHeight, &dcWG); err != nil {
+						log.Debug("bridge channel", "endpoint", e.id, "err", err)
+						return
+					}
+					mu.Lock()
+					dcOpen++
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	joinWG.Wait()
+	res.Joined = len(joinTimes)
+	res.JoinFailures = len(joinErrs)
+	res.JoinMs = joinStats(joinTimes)
+	res.BridgeChannelsOpen = dcOpen
+	for i, err := range joinErrs {
+		if i == 3 {
+			res.Notes = append(res.Notes, fmt.Sprintf("... %d more join failures", len(joinErrs)-3))
+			break
+		}
+		res.Notes = append(res.Notes, "join failed: "+err.Error())
+	}
+	if len(joinTimes) == 0 {
+		return fmt.Errorf("no endpoint joined: %w", errors.Join(joinErrs...))
+	}
+	log.Info("endpoints joined", "joined", res.Joined, "failed", res.JoinFailures, "ramp", time.Since(rampStart).Round(time.Millisecond))
+
+	phase, err := measure(ctx, "bridge", sc, all, opts.Progress, func() (time.Duration, uint64, error) {
+		s, err := probe.sample(ctx)
+		return s.cpu, s.rssBytes, err
+	})
+	if err != nil {
+		return err
+	}
+	res.Result = *phase
+	res.BridgeRSSBytes = phase.endRSS
+	if res.Joined > 0 && phase.endRSS > idle.rssBytes {
+		res.BridgeRSSPerEndpointBytes = (phase.endRSS - idle.rssBytes) / uint64(res.Joined)
+	}
+	for _, e := range all {
+		res.KeyframeRequests += e.keyframeRequests.Load()
+		res.BridgeChannelMessages += e.dcMessages.Load()
+		res.RTCPReceived += e.rtcpReceived.Load()
+	}
+	return nil
+}
+
+func meetingID(runID string, ci int) string { return fmt.Sprintf("bench-%s-%d", runID, ci) }
+
+// joinBridge does what Jicofo and a browser do for one participant: allocate the endpoint
+// (creating the conference for the first one), send the endpoint's transport and sources, then
+// connect ICE and DTLS-SRTP.
+func joinBridge(ctx context.Context, cc *colibriClient, sc Scenario, meeting string, ci int, e *simEndpoint, createConf bool) (*secureConn, error) {
+	e.joinStart = time.Now()
+	s, err := newSecureConn(nil)
+	if err != nil {
+		return nil, err
+	}
+	ctrl := true
+	ep := c2Endpoint{
+		ID: e.id, StatsID: "bench-" + e.id, Create: true, Medias: mediaOffer(),
+		Transport:    &c2Transport{ICEControlling: &ctrl},
+		Capabilities: []string{"source-names"},
+	}
+	if sc.BridgeChannel {
+		ep.Transport.SCTP = &c2SCTP{}
+	}
+	if sc.LastN >= 0 {
+		ep.InitialLastN = &c2InitialLast{Value: sc.LastN}
+	}
+	req := c2Request{MeetingID: meeting, Endpoints: []c2Endpoint{ep}}
+	if createConf {
+		req.Create = true
+		req.Name = fmt.Sprintf("bench%d@conference.bench.invalid", ci)
+	}
+	resp, err := cc.modify(ctx, req)
+	if err != nil {
+		return s, fmt.Errorf("allocate: %w", err)
+	}
+	var bridgeT *c2ICEUDP
+	for _, r := range resp.Endpoints {
+		if r.ID == e.id && r.Transport != nil {
+			bridgeT = r.Transport.Transport
+		}
+	}
+	if bridgeT == nil {
+		return s, errors.New("allocate: response has no transport for the endpoint")
+	}
+	local, err := s.localDescription(ctx)
+	if err != nil {
+		return s, err
+	}
+	upd := c2Request{MeetingID: meeting, Endpoints: []c2Endpoint{{
+		ID: e.id, StatsID: "bench-" + e.id,
+		Transport: &c2Transport{Transport: local},
+		Sources:   e.sources(),
+	}}}
+	if _, err := cc.modify(ctx, upd); err != nil {
+		return s, fmt.Errorf("session-accept update: %w", err)
+	}
+	if err := s.connect(ctx, bridgeT, e); err != nil {
+		return s, err
+	}
+	e.tr = s
+	e.joined = time.Since(e.joinStart)
+	return s, nil
+}
+
+func runBaselinePhase(ctx context.Context, opts Options) (*PhaseResult, error) {
+	sc := opts.Scenario
+	confs := buildEndpoints(sc, uint64(time.Now().UnixNano())^0xba5e)
+	all := slices.Concat(confs...)
+	relay, stop, err := baselineConnect(ctx, confs)
+	if err != nil {
+		return nil, err
+	}
+	mediaCtx, stopMedia := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		stopMedia()
+		wg.Wait()
+		stop()
+	}()
+	for _, e := range all {
+		e.joinStart = time.Now()
+		wg.Add(1)
+		go func() { defer wg.Done(); e.run(mediaCtx) }()
+	}
+	return measure(ctx, "baseline", sc, all, opts.Progress, func() (time.Duration, uint64, error) {
+		return relay.cpu(), 0, nil
+	})
+}
+
+// measure waits for the warmup, then measures for the scenario's duration while printing a
+// progress line every second.
+func measure(ctx context.Context, phase string, sc Scenario, eps []*simEndpoint, progress io.Writer,
+	cpuNow func() (time.Duration, uint64, error)) (*PhaseResult, error) {
+	if progress == nil {
+		progress = io.Discard
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(sc.Warmup):
+	}
+	for _, e := range eps {
+		e.recv.startMeasuring()
+	}
+	sentP0, sentB0 := sentTotals(eps)
+	cpu0, _, err := cpuNow()
+	if err != nil {
+		return nil, fmt.Errorf("%s CPU at start: %w", phase, err)
+	}
+	self0 := selfCPU()
+	t0 := time.Now()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	end := time.NewTimer(sc.Duration)
+	defer end.Stop()
+	var lastP, lastB uint64
+	lastT := t0
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-end.C:
+			break loop
+		case now := <-tick.C:
+			p, b := recvTotals(eps)
+			cpu, _, _ := cpuNow()
+			dt := now.Sub(lastT).Seconds()
+			el := now.Sub(t0).Seconds()
+			fmt.Fprintf(progress, "\r[%s] %4.0fs/%.0fs  forwarded %8.0f pps %7.2f Mbit/s  cpu %5.1f%% of a core   ",
+				phase, el, sc.Duration.Seconds(), float64(p-lastP)/dt, float64(b-lastB)*8/dt/1e6,
+				100*(cpu-cpu0).Seconds()/el)
+			lastP, lastB, lastT = p, b, now
+		}
+	}
+	window := time.Since(t0)
+	cpu1, rss1, err := cpuNow()
+	if err != nil {
+		return nil, fmt.Errorf("%s CPU at end: %w", phase, err)
+	}
+	self1 := selfCPU()
+	fmt.Fprintln(progress)
+	sentP1, sentB1 := sentTotals(eps)
+
+	r := &PhaseResult{WindowS: window.Seconds(), endRSS: rss1, Receivers: []ReceiverResult{}}
+	var hist latencyHist
+	for _, e := range eps {
+		rr := e.recv.snapshot(e.id, e.joinStart, &hist)
+		r.Receivers = append(r.Receivers, rr)
+		r.ForwardedPackets += rr.Packets
+		r.ForwardedBytes += rr.Bytes
+		r.AudioPackets += rr.AudioPackets
+		r.VideoPackets += rr.VideoPackets
+		r.Expected += rr.Expected
+		r.Lost += rr.Lost
+		r.Reordered += rr.Reordered
+	}
+	w := window.Seconds()
+	r.SentPackets = sentP1 - sentP0
+	r.SentPacketsPerS = float64(r.SentPackets) / w
+	r.SentBitsPerS = float64(sentB1-sentB0) * 8 / w
+	r.ForwardedPacketsPerS = float64(r.ForwardedPackets) / w
+	r.ForwardedBitsPerS = float64(r.ForwardedBytes) * 8 / w
+	if r.Expected > 0 {
+		r.LossFraction = float64(r.Lost) / float64(r.Expected)
+	}
+	r.Latency = LatencyMs{
+		P50: hist.quantile(0.5) / 1e6, P90: hist.quantile(0.9) / 1e6,
+		P99: hist.quantile(0.99) / 1e6, Max: float64(hist.max) / 1e6,
+	}
+	r.CPUSeconds = (cpu1 - cpu0).Seconds()
+	r.CPUCores = r.CPUSeconds / w
+	r.LoadGenCPUSeconds = (self1 - self0).Seconds()
+	if r.ForwardedPackets > 0 {
+		r.CPUMicrosPerForwardedPacket = r.CPUSeconds * 1e6 / float64(r.ForwardedPackets)
+	}
+	if r.CPUMicrosPerForwardedPacket > 0 {
+		r.ForwardedPacketsPerSPerCore = 1e6 / r.CPUMicrosPerForwardedPacket
+	}
+	return r, nil
+}
+
+func sentTotals(eps []*simEndpoint) (p, b uint64) {
+	for _, e := range eps {
+		p += e.sentPackets.Load()
+		b += e.sentBytes.Load()
+	}
+	return p, b
+}
+
+func recvTotals(eps []*simEndpoint) (p, b uint64) {
+	for _, e := range eps {
+		p += e.recv.packets.Load()
+		b += e.recv.bytes.Load()
+	}
+	return p, b
+}
+
+func joinStats(ds []time.Duration) JoinMs {
+	if len(ds) == 0 {
+		return JoinMs{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	q := func(f float64) float64 {
+		i := int(f * float64(len(s)-1))
+		return float64(s[i]) / 1e6
+	}
+	return JoinMs{P50: q(0.5), P90: q(0.9), Max: float64(s[len(s)-1]) / 1e6}
+}

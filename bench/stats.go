@@ -1,0 +1,237 @@
+package bench
+
+import (
+	"math"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// latencyHist is a log-scale histogram of durations (ns) with 16 sub-buckets per power of two
+// (~4% resolution): cheap to update per packet and to merge across receivers.
+type latencyHist struct {
+	counts [64 * 16]uint64
+	n      uint64
+	max    int64
+}
+
+func histBucket(v int64) int {
+	if v < 16 {
+		if v < 0 {
+			return 0
+		}
+		return int(v)
+	}
+	u := uint64(v)
+	exp := bits.Len64(u) - 1 // >= 4
+	sub := (u >> (exp - 4)) & 15
+	return exp*16 + int(sub)
+}
+
+// bucketValue is the midpoint of bucket i in ns.
+func bucketValue(i int) float64 {
+	if i < 16 {
+		return float64(i)
+	}
+	exp := i / 16
+	sub := i % 16
+	lo := float64(uint64(16+sub) << (exp - 4))
+	hi := float64(uint64(17+sub) << (exp - 4))
+	return (lo + hi) / 2
+}
+
+func (h *latencyHist) add(v int64) {
+	h.counts[histBucket(v)]++
+	h.n++
+	if v > h.max {
+		h.max = v
+	}
+}
+
+func (h *latencyHist) merge(o *latencyHist) {
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+	h.n += o.n
+	h.max = max(h.max, o.max)
+}
+
+// quantile returns the q-quantile (0..1) in ns, or 0 without samples.
+func (h *latencyHist) quantile(q float64) float64 {
+	if h.n == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(h.n)))
+	if rank == 0 {
+		rank = 1
+	}
+	var seen uint64
+	for i, c := range h.counts {
+		seen += c
+		if seen >= rank {
+			return min(bucketValue(i), float64(h.max))
+		}
+	}
+	return float64(h.max)
+}
+
+// seqTracker follows one received SSRC like an RTCP receiver report does: extended highest
+// sequence number, packets received, and packets that arrived after a higher one (reordered).
+type seqTracker struct {
+	started   bool
+	base      uint32
+	maxExt    uint32
+	received  uint64
+	reordered uint64
+	dup       uint64
+	// lastLost/lastExpected are for the RR fraction-lost field.
+	rrExpected, rrReceived uint64
+	lastTS                 uint32
+}
+
+func (s *seqTracker) add(seq uint16) {
+	if !s.started {
+		s.started = true
+		s.base = uint32(seq)
+		s.maxExt = uint32(seq)
+		s.received = 1
+		return
+	}
+	s.received++
+	maxSeq := uint16(s.maxExt)
+	delta := int16(seq - maxSeq)
+	switch {
+	case delta > 0:
+		if seq < maxSeq {
+			s.maxExt += 1 << 16 // wrapped
+		}
+		s.maxExt = s.maxExt&^0xffff | uint32(seq)
+	case delta == 0:
+		s.dup++
+		s.received--
+	default:
+		s.reordered++
+	}
+}
+
+func (s *seqTracker) expected() uint64 {
+	if !s.started {
+		return 0
+	}
+	return uint64(s.maxExt-s.base) + 1
+}
+
+func (s *seqTracker) lost() uint64 {
+	e := s.expected()
+	if s.received >= e {
+		return 0
+	}
+	return e - s.received
+}
+
+// recvStats is what one simulated endpoint measured as a receiver. The reader goroutine is the
+// only writer; the mutex makes snapshots safe while it runs.
+type recvStats struct {
+	packets, bytes atomic.Uint64 // live, for the progress line
+
+	mu        sync.Mutex
+	measuring bool
+	streams   map[uint32]*seqTracker
+	lat       latencyHist
+	audio     uint64
+	video     uint64
+	first     time.Time // first media packet ever (join time)
+}
+
+func newRecvStats() *recvStats {
+	return &recvStats{streams: make(map[uint32]*seqTracker)}
+}
+
+// onRTP records one received, decrypted RTP packet.
+func (r *recvStats) onRTP(now time.Time, ssrc uint32, seq uint16, pt uint8, payload []byte, size int) {
+	r.mu.Lock()
+	if r.first.IsZero() {
+		r.first = now
+	}
+	st := r.streams[ssrc]
+	if st == nil {
+		st = &seqTracker{}
+		r.streams[ssrc] = st
+	}
+	st.add(seq)
+	if r.measuring {
+		r.packets.Add(1)
+		r.bytes.Add(uint64(size))
+		if pt == ptOpus {
+			r.audio++
+		} else {
+			r.video++
+		}
+		if sent, ok := readStamp(payload); ok {
+			r.lat.add(now.UnixNano() - sent)
+		}
+	}
+	r.mu.Unlock()
+}
+
+// startMeasuring resets counters so only the measurement window is reported.
+func (r *recvStats) startMeasuring() {
+	r.mu.Lock()
+	r.measuring = true
+	r.streams = make(map[uint32]*seqTracker)
+	r.lat = latencyHist{}
+	r.audio, r.video = 0, 0
+	r.packets.Store(0)
+	r.bytes.Store(0)
+	r.mu.Unlock()
+}
+
+// ReceiverResult is one simulated endpoint's view of what it received in the window.
+type ReceiverResult struct {
+	Endpoint      string  `json:"endpoint"`
+	Packets       uint64  `json:"packets"`
+	AudioPackets  uint64  `json:"audio_packets"`
+	VideoPackets  uint64  `json:"video_packets"`
+	Bytes         uint64  `json:"bytes"`
+	Streams       int     `json:"streams"`
+	Expected      uint64  `json:"expected"`
+	Lost          uint64  `json:"lost"`
+	LossFraction  float64 `json:"loss_fraction"`
+	Reordered     uint64  `json:"reordered"`
+	Duplicates    uint64  `json:"duplicates"`
+	LatencyP50Ms  float64 `json:"latency_p50_ms"`
+	LatencyP99Ms  float64 `json:"latency_p99_ms"`
+	FirstMediaSec float64 `json:"first_media_s"` // from join start to the first forwarded packet
+}
+
+func (r *recvStats) snapshot(id string, joinStart time.Time, into *latencyHist) ReceiverResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := ReceiverResult{
+		Endpoint:     id,
+		Packets:      r.packets.Load(),
+		Bytes:        r.bytes.Load(),
+		AudioPackets: r.audio,
+		VideoPackets: r.video,
+		Streams:      len(r.streams),
+		LatencyP50Ms: r.lat.quantile(0.5) / 1e6,
+		LatencyP99Ms: r.lat.quantile(0.99) / 1e6,
+	}
+	for _, st := range r.streams {
+		res.Expected += st.expected()
+		res.Lost += st.lost()
+		res.Reordered += st.reordered
+		res.Duplicates += st.dup
+	}
+	if res.Expected > 0 {
+		res.LossFraction = float64(res.Lost) / float64(res.Expected)
+	}
+	if !r.first.IsZero() && !joinStart.IsZero() {
+		res.FirstMediaSec = r.first.Sub(joinStart).Seconds()
+	}
+	if into != nil {
+		into.merge(&r.lat)
+	}
+	return res
+}
