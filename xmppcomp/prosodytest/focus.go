@@ -1,0 +1,365 @@
+package prosodytest
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"mellium.im/sasl"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+)
+
+// Stanza is a received stanza: routing attributes plus its XML.
+type Stanza struct {
+	Name, Type, ID, From, To string
+	// Raw is the whole stanza re-serialized (namespace declarations
+	// normalized), suitable for xml.Unmarshal.
+	Raw string
+}
+
+// Focus is a jicofo stand-in: an XMPP client logged in as focus that can
+// join the brewery, watch presences and send IQs without waiting for the
+// previous reply (jicofo pipelines COLIBRI2 requests).
+type Focus struct {
+	s         *xmpp.Session
+	conn      net.Conn
+	presences chan Stanza
+	dropped   atomic.Int64
+	mu        sync.Mutex
+	waiters   map[string]chan Stanza
+	early     map[string]Stanza
+	seq       atomic.Uint64
+	done      chan struct{}
+	serveErr  error
+}
+
+// DialFocus logs in as focus@auth.meet.jitsi over STARTTLS. It is closed
+// when the test ends.
+func DialFocus(t testing.TB, srv *Server) *Focus {
+	t.Helper()
+	f, err := Dial(srv.Addr(), FocusUser, FocusPassword)
+	if err != nil {
+		t.Fatalf("focus login: %v\n%s", err, srv.Logs())
+	}
+	t.Cleanup(f.Close)
+	return f
+}
+
+// Dial logs in user@auth.meet.jitsi at addr over STARTTLS.
+func Dial(addr, user, password string) (*Focus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	j, err := jid.New(user, Domain, "")
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	feats := []xmpp.StreamFeature{
+		xmpp.StartTLS(&tls.Config{ServerName: Domain, InsecureSkipVerify: true}), // #nosec G402 -- self-signed test CA
+		xmpp.SASL("", password, sasl.ScramSha1, sasl.Plain),
+		xmpp.BindResource(),
+	}
+	s, err := xmpp.NewSession(ctx, j.Domain(), j, conn, 0, xmpp.NewNegotiator(
+		func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig { return xmpp.StreamConfig{Features: feats} }))
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	f := &Focus{s: s, conn: conn, presences: make(chan Stanza, 4096), waiters: map[string]chan Stanza{},
+		early: map[string]Stanza{}, done: make(chan struct{})}
+	go func() {
+		f.serveErr = s.Serve(xmpp.HandlerFunc(f.handle))
+		close(f.done)
+	}()
+	return f, nil
+}
+
+// JID is the full JID bound by the server.
+func (f *Focus) JID() jid.JID { return f.s.LocalAddr() }
+
+// Close leaves the stream and waits for the read loop.
+func (f *Focus) Close() {
+	_ = f.s.Close()
+	select {
+	case <-f.done:
+	case <-time.After(2 * time.Second):
+	}
+	_ = f.conn.Close()
+	<-f.done
+}
+
+// Done is closed when the stream ended.
+func (f *Focus) Done() <-chan struct{} { return f.done }
+
+// Presences delivers every presence received (the channel holds 4096;
+// later ones are dropped when nobody reads).
+func (f *Focus) Presences() <-chan Stanza { return f.presences }
+
+func (f *Focus) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	raw, err := serialize(*start, t)
+	if err != nil {
+		return err
+	}
+	st := Stanza{Name: start.Name.Local, Raw: raw}
+	for _, a := range start.Attr {
+		switch a.Name.Local {
+		case "type":
+			st.Type = a.Value
+		case "id":
+			st.ID = a.Value
+		case "from":
+			st.From = a.Value
+		case "to":
+			st.To = a.Value
+		}
+	}
+	switch {
+	case st.Name == "presence":
+		select {
+		case f.presences <- st:
+		default:
+			f.dropped.Add(1)
+		}
+	case st.Name == "iq" && (st.Type == "result" || st.Type == "error"):
+		f.mu.Lock()
+		if c, ok := f.waiters[st.ID]; ok && len(c) == 0 {
+			c <- st // buffered; Await removes the entry
+		} else {
+			f.early[st.ID] = st
+		}
+		f.mu.Unlock()
+	}
+	return nil
+}
+
+// serialize writes start and the rest of its element as XML.
+func serialize(start xml.StartElement, r xml.TokenReader) (string, error) {
+	var buf bytes.Buffer
+	enc := xml.NewEncoder(&buf)
+	write := func(tok xml.Token) error {
+		if se, ok := tok.(xml.StartElement); ok {
+			attrs := se.Attr[:0:0]
+			for _, a := range se.Attr {
+				if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+					continue
+				}
+				attrs = append(attrs, a)
+			}
+			se.Attr = attrs
+			tok = se
+		}
+		return enc.EncodeToken(tok)
+	}
+	if err := write(start); err != nil {
+		return "", err
+	}
+	depth := 1
+	for depth > 0 {
+		tok, err := r.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+		if err := write(xml.CopyToken(tok)); err != nil {
+			return "", err
+		}
+	}
+	if depth > 0 { // the reader ended at the element's end (inner reader)
+		if err := enc.EncodeToken(start.End()); err != nil {
+			return "", err
+		}
+	}
+	if err := enc.Flush(); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
+// tokens parses raw XML (any number of sibling elements) into tokens
+// without namespace declaration attributes.
+func tokens(raw string) ([]xml.Token, error) {
+	d := xml.NewDecoder(strings.NewReader(raw))
+	var out []xml.Token
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("payload %.80q: %w", raw, err)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			attrs := se.Attr[:0:0]
+			for _, a := range se.Attr {
+				if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+					continue
+				}
+				attrs = append(attrs, a)
+			}
+			se.Attr = attrs
+			tok = se
+		}
+		out = append(out, xml.CopyToken(tok))
+	}
+}
+
+type sliceReader struct{ toks []xml.Token }
+
+func (s *sliceReader) Token() (xml.Token, error) {
+	if len(s.toks) == 0 {
+		return nil, io.EOF
+	}
+	t := s.toks[0]
+	s.toks = s.toks[1:]
+	return t, nil
+}
+
+// Send writes raw XML (one or more stanzas or any element) to the stream.
+func (f *Focus) Send(ctx context.Context, raw string) error {
+	toks, err := tokens(raw)
+	if err != nil {
+		return err
+	}
+	// Send takes one element; send each top-level element separately.
+	var cur []xml.Token
+	depth := 0
+	for _, t := range toks {
+		switch t.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 {
+				continue
+			}
+		}
+		cur = append(cur, t)
+		if depth == 0 {
+			if err := f.s.Send(ctx, &sliceReader{toks: cur}); err != nil {
+				return err
+			}
+			cur = nil
+		}
+	}
+	return nil
+}
+
+// SendIQ sends an IQ of type typ with the raw payload to to and returns its
+// id without waiting for the answer (use Await).
+func (f *Focus) SendIQ(ctx context.Context, to, typ, payload string) (string, error) {
+	id := "focus-" + strconv.FormatUint(f.seq.Add(1), 10)
+	c := make(chan Stanza, 1)
+	f.mu.Lock()
+	f.waiters[id] = c
+	f.mu.Unlock()
+	var b strings.Builder
+	b.WriteString("<iq xmlns='jabber:client' type='")
+	xml.EscapeText(&b, []byte(typ))
+	b.WriteString("' id='" + id + "' to='")
+	xml.EscapeText(&b, []byte(to))
+	b.WriteString("'>" + payload + "</iq>")
+	if err := f.Send(ctx, b.String()); err != nil {
+		f.mu.Lock()
+		delete(f.waiters, id)
+		f.mu.Unlock()
+		return "", err
+	}
+	return id, nil
+}
+
+// Await waits for the result or error IQ answering id.
+func (f *Focus) Await(ctx context.Context, id string) (Stanza, error) {
+	f.mu.Lock()
+	if st, ok := f.early[id]; ok {
+		delete(f.early, id)
+		f.mu.Unlock()
+		return st, nil
+	}
+	c, ok := f.waiters[id]
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.waiters, id)
+		f.mu.Unlock()
+	}()
+	if !ok {
+		return Stanza{}, fmt.Errorf("no IQ %q pending", id)
+	}
+	select {
+	case st := <-c:
+		return st, nil
+	case <-ctx.Done():
+		return Stanza{}, fmt.Errorf("await IQ %s: %w", id, ctx.Err())
+	case <-f.done:
+		return Stanza{}, errors.Join(errors.New("stream closed"), f.serveErr)
+	}
+}
+
+// IQ sends an IQ and waits for its answer.
+func (f *Focus) IQ(ctx context.Context, to, typ, payload string) (Stanza, error) {
+	id, err := f.SendIQ(ctx, to, typ, payload)
+	if err != nil {
+		return Stanza{}, err
+	}
+	return f.Await(ctx, id)
+}
+
+// JoinBrewery joins the brewery as nick and waits until the room
+// reflects focus's own presence.
+func (f *Focus) JoinBrewery(ctx context.Context, nick string) error {
+	occupant := Brewery + "/" + nick
+	if err := f.Send(ctx, "<presence xmlns='jabber:client' to='"+occupant+"'><x xmlns='http://jabber.org/protocol/muc'/></presence>"); err != nil {
+		return err
+	}
+	var others []Stanza
+	defer func() { // give the test the presences seen while waiting
+		for _, p := range others {
+			select {
+			case f.presences <- p:
+			default:
+				f.dropped.Add(1)
+			}
+		}
+	}()
+	for {
+		select {
+		case p := <-f.presences:
+			if p.From != occupant {
+				others = append(others, p)
+				continue
+			}
+			if p.Type == "error" {
+				return fmt.Errorf("join %s: %s", occupant, p.Raw)
+			}
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("join %s: %w", occupant, ctx.Err())
+		}
+	}
+}
