@@ -1,0 +1,92 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+const writeBatchSize = 32 // datagrams per sendmmsg
+
+// ErrNoRemote is returned by Flush before ICE selected a pair: the datagrams are dropped.
+var ErrNoRemote = errors.New("transport: no selected ICE pair yet")
+
+// BatchWriter queues datagrams for one transport and sends them with one sendmmsg to the
+// remote address of the transport's selected ICE pair. It is owned by one goroutine.
+type BatchWriter struct {
+	t       *Transport
+	sock    *socket
+	send    *sendBatch
+	bufs    [writeBatchSize][]byte // preallocated, handed out by Buffer
+	queued  [writeBatchSize][]byte
+	n       int
+	addr    netip.AddrPort
+	pending error // error of a send triggered by Commit, returned by the next Flush
+}
+
+// NewBatchWriter returns a writer owned by one goroutine (the endpoint's sender).
+func (t *Transport) NewBatchWriter() *BatchWriter {
+	s := t.mux.socketFor()
+	sb, err := newSendBatch(s.conn, writeBatchSize)
+	w := &BatchWriter{t: t, sock: s, send: sb, pending: err}
+	backing := make([]byte, writeBatchSize*bufSize)
+	for i := range w.bufs {
+		w.bufs[i] = backing[i*bufSize : i*bufSize : (i+1)*bufSize]
+	}
+	return w
+}
+
+// Buffer returns a zero-length slice with capacity >= 1500 to build the next datagram in.
+func (w *BatchWriter) Buffer() []byte {
+	return w.bufs[w.n][:0]
+}
+
+// Commit queues b (built in the slice from Buffer) and sends the batch when it is full.
+func (w *BatchWriter) Commit(b []byte) {
+	w.queued[w.n] = b
+	w.n++
+	if w.n == writeBatchSize {
+		if err := w.Flush(); err != nil && w.pending == nil {
+			w.pending = err
+		}
+	}
+}
+
+// Flush sends what is queued to the transport's current remote address (sendmmsg). Without a
+// selected pair the queued datagrams are dropped and ErrNoRemote returned.
+func (w *BatchWriter) Flush() error {
+	n := w.n
+	w.n = 0
+	err := w.pending
+	w.pending = nil
+	if n == 0 {
+		return err
+	}
+	if w.send == nil {
+		return err
+	}
+	if w.t.ctx.Err() != nil {
+		return ErrClosed
+	}
+	ap := w.t.remoteAddr.Load()
+	if ap == nil {
+		return ErrNoRemote
+	}
+	if *ap != w.addr {
+		w.addr = *ap
+		w.send.setAddr(w.addr, w.t.mux.v6)
+	}
+	var bytes uint64
+	for i := range n {
+		b := w.queued[i]
+		w.send.set(i, b)
+		bytes += uint64(len(b))
+		w.queued[i] = nil
+	}
+	if serr := w.send.write(n); serr != nil {
+		return fmt.Errorf("transport: sendmmsg to %s: %w", w.addr, serr)
+	}
+	w.sock.stats.packetsSent.Add(uint64(n))
+	w.sock.stats.bytesSent.Add(bytes)
+	return err
+}

@@ -1,0 +1,406 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	readBatchSize = 32   // datagrams per recvmmsg
+	bufSize       = 2048 // bytes per receive buffer; larger datagrams are dropped as garbage
+)
+
+// ErrClosed is returned by operations on a closed Mux or Transport.
+var ErrClosed = errors.New("transport: closed")
+
+// Mux is the bridge's single UDP port shared by all transports: N SO_REUSEPORT sockets, one
+// reader goroutine each, demultiplexing by first byte (RFC 7983) and by validated address.
+type Mux struct {
+	cfg      Config
+	log      *slog.Logger
+	socks    []*socket
+	v6       bool // sockets are AF_INET6 (dual-stack when bound to ::)
+	local    netip.AddrPort
+	listen   []net.Addr // host candidate addresses handed to pion's agents
+	cert     *certificate
+	iceMux   *iceUDPMux
+	readers  sync.WaitGroup
+	closed   atomic.Bool
+	rejected atomic.Uint64 // data channels refused
+
+	// addrs maps a validated remote address to its transport; read per packet without locks,
+	// replaced copy-on-write under regMu.
+	addrs atomic.Pointer[map[netip.AddrPort]*Transport]
+	// ufrags maps a local ufrag to its transport; read per STUN request.
+	ufrags atomic.Pointer[map[string]*Transport]
+	regMu  sync.Mutex
+
+	txMu      sync.Mutex
+	pendingTx map[[12]byte]pendingTx // STUN requests the agents sent, to route the responses
+	txSweep   time.Time
+
+	nextWriter atomic.Uint32
+}
+
+type pendingTx struct {
+	t  *Transport
+	at time.Time
+}
+
+// socket is one of the SO_REUSEPORT sockets with its reader's counters. Only its reader
+// goroutine adds to the receive counters; writers add once per batch.
+type socket struct {
+	conn  *net.UDPConn
+	batch *recvBatch
+	// epoch is odd while the reader is dispatching a batch; Transport.Close waits for it to move
+	// so that no HandleSRTP call is in flight after Close returns.
+	epoch atomic.Uint64
+	stats socketStats
+	_     [64]byte // keep sockets' counters on separate cache lines
+}
+
+type socketStats struct {
+	packetsReceived, bytesReceived atomic.Uint64
+	packetsSent, bytesSent         atomic.Uint64
+	garbage, unknownUfrag          atomic.Uint64
+	badIntegrity, unknownAddr      atomic.Uint64
+	notSecure, queueFull           atomic.Uint64
+}
+
+// Listen binds cfg.Readers SO_REUSEPORT sockets on one port and starts one reader goroutine per
+// socket. Port 0 picks a free port for the first socket and binds the others to the same port.
+func Listen(cfg Config) (*Mux, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Readers <= 0 {
+		cfg.Readers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Port < 0 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("transport: config Port=%d: expected 0..65535", cfg.Port)
+	}
+	network, host := "udp", ""
+	if cfg.BindAddr.IsValid() {
+		host = cfg.BindAddr.String()
+		network = "udp6"
+		if cfg.BindAddr.Unmap().Is4() {
+			network = "udp4"
+			host = cfg.BindAddr.Unmap().String()
+		}
+	}
+	cert, err := newCertificate()
+	if err != nil {
+		return nil, err
+	}
+	m := &Mux{cfg: cfg, log: cfg.Logger.With("component", "transport"), cert: cert, pendingTx: map[[12]byte]pendingTx{}}
+	m.addrs.Store(&map[netip.AddrPort]*Transport{})
+	m.ufrags.Store(&map[string]*Transport{})
+	port := cfg.Port
+	for i := range cfg.Readers {
+		c, err := listenUDP(network, net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			m.closeSockets()
+			return nil, fmt.Errorf("transport: bind UDP %s port %d (socket %d of %d): %w", network, port, i+1, cfg.Readers, err)
+		}
+		if i == 0 {
+			la := c.LocalAddr().(*net.UDPAddr).AddrPort()
+			port = int(la.Port())
+			m.local = netip.AddrPortFrom(la.Addr().Unmap(), la.Port())
+			m.v6 = la.Addr().Is6() && !la.Addr().Is4In6()
+			if network == "udp4" {
+				m.v6 = false
+			}
+		}
+		rb, err := newRecvBatch(c, readBatchSize, bufSize)
+		if err != nil {
+			c.Close()
+			m.closeSockets()
+			return nil, err
+		}
+		m.socks = append(m.socks, &socket{conn: c, batch: rb})
+	}
+	m.listen = listenAddresses(m.local, m.v6)
+	m.iceMux = &iceUDPMux{m: m}
+	for _, s := range m.socks {
+		m.readers.Add(1)
+		go m.readLoop(s)
+	}
+	m.log.Info("UDP port bound", "addr", m.local.String(), "readers", len(m.socks))
+	return m, nil
+}
+
+func (m *Mux) closeSockets() {
+	for _, s := range m.socks {
+		s.conn.Close()
+	}
+}
+
+// Close stops the readers and closes the sockets. Transports still open stop receiving.
+func (m *Mux) Close() error {
+	if m.closed.Swap(true) {
+		return nil
+	}
+	m.closeSockets()
+	m.readers.Wait()
+	return nil
+}
+
+// LocalAddr is the bound address and port.
+func (m *Mux) LocalAddr() netip.AddrPort { return m.local }
+
+// Stats sums the per-socket counters.
+func (m *Mux) Stats() MuxStats {
+	var st MuxStats
+	for _, s := range m.socks {
+		c := &s.stats
+		st.PacketsReceived += c.packetsReceived.Load()
+		st.BytesReceived += c.bytesReceived.Load()
+		st.PacketsSent += c.packetsSent.Load()
+		st.BytesSent += c.bytesSent.Load()
+		st.DroppedGarbage += c.garbage.Load()
+		st.DroppedUnknownUfrag += c.unknownUfrag.Load()
+		st.DroppedBadIntegrity += c.badIntegrity.Load()
+		st.DroppedUnknownAddr += c.unknownAddr.Load()
+		st.DroppedNotSecure += c.notSecure.Load()
+		st.DroppedQueueFull += c.queueFull.Load()
+	}
+	st.RejectedDataChannels = m.rejected.Load()
+	return st
+}
+
+func (m *Mux) readLoop(s *socket) {
+	defer m.readers.Done()
+	st := &readerState{}
+	for {
+		n, err := s.batch.read()
+		if err != nil {
+			if m.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			m.log.Warn("UDP read failed", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		s.epoch.Add(1)
+		var bytes uint64
+		for i := range n {
+			buf, from := s.batch.datagram(i)
+			bytes += uint64(len(buf))
+			m.demux(s, st, buf, from)
+		}
+		s.epoch.Add(1)
+		s.stats.packetsReceived.Add(uint64(n))
+		s.stats.bytesReceived.Add(bytes)
+	}
+}
+
+// demux dispatches one datagram by its first byte (RFC 7983).
+func (m *Mux) demux(s *socket, st *readerState, buf []byte, from netip.AddrPort) {
+	if len(buf) == 0 {
+		s.stats.garbage.Add(1)
+		return
+	}
+	switch b := buf[0]; {
+	case b >= 128 && b <= 191: // RTP / RTCP
+		if len(buf) < 8 {
+			s.stats.garbage.Add(1)
+			return
+		}
+		t := (*m.addrs.Load())[from]
+		if t == nil {
+			s.stats.unknownAddr.Add(1)
+			return
+		}
+		if !t.secure.Load() {
+			s.stats.notSecure.Add(1)
+			return
+		}
+		rtcp := buf[1] >= 192 && buf[1] <= 223 // RFC 5761 §4
+		if !rtcp && len(buf) < 12 {
+			s.stats.garbage.Add(1)
+			return
+		}
+		t.handler.HandleSRTP(buf, rtcp)
+	case b <= 3: // STUN
+		m.handleSTUN(s, st, buf, from)
+	case b >= 20 && b <= 63: // DTLS
+		if len(buf) < 13 {
+			s.stats.garbage.Add(1)
+			return
+		}
+		t := (*m.addrs.Load())[from]
+		if t == nil {
+			s.stats.unknownAddr.Add(1)
+			return
+		}
+		t.deliver(s, buf, from)
+	default:
+		s.stats.garbage.Add(1)
+	}
+}
+
+// validate makes from a validated address of t (STUN with good integrity came from it).
+func (m *Mux) validate(from netip.AddrPort, t *Transport) {
+	if (*m.addrs.Load())[from] == t {
+		return
+	}
+	m.regMu.Lock()
+	defer m.regMu.Unlock()
+	if t.unregistered {
+		return
+	}
+	old := *m.addrs.Load()
+	next := make(map[netip.AddrPort]*Transport, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[from] = t
+	m.addrs.Store(&next)
+}
+
+// register makes t reachable by its local ufrag; it fails if the ufrag is taken.
+func (m *Mux) register(t *Transport) bool {
+	m.regMu.Lock()
+	defer m.regMu.Unlock()
+	old := *m.ufrags.Load()
+	if _, taken := old[t.localUfrag]; taken {
+		return false
+	}
+	next := make(map[string]*Transport, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[t.localUfrag] = t
+	m.ufrags.Store(&next)
+	return true
+}
+
+// unregister removes t's ufrag, addresses and pending STUN transactions, then waits until no
+// reader is still dispatching a batch that may have looked t up.
+func (m *Mux) unregister(t *Transport) {
+	m.regMu.Lock()
+	t.unregistered = true
+	oldU := *m.ufrags.Load()
+	nextU := make(map[string]*Transport, len(oldU))
+	for k, v := range oldU {
+		if v != t {
+			nextU[k] = v
+		}
+	}
+	m.ufrags.Store(&nextU)
+	oldA := *m.addrs.Load()
+	nextA := make(map[netip.AddrPort]*Transport, len(oldA))
+	for k, v := range oldA {
+		if v != t {
+			nextA[k] = v
+		}
+	}
+	m.addrs.Store(&nextA)
+	m.regMu.Unlock()
+
+	m.txMu.Lock()
+	for k, v := range m.pendingTx {
+		if v.t == t {
+			delete(m.pendingTx, k)
+		}
+	}
+	m.txMu.Unlock()
+
+	m.quiesce()
+}
+
+// quiesce waits until every reader that was dispatching a batch has finished it. It gives up
+// after a second so that a Close called from a reader goroutine cannot hang forever.
+func (m *Mux) quiesce() {
+	deadline := time.Now().Add(time.Second)
+	for _, s := range m.socks {
+		e := s.epoch.Load()
+		if e%2 == 0 {
+			continue
+		}
+		for s.epoch.Load() == e && time.Now().Before(deadline) {
+			runtime.Gosched()
+		}
+	}
+}
+
+// writeTo sends one datagram (STUN or DTLS from t's agent) through the first socket.
+func (m *Mux) writeTo(t *Transport, b []byte, to netip.AddrPort) (int, error) {
+	if m.closed.Load() {
+		return 0, ErrClosed
+	}
+	if isSTUNRequest(b) {
+		m.rememberTx(t, b)
+	}
+	s := m.socks[0]
+	if m.v6 && to.Addr().Is4() {
+		to = netip.AddrPortFrom(netip.AddrFrom16(to.Addr().As16()), to.Port())
+	}
+	n, err := s.conn.WriteToUDPAddrPort(b, to)
+	if err == nil {
+		s.stats.packetsSent.Add(1)
+		s.stats.bytesSent.Add(uint64(n))
+	}
+	return n, err
+}
+
+// socketFor returns the socket a new BatchWriter sends through (round-robin over the sockets).
+func (m *Mux) socketFor() *socket {
+	return m.socks[int(m.nextWriter.Add(1))%len(m.socks)]
+}
+
+// listenAddresses returns the host candidate addresses: the bound address, or every usable
+// interface address when bound to the unspecified address.
+func listenAddresses(local netip.AddrPort, v6 bool) []net.Addr {
+	if !local.Addr().IsUnspecified() {
+		return []net.Addr{net.UDPAddrFromAddrPort(local)}
+	}
+	var out []net.Addr
+	var loopback []net.Addr
+	ifaces, _ := net.Interfaces()
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			pfx, err := netip.ParsePrefix(a.String())
+			if err != nil {
+				continue
+			}
+			ip := pfx.Addr()
+			if ip.IsLinkLocalUnicast() || ip.IsMulticast() || (ip.Is6() && !v6) {
+				continue
+			}
+			ua := net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, local.Port()))
+			if ip.IsLoopback() {
+				loopback = append(loopback, ua)
+				continue
+			}
+			out = append(out, ua)
+		}
+	}
+	if len(out) == 0 {
+		return loopback
+	}
+	return out
+}
+
+// ctxDone is a helper for select-free cancellation checks.
+func ctxDone(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,127 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pion/datachannel"
+	"github.com/pion/dtls/v3"
+	"github.com/pion/sctp"
+)
+
+const (
+	// ColibriProtocol is the DCEP protocol of the bridge channel (the client opens it).
+	ColibriProtocol = "http://jitsi.org/protocols/colibri"
+	serverHello     = `{"colibriClass":"ServerHello"}`
+	maxDataChannels = 1 // videobridge.sctp.max-channels
+	dcReadBuf       = 64 * 1024
+)
+
+// ErrNoDataChannel is returned by SendDataChannel before the endpoint opened the bridge channel.
+var ErrNoDataChannel = errors.New("transport: no data channel open")
+
+// dataChannel is what the transport needs from pion's DataChannel.
+type dataChannel interface {
+	ReadDataChannel(p []byte) (int, bool, error)
+	WriteDataChannel(p []byte, isString bool) (int, error)
+	Close() error
+}
+
+// serveSCTP accepts the endpoint's SCTP association (the bridge never sends INIT) and the
+// data channels it opens, keeping the first colibri one.
+func (t *Transport) serveSCTP(dconn *dtls.Conn) {
+	assoc, err := sctp.Server(sctp.Config{NetConn: dconn, LoggerFactory: t.logFactory})
+	if err != nil {
+		if t.ctx.Err() == nil {
+			t.log.Info("SCTP association failed", "err", err)
+		}
+		return
+	}
+	if !t.keep(func() { t.assoc = assoc }) {
+		assoc.Close()
+		return
+	}
+	for {
+		stream, err := assoc.AcceptStream()
+		if err != nil {
+			return
+		}
+		t.dcMu.Lock()
+		have := t.dc != nil
+		t.dcMu.Unlock()
+		if have {
+			t.rejectStream(stream, "max-channels reached")
+			continue
+		}
+		stream.SetDefaultPayloadType(sctp.PayloadTypeWebRTCBinary)
+		dc, err := datachannel.Server(stream, &datachannel.Config{LoggerFactory: t.logFactory})
+		if err != nil {
+			t.rejectStream(stream, err.Error())
+			continue
+		}
+		if dc.Config.Protocol != ColibriProtocol {
+			t.mux.rejected.Add(1)
+			t.log.Info("rejected data channel", "label", dc.Config.Label, "protocol", dc.Config.Protocol)
+			dc.Close()
+			continue
+		}
+		if !t.acceptChannel(dc) {
+			return
+		}
+	}
+}
+
+func (t *Transport) rejectStream(s *sctp.Stream, why string) {
+	t.mux.rejected.Add(1)
+	t.log.Info("rejected data channel stream", "stream", s.StreamIdentifier(), "reason", why)
+	s.Close()
+}
+
+// acceptChannel keeps dc as the bridge channel, greets the endpoint and starts its reader.
+func (t *Transport) acceptChannel(dc dataChannel) bool {
+	t.dcMu.Lock()
+	if t.ctx.Err() != nil {
+		t.dcMu.Unlock()
+		dc.Close()
+		return false
+	}
+	t.dc = dc
+	t.dcMu.Unlock()
+	if _, err := dc.WriteDataChannel([]byte(serverHello), true); err != nil {
+		t.log.Info("sending ServerHello failed", "err", err)
+	}
+	t.wg.Add(1)
+	go t.readDataChannel(dc)
+	return true
+}
+
+// readDataChannel delivers the endpoint's messages in order.
+func (t *Transport) readDataChannel(dc dataChannel) {
+	defer t.wg.Done()
+	buf := make([]byte, dcReadBuf)
+	for {
+		n, isString, err := dc.ReadDataChannel(buf)
+		if err != nil {
+			if t.ctx.Err() == nil {
+				t.log.Debug("data channel closed", "err", err)
+			}
+			return
+		}
+		msg := append([]byte(nil), buf[:n]...)
+		t.emit(func() { t.handler.HandleDataChannelMessage(msg, isString) })
+	}
+}
+
+// SendDataChannel sends msg on the bridge channel: PPID 51 (string) or 53 (binary).
+func (t *Transport) SendDataChannel(msg []byte, isString bool) error {
+	t.dcMu.Lock()
+	dc := t.dc
+	t.dcMu.Unlock()
+	if dc == nil {
+		return ErrNoDataChannel
+	}
+	if _, err := dc.WriteDataChannel(msg, isString); err != nil {
+		return fmt.Errorf("transport: data channel write: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+//go:build linux
+
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// listenUDP binds a UDP socket with SO_REUSEPORT so several sockets can share one port.
+func listenUDP(network, addr string) (*net.UDPConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	pc, err := lc.ListenPacket(context.Background(), network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return pc.(*net.UDPConn), nil
+}
+
+// recvBatch is one reader's preallocated recvmmsg state.
+type recvBatch struct {
+	rc    syscall.RawConn
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6
+	bufs  [][]byte
+	n     int
+	errno error
+	fn    func(fd uintptr) bool
+}
+
+func newRecvBatch(c *net.UDPConn, n, size int) (*recvBatch, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("transport: raw socket: %w", err)
+	}
+	r := &recvBatch{
+		rc:    rc,
+		hdrs:  make([]unix.Mmsghdr, n),
+		iovs:  make([]unix.Iovec, n),
+		names: make([]unix.RawSockaddrInet6, n),
+		bufs:  make([][]byte, n),
+	}
+	backing := make([]byte, n*size)
+	for i := range n {
+		r.bufs[i] = backing[i*size : (i+1)*size : (i+1)*size]
+		r.iovs[i].Base = &r.bufs[i][0]
+		r.iovs[i].SetLen(size)
+	}
+	r.fn = r.recv
+	return r, nil
+}
+
+func (r *recvBatch) recv(fd uintptr) bool {
+	for i := range r.hdrs {
+		h := &r.hdrs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		h.Namelen = unix.SizeofSockaddrInet6
+		h.Iov = &r.iovs[i]
+		h.SetIovlen(1)
+		h.Flags = 0
+		r.hdrs[i].Len = 0
+	}
+	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)), 0, 0, 0)
+	switch e {
+	case 0:
+		r.n, r.errno = int(n), nil
+		return true
+	case unix.EAGAIN:
+		return false
+	case unix.EINTR:
+		return false
+	default:
+		r.n, r.errno = 0, e
+		return true
+	}
+}
+
+// read blocks until at least one datagram arrived or the socket closed.
+func (r *recvBatch) read() (int, error) {
+	if err := r.rc.Read(r.fn); err != nil {
+		return 0, err
+	}
+	if r.errno != nil {
+		return 0, r.errno
+	}
+	return r.n, nil
+}
+
+// datagram returns the i-th received payload (nil if it was truncated) and its source.
+func (r *recvBatch) datagram(i int) ([]byte, netip.AddrPort) {
+	h := &r.hdrs[i]
+	if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
+		return nil, netip.AddrPort{}
+	}
+	return r.bufs[i][:h.Len], sockaddrToAddrPort(&r.names[i])
+}
+
+func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		p := (*[2]byte)(unsafe.Pointer(&sa4.Port))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), uint16(p[0])<<8|uint16(p[1]))
+	case unix.AF_INET6:
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1]))
+	}
+	return netip.AddrPort{}
+}
+
+// putSockaddr writes ap into sa in the socket's family and returns the length to pass.
+func putSockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort, v6socket bool) uint32 {
+	*sa = unix.RawSockaddrInet6{}
+	if !v6socket {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		sa4.Family = unix.AF_INET
+		p := (*[2]byte)(unsafe.Pointer(&sa4.Port))
+		p[0], p[1] = byte(ap.Port()>>8), byte(ap.Port())
+		sa4.Addr = ap.Addr().Unmap().As4()
+		return unix.SizeofSockaddrInet4
+	}
+	sa.Family = unix.AF_INET6
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p[0], p[1] = byte(ap.Port()>>8), byte(ap.Port())
+	sa.Addr = ap.Addr().As16()
+	return unix.SizeofSockaddrInet6
+}
+
+// sendBatch is one BatchWriter's preallocated sendmmsg state: every datagram goes to one address.
+type sendBatch struct {
+	rc      syscall.RawConn
+	hdrs    []unix.Mmsghdr
+	iovs    []unix.Iovec
+	name    unix.RawSockaddrInet6
+	namelen uint32
+	off, n  int // datagrams hdrs[off:n] still to send
+	errno   error
+	fn      func(fd uintptr) bool
+}
+
+func newSendBatch(c *net.UDPConn, n int) (*sendBatch, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("transport: raw socket: %w", err)
+	}
+	s := &sendBatch{rc: rc, hdrs: make([]unix.Mmsghdr, n), iovs: make([]unix.Iovec, n)}
+	s.fn = s.send
+	return s, nil
+}
+
+func (s *sendBatch) setAddr(ap netip.AddrPort, v6socket bool) {
+	s.namelen = putSockaddr(&s.name, ap, v6socket)
+}
+
+// set puts datagram i in place.
+func (s *sendBatch) set(i int, b []byte) {
+	if len(b) == 0 {
+		s.iovs[i].Base = nil
+	} else {
+		s.iovs[i].Base = &b[0]
+	}
+	s.iovs[i].SetLen(len(b))
+	h := &s.hdrs[i].Hdr
+	h.Name = (*byte)(unsafe.Pointer(&s.name))
+	h.Namelen = s.namelen
+	h.Iov = &s.iovs[i]
+	h.SetIovlen(1)
+}
+
+func (s *sendBatch) send(fd uintptr) bool {
+	for s.off < s.n {
+		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[s.off])), uintptr(s.n-s.off), 0, 0, 0)
+		switch e {
+		case 0:
+			s.off += int(n)
+		case unix.EAGAIN:
+			return false
+		case unix.EINTR:
+		default:
+			// Skip the datagram the kernel refused (e.g. EMSGSIZE) and keep the rest flowing.
+			s.errno = e
+			s.off++
+		}
+	}
+	return true
+}
+
+// write sends datagrams [0:n) and returns the first per-datagram error, if any.
+func (s *sendBatch) write(n int) error {
+	s.off, s.n, s.errno = 0, n, nil
+	if err := s.rc.Write(s.fn); err != nil {
+		return err
+	}
+	return s.errno
+}
+
+var errUnsupportedAddr = errors.New("transport: unsupported address")
