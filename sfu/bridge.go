@@ -31,6 +31,9 @@ type Bridge struct {
 	mux          *transport.Mux // nil in tests that build transports themselves
 	newTransport transportFactory
 	counters     bridgeCounters
+	// manualSend (tests and benchmarks only) starts no sender goroutines: the test drains
+	// endpoints itself, synchronously.
+	manualSend bool
 
 	mu          sync.Mutex
 	conferences map[string]*Conference // by meeting id

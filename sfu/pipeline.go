@@ -151,7 +151,11 @@ func (e *Endpoint) receiveRTCP(p *packet, buf []byte, now int64) {
 		e.rx.srtpAuth.Add(1)
 		return
 	}
-	// Walk the compound packet; only keyframe requests leave it.
+	e.handleRTCP(out, now)
+}
+
+// handleRTCP walks a decrypted compound RTCP packet; only keyframe requests leave it.
+func (e *Endpoint) handleRTCP(out []byte, now int64) {
 	for len(out) >= 4 {
 		size := (int(binary.BigEndian.Uint16(out[2:4])) + 1) * 4
 		if size > len(out) {

@@ -1,0 +1,126 @@
+package sfu
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/pion/srtp/v3"
+)
+
+const aesCM = srtp.ProtectionProfileAes128CmHmacSha1_80
+
+// packetFeed hands out SRTP packets of one sender in sequence order, protecting them a chunk at
+// a time so that generating them can be kept out of the measured time.
+type packetFeed struct {
+	cl     *client
+	ssrc   uint32
+	plain  []byte
+	bufs   [][]byte
+	out    [][]byte
+	next   int
+	timing testing.TB
+}
+
+func newPacketFeed(tb testing.TB, cl *client, ssrc uint32, size, chunk int) *packetFeed {
+	f := &packetFeed{cl: cl, ssrc: ssrc, bufs: make([][]byte, chunk), out: make([][]byte, chunk), timing: tb}
+	for i := range f.bufs {
+		f.bufs[i] = make([]byte, 0, maxPacket)
+	}
+	f.plain = cl.rtpPacket(ssrc, 100, size-12)
+	f.plain[12], f.plain[13], f.plain[14] = 0x90, 0x80, 0x01 // VP8 descriptor: X, I, picture id
+	f.fill()
+	return f
+}
+
+func (f *packetFeed) fill() {
+	for i := range f.out {
+		f.cl.seq++
+		f.plain[2], f.plain[3] = byte(f.cl.seq>>8), byte(f.cl.seq)
+		out, err := f.cl.send.EncryptRTP(f.bufs[i][:0], f.plain, &f.cl.hdr)
+		if err != nil {
+			f.timing.Fatal(err)
+		}
+		f.out[i] = out
+	}
+	f.next = 0
+}
+
+// packet returns the next packet; b, if not nil, has its timer stopped while a chunk is made.
+func (f *packetFeed) packet(b *testing.B) []byte {
+	if f.next == len(f.out) {
+		if b != nil {
+			b.StopTimer()
+		}
+		f.fill()
+		if b != nil {
+			b.StartTimer()
+		}
+	}
+	f.next++
+	return f.out[f.next-1]
+}
+
+// forwardSetup is one sender (video SSRC 1) and n receivers, all secure, no sender goroutines.
+func forwardSetup(tb testing.TB, profile srtp.ProtectionProfile, n int) (*client, []*client) {
+	br := newTestBridge(tb, true, true)
+	c, err := br.CreateConference("bench", "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sender := joinSecure(tb, c, "sender", profile)
+	if err := sender.ep.SetSources([]MediaSource{videoSource("sender-v0", 1)}); err != nil {
+		tb.Fatal(err)
+	}
+	receivers := make([]*client, n)
+	for i := range receivers {
+		receivers[i] = joinSecure(tb, c, fmt.Sprintf("r%02d", i), profile)
+	}
+	return sender, receivers
+}
+
+// forwardOne is the measured unit: one SRTP packet in, decrypted once, fanned out and
+// re-encrypted for every receiver (the socket write excluded).
+func forwardOne(sender *client, receivers []*client, pkt []byte) {
+	sender.ep.handleSRTP(pkt, false)
+	for _, r := range receivers {
+		r.ep.drain()
+	}
+}
+
+func BenchmarkForward1200GCM(b *testing.B)   { benchmarkForward(b, gcm) }
+func BenchmarkForward1200AESCM(b *testing.B) { benchmarkForward(b, aesCM) }
+
+func benchmarkForward(b *testing.B, profile srtp.ProtectionProfile) {
+	for _, n := range []int{1, 10, 50} {
+		b.Run(fmt.Sprintf("receivers=%d", n), func(b *testing.B) {
+			sender, receivers := forwardSetup(b, profile, n)
+			feed := newPacketFeed(b, sender, 1, 1200, 4096)
+			forwardOne(sender, receivers, feed.packet(nil)) // create the projections
+			b.SetBytes(int64(1200 * n))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				forwardOne(sender, receivers, feed.packet(b))
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/forwarded")
+			if s := receivers[0].ep.Stats(); s.PacketsSent < uint64(b.N) {
+				b.Fatalf("receiver sent %d packets, want >= %d", s.PacketsSent, b.N)
+			}
+		})
+	}
+}
+
+func TestForwardDoesNotAllocate(t *testing.T) {
+	for _, profile := range []srtp.ProtectionProfile{gcm, aesCM} {
+		sender, receivers := forwardSetup(t, profile, 10)
+		feed := newPacketFeed(t, sender, 1, 1200, 256)
+		forwardOne(sender, receivers, feed.packet(nil))
+		allocs := testing.AllocsPerRun(200, func() { forwardOne(sender, receivers, feed.packet(nil)) })
+		if allocs != 0 {
+			t.Errorf("%v: %.1f allocations per forwarded packet, want 0", profile, allocs)
+		}
+		if s := receivers[9].ep.Stats(); s.PacketsSent != 202 {
+			t.Errorf("%v: receiver sent %d packets, want 202", profile, s.PacketsSent)
+		}
+	}
+}

@@ -1,0 +1,295 @@
+package sfu
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"github.com/pion/srtp/v3"
+)
+
+const gcm = srtp.ProtectionProfileAeadAes128Gcm
+
+// threeParty returns a conference with endpoints a, b, c (manual sending); a signals audio 111
+// and video 222.
+func threeParty(t *testing.T) (*testBridge, *Conference, *client, *client, *client) {
+	t.Helper()
+	tb := newTestBridge(t, true, false)
+	c, err := tb.CreateConference("m1", "room@conference")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := joinSecure(t, c, "a", gcm)
+	b := joinSecure(t, c, "b", gcm)
+	cc := joinSecure(t, c, "c", gcm)
+	if err := a.ep.SetSources([]MediaSource{audioSource("a-a0", 111), videoSource("a-v0", 222)}); err != nil {
+		t.Fatal(err)
+	}
+	return tb, c, a, b, cc
+}
+
+func TestForwardReachesEveryOtherEndpointIntact(t *testing.T) {
+	tb, _, a, b, c := threeParty(t)
+	plainAudio := a.rtpPacket(111, 111, 80)
+	plainVideo := a.rtpPacket(222, 100, 1200)
+	a.ep.handleSRTP(a.protect(t, plainAudio), false)
+	a.ep.handleSRTP(a.protect(t, plainVideo), false)
+	for _, r := range []*client{b, c} {
+		r.ep.drain()
+		got := tb.writer(r.ep.id).take()
+		if len(got) != 2 {
+			t.Fatalf("%s got %d datagrams, want 2", r.ep.id, len(got))
+		}
+		for i, want := range [][]byte{plainAudio, plainVideo} {
+			if plain := r.unprotect(t, got[i]); !bytes.Equal(plain, want) {
+				t.Errorf("%s datagram %d differs from what a sent", r.ep.id, i)
+			}
+		}
+	}
+	a.ep.drain()
+	if n := len(tb.writer("a").take()); n != 0 {
+		t.Errorf("sender got %d of its own packets back", n)
+	}
+	if s := a.ep.Stats(); s.PacketsReceived != 2 {
+		t.Errorf("a PacketsReceived = %d, want 2", s.PacketsReceived)
+	}
+	if s := b.ep.Stats(); s.PacketsSent != 2 || s.BytesSent == 0 {
+		t.Errorf("b PacketsSent = %d BytesSent = %d, want 2 and > 0", s.PacketsSent, s.BytesSent)
+	}
+}
+
+func TestDropsAreCountedAndDoNotDisturbOthers(t *testing.T) {
+	tb, _, a, b, c := threeParty(t)
+	if err := b.ep.SetSources([]MediaSource{videoSource("b-v0", 333)}); err != nil {
+		t.Fatal(err)
+	}
+	// unknown SSRC
+	a.ep.handleSRTP(a.protect(t, a.rtpPacket(999, 100, 100)), false)
+	// SSRC signalled by b, sent by a
+	a.ep.handleSRTP(a.protect(t, a.rtpPacket(333, 100, 100)), false)
+	// wrong auth tag
+	bad := a.protect(t, a.rtpPacket(222, 100, 100))
+	bad[len(bad)-1] ^= 0xff
+	a.ep.handleSRTP(bad, false)
+	// garbage, too short and too long
+	a.ep.handleSRTP([]byte{0x80}, false)
+	a.ep.handleSRTP(make([]byte, 3000), false)
+	a.ep.handleSRTP([]byte{0x80, 0xc8, 0, 1}, true)
+	// force-muted video
+	a.ep.SetForceMute(false, true)
+	a.ep.handleSRTP(a.protect(t, a.rtpPacket(222, 100, 100)), false)
+	a.ep.SetForceMute(false, false)
+	// and a good one, which must still arrive everywhere
+	good := a.rtpPacket(222, 100, 500)
+	a.ep.handleSRTP(a.protect(t, good), false)
+
+	s := a.ep.Stats()
+	if s.DroppedUnknownSSRC != 1 || s.DroppedForeignSSRC != 1 || s.DroppedSRTPAuth != 4 || s.DroppedMuted != 1 {
+		t.Errorf("drops = unknown %d foreign %d auth %d muted %d, want 1 1 4 1",
+			s.DroppedUnknownSSRC, s.DroppedForeignSSRC, s.DroppedSRTPAuth, s.DroppedMuted)
+	}
+	for _, r := range []*client{b, c} {
+		r.ep.drain()
+		got := tb.writer(r.ep.id).take()
+		if len(got) != 1 || !bytes.Equal(r.unprotect(t, got[0]), good) {
+			t.Errorf("%s: got %d datagrams, want only the good packet", r.ep.id, len(got))
+		}
+	}
+	st := tb.Stats()
+	if st.DroppedUnknownSSRC != 1 || st.DroppedForeignSSRC != 1 || st.DroppedSRTPAuth != 4 || st.DroppedMuted != 1 {
+		t.Errorf("bridge stats drops = %+v", st)
+	}
+}
+
+func TestReceiverWithoutKeysAndFullQueueAreCountedDrops(t *testing.T) {
+	tb := newTestBridge(t, true, false)
+	c, _ := tb.CreateConference("m", "")
+	a := joinSecure(t, c, "a", gcm)
+	b := joinSecure(t, c, "b", gcm)
+	if _, err := c.CreateEndpoint(EndpointConfig{ID: "nokeys"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ep.SetSources([]MediaSource{videoSource("a-v0", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	for range queueSize + 10 {
+		a.ep.handleSRTP(a.protect(t, a.rtpPacket(1, 100, 50)), false)
+	}
+	s := a.ep.Stats()
+	if s.DroppedQueueFull != 10 || s.DroppedNotSecure != queueSize+10 {
+		t.Errorf("queue full %d, not secure %d; want 10, %d", s.DroppedQueueFull, s.DroppedNotSecure, queueSize+10)
+	}
+	b.ep.drain()
+	if n := len(tb.writer("b").take()); n != queueSize {
+		t.Errorf("b got %d, want %d", n, queueSize)
+	}
+}
+
+func TestKeyframeRequestReachesSenderFromFeedbackSSRC(t *testing.T) {
+	tb, c, a, b, _ := threeParty(t)
+	_, fbVideo := c.FeedbackSSRCs()
+	b.ep.handleSRTP(b.protectRTCP(t, pli(0xb0b, 222)), true)
+	a.ep.drain()
+	got := tb.writer("a").take()
+	if len(got) != 1 {
+		t.Fatalf("a got %d datagrams, want 1 PLI", len(got))
+	}
+	plain, err := a.recv.DecryptRTCP(nil, got[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(plain, pli(fbVideo, 222)) {
+		t.Errorf("forwarded PLI = %x, want %x", plain, pli(fbVideo, 222))
+	}
+	// A second one inside the min interval is dropped; one for an unknown SSRC too.
+	b.ep.handleSRTP(b.protectRTCP(t, pli(0xb0b, 222)), true)
+	b.ep.handleSRTP(b.protectRTCP(t, pli(0xb0b, 4242)), true)
+	if s := b.ep.Stats(); s.KeyframeRequestsForwarded != 1 || s.KeyframeRequestsDropped != 2 {
+		t.Errorf("keyframe requests forwarded %d dropped %d, want 1 2", s.KeyframeRequestsForwarded, s.KeyframeRequestsDropped)
+	}
+}
+
+func TestFIRBecomesPLI(t *testing.T) {
+	tb, c, a, b, _ := threeParty(t)
+	_, fbVideo := c.FeedbackSSRCs()
+	// Receiver report (consumed) followed by a FIR for 222 in one compound packet.
+	rr := []byte{0x80, 201, 0, 1, 0, 0, 0xb, 0xb}
+	fir := make([]byte, 20)
+	fir[0], fir[1] = 0x80|fmtFIR, rtcpPSFB
+	binary.BigEndian.PutUint16(fir[2:], 4)
+	binary.BigEndian.PutUint32(fir[4:], 0xb0b)
+	binary.BigEndian.PutUint32(fir[12:], 222)
+	fir[16] = 7
+	b.ep.handleSRTP(b.protectRTCP(t, append(rr, fir...)), true)
+	a.ep.drain()
+	got := tb.writer("a").take()
+	if len(got) != 1 {
+		t.Fatalf("a got %d datagrams, want 1", len(got))
+	}
+	plain, err := a.recv.DecryptRTCP(nil, got[0], nil)
+	if err != nil || !bytes.Equal(plain, pli(fbVideo, 222)) {
+		t.Errorf("forwarded = %x (%v), want PLI %x", plain, err, pli(fbVideo, 222))
+	}
+}
+
+func TestSetSourcesReplacesAndRejectsConflicts(t *testing.T) {
+	tb, _, a, b, c := threeParty(t)
+	err := b.ep.SetSources([]MediaSource{videoSource("b-v0", 222)})
+	if !errors.Is(err, ErrSSRCConflict) {
+		t.Fatalf("SetSources with a's SSRC: err = %v, want ErrSSRCConflict", err)
+	}
+	if err := b.ep.SetSources([]MediaSource{{Type: 0, Name: "x", Sources: []Source{{SSRC: 5}}}}); !errors.Is(err, ErrInvalidSource) {
+		t.Fatalf("bad media type: err = %v", err)
+	}
+	// Full replacement: a drops its audio source and adds an RTX SSRC via a FID group.
+	v := videoSource("a-v0", 222)
+	v.Groups = []SSRCGroup{{Semantics: "FID", SSRCs: []uint32{222, 223}}}
+	if err := a.ep.SetSources([]MediaSource{v}); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.ep.Sources(); len(got) != 1 || got[0].Name != "a-v0" || len(got[0].Groups) != 1 {
+		t.Errorf("Sources() = %+v", got)
+	}
+	a.ep.handleSRTP(a.protect(t, a.rtpPacket(111, 111, 20)), false)
+	a.ep.handleSRTP(a.protect(t, a.rtpPacket(223, 96, 20)), false)
+	if s := a.ep.Stats(); s.DroppedUnknownSSRC != 1 {
+		t.Errorf("removed audio SSRC: unknown drops = %d, want 1", s.DroppedUnknownSSRC)
+	}
+	for _, r := range []*client{b, c} {
+		r.ep.drain()
+		if n := len(tb.writer(r.ep.id).take()); n != 1 {
+			t.Errorf("%s got %d, want the RTX packet only", r.ep.id, n)
+		}
+	}
+	// Once a leaves, b may take its SSRC.
+	a.ep.Expire()
+	if err := b.ep.SetSources([]MediaSource{videoSource("b-v0", 222)}); err != nil {
+		t.Errorf("SSRC of an expired endpoint: %v", err)
+	}
+}
+
+func TestExpiredEndpointStopsReceiving(t *testing.T) {
+	tb, c, a, b, cc := threeParty(t)
+	cc.ep.Expire()
+	select {
+	case <-cc.ep.Done():
+	default:
+		t.Fatal("Done not closed after Expire")
+	}
+	if c.Endpoint("c") != nil || len(c.Endpoints()) != 2 {
+		t.Fatal("expired endpoint still listed")
+	}
+	a.ep.handleSRTP(a.protect(t, a.rtpPacket(222, 100, 100)), false)
+	b.ep.drain()
+	if n := len(tb.writer("b").take()); n != 1 {
+		t.Errorf("b got %d, want 1", n)
+	}
+	if n := cc.ep.queue.pop(); n != nil {
+		t.Error("packet queued to an expired endpoint")
+	}
+	if err := cc.ep.SendMessage([]byte("{}")); !errors.Is(err, ErrExpired) {
+		t.Errorf("SendMessage after expire: %v", err)
+	}
+	if !tb.transport("c").closed {
+		t.Error("transport not closed")
+	}
+}
+
+func TestClientHelloGetsServerHelloAndOtherMessagesReachHandler(t *testing.T) {
+	tb, _, a, _, _ := threeParty(t)
+	var got [][]byte
+	a.ep.SetMessageHandler(MessageHandlerFunc(func(e *Endpoint, msg []byte) {
+		if e != a.ep {
+			t.Error("handler called with the wrong endpoint")
+		}
+		got = append(got, msg)
+	}))
+	h := endpointHandler{a.ep}
+	h.HandleDataChannelMessage([]byte(`{"colibriClass":"ClientHello"}`), true)
+	h.HandleDataChannelMessage([]byte(`{"colibriClass":"EndpointStats"}`), true)
+	h.HandleDataChannelMessage([]byte(`not json`), true)
+	sent := tb.transport("a").sent()
+	if len(sent) != 1 || string(sent[0]) != `{"colibriClass":"ServerHello"}` {
+		t.Errorf("sent = %q, want one ServerHello", sent)
+	}
+	if len(got) != 2 || string(got[0]) != `{"colibriClass":"EndpointStats"}` {
+		t.Errorf("handler got %q", got)
+	}
+	if s := a.ep.Stats(); s.DataChannelMessagesReceived != 3 || s.DataChannelMessagesSent != 1 {
+		t.Errorf("data channel counters %d/%d, want 3/1", s.DataChannelMessagesReceived, s.DataChannelMessagesSent)
+	}
+}
+
+func TestBridgeLifecycleAndStats(t *testing.T) {
+	tb := newTestBridge(t, false, true)
+	c, err := tb.CreateConference("m", "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tb.CreateConference("m", "n"); !errors.Is(err, ErrConferenceExists) {
+		t.Errorf("duplicate conference: %v", err)
+	}
+	joinSecure(t, c, "x", gcm)
+	if _, err := c.CreateEndpoint(EndpointConfig{ID: "x"}); !errors.Is(err, ErrEndpointExists) {
+		t.Errorf("duplicate endpoint: %v", err)
+	}
+	joinSecure(t, c, "y", gcm)
+	c2, _ := tb.CreateConference("m2", "")
+	joinSecure(t, c2, "z", gcm)
+	s := tb.Stats()
+	if s.Conferences != 2 || s.Endpoints != 3 || s.LargestConference != 2 || s.EndpointsCreated != 3 || s.ConferencesCreated != 2 {
+		t.Errorf("stats = %+v", s)
+	}
+	c.Expire()
+	if tb.Conference("m") != nil || !c.Expired() {
+		t.Error("expired conference still on the bridge")
+	}
+	if _, err := c.CreateEndpoint(EndpointConfig{ID: "late"}); !errors.Is(err, ErrExpired) {
+		t.Errorf("endpoint in expired conference: %v", err)
+	}
+	s = tb.Stats()
+	if s.Conferences != 1 || s.Endpoints != 1 || s.ConferencesCompleted != 1 {
+		t.Errorf("after expire: %+v", s)
+	}
+}
