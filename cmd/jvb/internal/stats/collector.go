@@ -1,0 +1,137 @@
+package stats
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Namespace prefixes every family, like JVB's registry.
+const Namespace = "jitsi_jvb"
+
+type metric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(r *Report) float64
+}
+
+func gauge(name, help string, v func(r *Report) float64) metric {
+	return metric{prometheus.NewDesc(Namespace+"_"+name, help, nil, nil), prometheus.GaugeValue, v}
+}
+
+func counter(name, help string, v func(r *Report) uint64) metric {
+	return metric{prometheus.NewDesc(Namespace+"_"+name+"_total", help, nil, nil), prometheus.CounterValue,
+		func(r *Report) float64 { return float64(v(r)) }}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var metrics = []metric{
+	gauge("conferences", "Current number of conferences.", func(r *Report) float64 { return float64(r.Bridge.Conferences) }),
+	gauge("local_endpoints", "Current number of local (non-relayed) endpoints.", func(r *Report) float64 { return float64(r.Bridge.Endpoints) }),
+	gauge("current_endpoints", "Current number of endpoints, local and relayed.", func(r *Report) float64 { return float64(r.Bridge.Endpoints) }),
+	gauge("largest_conference", "Endpoints in the largest conference.", func(r *Report) float64 { return float64(r.Bridge.LargestConference) }),
+	gauge("endpoints_sending_audio", "Endpoints that sent audio recently.", func(r *Report) float64 { return float64(r.Bridge.EndpointsSendingAudio) }),
+	gauge("endpoints_sending_video", "Endpoints that sent video recently.", func(r *Report) float64 { return float64(r.Bridge.EndpointsSendingVideo) }),
+	gauge("stress", "Load estimate: incoming packet rate over the packet-rate load threshold.", func(r *Report) float64 { return r.Stress() }),
+	gauge("healthy", "1 when the last health check passed.", func(r *Report) float64 { return b2f(r.Flags.Healthy) }),
+	gauge("graceful_shutdown", "1 while in graceful shutdown.", func(r *Report) float64 { return b2f(r.Flags.GracefulShutdown) }),
+	gauge("shutting_down", "1 while shutting down.", func(r *Report) float64 { return b2f(r.Flags.ShuttingDown) }),
+	gauge("drain_mode", "1 while in drain mode.", func(r *Report) float64 { return b2f(r.Flags.Drain) }),
+	gauge("incoming_bitrate", "Bits per second received from endpoints over the last stats interval.", func(r *Report) float64 { return r.Rates.BitsDownload }),
+	gauge("outgoing_bitrate", "Bits per second sent to endpoints over the last stats interval.", func(r *Report) float64 { return r.Rates.BitsUpload }),
+	gauge("incoming_packet_rate", "Packets per second received from endpoints over the last stats interval.", func(r *Report) float64 { return r.Rates.PacketsDownload }),
+	gauge("outgoing_packet_rate", "Packets per second sent to endpoints over the last stats interval.", func(r *Report) float64 { return r.Rates.PacketsUpload }),
+	gauge("muc_clients_configured", "XMPP connections configured.", func(r *Report) float64 { return float64(r.XMPP.ClientsConfigured) }),
+	gauge("muc_clients_connected", "XMPP connections connected.", func(r *Report) float64 { return float64(r.XMPP.ClientsConnected) }),
+	gauge("mucs_configured", "Brewery MUCs configured.", func(r *Report) float64 { return float64(r.XMPP.MUCsConfigured) }),
+	gauge("mucs_joined", "Brewery MUCs joined.", func(r *Report) float64 { return float64(r.XMPP.MUCsJoined) }),
+	gauge("thread_count", "Goroutines (JVB reports JVM threads).", func(r *Report) float64 { return float64(r.Threads) }),
+
+	counter("conferences_created", "Conferences created.", func(r *Report) uint64 { return r.Bridge.ConferencesCreated }),
+	counter("conferences_completed", "Conferences expired.", func(r *Report) uint64 { return r.Bridge.ConferencesCompleted }),
+	counter("endpoints", "Endpoints created.", func(r *Report) uint64 { return r.Bridge.EndpointsCreated }),
+	counter("packets_received", "RTP/RTCP packets received from endpoints.", func(r *Report) uint64 { return r.Bridge.PacketsReceived }),
+	counter("packets_sent", "RTP/RTCP packets sent to endpoints.", func(r *Report) uint64 { return r.Bridge.PacketsSent }),
+	counter("bytes_received", "Bytes received from endpoints.", func(r *Report) uint64 { return r.Bridge.BytesReceived }),
+	counter("bytes_sent", "Bytes sent to endpoints.", func(r *Report) uint64 { return r.Bridge.BytesSent }),
+	counter("endpoints_ice_succeeded", "Endpoints whose ICE connected.", func(r *Report) uint64 { return r.Bridge.ICESucceeded }),
+	counter("endpoints_ice_failed", "Endpoints whose ICE failed.", func(r *Report) uint64 { return r.Bridge.ICEFailed }),
+	counter("endpoints_dtls_failed", "Endpoints whose DTLS handshake failed.", func(r *Report) uint64 { return r.Bridge.DTLSFailed }),
+	counter("data_channel_messages_received", "Bridge-channel messages received.", func(r *Report) uint64 { return r.Bridge.DataChannelMessagesReceived }),
+	counter("data_channel_messages_sent", "Bridge-channel messages sent.", func(r *Report) uint64 { return r.Bridge.DataChannelMessagesSent }),
+	counter("keyframe_requests_forwarded", "PLI/FIR relayed to a media sender.", func(r *Report) uint64 { return r.Bridge.KeyframeRequestsForwarded }),
+}
+
+// drops are the labelled jitsi_jvb_dropped_packets_total series: forwarding pipeline and socket.
+var drops = []struct {
+	reason string
+	value  func(r *Report) uint64
+}{
+	{"unknown_ssrc", func(r *Report) uint64 { return r.Bridge.DroppedUnknownSSRC }},
+	{"foreign_ssrc", func(r *Report) uint64 { return r.Bridge.DroppedForeignSSRC }},
+	{"srtp_auth", func(r *Report) uint64 { return r.Bridge.DroppedSRTPAuth }},
+	{"queue_full", func(r *Report) uint64 { return r.Bridge.DroppedQueueFull }},
+	{"not_secure", func(r *Report) uint64 { return r.Bridge.DroppedNotSecure + r.Bridge.Mux.DroppedNotSecure }},
+	{"muted", func(r *Report) uint64 { return r.Bridge.DroppedMuted }},
+	{"send_failed", func(r *Report) uint64 { return r.Bridge.DroppedSendFailed }},
+	{"keyframe_request", func(r *Report) uint64 { return r.Bridge.KeyframeRequestsDropped }},
+	{"garbage", func(r *Report) uint64 { return r.Bridge.Mux.DroppedGarbage }},
+	{"unknown_ufrag", func(r *Report) uint64 { return r.Bridge.Mux.DroppedUnknownUfrag }},
+	{"bad_integrity", func(r *Report) uint64 { return r.Bridge.Mux.DroppedBadIntegrity }},
+	{"unknown_address", func(r *Report) uint64 { return r.Bridge.Mux.DroppedUnknownAddr }},
+}
+
+var (
+	dropDesc = prometheus.NewDesc(Namespace+"_dropped_packets_total",
+		"Packets dropped, by reason (pipeline and UDP socket).", []string{"reason"}, nil)
+	infoDesc = prometheus.NewDesc(Namespace+"_build_info",
+		"Version and region of this bridge (value 1).", []string{"version", "release", "region", "relay_id"}, nil)
+)
+
+// Collector exposes a Sampler as jitsi_jvb_* families; each scrape reads one live report.
+type Collector struct {
+	s   *Sampler
+	now func() time.Time
+}
+
+// NewCollector returns the Collector for s.
+func NewCollector(s *Sampler) *Collector { return &Collector{s: s, now: time.Now} }
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range metrics {
+		ch <- m.desc
+	}
+	ch <- dropDesc
+	ch <- infoDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	r := c.s.Live(c.now())
+	for _, m := range metrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(&r))
+	}
+	for _, d := range drops {
+		ch <- prometheus.MustNewConstMetric(dropDesc, prometheus.CounterValue, float64(d.value(&r)), d.reason)
+	}
+	ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1,
+		r.Info.Version, r.Info.Release, r.Info.Region, r.Info.RelayID)
+}
+
+// NewRegistry returns a registry with the bridge's Collector plus the Go runtime and process
+// collectors.
+func NewRegistry(s *Sampler) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(s),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
