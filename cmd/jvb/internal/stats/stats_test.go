@@ -29,7 +29,7 @@ type fakeCounters struct {
 	s  sfu.Stats
 }
 
-func (f *fakeCounters) get() sfu.Stats   { f.mu.Lock(); defer f.mu.Unlock(); return f.s }
+func (f *fakeCounters) get() sfu.Stats  { f.mu.Lock(); defer f.mu.Unlock(); return f.s }
 func (f *fakeCounters) set(s sfu.Stats) { f.mu.Lock(); f.s = s; f.mu.Unlock() }
 
 var t0 = time.Date(2026, 11, 23, 8, 31, 31, 771_000_000, time.UTC)
@@ -79,7 +79,9 @@ func TestPresenceHasWhatJicofoReads(t *testing.T) {
 	s := NewSampler(Sources{
 		Bridge: func() sfu.Stats { return sfu.Stats{} },
 		Flags:  func() Flags { return flags },
-		XMPP:   func() XMPPStatus { return XMPPStatus{ClientsConfigured: 2, ClientsConnected: 1, MUCsConfigured: 2, MUCsJoined: 1} },
+		XMPP: func() XMPPStatus {
+			return XMPPStatus{ClientsConfigured: 2, ClientsConnected: 1, MUCsConfigured: 2, MUCsJoined: 1}
+		},
 	}, Info{Version: "1.2.3", Release: "7", Region: "eu", RelayID: "r1", AverageParticipantStress: 0.01}, t0)
 	st := statMap(s.Sample(t0.Add(time.Second)).Presence())
 	for k, want := range map[string]string{
