@@ -36,7 +36,8 @@ type BridgeProcess struct {
 type BridgeConfig struct {
 	Binary  string   // path to the cmd/jvb binary
 	Env     []string // extra KEY=VALUE on top of the defaults below
-	URL     string   // private HTTP base URL the binary will serve (default http://127.0.0.1:8080)
+	Args    []string // extra command-line flags, e.g. --pprof
+	HTTP    string   // private HTTP HOST:PORT passed as --http; "" = a free loopback port
 	Logger  *slog.Logger
 	Timeout time.Duration // to become ready (default 20s)
 }
@@ -65,8 +66,13 @@ func FreeUDPPort() (int, error) {
 // StartBridge execs the bridge with COLIBRI_REST_ENABLED=true and a loopback media port and
 // waits until its private HTTP server answers.
 func StartBridge(ctx context.Context, cfg BridgeConfig) (*BridgeProcess, error) {
-	if cfg.URL == "" {
-		cfg.URL = "http://127.0.0.1:8080"
+	if cfg.HTTP == "" {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free TCP port: %w", err)
+		}
+		cfg.HTTP = l.Addr().String()
+		_ = l.Close()
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 20 * time.Second
@@ -81,12 +87,13 @@ func StartBridge(ctx context.Context, cfg BridgeConfig) (*BridgeProcess, error) 
 	}
 	env := append(os.Environ(),
 		"COLIBRI_REST_ENABLED=true",
+		"JVB_DISABLE_XMPP=true",
 		"JVB_PORT="+strconv.Itoa(port),
-		"JVB_ADVERTISE_IPS=127.0.0.1",
 		"JVB_ADVERTISE_PRIVATE_CANDIDATES=true",
 	)
 	env = append(env, cfg.Env...)
-	cmd := exec.Command(cfg.Binary)
+	args := append([]string{"--http", cfg.HTTP, "--port", strconv.Itoa(port)}, cfg.Args...)
+	cmd := exec.Command(cfg.Binary, args...)
 	cmd.Env = env
 	tail := &tailBuffer{max: 16 << 10}
 	cmd.Stdout = tail
@@ -95,7 +102,7 @@ func StartBridge(ctx context.Context, cfg BridgeConfig) (*BridgeProcess, error) 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start bridge %s: %w", cfg.Binary, err)
 	}
-	p := &BridgeProcess{URL: strings.TrimRight(cfg.URL, "/"), cmd: cmd, done: make(chan struct{}), stderr: tail}
+	p := &BridgeProcess{URL: "http://" + cfg.HTTP, cmd: cmd, done: make(chan struct{}), stderr: tail}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/url"
 	"runtime"
 	"slices"
@@ -69,8 +70,11 @@ type Options struct {
 	BridgeURL string // private HTTP base URL of the bridge: COLIBRI2 REST and /metrics
 	BridgePID int    // > 0 when the bridge runs on this machine: CPU/RSS from /proc
 	Baseline  bool   // also push the same flow through the in-process UDP relay
-	Progress  io.Writer
-	Logger    *slog.Logger
+	// CPUProfile, if set, receives the bridge's /debug/pprof/profile for the measurement
+	// window (the bridge must serve pprof, e.g. cmd/jvb --pprof).
+	CPUProfile io.Writer
+	Progress   io.Writer
+	Logger     *slog.Logger
 }
 
 // Run joins the scenario's endpoints to the bridge, measures, tears down and, with Baseline,
@@ -254,7 +258,7 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 				}
 				jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 				defer cancel()
-				s, err := joinBridge(jctx, cc, sc, meetingID(runID, ci), ci, e, first)
+				s, err := joinBridge(jctx, cc, sc, meetingID(runID, ci), ci, e, first, res.Machine.LoadGeneratorSharesCPU)
 				if first {
 					close(created[ci])
 				}
@@ -302,12 +306,29 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 	}
 	log.Info("endpoints joined", "joined", res.Joined, "failed", res.JoinFailures, "ramp", time.Since(rampStart).Round(time.Millisecond))
 
+	profDone := make(chan error, 1)
+	if opts.CPUProfile != nil {
+		go func() {
+			select {
+			case <-ctx.Done():
+				profDone <- ctx.Err()
+				return
+			case <-time.After(sc.Warmup):
+			}
+			profDone <- fetchProfile(ctx, opts.BridgeURL, sc.Duration, opts.CPUProfile)
+		}()
+	} else {
+		profDone <- nil
+	}
 	phase, err := measure(ctx, "bridge", sc, all, opts.Progress, func() (time.Duration, uint64, error) {
 		s, err := probe.sample(ctx)
 		return s.cpu, s.rssBytes, err
 	})
 	if err != nil {
 		return err
+	}
+	if perr := <-profDone; perr != nil {
+		res.Notes = append(res.Notes, "CPU profile: "+perr.Error())
 	}
 	res.Result = *phase
 	res.BridgeRSSBytes = phase.endRSS
@@ -327,9 +348,9 @@ func meetingID(runID string, ci int) string { return fmt.Sprintf("bench-%s-%d", 
 // joinBridge does what Jicofo and a browser do for one participant: allocate the endpoint
 // (creating the conference for the first one), send the endpoint's transport and sources, then
 // connect ICE and DTLS-SRTP.
-func joinBridge(ctx context.Context, cc *colibriClient, sc Scenario, meeting string, ci int, e *simEndpoint, createConf bool) (*secureConn, error) {
+func joinBridge(ctx context.Context, cc *colibriClient, sc Scenario, meeting string, ci int, e *simEndpoint, createConf, loopback bool) (*secureConn, error) {
 	e.joinStart = time.Now()
-	s, err := newSecureConn(nil)
+	s, err := newSecureConn(nil, loopback)
 	if err != nil {
 		return nil, err
 	}
@@ -528,4 +549,26 @@ func joinStats(ds []time.Duration) JoinMs {
 		return float64(s[i]) / 1e6
 	}
 	return JoinMs{P50: q(0.5), P90: q(0.9), Max: float64(s[len(s)-1]) / 1e6}
+}
+
+// fetchProfile copies the bridge's CPU profile over d to w.
+func fetchProfile(ctx context.Context, base string, d time.Duration, w io.Writer) error {
+	secs := max(1, int(d.Seconds()))
+	u := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: d + 30*time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d (start the bridge with --pprof)", u, resp.StatusCode)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	return nil
 }

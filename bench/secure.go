@@ -44,14 +44,16 @@ type secureConn struct {
 
 	readerDone chan struct{}
 	log        *slog.Logger
+	loopback   bool
 }
 
 var quietPion = logging.NewDefaultLoggerFactory() // level from PION_LOG_* env; default is quiet
 
 func init() { quietPion.DefaultLogLevel = logging.LogLevelDisabled }
 
-// newSecureConn creates the ICE agent and gathers loopback host candidates.
-func newSecureConn(log *slog.Logger) (*secureConn, error) {
+// newSecureConn creates the ICE agent; with loopbackOnly it gathers only loopback host
+// candidates and ignores the bridge's other candidates, so a local run stays on loopback.
+func newSecureConn(log *slog.Logger, loopbackOnly bool) (*secureConn, error) {
 	cert, err := selfsign.GenerateSelfSigned()
 	if err != nil {
 		return nil, fmt.Errorf("generate DTLS certificate: %w", err)
@@ -60,8 +62,8 @@ func newSecureConn(log *slog.Logger) (*secureConn, error) {
 	agent, err := ice.NewAgent(&ice.AgentConfig{
 		NetworkTypes:        []ice.NetworkType{ice.NetworkTypeUDP4},
 		CandidateTypes:      []ice.CandidateType{ice.CandidateTypeHost},
-		IncludeLoopback:     true,
-		IPFilter:            func(ip net.IP) bool { return ip.IsLoopback() },
+		IncludeLoopback:     loopbackOnly,
+		IPFilter:            func(ip net.IP) bool { return !loopbackOnly || ip.IsLoopback() },
 		MulticastDNSMode:    ice.MulticastDNSModeDisabled,
 		FailedTimeout:       &failed,
 		DisconnectedTimeout: &disc,
@@ -78,6 +80,7 @@ func newSecureConn(log *slog.Logger) (*secureConn, error) {
 		readerDone: make(chan struct{}),
 		encBuf:     make([]byte, 0, 1600),
 		log:        log,
+		loopback:   loopbackOnly,
 	}
 	sum := sha256.Sum256(cert.Certificate[0])
 	s.fp = fingerprintString(sum[:])
@@ -161,6 +164,9 @@ func (s *secureConn) connect(ctx context.Context, remote *c2ICEUDP, h packetHand
 	added := 0
 	for _, c := range remote.Candidates {
 		if c.Protocol != "" && !strings.EqualFold(c.Protocol, "udp") {
+			continue
+		}
+		if ip := net.ParseIP(c.IP); s.loopback && (ip == nil || !ip.IsLoopback()) {
 			continue
 		}
 		cand, err := ice.NewCandidateHost(&ice.CandidateHostConfig{

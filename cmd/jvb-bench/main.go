@@ -1,0 +1,287 @@
+// Command jvb-bench is the packet-forwarding load test for the bridge: it starts cmd/jvb (or
+// targets a running bridge with --bridge-url), joins simulated ICE + DTLS-SRTP endpoints over
+// REST COLIBRI2, and reports forwarding rates, loss, latency and the bridge's CPU and memory
+// cost. All the logic is in package bench; this file only parses flags and prints.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"gojvb/bench"
+)
+
+const usage = `usage: jvb-bench [flags]
+
+Starts the bridge (go build ./cmd/jvb, or --bridge-bin) as a separate process, or targets a
+running one with --bridge-url, and measures packet forwarding. Signalling is REST COLIBRI2
+(the bridge needs COLIBRI_REST_ENABLED=true); XMPP through prosody is not implemented.
+
+bridge:
+  --bridge-url URL       target a running bridge's private HTTP server (no exec)
+  --bridge-pid N         with --bridge-url: read CPU/RSS from /proc/N instead of /metrics
+  --bridge-bin PATH      bridge binary to exec (default: build ./cmd/jvb of this module)
+  --bridge-arg ARG       extra flag for the started bridge (repeatable)
+  --pprof-out FILE       start the bridge with --pprof and save its CPU profile of the window
+scenario:
+  --conferences N        conferences (default 1)
+  --participants N       endpoints per conference (default 3)
+  --senders N            sending endpoints per conference, the rest receive only (default all)
+  --simulcast            3-layer VP8 simulcast (default true; false = one 720p stream)
+  --last-n N             lastN (default -1 = unlimited)
+  --max-height N         defaultConstraints.maxHeight on the bridge channel (default 180)
+  --bridge-channel       open the SCTP data channel and send ReceiverVideoConstraints (default true)
+  --remb BPS             REMB each receiver sends (default 10000000, 0 = none)
+  --keyframe-interval D  periodic keyframes besides PLI-triggered ones (default 5s, 0 = none)
+  --duration D           measurement window (default 10s)
+  --ramp-up D            spread joins over D (default 1s)
+  --warmup D             wait after the joins before measuring (default 2s)
+  --baseline             also run the same flow through a minimal in-process UDP relay
+output:
+  --json                 print JSON on stdout instead of the table
+  --sweep LIST           run increasing sizes CONFxPARTICIPANTS, e.g. 1x3,1x6,2x6,4x6
+  --sweep-out PREFIX     with --sweep: write PREFIX.csv and PREFIX.svg (default jvb-bench-sweep)
+  --log-level L          debug, info, warn (default) or error
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+type sweepSize struct{ conferences, participants int }
+
+func parseSweep(s string) ([]sweepSize, error) {
+	var out []sweepSize
+	for _, part := range strings.Split(s, ",") {
+		c, p, ok := strings.Cut(strings.TrimSpace(part), "x")
+		ci, err1 := strconv.Atoi(c)
+		pi, err2 := strconv.Atoi(p)
+		if !ok || err1 != nil || err2 != nil || ci < 1 || pi < 2 {
+			return nil, fmt.Errorf("--sweep %q: entry %q, want CONFERENCESxPARTICIPANTS like 2x5 (participants >= 2)", s, part)
+		}
+		out = append(out, sweepSize{ci, pi})
+	}
+	return out, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("jvb-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	sc := bench.DefaultScenario()
+	var (
+		bridgeURL, bridgeBin, pprofOut, sweep, sweepOut, logLevel string
+		bridgePID                                                 int
+		bridgeArgs                                                multiFlag
+		baseline, asJSON                                          bool
+		remb                                                      uint64
+	)
+	fs.StringVar(&bridgeURL, "bridge-url", "", "")
+	fs.IntVar(&bridgePID, "bridge-pid", 0, "")
+	fs.StringVar(&bridgeBin, "bridge-bin", "", "")
+	fs.Var(&bridgeArgs, "bridge-arg", "")
+	fs.StringVar(&pprofOut, "pprof-out", "", "")
+	fs.IntVar(&sc.Conferences, "conferences", sc.Conferences, "")
+	fs.IntVar(&sc.Participants, "participants", sc.Participants, "")
+	fs.IntVar(&sc.Senders, "senders", sc.Senders, "")
+	fs.BoolVar(&sc.Simulcast, "simulcast", sc.Simulcast, "")
+	fs.IntVar(&sc.LastN, "last-n", sc.LastN, "")
+	fs.IntVar(&sc.MaxHeight, "max-height", sc.MaxHeight, "")
+	fs.BoolVar(&sc.BridgeChannel, "bridge-channel", sc.BridgeChannel, "")
+	fs.Uint64Var(&remb, "remb", sc.REMBBps, "")
+	fs.DurationVar(&sc.KeyframeInterval, "keyframe-interval", sc.KeyframeInterval, "")
+	fs.DurationVar(&sc.Duration, "duration", sc.Duration, "")
+	fs.DurationVar(&sc.RampUp, "ramp-up", sc.RampUp, "")
+	fs.DurationVar(&sc.Warmup, "warmup", sc.Warmup, "")
+	fs.BoolVar(&baseline, "baseline", false, "")
+	fs.BoolVar(&asJSON, "json", false, "")
+	fs.StringVar(&sweep, "sweep", "", "")
+	fs.StringVar(&sweepOut, "sweep-out", "jvb-bench-sweep", "")
+	fs.StringVar(&logLevel, "log-level", "warn", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "jvb-bench: unexpected argument %q\n%s", fs.Arg(0), usage)
+		return 2
+	}
+	sc.REMBBps = remb
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+		fmt.Fprintf(stderr, "jvb-bench: --log-level %q: want debug, info, warn or error\n", logLevel)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	sizes := []sweepSize{{sc.Conferences, sc.Participants}}
+	if sweep != "" {
+		var err error
+		if sizes, err = parseSweep(sweep); err != nil {
+			fmt.Fprintln(stderr, "jvb-bench:", err)
+			return 2
+		}
+	}
+	if bridgeURL != "" && (bridgeBin != "" || len(bridgeArgs) > 0) {
+		fmt.Fprintln(stderr, "jvb-bench: --bridge-bin/--bridge-arg start a bridge; they cannot be combined with --bridge-url")
+		return 2
+	}
+	if bridgeURL == "" && bridgePID != 0 {
+		fmt.Fprintln(stderr, "jvb-bench: --bridge-pid needs --bridge-url")
+		return 2
+	}
+
+	pid := bridgePID
+	if bridgeURL == "" {
+		bin := bridgeBin
+		if bin == "" {
+			dir, err := os.MkdirTemp("", "jvb-bench-")
+			if err != nil {
+				fmt.Fprintln(stderr, "jvb-bench:", err)
+				return 1
+			}
+			defer os.RemoveAll(dir)
+			root, err := moduleRoot(ctx)
+			if err != nil {
+				fmt.Fprintln(stderr, "jvb-bench:", err)
+				return 1
+			}
+			fmt.Fprintln(stderr, "building ./cmd/jvb ...")
+			if bin, err = bench.BuildBridge(ctx, root, dir); err != nil {
+				fmt.Fprintln(stderr, "jvb-bench:", err)
+				return 1
+			}
+		}
+		cargs := []string(bridgeArgs)
+		if pprofOut != "" {
+			cargs = append(cargs, "--pprof")
+		}
+		bp, err := bench.StartBridge(ctx, bench.BridgeConfig{Binary: bin, Args: cargs, Logger: log})
+		if err != nil {
+			fmt.Fprintln(stderr, "jvb-bench:", err)
+			return 1
+		}
+		defer bp.Stop()
+		bridgeURL, pid = bp.URL, bp.PID()
+		fmt.Fprintf(stderr, "bridge pid %d at %s\n", pid, bridgeURL)
+	}
+
+	var results []*bench.Result
+	var points []bench.SweepPoint
+	failed := false
+	for i, sz := range sizes {
+		s := sc
+		s.Conferences, s.Participants = sz.conferences, sz.participants
+		opts := bench.Options{Scenario: s, BridgeURL: bridgeURL, BridgePID: pid, Baseline: baseline, Progress: stderr, Logger: log}
+		var prof *os.File
+		if pprofOut != "" && i == len(sizes)-1 {
+			f, err := os.Create(pprofOut)
+			if err != nil {
+				fmt.Fprintln(stderr, "jvb-bench:", err)
+				return 1
+			}
+			prof = f
+			opts.CPUProfile = f
+		}
+		fmt.Fprintf(stderr, "running %dx%d for %v\n", s.Conferences, s.Participants, s.Duration)
+		res, err := bench.Run(ctx, opts)
+		if prof != nil {
+			_ = prof.Close()
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "jvb-bench: %dx%d: %v\n", s.Conferences, s.Participants, err)
+			failed = true
+			if res == nil || res.Joined == 0 {
+				break
+			}
+		}
+		results = append(results, res)
+		points = append(points, bench.SweepPoint{Conferences: s.Conferences, Participants: s.Participants, R: res})
+		if !asJSON {
+			res.WriteTable(stdout)
+			fmt.Fprintln(stdout)
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		var v any = results
+		if sweep == "" && len(results) == 1 {
+			v = results[0]
+		}
+		if err := enc.Encode(v); err != nil {
+			fmt.Fprintln(stderr, "jvb-bench:", err)
+			return 1
+		}
+	}
+	if sweep != "" && len(points) > 0 {
+		if err := writeSweep(sweepOut, points); err != nil {
+			fmt.Fprintln(stderr, "jvb-bench:", err)
+			return 1
+		}
+		fmt.Fprintf(stderr, "wrote %s.csv and %s.svg\n", sweepOut, sweepOut)
+	}
+	if pprofOut != "" {
+		fmt.Fprintf(stderr, "bridge CPU profile: %s (go tool pprof -top %s)\n", pprofOut, pprofOut)
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func writeSweep(prefix string, pts []bench.SweepPoint) error {
+	for ext, write := range map[string]func(io.Writer, []bench.SweepPoint) error{
+		".csv": bench.WriteSweepCSV, ".svg": bench.WriteSweepSVG,
+	} {
+		f, err := os.Create(prefix + ext)
+		if err != nil {
+			return err
+		}
+		if err := write(f, pts); err != nil {
+			f.Close()
+			return fmt.Errorf("write %s: %w", prefix+ext, err)
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moduleRoot is the directory of the go.mod governing the working directory.
+func moduleRoot(ctx context.Context) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(cctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w (pass --bridge-bin)", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the gojvb module; pass --bridge-bin or --bridge-url")
+	}
+	return filepath.Dir(mod), nil
+}
