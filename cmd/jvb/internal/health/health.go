@@ -1,0 +1,158 @@
+// Package health decides whether the bridge is healthy, for /about/health, the healthcheck IQ
+// and the `healthy` stat: the UDP port is bound, there is at least one usable address to
+// announce, and (when XMPP is configured) at least one brewery connection is up.
+//
+// Checks read the bridge through small functions; this package must never import the media
+// core or the control protocols.
+package health
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Check is one named test. A Soft failure is reported as 503 (the bridge works but is
+// degraded), a hard one as 500.
+type Check struct {
+	Name string
+	Soft bool
+	Run  func() error
+}
+
+// Failure is a failed check.
+type Failure struct {
+	Check string
+	soft  bool
+	Err   error
+}
+
+func (f *Failure) Error() string { return f.Check + ": " + f.Err.Error() }
+func (f *Failure) Unwrap() error { return f.Err }
+
+// Soft reports whether the failure is soft (HTTP 503 rather than 500).
+func (f *Failure) Soft() bool { return f.soft }
+
+// Checker runs its checks at most once per ttl and remembers the result.
+type Checker struct {
+	checks []Check
+	ttl    time.Duration
+	now    func() time.Time
+
+	mu  sync.Mutex
+	at  time.Time
+	err error
+	ran bool
+}
+
+// NewChecker returns a Checker; ttl 0 runs the checks on every call.
+func NewChecker(ttl time.Duration, checks ...Check) *Checker {
+	return &Checker{checks: checks, ttl: ttl, now: time.Now}
+}
+
+// Check returns nil when every check passes, else the joined *Failure values (hard ones first).
+func (c *Checker) Check() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if c.ran && now.Sub(c.at) < c.ttl {
+		return c.err
+	}
+	var hard, soft []error
+	for _, ch := range c.checks {
+		if err := ch.Run(); err != nil {
+			f := &Failure{Check: ch.Name, soft: ch.Soft, Err: err}
+			if ch.Soft {
+				soft = append(soft, f)
+			} else {
+				hard = append(hard, f)
+			}
+		}
+	}
+	c.err = errors.Join(append(hard, soft...)...)
+	c.at, c.ran = now, true
+	return c.err
+}
+
+// Healthy is Check() == nil.
+func (c *Checker) Healthy() bool { return c.Check() == nil }
+
+// UDPBound fails when the media port is not bound.
+func UDPBound(addr func() netip.AddrPort) Check {
+	return Check{Name: "udp", Run: func() error {
+		a := addr()
+		if !a.IsValid() || a.Port() == 0 {
+			return errors.New("the media UDP port is not bound")
+		}
+		return nil
+	}}
+}
+
+// InterfaceAddrs lists the host's unicast addresses.
+func InterfaceAddrs() ([]netip.Addr, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("listing interface addresses: %w", err)
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr())
+		}
+	}
+	return out, nil
+}
+
+// ValidAddress fails when there is nothing to put in a candidate: no advertised address and
+// no host address that is not loopback or link-local. With requirePublic (JVB's
+// health.require-valid-address) one of them must also be public (not RFC 1918/4193).
+func ValidAddress(advertised []netip.Addr, hostAddrs func() ([]netip.Addr, error), requirePublic bool) Check {
+	return Check{Name: "address", Run: func() error {
+		host, err := hostAddrs()
+		if err != nil {
+			return err
+		}
+		var usable []netip.Addr
+		for _, a := range append(append([]netip.Addr(nil), advertised...), host...) {
+			if a.IsValid() && !a.IsLoopback() && !a.IsLinkLocalUnicast() && !a.IsUnspecified() && !a.IsMulticast() {
+				usable = append(usable, a)
+			}
+		}
+		if len(usable) == 0 {
+			return errors.New("no usable address to announce: set JVB_ADVERTISE_IPS or give the host a non-loopback address")
+		}
+		if requirePublic {
+			for _, a := range usable {
+				if !a.IsPrivate() {
+					return nil
+				}
+			}
+			return fmt.Errorf("no public address among %s (require-valid-address is on): set JVB_ADVERTISE_IPS", join(usable))
+		}
+		return nil
+	}}
+}
+
+func join(addrs []netip.Addr) string {
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// XMPP fails (soft) when connections are configured and none is connected: jicofo cannot reach
+// the bridge. One shard down out of several is not a failure (restarting would hurt the others).
+func XMPP(status func() (configured, connected int)) Check {
+	return Check{Name: "xmpp", Soft: true, Run: func() error {
+		configured, connected := status()
+		if configured > 0 && connected == 0 {
+			return fmt.Errorf("none of %d XMPP connections is up", configured)
+		}
+		return nil
+	}}
+}
