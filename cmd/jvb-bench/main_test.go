@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gojvb/bench"
+)
+
+// jsonKeys is the machine-readable contract of --json: every one must be present.
+var jsonKeys = []string{
+	"tool", "started_at", "scenario.conferences", "scenario.participants", "scenario.senders_per_conference",
+	"scenario.simulcast", "scenario.last_n", "scenario.duration_s", "scenario.signalling",
+	"machine.cores", "machine.load_generator_shares_cpu", "bridge.url", "bridge.pid", "bridge.resource_source",
+	"endpoints", "joined", "join_failures", "join_ms.p50", "join_ms.p90", "join_ms.max",
+	"bridge_channels_open", "bridge_channel_messages", "keyframe_requests", "rtcp_received",
+	"bridge_rss_idle_bytes", "bridge_rss_bytes", "bridge_rss_per_endpoint_bytes",
+	"result.window_s", "result.sent_packets_per_s", "result.sent_bits_per_s", "result.forwarded_packets",
+	"result.forwarded_packets_per_s", "result.forwarded_bits_per_s", "result.forwarded_audio_packets",
+	"result.forwarded_video_packets", "result.expected", "result.lost", "result.loss_fraction",
+	"result.reordered", "result.latency_ms.p50", "result.latency_ms.p90", "result.latency_ms.p99",
+	"result.latency_ms.max", "result.cpu_seconds", "result.cpu_cores", "result.cpu_us_per_forwarded_packet",
+	"result.forwarded_packets_per_s_per_core", "result.load_generator_cpu_seconds", "result.receivers",
+	"baseline.forwarded_packets_per_s", "baseline.cpu_us_per_forwarded_packet", "baseline.loss_fraction",
+	"baseline_fraction.cpu_efficiency", "baseline_fraction.throughput", "notes",
+}
+
+func lookupKey(m map[string]any, path string) (any, bool) {
+	var cur any = m
+	for _, k := range strings.Split(path, ".") {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = obj[k]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// TestShortRunThroughTheBridge builds and execs cmd/jvb, runs 1 conference x 3 participants for
+// a few seconds with the baseline, and checks that media flows without loss and that the JSON
+// carries every field.
+func TestShortRunThroughTheBridge(t *testing.T) {
+	root, err := moduleRoot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := bench.BuildBridge(context.Background(), root, t.TempDir())
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot build the bridge: %v", err)
+		}
+		t.Skipf("cannot build the bridge (CI=true makes this fail): %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"--bridge-bin", bin, "--json", "--baseline",
+		"--conferences", "1", "--participants", "3", "--duration", "3s", "--warmup", "1500ms",
+		"--ramp-up", "300ms", "--keyframe-interval", "1s"}, &stdout, &stderr)
+	t.Logf("stderr:\n%s", stderr.String())
+	if code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &m); err != nil {
+		t.Fatalf("--json output is not a JSON object: %v\n%s", err, stdout.String())
+	}
+	for _, k := range jsonKeys {
+		if v, ok := lookupKey(m, k); !ok || v == nil {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	var res bench.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	r := res.Result
+	t.Logf("forwarded %.0f pps (%d audio, %d video), loss %.5f, latency p50 %.3f ms, %.2f CPU-us/pkt; baseline %.2f us/pkt",
+		r.ForwardedPacketsPerS, r.AudioPackets, r.VideoPackets, r.LossFraction, r.Latency.P50,
+		r.CPUMicrosPerForwardedPacket, res.Baseline.CPUMicrosPerForwardedPacket)
+	if res.Joined != 3 {
+		t.Fatalf("joined %d of 3: %v", res.Joined, res.Notes)
+	}
+	// Every receiver must get audio from both others (2 x 50 pps) and some video.
+	if r.AudioPackets < uint64(3*2*50*r.WindowS*0.9) {
+		t.Errorf("forwarded %d audio packets in %.1fs, want >= %.0f", r.AudioPackets, r.WindowS, 3*2*50*r.WindowS*0.9)
+	}
+	for _, rr := range r.Receivers {
+		if rr.AudioPackets == 0 || rr.VideoPackets == 0 {
+			t.Errorf("receiver %s got %d audio and %d video packets, want both", rr.Endpoint, rr.AudioPackets, rr.VideoPackets)
+		}
+	}
+	if r.LossFraction > 0.01 {
+		t.Errorf("loss %.4f on loopback, want ~0", r.LossFraction)
+	}
+	if r.CPUSeconds <= 0 || res.Bridge.PID == 0 || res.BridgeRSSBytes == 0 {
+		t.Errorf("bridge resources not measured: cpu %.4fs pid %d rss %d", r.CPUSeconds, res.Bridge.PID, res.BridgeRSSBytes)
+	}
+}
+
+func TestSweepWritesCSVAndSVG(t *testing.T) {
+	pts := []bench.SweepPoint{
+		{Conferences: 1, Participants: 3, R: &bench.Result{Joined: 3, Result: bench.PhaseResult{ForwardedPacketsPerS: 2000, CPUCores: 0.1, CPUMicrosPerForwardedPacket: 50}}},
+		{Conferences: 2, Participants: 5, R: &bench.Result{Joined: 10, Result: bench.PhaseResult{ForwardedPacketsPerS: 9000, CPUCores: 0.4, CPUMicrosPerForwardedPacket: 44}}},
+	}
+	prefix := filepath.Join(t.TempDir(), "sweep")
+	if err := writeSweep(prefix, pts); err != nil {
+		t.Fatal(err)
+	}
+	csv, err := os.ReadFile(prefix + ".csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(csv)), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[2], "2,5,10,9000.000") {
+		t.Fatalf("csv:\n%s", csv)
+	}
+	svg, err := os.ReadFile(prefix + ".svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := xml.NewDecoder(bytes.NewReader(svg)); ; {
+		if _, err := d.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("svg is not well-formed XML: %v", err)
+		}
+	}
+	if !bytes.Contains(svg, []byte("<polyline")) || bytes.Count(svg, []byte("<circle")) != 4 {
+		t.Fatalf("svg has no curve with 2 points per series:\n%s", svg)
+	}
+}
+
+func TestFlagErrorsAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--sweep", "1x1"}, {"--sweep", "ax3"}, {"--bridge-url", "http://127.0.0.1:1", "--bridge-bin", "x"},
+		{"--bridge-pid", "5"}, {"--log-level", "loud"}, {"extra"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, &out, &errb); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, errb.String())
+		}
+	}
+}
