@@ -237,6 +237,7 @@ async function join(room, opts = {}) {
   const r = await api('/api/join', {room});
   Object.assign(state, {ep: r.endpointId, token: r.token, room: r.room});
   $('localLabel').textContent = `me (${r.endpointId})`;
+  $('room').value = r.room;
   $('joinBtn').disabled = true; $('leaveBtn').disabled = false;
   await applyOffer(r.offer, true);
   pollLoop();

@@ -1,0 +1,154 @@
+package standalone
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// checkDecoding returns nil once every browser decodes video and audio from each of the other
+// participants and the pion peer saw VP8 key frames and Opus from every browser, with the data
+// channel open and ServerHello shown.
+func checkDecoding(browsers []*browser, ids []string, p *pionPeer, pionID string) func() error {
+	return func() error {
+		all := append(append([]string(nil), ids...), pionID)
+		for i, b := range browsers {
+			s, err := b.stats()
+			if err != nil {
+				return err
+			}
+			if s.DCState != "open" || !s.ServerHello {
+				return fmt.Errorf("browser %s: data channel %q, ServerHello %v", ids[i], s.DCState, s.ServerHello)
+			}
+			for _, other := range all {
+				if other == ids[i] {
+					continue
+				}
+				frames, _, samples, apkts := s.fromOwner(other)
+				if frames < 20 || apkts < 20 || samples == 0 {
+					return fmt.Errorf("browser %s from %s: %d video frames decoded, %d audio packets, %d samples",
+						ids[i], other, frames, apkts, samples)
+				}
+			}
+		}
+		got, err := p.snapshot()
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			r := got[id]
+			if r.KeyFrames == 0 || r.VideoPackets < 50 || r.AudioPackets < 50 {
+				return fmt.Errorf("pion from %s: %+v", id, r)
+			}
+		}
+		return nil
+	}
+}
+
+// TestBrowsersAndPionMeetThroughTheBridge puts two headless Chromiums and a pion client in one
+// room through the standalone focus and the in-process bridge: everyone decodes everyone's
+// video and audio, the data channel carries ServerHello; when one browser leaves, its endpoint
+// is expired on the bridge and the others stop receiving it.
+func TestBrowsersAndPionMeetThroughTheBridge(t *testing.T) {
+	exe := chromiumPath(t)
+	st := startStack(t, Config{})
+	a := startBrowser(t, exe, st.http.URL+"/")
+	b := startBrowser(t, exe, st.http.URL+"/")
+	const room = "e2e"
+	idA := a.join(room, true)
+	idB := b.join(room, true)
+	p := newPionPeer(t, st.http.URL)
+	if err := p.join(room); err != nil {
+		t.Fatalf("pion join: %v", err)
+	}
+	browsers, ids := []*browser{a, b}, []string{idA, idB}
+	waitFor(t, 30*time.Second, "everyone decodes everyone", checkDecoding(browsers, ids, p, p.ep))
+
+	// Decoding keeps going: a second sample must show more frames from each sender.
+	before, _ := a.stats()
+	time.Sleep(time.Second)
+	after, _ := a.stats()
+	for _, other := range []string{idB, p.ep} {
+		f0, _, s0, _ := before.fromOwner(other)
+		f1, _, s1, _ := after.fromOwner(other)
+		if f1 <= f0 || s1 <= s0 {
+			t.Errorf("browser A from %s: frames %d -> %d, audio samples %d -> %d: not growing", other, f0, f1, s0, s1)
+		}
+	}
+	// The constraint controls reach the bridge over the data channel.
+	dcBefore := st.bridge.Stats().DataChannelMessagesReceived
+	if err := chromedp.Do(a.ctx,
+		chromedp.SetValue(chromedp.ID("stage"), p.ep+"-v0"),
+		chromedp.SetValue(chromedp.ID("height"), "720"),
+		chromedp.Click(chromedp.ID("sendConstraints"))); err != nil {
+		t.Fatalf("click send constraints: %v", err)
+	}
+	waitFor(t, 5*time.Second, "ReceiverVideoConstraints reaches the bridge", func() error {
+		if n := st.bridge.Stats().DataChannelMessagesReceived; n <= dcBefore {
+			return fmt.Errorf("bridge data channel messages received %d -> %d", dcBefore, n)
+		}
+		return nil
+	})
+	sent, err := eval[[]string](a, `jvbState.messages.filter(m => m.includes('"ReceiverVideoConstraints"'))`)
+	// Changing a control sends at once; the button sends the current choice again.
+	if err != nil || len(sent) == 0 || !strings.Contains(sent[len(sent)-1], `"onStageSources":["`+p.ep+`-v0"]`) ||
+		!strings.Contains(sent[len(sent)-1], `"constraints":{"`+p.ep+`-v0":{"maxHeight":720}}`) {
+		t.Errorf("page sent %q (%v), want ReceiverVideoConstraints with %s-v0 on stage at 720 last", sent, err, p.ep)
+	}
+
+	if path := os.Getenv("JVB_STANDALONE_SCREENSHOT"); path != "" {
+		png, err := chromedp.Run(a.ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatalf("screenshot: %v", err)
+		}
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// B leaves: the bridge expires its endpoint, A's and pion's offers drop it, media stops.
+	if _, err := eval[any](b, `jvbLeave()`); err != nil {
+		t.Fatalf("leave: %v", err)
+	}
+	waitFor(t, 10*time.Second, "bridge expires B", func() error {
+		if eps := st.endpoints(); eps[idB] || !eps[idA] || !eps[p.ep] {
+			return fmt.Errorf("bridge endpoints %v", eps)
+		}
+		return nil
+	})
+	waitFor(t, 10*time.Second, "A removes B's tile", func() error {
+		s, err := a.stats()
+		if err != nil {
+			return err
+		}
+		for _, tile := range s.Tiles {
+			if tile == idB {
+				return fmt.Errorf("tiles %v", s.Tiles)
+			}
+		}
+		return nil
+	})
+	s0, _ := a.stats()
+	g0, _ := p.snapshot()
+	time.Sleep(1500 * time.Millisecond)
+	s1, _ := a.stats()
+	g1, _ := p.snapshot()
+	_, b0, _, a0 := s0.fromOwner(idB)
+	_, b1, _, a1 := s1.fromOwner(idB)
+	if b1 != b0 || a1 != a0 {
+		t.Errorf("A still receives B after it left: video bytes %d -> %d, audio packets %d -> %d", b0, b1, a0, a1)
+	}
+	if g1[idB] != g0[idB] {
+		t.Errorf("pion still receives B after it left: %+v -> %+v", g0[idB], g1[idB])
+	}
+	// A still gets pion's media.
+	f0, _, _, _ := s0.fromOwner(p.ep)
+	f1, _, _, _ := s1.fromOwner(p.ep)
+	if f1 <= f0 {
+		t.Errorf("A stopped decoding pion after B left: frames %d -> %d", f0, f1)
+	}
+}

@@ -1,0 +1,204 @@
+package standalone
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"gojvb/colibri"
+	"gojvb/sfu"
+	"gojvb/sfu/transport"
+)
+
+// stack is an in-process bridge (sfu on 127.0.0.1), the COLIBRI2 handler and the standalone
+// focus on an httptest server, torn down in the right order by t.Cleanup.
+type stack struct {
+	bridge *sfu.Bridge
+	colib  *colibri.Handler
+	focus  *Server
+	http   *httptest.Server
+}
+
+func testLogger() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("JVB_TEST_LOG") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func startStack(t *testing.T, cfg Config) *stack {
+	t.Helper()
+	log := testLogger()
+	b, err := sfu.New(sfu.Config{Logger: log, Transport: transport.Config{
+		Port: 0, BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 1, Logger: log}})
+	if err != nil {
+		t.Fatalf("sfu.New: %v", err)
+	}
+	h, err := colibri.NewHandler(colibri.Config{Bridge: colibri.NewSFUBridge(b), Logger: log})
+	if err != nil {
+		_ = b.Close()
+		t.Fatalf("colibri.NewHandler: %v", err)
+	}
+	cfg.Modifier, cfg.Logger = h, log
+	f, err := New(cfg)
+	if err != nil {
+		_ = h.Close()
+		_ = b.Close()
+		t.Fatalf("standalone.New: %v", err)
+	}
+	st := &stack{bridge: b, colib: h, focus: f, http: httptest.NewServer(f)}
+	t.Cleanup(func() {
+		_ = st.focus.Close()
+		st.http.Close()
+		_ = st.colib.Close()
+		_ = st.bridge.Close()
+	})
+	return st
+}
+
+// endpoints returns the ids of the endpoints the bridge has for the room's conference.
+func (st *stack) endpoints() map[string]bool {
+	out := map[string]bool{}
+	for _, c := range st.bridge.Conferences() {
+		for _, e := range c.Endpoints() {
+			out[e.ID()] = true
+		}
+	}
+	return out
+}
+
+// chromiumPath finds Chromium: $JVB_TEST_CHROMIUM, then chromium / chromium-browser on PATH.
+// Without it the test is skipped, except under CI=true where it fails.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("JVB_TEST_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("Chromium not found (set JVB_TEST_CHROMIUM or apt-get install chromium); required when CI=true")
+	}
+	t.Skip("Chromium not found; set JVB_TEST_CHROMIUM or apt-get install chromium")
+	return ""
+}
+
+// browser is one headless Chromium with a fake camera and microphone, showing the page.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func startBrowser(t *testing.T, exe, url string) *browser {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe), chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.WindowSize(1280, 800),
+		chromedp.Flag("headless", "new"), chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.Flag("mute-audio", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true), chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.Flag("disable-renderer-backgrounding", true), chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); acancel() })
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("chromium: open %s: %v", url, err)
+	}
+	return &browser{t: t, ctx: ctx}
+}
+
+// eval runs a JS expression (awaiting a promise) and decodes its JSON value into T.
+func eval[T any](b *browser, expr string) (T, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](`(async () => JSON.stringify((await (`+expr+`)) ?? null))()`,
+		chromedp.EvalAwaitPromise))
+	var v T
+	if err != nil {
+		return v, fmt.Errorf("evaluate %s: %w", expr, err)
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return v, fmt.Errorf("evaluate %s: result %s: %w", expr, raw, err)
+	}
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return v, fmt.Errorf("evaluate %s: result %s: %w", expr, s, err)
+	}
+	return v, nil
+}
+
+type pageStats struct {
+	EndpointID      string         `json:"endpointId"`
+	ConnectionState string         `json:"connectionState"`
+	DCState         string         `json:"dcState"`
+	ServerHello     bool           `json:"serverHello"`
+	Received        map[string]int `json:"received"`
+	Tiles           []string       `json:"tiles"`
+	Inbound         []struct {
+		Kind                 string `json:"kind"`
+		SSRC                 uint32 `json:"ssrc"`
+		Mid                  string `json:"mid"`
+		Owner                string `json:"owner"`
+		Source               string `json:"source"`
+		PacketsReceived      int    `json:"packetsReceived"`
+		BytesReceived        int    `json:"bytesReceived"`
+		FramesDecoded        int    `json:"framesDecoded"`
+		TotalSamplesReceived int    `json:"totalSamplesReceived"`
+		FrameHeight          int    `json:"frameHeight"`
+	} `json:"inbound"`
+	Outbound []struct {
+		Kind        string `json:"kind"`
+		SSRC        uint32 `json:"ssrc"`
+		PacketsSent int    `json:"packetsSent"`
+		FrameHeight int    `json:"frameHeight"`
+	} `json:"outbound"`
+}
+
+// fromOwner sums what the page received from one remote endpoint.
+func (s pageStats) fromOwner(owner string) (videoFrames, videoBytes, audioSamples, audioPackets int) {
+	for _, in := range s.Inbound {
+		if in.Owner != owner {
+			continue
+		}
+		if in.Kind == "video" {
+			videoFrames += in.FramesDecoded
+			videoBytes += in.BytesReceived
+		} else {
+			audioSamples += in.TotalSamplesReceived
+			audioPackets += in.PacketsReceived
+		}
+	}
+	return
+}
+
+func (b *browser) stats() (pageStats, error) { return eval[pageStats](b, `jvbStats()`) }
+
+func (b *browser) join(room string, simulcast bool) string {
+	b.t.Helper()
+	r, err := eval[struct {
+		EndpointID string `json:"endpointId"`
+	}](b, fmt.Sprintf(`jvbJoin(%q, {simulcast: %v})`, room, simulcast))
+	if err != nil {
+		b.t.Fatalf("join: %v", err)
+	}
+	return r.EndpointID
+}
