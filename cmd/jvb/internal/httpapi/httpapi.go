@@ -1,0 +1,230 @@
+// Package httpapi is the bridge's private HTTP server: /about/health, /about/version,
+// /metrics, /colibri/stats, /colibri/drain, /colibri/shutdown, /debug, the COLIBRI2 REST API
+// and optional pprof, with JVB's status codes and gates (a disabled API answers 404).
+//
+// Everything it serves comes through the small interfaces in Deps; it must never import the
+// media core or the XMPP client.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+)
+
+// Gates mirrors videobridge.apis.rest.enabled and videobridge.rest.*.enabled.
+type Gates struct {
+	Colibri    bool // /colibri/stats, /colibri/v2/*, and (with Shutdown) /colibri/shutdown
+	Shutdown   bool
+	Debug      bool
+	Drain      bool
+	Health     bool
+	Prometheus bool
+	Version    bool
+	Pprof      bool
+}
+
+// Drainer is the drain flag.
+type Drainer interface {
+	Drain() bool
+	SetDrain(on bool)
+}
+
+// ErrNotFound makes Debug answer 404.
+var ErrNotFound = errors.New("not found")
+
+// Deps is what the server serves.
+type Deps struct {
+	Version string
+	Gates   Gates
+	// Health returns nil when healthy. An error with a `Soft() bool` method returning true is
+	// answered 503, any other 500; the body is the error text.
+	Health func() error
+	// Stats returns the cached /colibri/stats JSON object.
+	Stats   func() []byte
+	Metrics http.Handler
+	Drain   Drainer
+	// Shutdown starts a graceful or immediate shutdown.
+	Shutdown func(graceful bool)
+	// Debug returns the state of all conferences (confID ""), one conference, or one endpoint
+	// (ErrNotFound when unknown), as a JSON-encodable value.
+	Debug func(confID, epID string, full bool) (any, error)
+	// Colibri serves /colibri/v2/conferences[/...] (nil: 404).
+	Colibri http.Handler
+	Log     *slog.Logger
+}
+
+// NewHandler returns the router.
+func NewHandler(d Deps) http.Handler {
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	s := &server{d: d}
+	mux := http.NewServeMux()
+	g := d.Gates
+	handle := func(pattern string, on bool, h http.HandlerFunc) {
+		if !on {
+			h = http.NotFound
+		}
+		mux.HandleFunc(pattern, h)
+	}
+	handle("GET /about/health", g.Health && d.Health != nil, s.health)
+	handle("GET /about/version", g.Version, s.version)
+	if g.Prometheus && d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics)
+	} else {
+		mux.HandleFunc("/metrics", http.NotFound)
+	}
+	handle("GET /colibri/stats", g.Colibri && d.Stats != nil, s.stats)
+	handle("GET /colibri/drain", g.Drain && d.Drain != nil, s.drainGet)
+	handle("POST /colibri/drain/enable", g.Drain && d.Drain != nil, s.drainSet(true))
+	handle("POST /colibri/drain/disable", g.Drain && d.Drain != nil, s.drainSet(false))
+	handle("POST /colibri/shutdown", g.Colibri && g.Shutdown && d.Shutdown != nil, s.shutdown)
+	if g.Colibri && d.Colibri != nil {
+		mux.Handle("/colibri/v2/", d.Colibri)
+	}
+	handle("GET /debug", g.Debug && d.Debug != nil, s.debug)
+	handle("GET /debug/{conf}", g.Debug && d.Debug != nil, s.debug)
+	handle("GET /debug/{conf}/{ep}", g.Debug && d.Debug != nil, s.debug)
+	if g.Pprof {
+		// pprof.Index also serves the named profiles (/debug/pprof/heap, ...).
+		mux.HandleFunc("GET /debug/pprof/{$}", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/{name}", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+type server struct{ d Deps }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encoding response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func (s *server) health(w http.ResponseWriter, _ *http.Request) {
+	err := s.d.Health()
+	if err == nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	status := http.StatusInternalServerError
+	if !hasHard(err) {
+		status = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, err.Error())
+}
+
+// hasHard reports whether a joined error contains a failure that is not soft.
+func hasHard(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if hasHard(e) {
+				return true
+			}
+		}
+		return false
+	}
+	var soft interface{ Soft() bool }
+	return !errors.As(err, &soft) || !soft.Soft()
+}
+
+func (s *server) version(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"name": "JVB", "version": s.d.Version, "os": "Linux"})
+}
+
+func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(s.d.Stats())
+}
+
+func (s *server) drainGet(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]bool{"drain": s.d.Drain.Drain()})
+}
+
+func (s *server) drainSet(on bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		s.d.Drain.SetDrain(on)
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// maxBody bounds request bodies of the small JSON endpoints.
+const maxBody = 64 << 10
+
+func (s *server) shutdown(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Graceful *bool `json:"graceful-shutdown"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	if err := dec.Decode(&body); err != nil {
+		http.Error(w, "body must be JSON like {\"graceful-shutdown\": true}: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if body.Graceful == nil {
+		http.Error(w, "missing required field \"graceful-shutdown\" (true or false)", http.StatusBadRequest)
+		return
+	}
+	s.d.Log.Info("shutdown requested over HTTP", "graceful", *body.Graceful, "remote", r.RemoteAddr)
+	s.d.Shutdown(*body.Graceful)
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *server) debug(w http.ResponseWriter, r *http.Request) {
+	v, err := s.d.Debug(r.PathValue("conf"), r.PathValue("ep"), r.URL.Query().Get("full") == "true")
+	switch {
+	case errors.Is(err, ErrNotFound):
+		http.Error(w, err.Error(), http.StatusNotFound)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	default:
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// Serve runs h on ln until ctx ends, then shuts the server down (giving requests in flight up
+// to 5 s) and returns.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: serving %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http: serving %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
