@@ -237,7 +237,7 @@ func (k *conn) session(ctx context.Context) (established bool, err error) {
 	}()
 	for _, room := range k.srv.mucs {
 		if err := w.send(k.joinPresence(room)); err != nil {
-			return true, k.abort(s, lc, readDone, fmt.Errorf("join %s: %w", room, err))
+			return true, k.abort(cancel, lc, readDone, fmt.Errorf("join %s: %w", room, err))
 		}
 	}
 	presence := time.NewTicker(k.c.cfg.PresenceInterval)
@@ -281,11 +281,11 @@ func (k *conn) session(ctx context.Context) (established bool, err error) {
 				k.log.Info("joined brewery", "room", ev.room.String(), "nick", k.srv.Nickname, "created", ev.created)
 				if ev.created {
 					if err := w.send(roomConfig(ev.room, nextID("roomcfg"))); err != nil {
-						return true, k.abort(s, lc, readDone, err)
+						return true, k.abort(cancel, lc, readDone, err)
 					}
 				}
 				if err := w.send(k.statsPresence(ev.room)); err != nil {
-					return true, k.abort(s, lc, readDone, err)
+					return true, k.abort(cancel, lc, readDone, err)
 				}
 			case evJoinFailed, evLeft:
 				was := joined[key]
@@ -310,30 +310,32 @@ func (k *conn) session(ctx context.Context) (established bool, err error) {
 		case room := <-rejoinC:
 			delete(rejoin, roomKey(room))
 			if err := w.send(k.joinPresence(room)); err != nil {
-				return true, k.abort(s, lc, readDone, err)
+				return true, k.abort(cancel, lc, readDone, err)
 			}
 		case <-presence.C:
 			if err := sendStats(); err != nil {
-				return true, k.abort(s, lc, readDone, err)
+				return true, k.abort(cancel, lc, readDone, err)
 			}
 		case <-k.nudge:
 			if err := sendStats(); err != nil {
-				return true, k.abort(s, lc, readDone, err)
+				return true, k.abort(cancel, lc, readDone, err)
 			}
 		case <-ping.C:
 			if pingID != "" {
-				return true, k.abort(s, lc, readDone, fmt.Errorf("no answer to ping %s within %v", pingID, k.c.cfg.PingInterval))
+				return true, k.abort(cancel, lc, readDone, fmt.Errorf("no answer to ping %s within %v", pingID, k.c.cfg.PingInterval))
 			}
 			pingID = nextID("ping")
 			if err := w.send(pingIQ(k.srv.login.Domain(), pingID)); err != nil {
-				return true, k.abort(s, lc, readDone, err)
+				return true, k.abort(cancel, lc, readDone, err)
 			}
 		}
 	}
 }
 
-// abort closes the socket and waits for the read loop.
-func (k *conn) abort(_ *xmpp.Session, lc *limitConn, readDone <-chan error, err error) error {
+// abort closes the socket and waits for the read loop (cancel unblocks
+// it if it is waiting to hand over an event).
+func (k *conn) abort(cancel context.CancelFunc, lc *limitConn, readDone <-chan error, err error) error {
+	cancel()
 	_ = lc.Close()
 	<-readDone
 	return err
