@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -100,6 +101,7 @@ type XMPPClient struct {
 	MUCJIDs                        []string
 	MUCNickname                    string
 	DisableCertificateVerification bool
+	SecurityMode                   string // SECURITY_MODE: "" (TLS unless localhost), required, ifpossible, disabled
 }
 
 // LogValue keeps the password out of logs.
@@ -220,6 +222,11 @@ func validateXMPP(x XMPPClient) []error {
 	need("MUC_NICKNAME", x.MUCNickname)
 	if len(x.MUCJIDs) == 0 {
 		errs = append(errs, &Error{Source: "config", Key: key + "MUC_JIDS", Expected: "at least one room JID like jvbbrewery@internal-muc.meet.jitsi"})
+	}
+	switch strings.ToLower(x.SecurityMode) {
+	case "", "required", "ifpossible", "disabled":
+	default:
+		errs = append(errs, &Error{Source: "config", Key: key + "SECURITY_MODE", Value: x.SecurityMode, Expected: "required, ifpossible or disabled"})
 	}
 	if x.Port <= 0 || x.Port > 65535 {
 		errs = append(errs, &Error{Source: "config", Key: key + "PORT", Value: strconv.Itoa(x.Port), Expected: "a TCP port 1-65535"})

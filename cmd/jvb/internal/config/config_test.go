@@ -307,6 +307,7 @@ func TestBadValuesNameKeyValueAndExpectation(t *testing.T) {
 		{"xmpp missing password", nil, nil, "videobridge.apis.xmpp-client.configs.x { HOSTNAME = h, USERNAME = u, MUC_JIDS = \"a@b\" }\n", []string{"configs.x.PASSWORD", "non-empty"}},
 		{"xmpp missing muc", nil, nil, "videobridge.apis.xmpp-client.configs.x { HOSTNAME = h, USERNAME = u, PASSWORD = p }\n", []string{"configs.x.MUC_JIDS", "room JID"}},
 		{"xmpp bad port", nil, nil, "videobridge.apis.xmpp-client.configs.x { HOSTNAME = h, PORT = 0, USERNAME = u, PASSWORD = p, MUC_JIDS = \"a@b\" }\n", []string{"configs.x.PORT", "1 to 65535"}},
+		{"xmpp security mode", nil, nil, "videobridge.apis.xmpp-client.configs.x { HOSTNAME = h, USERNAME = u, PASSWORD = p, MUC_JIDS = \"a@b\", SECURITY_MODE = sometimes }\n", []string{"configs.x.SECURITY_MODE", "sometimes", "ifpossible"}},
 		{"xmpp not object", nil, nil, "videobridge.apis.xmpp-client.configs.x = 5\n", []string{"configs.x", "an object"}},
 		{"syntax", nil, nil, "videobridge { ice = \n", []string{"not valid HOCON"}},
 		{"root array", nil, nil, "[1, 2]\n", []string{"not valid HOCON"}},

@@ -393,6 +393,7 @@ func readXMPP(f *fileReader, cfg *Config, env Env) {
 		sub.str("PASSWORD", &x.Password)
 		sub.str("MUC_NICKNAME", &x.MUCNickname)
 		sub.boolean("DISABLE_CERTIFICATE_VERIFICATION", &x.DisableCertificateVerification)
+		sub.str("SECURITY_MODE", &x.SecurityMode)
 		if jv, ok := o["MUC_JIDS"]; ok {
 			var items []string
 			if arr, isArr := jv.(hocon.Array); isArr {

@@ -1,7 +1,8 @@
 // Package shutdown is the bridge's shutdown state machine and drain flag, the same states as
 // JVB's ShutdownManager: RUNNING -> GRACEFUL_SHUTDOWN (no new conferences; presence
 // graceful_shutdown=true) -> SHUTTING_DOWN (presence shutting_down=true, jicofo moves everyone
-// away) -> STOPPED (the process exits 0). Transitions are pure functions of the time and the
+// away) -> STOPPED (the process exits 0) after shutting-down-delay, or as soon as no local
+// endpoint is left (JVB always waits the delay). Transitions are pure functions of the time and the
 // local endpoint count passed to Step, so tests drive them with a synthetic clock.
 //
 // It must never import the media core or the control protocols: callers feed it numbers.
@@ -132,7 +133,9 @@ func (m *Manager) Step(now time.Time, localEndpoints int) State {
 			m.setLocked(ShuttingDown, now)
 		}
 	}
-	if m.state == ShuttingDown && now.Sub(m.shutAt) >= m.cfg.ShuttingDownDelay {
+	// The delay is there for jicofo to move participants away; with nobody left there is
+	// nothing to wait for.
+	if m.state == ShuttingDown && (localEndpoints == 0 || now.Sub(m.shutAt) >= m.cfg.ShuttingDownDelay) {
 		m.setLocked(Stopped, now)
 	}
 	return m.state

@@ -44,10 +44,10 @@ func TestGracefulWaitsForParticipantsThenDelay(t *testing.T) {
 	if got := m.Step(t0.Add(11*time.Minute), 2); got != ShuttingDown {
 		t.Fatalf("2 endpoints <= min 2: %v", got)
 	}
-	if got := m.Step(t0.Add(11*time.Minute+59*time.Second), 0); got != ShuttingDown || isStopped(m) {
+	if got := m.Step(t0.Add(11*time.Minute+59*time.Second), 1); got != ShuttingDown || isStopped(m) {
 		t.Fatalf("before the shutting-down delay: %v", got)
 	}
-	if got := m.Step(t0.Add(12*time.Minute), 0); got != Stopped || !isStopped(m) {
+	if got := m.Step(t0.Add(12*time.Minute), 1); got != Stopped || !isStopped(m) {
 		t.Fatalf("after the shutting-down delay: %v", got)
 	}
 }
@@ -90,8 +90,22 @@ func TestNoWayBackAndNonGracefulEscalates(t *testing.T) {
 		t.Fatalf("graceful during shutting down went back: %v", got)
 	}
 	// The delay counts from when SHUTTING_DOWN started (t0+2s).
-	if m.Step(t0.Add(61*time.Second), 0) != ShuttingDown || m.Step(t0.Add(62*time.Second), 0) != Stopped {
+	if m.Step(t0.Add(61*time.Second), 1) != ShuttingDown || m.Step(t0.Add(62*time.Second), 1) != Stopped {
 		t.Fatal("delay not counted from the SHUTTING_DOWN transition")
+	}
+}
+
+func TestShuttingDownWithNobodyLeftStopsAtOnce(t *testing.T) {
+	m := New(Config{MaxDuration: time.Hour, MinParticipants: 5, ShuttingDownDelay: time.Minute}, false, quiet)
+	m.Initiate(true, t0)
+	if got := m.Step(t0.Add(time.Second), 3); got != ShuttingDown {
+		t.Fatalf("3 <= 5 participants: %v", got)
+	}
+	if got := m.Step(t0.Add(2*time.Second), 3); got != ShuttingDown {
+		t.Fatalf("participants still there must wait the delay: %v", got)
+	}
+	if got := m.Step(t0.Add(3*time.Second), 0); got != Stopped {
+		t.Fatalf("nobody left: %v", got)
 	}
 }
 
