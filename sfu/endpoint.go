@@ -206,8 +206,7 @@ func (e *Endpoint) Expired() bool { return e.expired.Load() }
 
 // Expire removes the endpoint from its conference (so no new packets are queued to it), closes
 // its transport, stops its sender goroutine and returns its queued buffers. It is idempotent,
-// returns when all of that is done, and must not be called from the endpoint's own
-// MessageHandler (the transport waits for that goroutine to end).
+// returns when all of that is done. It may be called from the endpoint's MessageHandler.
 func (e *Endpoint) Expire() {
 	e.expireOnce.Do(func() {
 		e.expired.Store(true)
