@@ -86,7 +86,6 @@ func fingerprintHash(name string) (hash.Hash, error) {
 	return nil, fmt.Errorf("transport: unsupported fingerprint hash %q", name)
 }
 
-
 var errFingerprintMismatch = errors.New("transport: remote DTLS certificate matches no fingerprint")
 
 // verifyFingerprint checks the remote's leaf certificate against the signalled fingerprints.

@@ -25,6 +25,10 @@ const (
 	eventQueueLen = 64
 )
 
+// newCredentials returns a fresh local ICE ufrag (8 chars) and pwd (26 chars, 130 bits); tests
+// replace it to get fixed credentials.
+var newCredentials = func() (ufrag, pwd string) { return rand.Text()[:8], rand.Text() }
+
 // Transport is one endpoint's ICE/DTLS(/SCTP) state on the shared port.
 type Transport struct {
 	mux        *Mux
@@ -90,16 +94,17 @@ func (m *Mux) NewTransport(opts Options, h Handler) (*Transport, error) {
 		fpReady:    make(chan struct{}),
 	}
 	t.conn4, t.conn6 = newMuxedConn(t), newMuxedConn(t)
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	// Every field the socket readers use is set before register publishes t.
 	for {
-		t.localUfrag, t.localPwd = rand.Text()[:8], rand.Text()
+		t.localUfrag, t.localPwd = newCredentials()
+		t.localKey = []byte(t.localPwd)
+		t.log = logger.With("ufrag", t.localUfrag)
+		t.logFactory = newPionLoggerFactory(t.log)
 		if m.register(t) {
 			break
 		}
 	}
-	t.localKey = []byte(t.localPwd)
-	t.log = logger.With("ufrag", t.localUfrag)
-	t.logFactory = newPionLoggerFactory(t.log)
-	t.ctx, t.cancel = context.WithCancel(context.Background())
 	go t.eventLoop()
 
 	if err := t.startAgent(); err != nil {
