@@ -58,7 +58,9 @@ type Deps struct {
 	Debug func(confID, epID string, full bool) (any, error)
 	// Colibri serves /colibri/v2/conferences[/...] (nil: 404).
 	Colibri http.Handler
-	Log     *slog.Logger
+	// Fallback serves every path no API claims (the standalone page); nil: 404.
+	Fallback http.Handler
+	Log      *slog.Logger
 }
 
 // NewHandler returns the router.
@@ -93,6 +95,9 @@ func NewHandler(d Deps) http.Handler {
 	handle("GET /debug", g.Debug && d.Debug != nil, s.debug)
 	handle("GET /debug/{conf}", g.Debug && d.Debug != nil, s.debug)
 	handle("GET /debug/{conf}/{ep}", g.Debug && d.Debug != nil, s.debug)
+	if d.Fallback != nil {
+		mux.Handle("/", d.Fallback)
+	}
 	if g.Pprof {
 		// pprof.Index also serves the named profiles (/debug/pprof/heap, ...).
 		mux.HandleFunc("GET /debug/pprof/{$}", pprof.Index)

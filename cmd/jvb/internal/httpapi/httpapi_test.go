@@ -236,6 +236,18 @@ func TestGatesAnswer404(t *testing.T) {
 	}
 }
 
+func TestFallbackGetsOtherPaths(t *testing.T) {
+	h := NewHandler(Deps{Gates: allGates(), Health: func() error { return nil },
+		Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page "+r.URL.Path) })})
+	for path, want := range map[string]string{"/": "page /", "/api/join": "page /api/join", "/about/health": ""} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != 200 || rec.Body.String() != want {
+			t.Errorf("%s: %d %q, want %q", path, rec.Code, rec.Body.String(), want)
+		}
+	}
+}
+
 func TestPprofBehindFlag(t *testing.T) {
 	g := allGates()
 	g.Pprof = true

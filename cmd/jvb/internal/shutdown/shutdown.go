@@ -149,7 +149,7 @@ func (m *Manager) setLocked(s State, now time.Time) {
 		m.gracefulAt = now
 	case ShuttingDown:
 		m.shutAt = now
-		m.log.Info("shutting down", "exit_in", m.cfg.ShuttingDownDelay)
+		m.log.Info("shutting down: exiting when no endpoint is left, at the latest after the delay", "delay", m.cfg.ShuttingDownDelay)
 	case Stopped:
 		close(m.stopped)
 	}

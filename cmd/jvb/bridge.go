@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"gojvb/cmd/jvb/internal/config"
+	"gojvb/cmd/jvb/internal/health"
+	"gojvb/cmd/jvb/internal/httpapi"
+	"gojvb/cmd/jvb/internal/shutdown"
+	"gojvb/cmd/jvb/internal/standalone"
+	"gojvb/cmd/jvb/internal/stats"
+	"gojvb/colibri"
+	"gojvb/sfu"
+	"gojvb/sfu/transport"
+	"gojvb/xmppcomp"
+)
+
+// averageParticipantStress is what jicofo adds per recently added endpoint
+// (videobridge.load-management.average-participant-stress).
+const averageParticipantStress = 0.01
+
+// started is called once the private HTTP server listens (tests use it to find the port).
+type started func(httpAddr net.Addr, b *sfu.Bridge)
+
+// runBridge runs the bridge until its shutdown finishes (exit 0), a signal forces an exit, or
+// a component fails (exit 1). Every goroutine it starts has ended when it returns.
+func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig <-chan os.Signal, onStart started) int {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+
+	b, err := sfu.New(sfu.Config{Transport: transportConfig(cfg, log), Logger: log})
+	if err != nil {
+		log.Error("cannot start the media core", "err", err)
+		return exitFailed
+	}
+	defer b.Close()
+
+	mgr := shutdown.New(shutdown.Config{
+		MaxDuration:       cfg.Shutdown.MaxDuration,
+		MinParticipants:   cfg.Shutdown.MinParticipants,
+		ShuttingDownDelay: cfg.Shutdown.ShuttingDownDelay,
+	}, cfg.InitialDrain, log)
+
+	col, err := colibri.NewHandler(colibri.Config{
+		Bridge:           colibri.NewSFUBridge(b),
+		GracefulShutdown: func() bool { return !mgr.AcceptsConferences() },
+		Logger:           log,
+	})
+	if err != nil {
+		log.Error("cannot start the COLIBRI2 handler", "err", err)
+		return exitFailed
+	}
+	defer col.Close()
+
+	var wg sync.WaitGroup
+	defer wg.Wait() // runs before the deferred Close calls above
+	defer cancel()
+
+	// XMPP, health and stats refer to each other through these closures.
+	var xc *xmppcomp.Client
+	xmppStatus := func() stats.XMPPStatus {
+		if xc == nil {
+			return stats.XMPPStatus{}
+		}
+		st := xc.Status()
+		return stats.XMPPStatus{ClientsConfigured: st.MUCClientsConfigured, ClientsConnected: st.MUCClientsConnected,
+			MUCsConfigured: st.MUCsConfigured, MUCsJoined: st.MUCsJoined}
+	}
+	checks := []health.Check{
+		health.UDPBound(b.LocalAddr),
+		health.ValidAddress(advertisedIPs(cfg), health.InterfaceAddrs, cfg.RequireValidAddress),
+	}
+	if len(cfg.XMPP) > 0 {
+		checks = append(checks, health.XMPP(func() (int, int) {
+			st := xmppStatus()
+			return st.ClientsConfigured, st.ClientsConnected
+		}))
+	}
+	checker := health.NewChecker(time.Second, checks...)
+	flags := func() stats.Flags {
+		st := mgr.State()
+		return stats.Flags{
+			GracefulShutdown: st >= shutdown.GracefulShutdown,
+			ShuttingDown:     st >= shutdown.ShuttingDown,
+			Drain:            mgr.Drain(),
+			Healthy:          checker.Healthy(),
+		}
+	}
+	info := stats.Info{Version: version, Release: cfg.Release, Region: cfg.Relay.Region,
+		AverageParticipantStress: averageParticipantStress}
+	if cfg.Relay.Enabled {
+		info.RelayID = cfg.Relay.RelayID
+	}
+	sampler := stats.NewSampler(stats.Sources{Bridge: b.Stats, Flags: flags, XMPP: xmppStatus}, info, time.Now())
+	// Presence and /colibri/stats: the last interval's numbers with the flags as they are now.
+	current := func() stats.Report {
+		r := sampler.Last()
+		r.Flags, r.XMPP, r.Time = flags(), xmppStatus(), time.Now()
+		return r
+	}
+
+	if len(cfg.XMPP) > 0 {
+		xc, err = xmppcomp.New(xmppConfig(cfg, col, checker.Check, current, log))
+		if err != nil {
+			log.Error("bad XMPP configuration", "err", err)
+			return exitConfig
+		}
+	}
+	announce := func() {
+		if xc != nil {
+			xc.SetPresenceNow()
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		log.Error("cannot listen for the private HTTP server", "addr", cfg.HTTPAddr, "err", err)
+		return exitFailed
+	}
+	// Without XMPP the private server also offers the standalone page and focus, so two
+	// browsers can meet through this bridge with nothing else installed.
+	var page http.Handler
+	if len(cfg.XMPP) == 0 {
+		sa, err := standalone.New(standalone.Config{Modifier: col, Logger: log})
+		if err != nil {
+			log.Error("cannot start the standalone page", "err", err)
+			return exitFailed
+		}
+		defer sa.Close()
+		page = sa
+	}
+	reg := stats.NewRegistry(sampler)
+	startShutdown := func(graceful bool) {
+		now := time.Now()
+		mgr.Initiate(graceful, now)
+		mgr.Step(now, localEndpoints(b))
+		announce()
+	}
+	handler := httpapi.NewHandler(httpapi.Deps{
+		Version: version,
+		Gates: httpapi.Gates{Colibri: cfg.REST.Colibri, Shutdown: cfg.REST.Shutdown, Debug: cfg.REST.Debug,
+			Drain: cfg.REST.Drain, Health: cfg.REST.Health, Prometheus: cfg.REST.Prometheus,
+			Version: cfg.REST.Version, Pprof: cfg.Pprof},
+		Health:   checker.Check,
+		Stats:    func() []byte { return current().JSON() },
+		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}),
+		Drain:    announcingDrain{mgr, announce},
+		Shutdown: startShutdown,
+		Debug:    debugDump(b),
+		Colibri:  col.RESTHandler(),
+		Fallback: page,
+		Log:      log,
+	})
+
+	fatal := make(chan error, 2)
+	wg.Go(func() {
+		if err := httpapi.Serve(ctx, ln, handler, log); err != nil {
+			fatal <- err
+		}
+	})
+	wg.Go(func() {
+		if err := col.RunExpiry(ctx, colibri.ExpiryConfig{InactivityTimeout: cfg.EntityExpiration}); err != nil && !errors.Is(err, context.Canceled) {
+			fatal <- fmt.Errorf("colibri expiry: %w", err)
+		}
+	})
+	wg.Go(func() { sampler.Run(ctx, cfg.StatsInterval, nil) })
+	wg.Go(func() { mgr.Run(ctx, time.Second, func() int { return localEndpoints(b) }) })
+	if xc != nil {
+		wg.Go(func() { _ = xc.Run(ctx) })
+	}
+
+	logStartup(log, cfg, b.LocalAddr(), ln.Addr())
+	if onStart != nil {
+		onStart(ln.Addr(), b)
+	}
+
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGTERM && mgr.State() == shutdown.Running {
+				log.Info("SIGTERM: starting graceful shutdown (send SIGTERM again or SIGINT to exit now)")
+				startShutdown(true)
+				continue
+			}
+			log.Info("exiting now", "signal", s.String())
+			mgr.Exit(time.Now())
+		case <-mgr.Stopped():
+			log.Info("shutdown complete", "endpoints_left", localEndpoints(b))
+			return exitOK
+		case err := <-fatal:
+			log.Error("bridge failed", "err", err)
+			return exitFailed
+		}
+	}
+}
+
+// announcingDrain republishes presence whenever drain changes, so jicofo sees it at once.
+type announcingDrain struct {
+	*shutdown.Manager
+	announce func()
+}
+
+func (d announcingDrain) SetDrain(on bool) {
+	d.Manager.SetDrain(on)
+	d.announce()
+}
+
+func localEndpoints(b *sfu.Bridge) int {
+	n := 0
+	for _, c := range b.Conferences() {
+		n += c.EndpointCount()
+	}
+	return n
+}
+
+func transportConfig(cfg *config.Config, log *slog.Logger) transport.Config {
+	tc := transport.Config{Port: cfg.Port, AdvertisePrivate: cfg.AdvertisePrivateCandidates, Logger: log}
+	for _, a := range cfg.Advertised {
+		tc.Advertised = append(tc.Advertised, transport.AdvertisedAddr{IP: a.IP, Port: a.Port})
+	}
+	return tc
+}
+
+func advertisedIPs(cfg *config.Config) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range cfg.Advertised {
+		out = append(out, a.IP)
+	}
+	return out
+}
+
+func xmppConfig(cfg *config.Config, col *colibri.Handler, healthFn func() error, current func() stats.Report, log *slog.Logger) xmppcomp.Config {
+	xcfg := xmppcomp.Config{
+		Version: version,
+		Stats: func() []xmppcomp.Stat {
+			st := current().Presence()
+			out := make([]xmppcomp.Stat, len(st))
+			for i, s := range st {
+				out[i] = xmppcomp.Stat{Name: s.Name, Value: s.Value}
+			}
+			return out
+		},
+		Health:           healthFn,
+		Colibri:          col,
+		PresenceInterval: cfg.PresenceInterval,
+		Logger:           log,
+	}
+	for _, x := range cfg.XMPP {
+		mode, _ := xmppcomp.ParseSecurityMode(x.SecurityMode) // validated by config.Load
+		xcfg.Servers = append(xcfg.Servers, xmppcomp.ServerConfig{
+			ID: x.ID, Host: x.Hostname, Port: x.Port, Domain: x.Domain, Username: x.Username,
+			Password: x.Password, MUCJIDs: x.MUCJIDs, Nickname: x.MUCNickname,
+			DisableCertificateVerification: x.DisableCertificateVerification, SecurityMode: mode,
+		})
+	}
+	return xcfg
+}
+
+// logStartup says, once, what the bridge is doing and what was ignored.
+func logStartup(log *slog.Logger, cfg *config.Config, udp netip.AddrPort, httpAddr net.Addr) {
+	attrs := []any{"version", version, "udp", udp.String(), "http", httpAddr.String()}
+	if cfg.ConfigFile != "" {
+		attrs = append(attrs, "config", cfg.ConfigFile)
+	}
+	if len(cfg.Advertised) > 0 {
+		attrs = append(attrs, "advertised", fmt.Sprint(cfg.Advertised))
+	}
+	attrs = append(attrs, "colibri_rest", cfg.REST.Colibri, "shutdown_rest", cfg.REST.Colibri && cfg.REST.Shutdown)
+	if cfg.InstanceID != "" {
+		attrs = append(attrs, "instance_id", cfg.InstanceID)
+	}
+	log.Info("bridge started", attrs...)
+	for _, x := range cfg.XMPP {
+		log.Info("XMPP connection configured", "xmpp", x)
+	}
+	if len(cfg.XMPP) == 0 {
+		log.Info(cfg.XMPPOff + " (optionally XMPP_AUTH_DOMAIN, XMPP_INTERNAL_MUC_DOMAIN, JVB_BREWERY_MUC, or videobridge.apis.xmpp-client.configs in jvb.conf); until then jicofo cannot use this bridge")
+		log.Info("standalone mode: open http://"+loopbackFor(httpAddr.String())+"/ in two browser tabs to meet through this bridge", "colibri_rest", cfg.REST.Colibri)
+	}
+	if len(cfg.Ignored) > 0 {
+		log.Info("settings accepted for compatibility but without effect", "settings", cfg.Ignored)
+	}
+}

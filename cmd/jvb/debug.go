@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"gojvb/cmd/jvb/internal/httpapi"
+	"gojvb/sfu"
+)
+
+type debugEndpoint struct {
+	ID           string            `json:"id"`
+	StatsID      string            `json:"stats_id,omitempty"`
+	Visitor      bool              `json:"visitor,omitempty"`
+	Created      time.Time         `json:"created"`
+	LastActivity *time.Time        `json:"last_activity,omitempty"`
+	State        string            `json:"transport_state"`
+	Stats        sfu.EndpointStats `json:"stats"`
+	Sources      []sfu.MediaSource `json:"sources,omitempty"`
+}
+
+type debugConference struct {
+	ID        string                    `json:"id"`
+	MeetingID string                    `json:"meeting_id"`
+	Name      string                    `json:"name"`
+	Created   time.Time                 `json:"created"`
+	Endpoints map[string]*debugEndpoint `json:"endpoints"`
+}
+
+func dumpEndpoint(e *sfu.Endpoint, full bool) *debugEndpoint {
+	cfg := e.Config()
+	d := &debugEndpoint{ID: e.ID(), StatsID: cfg.StatsID, Visitor: cfg.Visitor, Created: e.CreatedAt(),
+		State: e.State().String(), Stats: e.Stats()}
+	if la := e.LastActivity(); la.UnixNano() > 0 {
+		d.LastActivity = &la
+	}
+	if full {
+		d.Sources = e.Sources()
+	}
+	return d
+}
+
+func dumpConference(c *sfu.Conference, full bool) *debugConference {
+	d := &debugConference{ID: c.ID(), MeetingID: c.MeetingID(), Name: c.Name(), Created: c.CreatedAt(),
+		Endpoints: map[string]*debugEndpoint{}}
+	for _, e := range c.Endpoints() {
+		d.Endpoints[e.ID()] = dumpEndpoint(e, full)
+	}
+	return d
+}
+
+// debugDump serves /debug: every conference (by JVB-style internal id), one conference (by
+// internal or meeting id) or one endpoint. full adds the signalled sources.
+func debugDump(b *sfu.Bridge) func(confID, epID string, full bool) (any, error) {
+	return func(confID, epID string, full bool) (any, error) {
+		if confID == "" {
+			confs := map[string]*debugConference{}
+			for _, c := range b.Conferences() {
+				confs[c.ID()] = dumpConference(c, full)
+			}
+			return map[string]any{"time": time.Now().UTC(), "stats": b.Stats(), "conferences": confs}, nil
+		}
+		var conf *sfu.Conference
+		for _, c := range b.Conferences() {
+			if c.ID() == confID || c.MeetingID() == confID {
+				conf = c
+				break
+			}
+		}
+		if conf == nil {
+			return nil, fmt.Errorf("conference %q: %w", confID, httpapi.ErrNotFound)
+		}
+		if epID == "" {
+			return dumpConference(conf, true), nil
+		}
+		e := conf.Endpoint(epID)
+		if e == nil {
+			return nil, fmt.Errorf("endpoint %q in conference %q: %w", epID, confID, httpapi.ErrNotFound)
+		}
+		return dumpEndpoint(e, true), nil
+	}
+}
