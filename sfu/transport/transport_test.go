@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,8 @@ type recorder struct {
 	keys   chan SRTPKeys
 	msgs   chan string
 	states chan State
+	// onState, if set, runs inside HandleState (on the transport's event goroutine).
+	onState func(State)
 }
 
 func newRecorder() *recorder {
@@ -51,7 +54,12 @@ func (r *recorder) HandleSecure(k SRTPKeys) { r.keys <- k }
 func (r *recorder) HandleDataChannelMessage(msg []byte, isString bool) {
 	r.msgs <- fmt.Sprintf("%v:%s", isString, msg)
 }
-func (r *recorder) HandleState(s State) { r.states <- s }
+func (r *recorder) HandleState(s State) {
+	if r.onState != nil {
+		r.onState(s)
+	}
+	r.states <- s
+}
 
 func (r *recorder) rtpPackets() [][]byte {
 	r.mu.Lock()
@@ -80,9 +88,22 @@ type client struct {
 
 const bridgeAudioSSRC = 0xB1D6E001
 
-func newClient(t *testing.T, bridge Description, profile dtls.SRTPProtectionProfile) (*client, Description) {
+// clientOptions vary how the pion client answers.
+type clientOptions struct {
+	profile    dtls.SRTPProtectionProfile // 0: pion's defaults
+	passive    bool                       // answer setup:passive (the bridge becomes DTLS client)
+	dataProtos []string                   // protocols of the data channels to open; nil: one colibri channel
+}
+
+func newClient(t *testing.T, bridge Description, o clientOptions) (*client, Description) {
 	t.Helper()
+	profile := o.profile
 	se := webrtc.SettingEngine{}
+	if o.passive {
+		if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+			t.Fatal(err)
+		}
+	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -124,12 +145,20 @@ func newClient(t *testing.T, bridge Description, profile dtls.SRTPProtectionProf
 	if _, err := pc.AddTrack(c.track); err != nil {
 		t.Fatal(err)
 	}
-	proto := ColibriProtocol
-	c.dc, err = pc.CreateDataChannel("JVB data channel", &webrtc.DataChannelInit{Protocol: &proto})
-	if err != nil {
-		t.Fatal(err)
+	protos := o.dataProtos
+	if protos == nil {
+		protos = []string{ColibriProtocol}
 	}
-	c.dc.OnMessage(func(m webrtc.DataChannelMessage) { c.dcMsgs <- fmt.Sprintf("%v:%s", m.IsString, m.Data) })
+	for i, proto := range protos {
+		dc, err := pc.CreateDataChannel(fmt.Sprintf("channel %d", i), &webrtc.DataChannelInit{Protocol: &proto})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc.OnMessage(func(m webrtc.DataChannelMessage) { c.dcMsgs <- fmt.Sprintf("%v:%s", m.IsString, m.Data) })
+		if i == 0 {
+			c.dc = dc
+		}
+	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +205,7 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 }
 
 // connect runs a full bridge-side transport against a pion client over loopback.
-func connect(t *testing.T, m *Mux, profile dtls.SRTPProtectionProfile) (*Transport, *recorder, *client) {
+func connect(t *testing.T, m *Mux, o clientOptions) (*Transport, *recorder, *client) {
 	t.Helper()
 	r := newRecorder()
 	tr, err := m.NewTransport(Options{ICEControlling: true, SCTP: true}, r)
@@ -191,9 +220,13 @@ func connect(t *testing.T, m *Mux, profile dtls.SRTPProtectionProfile) (*Transpo
 	if len(local.Candidates) == 0 || local.Candidates[0].Port != int(m.LocalAddr().Port()) {
 		t.Fatalf("local candidates %+v do not carry the mux port %d", local.Candidates, m.LocalAddr().Port())
 	}
-	c, remote := newClient(t, local, profile)
-	if remote.Fingerprints[0].Setup != "active" {
-		t.Fatalf("pion answered setup %q, want active", remote.Fingerprints[0].Setup)
+	c, remote := newClient(t, local, o)
+	wantRemote, wantLocal := "active", "passive"
+	if o.passive {
+		wantRemote, wantLocal = "passive", "active"
+	}
+	if remote.Fingerprints[0].Setup != wantRemote {
+		t.Fatalf("pion answered setup %q, want %s", remote.Fingerprints[0].Setup, wantRemote)
 	}
 	// Trickle: ufrag/pwd/fingerprint first, candidates in a second call.
 	cands := remote.Candidates
@@ -205,8 +238,8 @@ func connect(t *testing.T, m *Mux, profile dtls.SRTPProtectionProfile) (*Transpo
 		t.Fatalf("SetRemoteDescription(candidates): %v", err)
 	}
 	waitState(t, r, StateSecure)
-	if got := tr.LocalDescription().Fingerprints[0].Setup; got != "passive" {
-		t.Fatalf("setup after remote active = %q, want passive", got)
+	if got := tr.LocalDescription().Fingerprints[0].Setup; got != wantLocal {
+		t.Fatalf("setup after remote %s = %q, want %s", wantRemote, got, wantLocal)
 	}
 	return tr, r, c
 }
@@ -216,13 +249,15 @@ func TestTransportConnectsPionClient(t *testing.T) {
 		name    string
 		dtls    dtls.SRTPProtectionProfile
 		profile srtp.ProtectionProfile
+		passive bool
 	}{
-		{"AEAD_AES_128_GCM", dtls.SRTP_AEAD_AES_128_GCM, srtp.ProtectionProfileAeadAes128Gcm},
-		{"AES128_CM_HMAC_SHA1_80", dtls.SRTP_AES128_CM_HMAC_SHA1_80, srtp.ProtectionProfileAes128CmHmacSha1_80},
+		{"AEAD_AES_128_GCM", dtls.SRTP_AEAD_AES_128_GCM, srtp.ProtectionProfileAeadAes128Gcm, false},
+		{"AES128_CM_HMAC_SHA1_80", dtls.SRTP_AES128_CM_HMAC_SHA1_80, srtp.ProtectionProfileAes128CmHmacSha1_80, false},
+		{"bridge DTLS client", 0, srtp.ProtectionProfileAeadAes128Gcm, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := listenLoopback(t)
-			tr, r, c := connect(t, m, tc.dtls)
+			tr, r, c := connect(t, m, clientOptions{profile: tc.dtls, passive: tc.passive})
 			keys := recv(t, r.keys, "SRTP keys")
 			if keys.Profile != tc.profile {
 				t.Fatalf("profile = %v, want %v", keys.Profile, tc.profile)
@@ -333,7 +368,7 @@ func TestTwoTransportsShareThePort(t *testing.T) {
 	}
 	var peers []peer
 	for range 2 {
-		_, r, c := connect(t, m, 0)
+		_, r, c := connect(t, m, clientOptions{})
 		peers = append(peers, peer{r, c})
 	}
 	// Both clients send at once; each bridge transport must get only its own client's packets.
@@ -398,4 +433,99 @@ func TestRemoteDescriptionErrors(t *testing.T) {
 	if err := tr.SetRemoteDescription(Description{}); err != ErrClosed {
 		t.Fatalf("SetRemoteDescription after Close = %v", err)
 	}
+}
+
+func TestFingerprintMismatchFails(t *testing.T) {
+	m := listenLoopback(t)
+	r := newRecorder()
+	tr, err := m.NewTransport(Options{ICEControlling: true, SCTP: true}, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	// Like an endpoint expiring on failure, close the transport from inside the callback.
+	closed := make(chan error, 1)
+	r.onState = func(s State) {
+		if s == StateFailed {
+			closed <- tr.Close()
+		}
+	}
+	_, remote := newClient(t, tr.LocalDescription(), clientOptions{})
+	// Signal a fingerprint that is not the client's certificate's.
+	remote.Fingerprints[0].Value = strings.Repeat("AB:", 31) + "AB"
+	if err := tr.SetRemoteDescription(remote); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, r, StateFailed)
+	if err := recv(t, closed, "Close called from HandleState"); err != nil {
+		t.Fatalf("Close from HandleState: %v", err)
+	}
+	if tr.State() != StateClosed {
+		t.Fatalf("state %v after Close", tr.State())
+	}
+	select {
+	case <-r.keys:
+		t.Fatal("keys delivered although the certificate did not match")
+	default:
+	}
+}
+
+func TestOnlyOneColibriDataChannelIsAccepted(t *testing.T) {
+	m := listenLoopback(t)
+	_, r, c := connect(t, m, clientOptions{dataProtos: []string{ColibriProtocol, "other-protocol", ColibriProtocol}})
+	if hello := recv(t, c.dcMsgs, "ServerHello"); hello != `true:{"colibriClass":"ServerHello"}` {
+		t.Fatalf("first bridge message = %s", hello)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for m.Stats().RejectedDataChannels < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := m.Stats().RejectedDataChannels; got != 2 {
+		t.Fatalf("RejectedDataChannels = %d, want 2", got)
+	}
+	if err := c.dc.SendText("still works"); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, r.msgs, "message on the accepted channel"); got != "true:still works" {
+		t.Fatalf("got %q", got)
+	}
+	select {
+	case extra := <-c.dcMsgs:
+		t.Fatalf("a rejected channel got a message: %s", extra)
+	default:
+	}
+}
+
+func TestCloseDuringHandshakeStopsEverything(t *testing.T) {
+	m := listenLoopback(t)
+	for _, stage := range []string{"before remote", "ICE started"} {
+		r := newRecorder()
+		tr, err := m.NewTransport(Options{ICEControlling: true, SCTP: true}, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stage != "before remote" {
+			// Credentials of a peer that never answers: ICE keeps checking until Close.
+			err := tr.SetRemoteDescription(Description{Ufrag: "peer", Pwd: "peer-password-peer-password",
+				Candidates:   []Candidate{{Foundation: "1", Component: 1, Protocol: "udp", Priority: 2130706431, IP: "127.0.0.1", Port: 9, Type: "host"}},
+				Fingerprints: []Fingerprint{{Hash: "sha-256", Value: strings.Repeat("00:", 31) + "00", Setup: "active"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := tr.Close(); err != nil {
+			t.Fatalf("%s: Close: %v", stage, err)
+		}
+		if tr.State() != StateClosed {
+			t.Fatalf("%s: state %v", stage, tr.State())
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.NewTransport(Options{}, newRecorder()); err != ErrClosed {
+		t.Fatalf("NewTransport on a closed Mux = %v, want ErrClosed", err)
+	}
+	// goleak in TestMain checks that no agent, DTLS or reader goroutine survived.
 }
