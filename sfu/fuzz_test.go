@@ -1,0 +1,101 @@
+package sfu
+
+import (
+	"testing"
+	"time"
+)
+
+// FuzzHandleSRTP feeds arbitrary datagrams to an endpoint as its transport would: they must be
+// dropped with a counter, never panic, and never reach the other endpoint.
+func FuzzHandleSRTP(f *testing.F) {
+	tb := newTestBridge(f, true, false)
+	c, _ := tb.CreateConference("fuzz", "")
+	a := joinSecure(f, c, "a", gcm)
+	b := joinSecure(f, c, "b", gcm)
+	if err := a.ep.SetSources([]MediaSource{videoSource("a-v0", 1)}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, isRTCP bool) {
+		before := a.ep.Stats()
+		a.ep.handleSRTP(data, isRTCP)
+		after := a.ep.Stats()
+		drops := after.DroppedSRTPAuth - before.DroppedSRTPAuth + after.DroppedUnknownSSRC - before.DroppedUnknownSSRC
+		if drops != 1 {
+			t.Errorf("garbage counted %d drops, want 1", drops)
+		}
+		b.ep.drain()
+		if n := len(tb.writer("b").take()); n != 0 {
+			t.Errorf("garbage forwarded: %d datagrams", n)
+		}
+	})
+}
+
+// FuzzForwardRTP protects arbitrary RTP (as an authenticated client could send it) and checks
+// that the receiver gets exactly those bytes back, or that it is dropped with a counter.
+func FuzzForwardRTP(f *testing.F) {
+	tb := newTestBridge(f, true, false)
+	c, _ := tb.CreateConference("fuzz", "")
+	a := joinSecure(f, c, "a", gcm)
+	b := joinSecure(f, c, "b", gcm)
+	if err := a.ep.SetSources([]MediaSource{videoSource("a-v0", 1), audioSource("a-a0", 2)}); err != nil {
+		f.Fatal(err)
+	}
+	seq := uint16(0)
+	f.Fuzz(func(t *testing.T, plain []byte) {
+		if len(plain) < 12 || len(plain) > 1400 {
+			return
+		}
+		plain = append([]byte(nil), plain...)
+		plain[0] = 0x80 | plain[0]&0x3f // version 2
+		seq++
+		plain[2], plain[3] = byte(seq>>8), byte(seq) // fresh index for the replay window
+		srtpPkt, err := a.send.EncryptRTP(nil, plain, nil)
+		if err != nil {
+			return // not RTP pion can parse
+		}
+		before := a.ep.Stats()
+		a.ep.handleSRTP(srtpPkt, false)
+		after := a.ep.Stats()
+		b.ep.drain()
+		got := tb.writer("b").take()
+		if after.DroppedUnknownSSRC > before.DroppedUnknownSSRC || after.DroppedSRTPAuth > before.DroppedSRTPAuth {
+			if len(got) != 0 {
+				t.Errorf("dropped packet was forwarded")
+			}
+			return
+		}
+		if len(got) != 1 {
+			t.Fatalf("got %d datagrams, want 1 (stats %+v)", len(got), after)
+		}
+		out, err := b.recv.DecryptRTP(nil, got[0], nil)
+		if err != nil || string(out) != string(plain) {
+			t.Errorf("forwarded packet differs (%v)", err)
+		}
+	})
+}
+
+// FuzzKeyframeRequests walks arbitrary decrypted compound RTCP.
+func FuzzKeyframeRequests(f *testing.F) {
+	tb := newTestBridge(f, true, false)
+	c, _ := tb.CreateConference("fuzz", "")
+	a := joinSecure(f, c, "a", gcm)
+	b := joinSecure(f, c, "b", gcm)
+	if err := a.ep.SetSources([]MediaSource{videoSource("a-v0", 1)}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, plain []byte) {
+		before := b.ep.Stats()
+		b.ep.handleRTCP(plain, time.Now().UnixNano()+int64(time.Hour)) // past any rate limit
+		after := b.ep.Stats()
+		a.ep.drain()
+		got := tb.writer("a").take()
+		if fwd := after.KeyframeRequestsForwarded - before.KeyframeRequestsForwarded; int(fwd) != len(got) {
+			t.Errorf("counted %d forwarded keyframe requests, a got %d datagrams", fwd, len(got))
+		}
+		for _, d := range got {
+			if _, err := a.recv.DecryptRTCP(nil, d, nil); err != nil {
+				t.Errorf("forwarded PLI does not decrypt: %v", err)
+			}
+		}
+	})
+}
