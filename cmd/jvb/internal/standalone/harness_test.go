@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -60,6 +61,7 @@ func startStack(t *testing.T, cfg Config) *stack {
 	t.Cleanup(func() {
 		_ = st.focus.Close()
 		st.http.Close()
+		http.DefaultClient.CloseIdleConnections()
 		_ = st.colib.Close()
 		_ = st.bridge.Close()
 	})

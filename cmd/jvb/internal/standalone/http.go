@@ -83,6 +83,9 @@ func newServer(m modifier, cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /api/answer", s.handleAnswer)
 	s.mux.HandleFunc("GET /api/offer", s.handleOffer)
 	s.mux.HandleFunc("POST /api/leave", s.handleLeave)
+	s.mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorResponse{Error: "no such API call: GET " + r.URL.Path})
+	})
 
 	s.wg.Add(1)
 	go s.expireLoop()

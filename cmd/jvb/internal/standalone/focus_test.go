@@ -1,0 +1,239 @@
+package standalone
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func httpDo(t *testing.T, method, url, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw
+}
+
+func joinRaw(t *testing.T, st *stack, room string) joinResponse {
+	t.Helper()
+	status, raw := httpDo(t, http.MethodPost, st.http.URL+"/api/join", fmt.Sprintf(`{"room":%q}`, room))
+	if status != http.StatusOK {
+		t.Fatalf("join %s: HTTP %d %s", room, status, raw)
+	}
+	var jr joinResponse
+	if err := json.Unmarshal(raw, &jr); err != nil {
+		t.Fatal(err)
+	}
+	return jr
+}
+
+func TestJoinAllocatesEndpointAndOffersItsTransport(t *testing.T) {
+	st := startStack(t, Config{})
+	jr := joinRaw(t, st, "Room_1")
+	if jr.Room != "room_1" || jr.EndpointID == "" || len(jr.Token) < 32 || jr.Offer.Version != 1 {
+		t.Fatalf("join response %+v", jr)
+	}
+	confs := st.bridge.Conferences()
+	if len(confs) != 1 || confs[0].Name() != "room_1@"+DefaultMUCDomain {
+		t.Fatalf("bridge conferences %v", confs)
+	}
+	ep := confs[0].Endpoint(jr.EndpointID)
+	if ep == nil {
+		t.Fatalf("bridge has no endpoint %s", jr.EndpointID)
+	}
+	local := ep.LocalTransport()
+	fa, fv := confs[0].FeedbackSSRCs()
+	for _, want := range []string{"a=ice-ufrag:" + local.Ufrag + "\r\n", "a=ice-pwd:" + local.Pwd + "\r\n",
+		"a=fingerprint:sha-256 " + local.Fingerprints[0].Value + "\r\n", "a=setup:actpass\r\n",
+		"a=" + formatCandidate(local.Candidates[0]) + "\r\n",
+		fmt.Sprintf("a=ssrc:%d msid:mixedmslabel mixedlabelaudio0", fa),
+		fmt.Sprintf("a=ssrc:%d msid:mixedmslabel mixedlabelvideo0", fv), "a=sctp-port:5000"} {
+		if !strings.Contains(jr.Offer.SDP, want) {
+			t.Errorf("offer lacks %q", want)
+		}
+	}
+	if !ep.Config().SCTP || !ep.Config().ICEControlling {
+		t.Errorf("endpoint config %+v: want SCTP and ICE controlling like jicofo asks", ep.Config())
+	}
+}
+
+// TestParticipantsAreReofferedOnJoinAndLeave uses two pion clients: each learns the other's
+// sources through a new offer, the bridge gets their sources, and leaving is cleaned up.
+func TestParticipantsAreReofferedOnJoinAndLeave(t *testing.T) {
+	st := startStack(t, Config{})
+	p1 := newPionPeer(t, st.http.URL)
+	if err := p1.join("r"); err != nil {
+		t.Fatal(err)
+	}
+	p2 := newPionPeer(t, st.http.URL)
+	if err := p2.join("r"); err != nil {
+		t.Fatal(err)
+	}
+	owners := func(p *pionPeer) map[string]int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		out := map[string]int{}
+		for _, m := range p.mids {
+			if m.owner != "" && m.owner != "mixedmslabel" {
+				out[m.owner]++
+			}
+		}
+		return out
+	}
+	if o := owners(p2); o[p1.ep] != 2 {
+		t.Errorf("p2's first offer has sources %v, want p1's audio and video", o)
+	}
+	waitFor(t, 5*time.Second, "p1 re-offered with p2's sources", func() error {
+		if o := owners(p1); o[p2.ep] != 2 {
+			return fmt.Errorf("p1 offer owners %v", o)
+		}
+		return nil
+	})
+	conf := st.bridge.Conferences()[0]
+	for _, p := range []*pionPeer{p1, p2} {
+		srcs := conf.Endpoint(p.ep).Sources()
+		if len(srcs) != 2 || srcs[0].Name != p.ep+"-a0" || srcs[1].Name != p.ep+"-v0" || len(srcs[1].Sources) != 2 {
+			t.Errorf("bridge sources of %s: %+v, want audio + video with RTX", p.ep, srcs)
+		}
+	}
+
+	if err := p2.leave(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "p1 re-offered without p2", func() error {
+		if o := owners(p1); o[p2.ep] != 0 {
+			return fmt.Errorf("p1 offer owners %v", o)
+		}
+		return nil
+	})
+	if eps := st.endpoints(); len(eps) != 1 || !eps[p1.ep] {
+		t.Errorf("bridge endpoints after p2 left: %v", eps)
+	}
+	if err := p1.leave(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(st.bridge.Conferences()); n != 0 {
+		t.Errorf("%d conferences left on the bridge after everyone left", n)
+	}
+}
+
+func TestBadRequestsGetClearErrors(t *testing.T) {
+	st := startStack(t, Config{})
+	jr := joinRaw(t, st, "r")
+	auth := fmt.Sprintf(`"endpointId":%q,"token":%q`, jr.EndpointID, jr.Token)
+	for _, tc := range []struct {
+		name, method, path, body string
+		status                   int
+		want                     string
+	}{
+		{"malformed json", "POST", "/api/join", `{"room":`, 400, "request body"},
+		{"unknown field", "POST", "/api/join", `{"room":"a","x":1}`, 400, "unknown field"},
+		{"two values", "POST", "/api/join", `{"room":"a"}{}`, 400, "more than one"},
+		{"bad room", "POST", "/api/join", `{"room":"a b/../c"}`, 400, "room name"},
+		{"empty room", "POST", "/api/join", `{"room":""}`, 400, "room name"},
+		{"huge body", "POST", "/api/join", `{"room":"` + strings.Repeat("a", maxRequestBody) + `"}`, 400, "request body"},
+		{"wrong token", "POST", "/api/answer", fmt.Sprintf(`{"endpointId":%q,"token":"x","sdp":"v=0"}`, jr.EndpointID), 404, "unknown participant"},
+		{"garbage sdp", "POST", "/api/answer", `{` + auth + `,"version":1,"sdp":"hello"}`, 400, "not SDP"},
+		{"answer without dtls", "POST", "/api/answer", `{` + auth + `,"version":1,"sdp":"v=0\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n"}`, 400, "fingerprint"},
+		{"poll bad after", "GET", "/api/offer?endpoint=" + jr.EndpointID + "&token=" + jr.Token + "&after=x", "", 400, "after"},
+		{"poll unknown", "GET", "/api/offer?endpoint=nobody&token=x", "", 404, "unknown participant"},
+		{"leave unknown", "POST", "/api/leave", `{"endpointId":"nobody","token":"x"}`, 404, "unknown participant"},
+		{"wrong method", "GET", "/api/join", "", 404, "no such API call"},
+		{"post to page", "POST", "/", "", 405, ""},
+	} {
+		status, raw := httpDo(t, tc.method, st.http.URL+tc.path, tc.body)
+		if status != tc.status || !strings.Contains(string(raw), tc.want) {
+			t.Errorf("%s: HTTP %d %s, want %d mentioning %q", tc.name, status, raw, tc.status, tc.want)
+		}
+	}
+	// None of it disturbed the participant: its offer is still served at once.
+	status, raw := httpDo(t, "GET", st.http.URL+"/api/offer?endpoint="+jr.EndpointID+"&token="+jr.Token+"&after=0", "")
+	if status != http.StatusOK || !bytes.Contains(raw, []byte(`"version":1`)) {
+		t.Errorf("offer after bad requests: HTTP %d %s", status, raw)
+	}
+}
+
+func TestSilentParticipantIsExpiredButPollingOneStays(t *testing.T) {
+	st := startStack(t, Config{ParticipantTimeout: 800 * time.Millisecond, PollTimeout: 200 * time.Millisecond})
+	p := newPionPeer(t, st.http.URL)
+	if err := p.join("r"); err != nil {
+		t.Fatal(err)
+	}
+	silent := joinRaw(t, st, "r")
+	waitFor(t, 5*time.Second, "silent participant expired", func() error {
+		if eps := st.endpoints(); eps[silent.EndpointID] || !eps[p.ep] {
+			return fmt.Errorf("bridge endpoints %v", eps)
+		}
+		return nil
+	})
+	status, _ := httpDo(t, "GET", st.http.URL+"/api/offer?endpoint="+silent.EndpointID+"&token="+silent.Token, "")
+	if status != http.StatusNotFound {
+		t.Errorf("poll of an expired participant: HTTP %d, want 404", status)
+	}
+	time.Sleep(time.Second)
+	if eps := st.endpoints(); !eps[p.ep] {
+		t.Errorf("the polling participant was expired too: %v", eps)
+	}
+}
+
+func TestCloseEndsPollsAndExpiresConferences(t *testing.T) {
+	st := startStack(t, Config{})
+	jr := joinRaw(t, st, "r")
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(st.http.URL + "/api/offer?endpoint=" + jr.EndpointID + "&token=" + jr.Token + "&after=1")
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if err := st.focus.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case status := <-done:
+		if status != http.StatusServiceUnavailable && status != http.StatusGone {
+			t.Errorf("long-poll ended with HTTP %d at Close, want 503 or 410", status)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("long-poll still open after Close")
+	}
+	if n := len(st.bridge.Conferences()); n != 0 {
+		t.Errorf("%d conferences left on the bridge after Close", n)
+	}
+	if status, raw := httpDo(t, "POST", st.http.URL+"/api/join", `{"room":"r"}`); status != http.StatusServiceUnavailable {
+		t.Errorf("join after Close: HTTP %d %s, want 503", status, raw)
+	}
+}
+
+func TestPageIsServed(t *testing.T) {
+	st := startStack(t, Config{})
+	for path, want := range map[string]string{"/": "<title>", "/app.js": "createDataChannel('JVB data channel'",
+		"/style.css": ".tile"} {
+		status, raw := httpDo(t, "GET", st.http.URL+path, "")
+		if status != http.StatusOK || !strings.Contains(string(raw), want) {
+			t.Errorf("GET %s: HTTP %d, body lacks %q", path, status, want)
+		}
+	}
+}
