@@ -96,6 +96,9 @@ func NewHandler(d Deps) http.Handler {
 	handle("GET /debug/{conf}", g.Debug && d.Debug != nil, s.debug)
 	handle("GET /debug/{conf}/{ep}", g.Debug && d.Debug != nil, s.debug)
 	if d.Fallback != nil {
+		// The API's own trees never fall through to the page.
+		mux.HandleFunc("/colibri/", http.NotFound)
+		mux.HandleFunc("/about/", http.NotFound)
 		mux.Handle("/", d.Fallback)
 	}
 	if g.Pprof {

@@ -246,6 +246,16 @@ func TestFallbackGetsOtherPaths(t *testing.T) {
 			t.Errorf("%s: %d %q, want %q", path, rec.Code, rec.Body.String(), want)
 		}
 	}
+	// Gated-off APIs stay 404 rather than reaching the page.
+	h = NewHandler(Deps{Health: func() error { return nil },
+		Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page") })})
+	for _, path := range []string{"/colibri/v2/conferences", "/colibri/stats", "/about/health", "/colibri/shutdown"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", path, nil))
+		if rec.Code != 404 {
+			t.Errorf("gated %s reached the fallback: %d %q", path, rec.Code, rec.Body.String())
+		}
+	}
 }
 
 func TestPprofBehindFlag(t *testing.T) {
