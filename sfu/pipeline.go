@@ -22,7 +22,9 @@ import (
 //	dequeue -> projection (accept? + copy and rewrite into the datagram buffer) -> protect -> batch write
 //
 // RTCP: PLI/FIR from a receiver become a PLI (sender SSRC = the conference's feedback video SSRC)
-// queued to the media sender's sender goroutine; every other RTCP packet ends here.
+// queued to the media sender's sender goroutine. A sender report about a signalled source is
+// fanned out like RTP, without its report blocks, and passes the receiver's projection of that
+// source (so it only goes where the source's RTP went). Every other RTCP packet ends here.
 
 const (
 	// queueSize is how many packets one receiver may have waiting (a power of two).
@@ -36,6 +38,8 @@ const (
 
 // RTCP packet types and feedback formats the pipeline looks at (RFC 3550, 4585, 5104).
 const (
+	rtcpSR   = 200
+	srLen    = 28 // header, sender SSRC and sender info, no report blocks
 	rtcpPSFB = 206
 	fmtPLI   = 1
 	fmtFIR   = 4
@@ -163,6 +167,8 @@ func (e *Endpoint) handleRTCP(out []byte, now int64) {
 		}
 		pt, format := out[1], out[0]&0x1f
 		switch {
+		case pt == rtcpSR && size >= srLen:
+			e.forwardSenderReport(out[:srLen])
 		case pt == rtcpPSFB && format == fmtPLI && size >= 12:
 			e.requestKeyframe(binary.BigEndian.Uint32(out[8:12]), now)
 		case pt == rtcpPSFB && format == fmtFIR && size >= 12:
@@ -172,6 +178,22 @@ func (e *Endpoint) handleRTCP(out []byte, now int64) {
 		}
 		out = out[size:]
 	}
+}
+
+// forwardSenderReport fans a sender report about one of e's signalled sources out to the other
+// endpoints, stripped of its report blocks (they describe what e received, not what others get).
+func (e *Endpoint) forwardSenderReport(sr []byte) {
+	src := e.conf.sources.Load().bySSRC[binary.BigEndian.Uint32(sr[4:8])]
+	if src == nil || src.owner != e || src.media == MediaAudio && e.muteAudio.Load() || src.media == MediaVideo && e.muteVideo.Load() {
+		return
+	}
+	p := getPacket()
+	p.rtcp, p.src, p.n = true, src, srLen
+	copy(p.buf[:srLen], sr)
+	p.buf[0] &^= 0x1f // report count 0
+	binary.BigEndian.PutUint16(p.buf[2:4], srLen/4-1)
+	e.fanOut(p)
+	p.release()
 }
 
 // requestKeyframe relays a receiver's keyframe request for mediaSSRC to the source's owner as a
@@ -261,10 +283,21 @@ func (e *Endpoint) send(ctx *srtp.Context, p *packet) bool {
 		return false
 	}
 	var err error
-	if p.rtcp {
+	switch {
+	case p.rtcp && p.src != nil: // sender report
+		proj := e.projections[p.src]
+		if proj == nil {
+			return false // no RTP of that source was forwarded here yet
+		}
+		var ok bool
+		if out, ok = proj.forwardSenderReport(out, in); !ok {
+			return false
+		}
+		out, err = ctx.EncryptRTCP(out, out, &e.sendRTCP)
+	case p.rtcp: // keyframe request
 		out = append(out, in...)
 		out, err = ctx.EncryptRTCP(out, out, &e.sendRTCP)
-	} else {
+	default:
 		proj := e.projectionFor(p.src)
 		if proj == nil {
 			e.tx.stale.Add(1)
@@ -320,5 +353,11 @@ type projection struct {
 // timestamp.
 func (j *projection) forward(out, in []byte) ([]byte, bool) {
 	j.forwarded++
+	return append(out, in...), true
+}
+
+// forwardSenderReport does for a sender report of the source what forward does for its RTP.
+// Identity today; with rewriting it shifts the RTP timestamp and replaces SSRC and counts.
+func (j *projection) forwardSenderReport(out, in []byte) ([]byte, bool) {
 	return append(out, in...), true
 }

@@ -293,3 +293,44 @@ func TestBridgeLifecycleAndStats(t *testing.T) {
 		t.Errorf("after expire: %+v", s)
 	}
 }
+
+// senderReport builds an SR for ssrc with one report block.
+func senderReport(ssrc uint32) []byte {
+	b := make([]byte, 52)
+	b[0], b[1] = 0x81, rtcpSR
+	binary.BigEndian.PutUint16(b[2:], 12)
+	binary.BigEndian.PutUint32(b[4:], ssrc)
+	for i := 8; i < 28; i++ {
+		b[i] = byte(i) // NTP time, RTP time, counts
+	}
+	binary.BigEndian.PutUint32(b[28:], 0xdead) // report block about something a received
+	return b
+}
+
+func TestSenderReportFollowsForwardedRTPWithoutReportBlocks(t *testing.T) {
+	tb, _, a, b, _ := threeParty(t)
+	// Before any RTP of 222 reached b, its SR is not sent to b.
+	a.ep.handleSRTP(a.protectRTCP(t, senderReport(222)), true)
+	b.ep.drain()
+	if n := len(tb.writer("b").take()); n != 0 {
+		t.Fatalf("SR before RTP: b got %d datagrams", n)
+	}
+	a.ep.handleSRTP(a.protect(t, a.rtpPacket(222, 100, 10)), false)
+	a.ep.handleSRTP(a.protectRTCP(t, senderReport(222)), true)
+	// An SR about an SSRC a did not signal goes nowhere.
+	a.ep.handleSRTP(a.protectRTCP(t, senderReport(4242)), true)
+	b.ep.drain()
+	got := tb.writer("b").take()
+	if len(got) != 2 {
+		t.Fatalf("b got %d datagrams, want RTP + SR", len(got))
+	}
+	plain, err := b.recv.DecryptRTCP(nil, got[1], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := senderReport(222)[:28]
+	want[0], want[3] = 0x80, 6
+	if !bytes.Equal(plain, want) {
+		t.Errorf("forwarded SR = %x, want %x", plain, want)
+	}
+}
