@@ -79,7 +79,7 @@ func TestCandidatesFilterPrivateAndAddAdvertised(t *testing.T) {
 
 // TestIPv6SocketDemuxAndWrite checks the AF_INET6 sockaddr paths on ::1.
 func TestIPv6SocketDemuxAndWrite(t *testing.T) {
-	m, err := Listen(Config{BindAddr: netip.MustParseAddr("::1"), Readers: 2})
+	m, err := Listen(Config{BindAddr: netip.MustParseAddr("::1"), Readers: 2, Logger: quiet})
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
@@ -122,5 +122,51 @@ func TestIPv6SocketDemuxAndWrite(t *testing.T) {
 	n, from, err := peer.ReadFromUDPAddrPort(buf)
 	if err != nil || n != len(rtpPacket) || from.Port() != m.LocalAddr().Port() {
 		t.Fatalf("peer read %d bytes from %v (err %v)", n, from, err)
+	}
+}
+
+type stateHandler struct {
+	nopHandler
+	states chan State
+}
+
+func (h *stateHandler) HandleState(s State) { h.states <- s }
+
+func TestICEFailureFailsTheTransport(t *testing.T) {
+	oldD, oldF := iceDisconnectedTimeout, iceFailedTimeout
+	iceDisconnectedTimeout, iceFailedTimeout = 100*time.Millisecond, 200*time.Millisecond
+	defer func() { iceDisconnectedTimeout, iceFailedTimeout = oldD, oldF }()
+	m, err := Listen(Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 1, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	h := &stateHandler{states: make(chan State, 8)}
+	tr, err := m.NewTransport(Options{ICEControlling: true}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	// A peer that never answers: discard port 9 on loopback.
+	if err := tr.SetRemoteDescription(Description{Ufrag: "peer", Pwd: "peer-password-peer-password",
+		Candidates: []Candidate{{Foundation: "1", Component: 1, Protocol: "udp", Priority: 2130706431, IP: "127.0.0.1", Port: 9, Type: "host"}}}); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case s := <-h.states:
+			if s == StateFailed {
+				if tr.State() != StateFailed {
+					t.Fatalf("State() = %v after HandleState(failed)", tr.State())
+				}
+				return
+			}
+			if s != StateChecking {
+				t.Fatalf("unexpected state %v", s)
+			}
+		case <-timeout:
+			t.Fatal("ICE never failed")
+		}
 	}
 }

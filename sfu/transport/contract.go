@@ -2,7 +2,7 @@
 // state that sits on it. It demultiplexes every datagram at the socket: STUN and DTLS go to the
 // endpoint's ICE agent and DTLS connection, SRTP/SRTCP go straight to the endpoint's Handler
 // without any intermediate buffering. It knows nothing about conferences or forwarding, and must
-// never import package sfu.
+// never import package sfu. It is Linux-only (recvmmsg/sendmmsg, SO_REUSEPORT).
 package transport
 
 import (

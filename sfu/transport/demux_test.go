@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
@@ -12,6 +13,8 @@ const (
 	fixtureUfrag = "fixufrag"
 	fixturePwd   = "fixture-password-0123456789"
 )
+
+var quiet = slog.New(slog.DiscardHandler)
 
 type nopHandler struct{ srtp, rtcp int }
 
@@ -40,7 +43,7 @@ type demuxFixture struct {
 
 func newDemuxFixture(tb testing.TB) *demuxFixture {
 	tb.Helper()
-	m, err := Listen(Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 1})
+	m, err := Listen(Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 1, Logger: quiet})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -255,4 +258,20 @@ func FuzzDemux(f *testing.F) {
 		}
 		fx.m.demux(fx.s, fx.st, data, from)
 	})
+}
+
+// BenchmarkWriteToUDPBaseline is one sendto per packet on the same loopback path, the cost
+// BatchWriter's sendmmsg is compared against.
+func BenchmarkWriteToUDPBaseline(b *testing.B) {
+	f := newDemuxFixture(b)
+	addr, _ := sink(b)
+	c := f.m.socks[0].conn
+	b.ReportAllocs()
+	b.SetBytes(int64(len(rtpPacket)))
+	for b.Loop() {
+		if _, err := c.WriteToUDPAddrPort(rtpPacket, addr); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
 }

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -393,14 +392,4 @@ func listenAddresses(local netip.AddrPort, v6 bool) []net.Addr {
 		return loopback
 	}
 	return out
-}
-
-// ctxDone is a helper for select-free cancellation checks.
-func ctxDone(ctx context.Context) bool {
-	select {
-	case <-ctx.Done():
-		return true
-	default:
-		return false
-	}
 }

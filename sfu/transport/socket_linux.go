@@ -4,7 +4,6 @@ package transport
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -76,18 +75,20 @@ func (r *recvBatch) recv(fd uintptr) bool {
 		h.Flags = 0
 		r.hdrs[i].Len = 0
 	}
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)), 0, 0, 0)
-	switch e {
-	case 0:
-		r.n, r.errno = int(n), nil
-		return true
-	case unix.EAGAIN:
-		return false
-	case unix.EINTR:
-		return false
-	default:
-		r.n, r.errno = 0, e
-		return true
+	for {
+		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)), 0, 0, 0)
+		switch e {
+		case 0:
+			r.n, r.errno = int(n), nil
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false // wait for the poller
+		default:
+			r.n, r.errno = 0, e
+			return true
+		}
 	}
 }
 
@@ -209,5 +210,3 @@ func (s *sendBatch) write(n int) error {
 	}
 	return s.errno
 }
-
-var errUnsupportedAddr = errors.New("transport: unsupported address")

@@ -25,6 +25,13 @@ const (
 	eventQueueLen = 64
 )
 
+// ICE timeouts (pion's defaults: an agent that never connects fails after their sum, 30 s);
+// variables so that tests can shorten them.
+var (
+	iceDisconnectedTimeout = 5 * time.Second
+	iceFailedTimeout       = 25 * time.Second
+)
+
 // newCredentials returns a fresh local ICE ufrag (8 chars) and pwd (26 chars, 130 bits); tests
 // replace it to get fixed credentials.
 var newCredentials = func() (ufrag, pwd string) { return rand.Text()[:8], rand.Text() }
@@ -126,6 +133,8 @@ func (t *Transport) startAgent() error {
 		ice.WithNetworkTypes(networks),
 		ice.WithMulticastDNSMode(ice.MulticastDNSModeDisabled),
 		ice.WithIncludeLoopback(),
+		ice.WithDisconnectedTimeout(iceDisconnectedTimeout),
+		ice.WithFailedTimeout(iceFailedTimeout),
 		ice.WithLoggerFactory(t.logFactory),
 	)
 	if err != nil {
@@ -470,7 +479,8 @@ func (t *Transport) keep(set func()) bool {
 
 // Close stops every goroutine of this transport and unregisters its ufrag and addresses; the
 // Handler is not called after it returns. Close may be called from a Handler callback other
-// than HandleSRTP; it then returns without waiting for that callback to finish.
+// than HandleSRTP (e.g. on StateFailed); it then returns without waiting for that callback to
+// finish. It must not be called from HandleSRTP (it would wait up to a second for the reader).
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	if t.closed {

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -69,7 +70,7 @@ func (r *recorder) rtpPackets() [][]byte {
 
 func listenLoopback(t testing.TB) *Mux {
 	t.Helper()
-	m, err := Listen(Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 2})
+	m, err := Listen(Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 2, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
