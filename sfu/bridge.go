@@ -80,9 +80,13 @@ func newBridge(log *slog.Logger, f transportFactory) *Bridge {
 }
 
 // Close expires every conference and closes the UDP port; all goroutines of the bridge have
-// ended when it returns.
+// ended when it returns. Later calls do nothing.
 func (b *Bridge) Close() error {
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
 	b.closed = true
 	confs := b.conferencesLocked()
 	b.mu.Unlock()
