@@ -236,7 +236,9 @@ func (t *Transport) LocalDescription() Description {
 // SetRemoteDescription takes the endpoint's ICE/DTLS parameters. ufrag/pwd and fingerprints are
 // taken the first time they are non-empty (ICE starts once ufrag+pwd are known); candidates are
 // added every time (trickle). Remote setup "active" makes the bridge the DTLS server; "passive"
-// and "actpass" make it the client.
+// and "actpass" make it the client. TCP and mDNS (".local") candidates are ignored. A malformed
+// candidate is reported in the returned error, but everything else in d is still applied, so
+// callers that must be lenient (jicofo drops the session on errors) may just log it.
 func (t *Transport) SetRemoteDescription(d Description) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -273,7 +275,10 @@ func (t *Transport) SetRemoteDescription(d Description) error {
 	var errs []error
 	for _, c := range d.Candidates {
 		if c.Protocol != "" && !strings.EqualFold(c.Protocol, "udp") {
-			continue
+			continue // the bridge only does ICE over UDP
+		}
+		if strings.HasSuffix(c.IP, ".local") {
+			continue // mDNS-obfuscated host candidate: the peer is found as peer-reflexive instead
 		}
 		pc, err := ice.UnmarshalCandidate(candidateString(c))
 		if err != nil {

@@ -424,6 +424,13 @@ func TestRemoteDescriptionErrors(t *testing.T) {
 	if err := tr.SetRemoteDescription(Description{Candidates: []Candidate{{Foundation: "1", Priority: 1, IP: "not-an-ip", Port: 1, Type: "host"}}}); err == nil {
 		t.Fatal("bad candidate accepted")
 	}
+	ignored := []Candidate{
+		{Foundation: "1", Component: 1, Protocol: "udp", Priority: 1, IP: "3f1c5b2e-7c1d.local", Port: 5000, Type: "host"},
+		{Foundation: "2", Component: 1, Protocol: "tcp", Priority: 1, IP: "127.0.0.1", Port: 9, Type: "host", TCPType: "active"},
+	}
+	if err := tr.SetRemoteDescription(Description{Candidates: ignored}); err != nil {
+		t.Fatalf("mDNS/TCP candidates rejected: %v", err)
+	}
 	if err := tr.SetRemoteDescription(Description{Fingerprints: []Fingerprint{{Hash: "sha-256", Value: "00", Setup: "passive"}}}); err != nil {
 		t.Fatal(err)
 	}
