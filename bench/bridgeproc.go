@@ -89,6 +89,7 @@ func StartBridge(ctx context.Context, cfg BridgeConfig) (*BridgeProcess, error) 
 		"COLIBRI_REST_ENABLED=true",
 		"JVB_DISABLE_XMPP=true",
 		"JVB_PORT="+strconv.Itoa(port),
+		"JVB_ADVERTISE_IPS=127.0.0.1",
 		"JVB_ADVERTISE_PRIVATE_CANDIDATES=true",
 	)
 	env = append(env, cfg.Env...)

@@ -161,24 +161,10 @@ func (s *secureConn) connect(ctx context.Context, remote *c2ICEUDP, h packetHand
 	if fp == "" {
 		return errors.New("bridge transport has no sha-256 fingerprint")
 	}
-	added := 0
-	for _, c := range remote.Candidates {
-		if c.Protocol != "" && !strings.EqualFold(c.Protocol, "udp") {
-			continue
-		}
-		if ip := net.ParseIP(c.IP); s.loopback && (ip == nil || !ip.IsLoopback()) {
-			continue
-		}
-		cand, err := ice.NewCandidateHost(&ice.CandidateHostConfig{
-			Network: "udp", Address: c.IP, Port: int(c.Port), Component: 1,
-			Priority: uint32(c.Priority), Foundation: c.Foundation,
-		})
-		if err != nil {
-			continue
-		}
-		if err := s.agent.AddRemoteCandidate(cand); err == nil {
-			added++
-		}
+	added := s.addRemoteCandidates(remote.Candidates, s.loopback)
+	if added == 0 && s.loopback {
+		// A local bridge that only advertises this host's other addresses: still local traffic.
+		added = s.addRemoteCandidates(remote.Candidates, false)
 	}
 	if added == 0 {
 		return fmt.Errorf("bridge transport has no usable UDP candidate (%d offered)", len(remote.Candidates))
@@ -251,6 +237,30 @@ func (s *secureConn) connect(ctx context.Context, remote *c2ICEUDP, h packetHand
 	s.remote = rem
 	close(s.ready)
 	return nil
+}
+
+// addRemoteCandidates adds the bridge's UDP candidates (only loopback ones if loopbackOnly).
+func (s *secureConn) addRemoteCandidates(cands []c2Candidate, loopbackOnly bool) int {
+	added := 0
+	for _, c := range cands {
+		if c.Protocol != "" && !strings.EqualFold(c.Protocol, "udp") {
+			continue
+		}
+		if ip := net.ParseIP(c.IP); ip == nil || loopbackOnly && !ip.IsLoopback() || ip.To4() == nil {
+			continue
+		}
+		cand, err := ice.NewCandidateHost(&ice.CandidateHostConfig{
+			Network: "udp", Address: c.IP, Port: int(c.Port), Component: 1,
+			Priority: uint32(c.Priority), Foundation: c.Foundation,
+		})
+		if err != nil {
+			continue
+		}
+		if err := s.agent.AddRemoteCandidate(cand); err == nil {
+			added++
+		}
+	}
+	return added
 }
 
 // packetHandler receives decrypted packets on the transport's read goroutine.
