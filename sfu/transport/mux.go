@@ -143,7 +143,8 @@ func (m *Mux) closeSockets() {
 	}
 }
 
-// Close stops the readers and closes the sockets. Transports still open stop receiving.
+// Close stops the readers and closes the sockets. Close the transports first: one still open
+// stops receiving and its writes fail with ErrClosed, but its own goroutines run until its Close.
 func (m *Mux) Close() error {
 	if m.closed.Swap(true) {
 		return nil
