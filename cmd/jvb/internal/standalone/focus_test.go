@@ -2,15 +2,19 @@ package standalone
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"gojvb/colibri"
 )
 
 func TestMain(m *testing.M) {
@@ -235,5 +239,68 @@ func TestPageIsServed(t *testing.T) {
 		if status != http.StatusOK || !strings.Contains(string(raw), want) {
 			t.Errorf("GET %s: HTTP %d, body lacks %q", path, status, want)
 		}
+	}
+}
+
+// recorder passes requests to the real COLIBRI2 handler and keeps their XML.
+type recorder struct {
+	next Modifier
+	mu   sync.Mutex
+	xml  []string
+}
+
+func (r *recorder) Modify(ctx context.Context, req *colibri.ConferenceModify) (*colibri.ConferenceModified, error) {
+	b, err := req.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.xml = append(r.xml, string(b))
+	r.mu.Unlock()
+	return r.next.Modify(ctx, req)
+}
+
+func (r *recorder) requests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.xml...)
+}
+
+// TestRequestsAreShapedLikeJicofos checks the conference-modify elements the focus sends for a
+// join, an answer and a leave (control-plane §3 steps 2, 3 and 7/8).
+func TestRequestsAreShapedLikeJicofos(t *testing.T) {
+	rec := &recorder{}
+	st := startStackWith(t, Config{}, func(m Modifier) Modifier { rec.next = m; return rec })
+	p := newPionPeer(t, st.http.URL)
+	if err := p.join("shape"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.leave(); err != nil {
+		t.Fatal(err)
+	}
+	reqs := rec.requests()
+	if len(reqs) != 3 {
+		t.Fatalf("%d requests, want create, update, expire:\n%s", len(reqs), strings.Join(reqs, "\n"))
+	}
+	mustHave := [][]string{
+		{`create="true"`, `name="shape@conference.standalone"`, `<endpoint id="` + p.ep + `" create="true" stats-id="` + p.ep + `"`,
+			`<media type="audio">`, `name="opus"`, `<media type="video">`, `name="VP8"`, `name="rtx"`,
+			`ice-controlling="true"`, `<sctp></sctp>`, `<capability name="source-names">`, `<sources></sources>`},
+		{`<endpoint id="` + p.ep + `"`, `ufrag=`, `setup="active"`, `<candidate component="1"`, `<media-source type="audio" id="` + p.ep + `-a0"`,
+			`<media-source type="video" id="` + p.ep + `-v0"`, `semantics="FID"`},
+		{`expire="true"`},
+	}
+	for i, wants := range mustHave {
+		for _, w := range wants {
+			if !strings.Contains(reqs[i], w) {
+				t.Errorf("request %d lacks %s:\n%s", i, w, reqs[i])
+			}
+		}
+	}
+	if strings.Contains(reqs[1], "create=") || strings.Contains(reqs[1], "<media ") {
+		t.Errorf("update repeats create or media:\n%s", reqs[1])
+	}
+	if strings.Contains(reqs[2], "<endpoint") {
+		t.Errorf("last one out should expire the conference, not the endpoint:\n%s", reqs[2])
 	}
 }

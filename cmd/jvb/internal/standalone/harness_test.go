@@ -39,6 +39,12 @@ func testLogger() *slog.Logger {
 
 func startStack(t *testing.T, cfg Config) *stack {
 	t.Helper()
+	return startStackWith(t, cfg, nil)
+}
+
+// startStackWith lets a test wrap the COLIBRI2 handler the focus calls (to record requests).
+func startStackWith(t *testing.T, cfg Config, wrap func(Modifier) Modifier) *stack {
+	t.Helper()
 	log := testLogger()
 	b, err := sfu.New(sfu.Config{Logger: log, Transport: transport.Config{
 		Port: 0, BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 1, Logger: log}})
@@ -51,6 +57,9 @@ func startStack(t *testing.T, cfg Config) *stack {
 		t.Fatalf("colibri.NewHandler: %v", err)
 	}
 	cfg.Modifier, cfg.Logger = h, log
+	if wrap != nil {
+		cfg.Modifier = wrap(h)
+	}
 	f, err := New(cfg)
 	if err != nil {
 		_ = h.Close()

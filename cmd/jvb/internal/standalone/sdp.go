@@ -436,7 +436,8 @@ func parseAnswer(sdp string, extraCandidates []string, ep string) (answer, error
 			continue
 		}
 		c, err := parseCandidate(s)
-		if err != nil || c.Protocol != "udp" || strings.HasSuffix(c.IP, ".local") {
+		// rtcp-mux is always on: component 2 (RTCP) candidates are of no use to the bridge.
+		if err != nil || c.Protocol != "udp" || c.Component != 1 || strings.HasSuffix(c.IP, ".local") {
 			a.Dropped++
 			continue
 		}

@@ -139,7 +139,8 @@ const chromeAnswer = "v=0\r\no=- 6596902077208871429 4 IN IP4 127.0.0.1\r\ns=-\r
 	"m=video 9 UDP/TLS/RTP/SAVPF 100 96\r\na=mid:3\r\na=recvonly\r\na=ssrc:99 cname:x\r\n"
 
 func TestParseAnswerTakesTransportAndSimulcastSources(t *testing.T) {
-	a, err := parseAnswer(chromeAnswer, []string{"candidate:9 1 udp 1 192.0.2.2 5000 typ host", "", "candidate:x.local"}, "ep9")
+	a, err := parseAnswer(chromeAnswer, []string{"candidate:9 1 udp 1 192.0.2.2 5000 typ host", "",
+		"candidate:x.local", "candidate:9 2 udp 1 192.0.2.2 5001 typ host"}, "ep9")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,8 +155,8 @@ func TestParseAnswerTakesTransportAndSimulcastSources(t *testing.T) {
 	for _, c := range tr.Candidates {
 		ips = append(ips, c.IP)
 	}
-	if !slices.Equal(ips, []string{"127.0.0.1", "::1", "192.0.2.2"}) || a.Dropped != 2 {
-		t.Errorf("candidates %v (dropped %d), want UDP ones only, tcp and the malformed one dropped", ips, a.Dropped)
+	if !slices.Equal(ips, []string{"127.0.0.1", "::1", "192.0.2.2"}) || a.Dropped != 3 {
+		t.Errorf("candidates %v (dropped %d), want UDP RTP ones only, tcp, RTCP and the malformed one dropped", ips, a.Dropped)
 	}
 	if c := tr.Candidates[0]; c.Priority != 2122194687 || c.Port != 46519 || c.Network != 3 || c.Type != "host" {
 		t.Errorf("first candidate = %+v", c)
@@ -248,7 +249,7 @@ func FuzzParseAnswer(f *testing.F) {
 			}
 		}
 		for _, c := range a.Transport.Candidates {
-			if c.Protocol != "udp" || c.Port < 1 || c.Port > 65535 {
+			if c.Protocol != "udp" || c.Component != 1 || c.Port < 1 || c.Port > 65535 {
 				t.Fatalf("bad candidate %+v", c)
 			}
 		}
