@@ -8,6 +8,23 @@ import (
 	"strings"
 )
 
+// usedEnv are the variables Load reads (TZ is honoured by the Go runtime itself).
+var usedEnv = []string{
+	"COLIBRI_REST_ENABLED", "DOCKER_HOST_ADDRESS", "ENABLE_JVB_XMPP_SERVER", "ENABLE_OCTO", "HOSTNAME",
+	"JVB_ADVERTISE_IPS", "JVB_ADVERTISE_PRIVATE_CANDIDATES", "JVB_AUTH_PASSWORD", "JVB_AUTH_USER",
+	"JVB_BREWERY_MUC", "JVB_CONFIG", "JVB_DISABLE_XMPP", "JVB_INSTANCE_ID", "JVB_MUC_NICKNAME",
+	"JVB_OCTO_BIND_ADDRESS", "JVB_OCTO_REGION", "JVB_OCTO_RELAY_ID", "JVB_PORT", "JVB_REQUIRE_VALID_ADDRESS",
+	"JVB_XMPP_AUTH_DOMAIN", "JVB_XMPP_INTERNAL_MUC_DOMAIN", "JVB_XMPP_PORT", "JVB_XMPP_SERVER",
+	"SHUTDOWN_REST_ENABLED", "TZ", "XMPP_AUTH_DOMAIN", "XMPP_INTERNAL_MUC_DOMAIN", "XMPP_PORT", "XMPP_SERVER",
+}
+
+// KnownEnv lists every variable Load reads or knowingly ignores, sorted.
+func KnownEnv() []string {
+	out := append(append([]string(nil), usedEnv...), ignoredEnv...)
+	sort.Strings(out)
+	return out
+}
+
 // ignoredEnv are jitsi/jvb variables accepted for compatibility that change nothing here
 // (JVM, STUN/AWS harvesting, bandwidth-estimator choice, logging files, sidecar, the removed
 // colibri websockets).

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"gojvb/cmd/jvb/internal/config"
+)
+
+// No Docker engine runs in CI: these tests check the image's entrypoint logic (environment and
+// the image's jvb.conf -> configuration) and keep the Dockerfile and the compose example in
+// step with the code.
+
+func readRepoFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// composeEnv returns the variable names the compose example passes to the container.
+func composeEnv(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	in := false
+	for _, line := range strings.Split(readRepoFile(t, "../../docker-compose.yml"), "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "environment:":
+			in = true
+		case in && strings.HasPrefix(trimmed, "- "):
+			name, _, _ := strings.Cut(strings.TrimPrefix(trimmed, "- "), "=")
+			names = append(names, name)
+		case in && trimmed != "":
+			in = false
+		}
+	}
+	if len(names) < 20 {
+		t.Fatalf("found only %d environment entries in docker-compose.yml", len(names))
+	}
+	return names
+}
+
+func TestComposeVariablesAreAllKnown(t *testing.T) {
+	known := config.KnownEnv()
+	for _, name := range composeEnv(t) {
+		if !slices.Contains(known, name) {
+			t.Errorf("docker-compose.yml passes %s, which config neither reads nor lists as ignored", name)
+		}
+	}
+}
+
+// TestImageEntrypointConfig loads what the container loads: the image's jvb.conf (JVB_CONFIG)
+// plus docker-jitsi-meet's environment, first with every variable present but empty (an .env
+// that sets nothing), then with typical values.
+func TestImageEntrypointConfig(t *testing.T) {
+	env := map[string]string{"JVB_CONFIG": "docker/jvb.conf"}
+	for _, name := range composeEnv(t) {
+		env[name] = ""
+	}
+	cfg, err := config.Load(nil, envOf(env))
+	if err != nil {
+		t.Fatalf("empty docker env: %v", err)
+	}
+	if cfg.HTTPAddr != "0.0.0.0:8080" || loopbackFor(cfg.HTTPAddr) != "127.0.0.1:8080" {
+		t.Fatalf("image must serve 0.0.0.0:8080 and health-check 127.0.0.1:8080: %s", cfg.HTTPAddr)
+	}
+	if len(cfg.XMPP) != 0 || cfg.Port != 10000 || cfg.REST.Colibri {
+		t.Fatalf("empty env must give defaults without XMPP: %+v", cfg)
+	}
+
+	for k, v := range map[string]string{
+		"XMPP_SERVER": "xmpp.meet.jitsi", "XMPP_AUTH_DOMAIN": "auth.meet.jitsi",
+		"XMPP_INTERNAL_MUC_DOMAIN": "internal-muc.meet.jitsi", "JVB_AUTH_USER": "jvb",
+		"JVB_AUTH_PASSWORD": "0123456789abcdef", "JVB_BREWERY_MUC": "jvbbrewery", "JVB_PORT": "10000",
+		"JVB_ADVERTISE_IPS": "203.0.113.5", "COLIBRI_REST_ENABLED": "true", "TZ": "UTC",
+		"SENTRY_DSN": `"0"`, "HOSTNAME": "c0ffee",
+	} {
+		env[k] = v
+	}
+	cfg, err = config.Load(nil, envOf(env))
+	if err != nil {
+		t.Fatalf("docker env: %v", err)
+	}
+	if len(cfg.XMPP) != 1 || cfg.XMPP[0].Hostname != "xmpp.meet.jitsi" || cfg.XMPP[0].MUCNickname != "c0ffee" ||
+		cfg.XMPP[0].MUCJIDs[0] != "jvbbrewery@internal-muc.meet.jitsi" || !cfg.REST.Colibri ||
+		len(cfg.Advertised) != 1 || cfg.HTTPAddr != "0.0.0.0:8080" {
+		t.Fatalf("docker env not applied: %+v", cfg)
+	}
+	if !slices.Contains(cfg.Ignored, "SENTRY_DSN") {
+		t.Fatalf("SENTRY_DSN should be reported as ignored: %v", cfg.Ignored)
+	}
+}
+
+func TestDockerfileMatchesTheCode(t *testing.T) {
+	df := readRepoFile(t, "../../Dockerfile")
+	for _, want := range []string{
+		"CGO_ENABLED=0", "./cmd/jvb", "EXPOSE 10000/udp 8080", "USER nonroot",
+		`CMD ["/usr/local/bin/jvb", "healthcheck"]`, `ENTRYPOINT ["/usr/local/bin/jvb"]`,
+		"COPY cmd/jvb/docker/jvb.conf ",
+	} {
+		if !strings.Contains(df, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	copied := regexp.MustCompile(`COPY cmd/jvb/docker/jvb.conf (\S+)`).FindStringSubmatch(df)
+	envConf := regexp.MustCompile(`ENV JVB_CONFIG=(\S+)`).FindStringSubmatch(df)
+	if copied == nil || envConf == nil || copied[1] != envConf[1] {
+		t.Fatalf("JVB_CONFIG (%v) must name the copied jvb.conf (%v)", envConf, copied)
+	}
+}
