@@ -2,6 +2,7 @@ package standalone
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"gojvb/colibri"
@@ -51,6 +52,15 @@ func (c colibriModifier) modify(ctx context.Context, req modifyRequest) (modifyR
 	}
 	resp, err := c.m.Modify(ctx, cm)
 	if err != nil {
+		var ce *colibri.Error
+		if errors.As(err, &ce) {
+			switch ce.Reason {
+			case colibri.ReasonConferenceNotFound:
+				err = fmt.Errorf("%w: %w", errConferenceGone, err)
+			case colibri.ReasonUnknownEndpoint:
+				err = fmt.Errorf("%w: %w", errEndpointGone, err)
+			}
+		}
 		return modifyResult{}, err
 	}
 	var res modifyResult

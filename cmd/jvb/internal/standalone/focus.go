@@ -98,7 +98,10 @@ var (
 	errUnknownParticipant = errors.New("unknown participant or wrong token")
 	errBadRoom            = errors.New("room name must be 1-64 characters of a-z, 0-9, '-' and '_'")
 	errClosed             = errors.New("focus is shutting down")
-	roomNameRE            = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+	// The bridge no longer has the conference / the endpoint (it expired them itself).
+	errConferenceGone = errors.New("conference expired on the bridge")
+	errEndpointGone   = errors.New("endpoint expired on the bridge")
+	roomNameRE        = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 )
 
 func randomHex(n int) string {
@@ -120,6 +123,7 @@ func (f *focus) join(ctx context.Context, roomName string) (*participant, error)
 	if !roomNameRE.MatchString(roomName) {
 		return nil, fmt.Errorf("room %q: %w", roomName, errBadRoom)
 	}
+	retried := false
 	for {
 		r, err := f.room(roomName)
 		if err != nil {
@@ -132,6 +136,15 @@ func (f *focus) join(ctx context.Context, roomName string) (*participant, error)
 			continue
 		}
 		p, err := f.joinLocked(ctx, r)
+		if errors.Is(err, errConferenceGone) && !retried {
+			// The bridge expired the meeting behind our back (ICE failures, inactivity): the
+			// others' endpoints are gone too. Remove them and start a new meeting, as jicofo
+			// re-invites everyone after conference_not_found.
+			f.forgetRoomLocked(r, "conference expired on the bridge")
+			r.mu.Unlock()
+			retried = true
+			continue
+		}
 		if err != nil && len(r.participants) == 0 {
 			f.dropRoomLocked(r)
 		}
@@ -238,6 +251,13 @@ func (f *focus) answer(ctx context.Context, p *participant, version int, sdp str
 		return nil
 	}
 	if _, err := f.bridge.modify(ctx, modifyRequest{MeetingID: r.meetingID, Endpoint: ep}); err != nil {
+		switch {
+		case errors.Is(err, errConferenceGone):
+			f.forgetRoomLocked(r, "conference expired on the bridge")
+		case errors.Is(err, errEndpointGone):
+			f.forgetLocked(p, "endpoint expired on the bridge")
+			f.reofferLocked(r)
+		}
 		return fmt.Errorf("update endpoint %s in room %s: %w", p.id, r.name, err)
 	}
 	if a.Dropped > 0 {
@@ -271,6 +291,29 @@ func (f *focus) leave(ctx context.Context, p *participant, reason string) error 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return f.leaveLocked(ctx, p, reason)
+}
+
+// forgetLocked drops p from the focus without telling the bridge; its long-poll ends with 410.
+func (f *focus) forgetLocked(p *participant, reason string) {
+	r := p.room
+	if p.left {
+		return
+	}
+	p.left = true
+	close(p.changed)
+	r.participants = removeParticipant(r.participants, p)
+	f.mu.Lock()
+	delete(f.byID, p.id)
+	f.mu.Unlock()
+	f.log.Info("participant removed", "room", r.name, "meeting_id", r.meetingID, "endpoint", p.id, "reason", reason)
+}
+
+// forgetRoomLocked drops every participant of r and r itself, without telling the bridge.
+func (f *focus) forgetRoomLocked(r *room, reason string) {
+	for _, p := range slicesClone(r.participants) {
+		f.forgetLocked(p, reason)
+	}
+	f.dropRoomLocked(r)
 }
 
 func (f *focus) leaveLocked(ctx context.Context, p *participant, reason string) error {

@@ -304,3 +304,44 @@ func TestRequestsAreShapedLikeJicofos(t *testing.T) {
 		t.Errorf("last one out should expire the conference, not the endpoint:\n%s", reqs[2])
 	}
 }
+
+// TestMeetingExpiredByTheBridgeIsStartedAgain: when the bridge expires a conference on its own,
+// the next join starts a new meeting and the stale participants are told they are gone (410),
+// as jicofo re-invites after conference_not_found.
+func TestMeetingExpiredByTheBridgeIsStartedAgain(t *testing.T) {
+	st := startStack(t, Config{})
+	stale := joinRaw(t, st, "r")
+	st.bridge.Conferences()[0].Expire()
+	fresh := joinRaw(t, st, "r")
+	confs := st.bridge.Conferences()
+	if len(confs) != 1 || confs[0].Endpoint(fresh.EndpointID) == nil || confs[0].Endpoint(stale.EndpointID) != nil {
+		t.Fatalf("bridge conferences after re-join: %v", confs)
+	}
+	if strings.Contains(fresh.Offer.SDP, stale.EndpointID) {
+		t.Error("the new meeting's offer still names the stale participant")
+	}
+	status, raw := httpDo(t, "GET", st.http.URL+"/api/offer?endpoint="+stale.EndpointID+"&token="+stale.Token+"&after=1", "")
+	if status != http.StatusNotFound {
+		t.Errorf("poll of the stale participant: HTTP %d %s, want 404", status, raw)
+	}
+}
+
+// TestEndpointExpiredByTheBridgeGetsGone: an answer for an endpoint the bridge expired is 410
+// and the participant is dropped.
+func TestEndpointExpiredByTheBridgeGetsGone(t *testing.T) {
+	st := startStack(t, Config{})
+	keep := joinRaw(t, st, "r")
+	lost := joinRaw(t, st, "r")
+	st.bridge.Conferences()[0].Endpoint(lost.EndpointID).Expire()
+	body, _ := json.Marshal(answerRequest{EndpointID: lost.EndpointID, Token: lost.Token, Version: 1, SDP: chromeAnswer})
+	status, raw := httpDo(t, "POST", st.http.URL+"/api/answer", string(body))
+	if status != http.StatusGone || !strings.Contains(string(raw), "expired on the bridge") {
+		t.Errorf("answer for an expired endpoint: HTTP %d %s, want 410", status, raw)
+	}
+	if _, err := st.focus.f.participant(lost.EndpointID, lost.Token); err == nil {
+		t.Error("focus still has the expired participant")
+	}
+	if _, err := st.focus.f.participant(keep.EndpointID, keep.Token); err != nil {
+		t.Errorf("the other participant was dropped: %v", err)
+	}
+}

@@ -293,6 +293,8 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		status = http.StatusBadRequest
 	case errors.Is(err, errUnknownParticipant):
 		status = http.StatusNotFound
+	case errors.Is(err, errConferenceGone), errors.Is(err, errEndpointGone):
+		status = http.StatusGone // the page must join again
 	case errors.Is(err, errClosed):
 		status = http.StatusServiceUnavailable
 	}

@@ -234,21 +234,26 @@ async function join(room, opts = {}) {
     if (pc.connectionState === 'connected' && state.simulcast) scaleLayers();
   };
   status('joining');
-  const r = await api('/api/join', {room});
-  Object.assign(state, {ep: r.endpointId, token: r.token, room: r.room});
-  $('localLabel').textContent = `me (${r.endpointId})`;
-  $('room').value = r.room;
-  $('joinBtn').disabled = true; $('leaveBtn').disabled = false;
-  await applyOffer(r.offer, true);
+  try {
+    const r = await api('/api/join', {room});
+    Object.assign(state, {ep: r.endpointId, token: r.token, room: r.room});
+    $('localLabel').textContent = `me (${r.endpointId})`;
+    $('room').value = r.room;
+    $('joinBtn').disabled = true; $('leaveBtn').disabled = false;
+    await applyOffer(r.offer, true);
+  } catch (e) {
+    await leave(); // releases the camera and whatever the focus allocated
+    throw e;
+  }
   pollLoop();
-  return {endpointId: r.endpointId, room: r.room};
+  return {endpointId: state.ep, room: state.room};
 }
 
 async function leave() {
   if (!state.pc) return;
   state.closed = true;
   if (state.poll) state.poll.abort();
-  await api('/api/leave', {endpointId: state.ep, token: state.token}).catch(() => {});
+  if (state.ep) await api('/api/leave', {endpointId: state.ep, token: state.token}).catch(() => {});
   state.pc.close();
   state.local.getTracks().forEach((t) => t.stop());
   for (const t of state.tiles.values()) t.fig.remove();
