@@ -37,6 +37,10 @@ type conn struct {
 	log   *slog.Logger
 	nudge chan struct{}
 
+	// writer is the current session's writer; late COLIBRI2 replies use it
+	// so that an answer computed across a reconnect still goes out.
+	writer atomic.Pointer[sessionWriter]
+
 	mu        sync.Mutex
 	connected bool
 	bound     string
@@ -96,7 +100,11 @@ func (k *conn) run(ctx context.Context) {
 			k.c.disconnects.Add(1)
 			backoff = k.c.cfg.MinBackoff
 		}
-		k.log.Warn("xmpp connection lost, reconnecting", "err", err, "retry_in", backoff)
+		if established {
+			k.log.Warn("xmpp connection lost, reconnecting", "err", err, "retry_in", backoff)
+		} else {
+			k.log.Warn("xmpp connect failed, retrying", "err", err, "retry_in", backoff)
+		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -221,6 +229,8 @@ func (k *conn) session(ctx context.Context) (established bool, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := &sessionWriter{s: s}
+	k.writer.Store(w)
+	defer k.writer.Store(nil)
 	events := make(chan event, 16)
 	readDone := make(chan error, 1)
 	lc.mark()

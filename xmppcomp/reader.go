@@ -222,7 +222,7 @@ func (r *reader) colibri(iq, payload *element) error {
 	if err != nil {
 		return r.fail(iq, stanzaError{Type: "modify", Condition: "bad-request", Text: err.Error()})
 	}
-	w, log := r.w, r.k.log
+	w, log, k := r.w, r.k.log, r.k
 	id := iq.attr("id")
 	var replied atomic.Bool
 	h.HandleIQ(r.runCtx, raw, func(result, errElem []byte) {
@@ -235,7 +235,11 @@ func (r *reader) colibri(iq, payload *element) error {
 			log.Error("invalid colibri2 reply; answering internal-server-error", "iq_id", id, "err", err)
 			toks = iqReply(iq, "error", stanzaError{Type: "wait", Condition: "internal-server-error", Text: "invalid reply"}.element())
 		}
-		if err := w.send(toks); err != nil {
+		out := stanzaSender(w)
+		if cur := k.writer.Load(); cur != nil {
+			out = cur // the session may have been replaced meanwhile
+		}
+		if err := out.send(toks); err != nil {
 			log.Warn("colibri2 reply not sent", "iq_id", id, "err", err)
 		}
 	})

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // Namespaces this package reads or writes.
@@ -75,8 +74,10 @@ var errTooLarge = errors.New("element too large or too deep")
 func readElement(r xml.TokenReader, start xml.StartElement, limit int) (el *element, truncated bool, err error) {
 	root := &element{Name: start.Name, Attr: cleanAttrs(start.Attr)}
 	size := elementSize(start)
+	// texts[i] collects the character data of stack[i]; appending to a
+	// byte slice keeps many small chunks linear.
 	stack := []*element{root}
-	var text strings.Builder
+	texts := [][]byte{nil}
 	for len(stack) > 0 {
 		tok, err := r.Token()
 		if err != nil {
@@ -97,24 +98,21 @@ func readElement(r xml.TokenReader, start xml.StartElement, limit int) (el *elem
 				top.Children = append(top.Children, child)
 			}
 			stack = append(stack, child)
+			texts = append(texts, nil)
 		case xml.EndElement:
 			top := stack[len(stack)-1]
 			if top.Name.Local != t.Name.Local || top.Name.Space != t.Name.Space {
 				return nil, false, fmt.Errorf("read <%s/>: mismatched end element </%s>", start.Name.Local, t.Name.Local)
 			}
+			if txt := texts[len(texts)-1]; len(txt) > 0 && !truncated {
+				top.Text = string(txt)
+			}
 			stack = stack[:len(stack)-1]
+			texts = texts[:len(texts)-1]
 		case xml.CharData:
 			size += len(t)
 			if size <= limit && !truncated {
-				top := stack[len(stack)-1]
-				if top.Text == "" {
-					top.Text = string(t)
-				} else {
-					text.Reset()
-					text.WriteString(top.Text)
-					text.Write(t)
-					top.Text = text.String()
-				}
+				texts[len(texts)-1] = append(texts[len(texts)-1], t...)
 			}
 		}
 		if size > limit {

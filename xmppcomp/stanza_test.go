@@ -159,6 +159,22 @@ func TestReadElementLimits(t *testing.T) {
 	}
 }
 
+func TestReadElementJoinsTextChunks(t *testing.T) {
+	// Comments split character data into many tokens; the text must come
+	// out whole (and be built linearly, not by re-copying per chunk).
+	const n = 20000
+	raw := "<iq><a>" + strings.Repeat("x<!---->", n) + "</a></iq>"
+	d := xml.NewDecoder(strings.NewReader(raw))
+	tok, _ := d.Token()
+	el, truncated, err := readElement(d, tok.(xml.StartElement), 1<<20)
+	if err != nil || truncated {
+		t.Fatalf("err %v truncated %v", err, truncated)
+	}
+	if got := el.Children[0].Text; got != strings.Repeat("x", n) {
+		t.Fatalf("text has %d bytes, want %d", len(got), n)
+	}
+}
+
 func TestOversizedIQAnsweredWithoutReachingHandler(t *testing.T) {
 	colibri := &payloadRecorder{}
 	c := testClient(t, func(c *Config) { c.Colibri = colibri })
@@ -302,4 +318,26 @@ func FuzzReadStanzas(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkConferenceModifyIQ measures framing one jicofo-sized
+// conference-modify IQ, the sender check and handing its payload bytes to
+// the COLIBRI2 handler (which here echoes them back as the reply).
+func BenchmarkConferenceModifyIQ(b *testing.B) {
+	iq := "<iq type='get' id='c' " + fromMUC + "><conference-modify xmlns='jitsi:colibri2' meeting-id='m'>" +
+		"<endpoint id='e1' create='true' stats-id='s'><media type='audio'><payload-type xmlns='urn:xmpp:jingle:apps:rtp:1' id='111' name='opus' clockrate='48000' channels='2'>" +
+		"<parameter name='minptime' value='10'/><rtcp-fb xmlns='urn:xmpp:jingle:apps:rtp:rtcp-fb:0' type='transport-cc'/></payload-type></media>" +
+		"<transport ice-controlling='true'><sctp/></transport><capability name='source-names'/></endpoint></conference-modify></iq>"
+	colibri := &payloadRecorder{}
+	c := testClient(b, func(c *Config) { c.Colibri = colibri })
+	rec := &recorder{}
+	r := &reader{k: c.conns[0], w: rec, events: make(chan event, 1), runCtx: context.Background()}
+	b.SetBytes(int64(len(iq)))
+	b.ReportAllocs()
+	for b.Loop() {
+		d := xml.NewDecoder(strings.NewReader(iq))
+		_ = r.readStanzas(context.Background(), d)
+		colibri.payloads = colibri.payloads[:0]
+		rec.sent = rec.sent[:0]
+	}
 }
