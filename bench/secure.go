@@ -20,6 +20,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 )
 
 // secureConn is one simulated endpoint's transport to the bridge: a pion ICE agent (controlled,
@@ -59,7 +61,12 @@ func newSecureConn(log *slog.Logger, loopbackOnly bool) (*secureConn, error) {
 		return nil, fmt.Errorf("generate DTLS certificate: %w", err)
 	}
 	failed, disc, keep := 15*time.Second, 5*time.Second, 2*time.Second
+	nw, err := stdnet.NewNet()
+	if err != nil {
+		return nil, fmt.Errorf("ICE network: %w", err)
+	}
 	agent, err := ice.NewAgent(&ice.AgentConfig{
+		Net:                 bigBufferNet{nw},
 		NetworkTypes:        []ice.NetworkType{ice.NetworkTypeUDP4},
 		CandidateTypes:      []ice.CandidateType{ice.CandidateTypeHost},
 		IncludeLoopback:     loopbackOnly,
@@ -96,6 +103,20 @@ func fingerprintString(b []byte) string {
 		fmt.Fprintf(&sb, "%02X", c)
 	}
 	return sb.String()
+}
+
+// bigBufferNet gives the ICE agent's UDP sockets the same 4 MiB buffers the baseline's sockets
+// get, so bursts (keyframes) are not lost in the load generator's own socket.
+type bigBufferNet struct{ *stdnet.Net }
+
+func (n bigBufferNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetReadBuffer(4 << 20)
+	_ = c.SetWriteBuffer(4 << 20)
+	return c, nil
 }
 
 // localDescription gathers candidates (blocking until gathering completes) and returns the
