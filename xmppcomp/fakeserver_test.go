@@ -190,3 +190,23 @@ func TestUnansweredPingsCauseReconnect(t *testing.T) {
 		return s.accepted.Load() >= 2 && b.Status().Disconnects >= 1
 	})
 }
+
+func TestIfPossibleFallsBackToPlaintextWithoutSTARTTLS(t *testing.T) {
+	// The fake server offers no STARTTLS: the TLS attempt fails, the
+	// plaintext retry logs in.
+	s := startFakeServer(t, func(c net.Conn, d *xml.Decoder) { _, _ = io.Copy(io.Discard, c) })
+	b := fakeBridge(t, s, func(c *xmppcomp.Config) { c.Servers[0].SecurityMode = xmppcomp.SecurityIfPossible })
+	waitFor(t, 5*time.Second, "a plaintext login", func() bool { return b.Status().MUCClientsConnected == 1 })
+	if n := s.accepted.Load(); n != 2 {
+		t.Fatalf("%d connections, want a TLS attempt and a plaintext one", n)
+	}
+}
+
+func TestRequiredRefusesServerWithoutSTARTTLS(t *testing.T) {
+	s := startFakeServer(t, func(c net.Conn, d *xml.Decoder) { _, _ = io.Copy(io.Discard, c) })
+	b := fakeBridge(t, s, func(c *xmppcomp.Config) { c.Servers[0].SecurityMode = xmppcomp.SecurityRequired })
+	waitFor(t, 5*time.Second, "two refused attempts", func() bool { return s.accepted.Load() >= 2 })
+	if st := b.Status(); st.MUCClientsConnected != 0 {
+		t.Fatalf("logged in without TLS: %+v", st)
+	}
+}
