@@ -397,7 +397,8 @@ func presenceStart(to jid.JID, typ string) xml.StartElement {
 }
 
 func (k *conn) joinPresence(room jid.JID) []xml.Token {
-	p := &element{Name: presenceStart(k.occupant(room), "").Name, Attr: presenceStart(k.occupant(room), "").Attr,
+	ps := presenceStart(k.occupant(room), "")
+	p := &element{Name: ps.Name, Attr: ps.Attr,
 		Children: []*element{{Name: xml.Name{Space: nsMUC, Local: "x"}, Children: []*element{{
 			Name: xml.Name{Space: nsMUC, Local: "history"},
 			Attr: []xml.Attr{{Name: xml.Name{Local: "maxstanzas"}, Value: "0"}},
