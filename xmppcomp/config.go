@@ -112,11 +112,15 @@ type Config struct {
 	// Version is reported by jabber:iq:version.
 	Version string
 	// Stats returns the stats published in presence; called on every
-	// presence send. Nil publishes an empty stats element.
+	// presence send, from each connection's goroutine, so it must be quick
+	// and safe for concurrent use. Nil publishes an empty stats element.
 	Stats func() []Stat
-	// Health returns nil when the bridge is healthy; nil func means healthy.
+	// Health returns nil when the bridge is healthy (nil func: healthy).
+	// It runs on the XMPP read loop for every healthcheck IQ, so it must
+	// return a cached result quickly, never run the checks itself.
 	Health func() error
-	// Colibri handles conference-modify; nil answers service-unavailable.
+	// Colibri handles conference-modify, called on the read loop in
+	// arrival order; nil answers service-unavailable.
 	Colibri ColibriHandler
 	// PresenceInterval between stats presences; default 5 s.
 	PresenceInterval time.Duration
