@@ -47,11 +47,18 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	}
 	defer b.Close()
 
+	// xc is set (when XMPP is configured) before any goroutine that announces starts.
+	var xc *xmppcomp.Client
+	announce := func() {
+		if xc != nil {
+			xc.SetPresenceNow()
+		}
+	}
 	mgr := shutdown.New(shutdown.Config{
 		MaxDuration:       cfg.Shutdown.MaxDuration,
 		MinParticipants:   cfg.Shutdown.MinParticipants,
 		ShuttingDownDelay: cfg.Shutdown.ShuttingDownDelay,
-	}, cfg.InitialDrain, log)
+	}, cfg.InitialDrain, log, func(shutdown.State) { announce() })
 
 	col, err := colibri.NewHandler(colibri.Config{
 		Bridge:           colibri.NewSFUBridge(b),
@@ -69,7 +76,6 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	defer cancel()
 
 	// XMPP, health and stats refer to each other through these closures.
-	var xc *xmppcomp.Client
 	xmppStatus := func() stats.XMPPStatus {
 		if xc == nil {
 			return stats.XMPPStatus{}
@@ -88,7 +94,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 			return st.ClientsConfigured, st.ClientsConnected
 		}))
 	}
-	checker := health.NewChecker(time.Second, checks...)
+	checker := health.NewChecker(time.Second, log, checks...)
 	flags := func() stats.Flags {
 		st := mgr.State()
 		return stats.Flags{
@@ -118,11 +124,6 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 			return exitConfig
 		}
 	}
-	announce := func() {
-		if xc != nil {
-			xc.SetPresenceNow()
-		}
-	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -146,7 +147,6 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 		now := time.Now()
 		mgr.Initiate(graceful, now)
 		mgr.Step(now, localEndpoints(b))
-		announce()
 	}
 	handler := httpapi.NewHandler(httpapi.Deps{
 		Version: version,

@@ -9,6 +9,7 @@ package health
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -42,6 +43,7 @@ type Checker struct {
 	checks []Check
 	ttl    time.Duration
 	now    func() time.Time
+	log    *slog.Logger
 
 	mu  sync.Mutex
 	at  time.Time
@@ -49,9 +51,14 @@ type Checker struct {
 	ran bool
 }
 
-// NewChecker returns a Checker; ttl 0 runs the checks on every call.
-func NewChecker(ttl time.Duration, checks ...Check) *Checker {
-	return &Checker{checks: checks, ttl: ttl, now: time.Now}
+// NewChecker returns a Checker; ttl 0 runs the checks on every call. It logs when the result
+// changes (a warning with the reasons when health fails, info when it recovers), never in
+// steady state.
+func NewChecker(ttl time.Duration, log *slog.Logger, checks ...Check) *Checker {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Checker{checks: checks, ttl: ttl, now: time.Now, log: log}
 }
 
 // Check returns nil when every check passes, else the joined *Failure values (hard ones first).
@@ -73,7 +80,14 @@ func (c *Checker) Check() error {
 			}
 		}
 	}
-	c.err = errors.Join(append(hard, soft...)...)
+	err := errors.Join(append(hard, soft...)...)
+	switch {
+	case err != nil && (c.err == nil || err.Error() != c.err.Error()):
+		c.log.Warn("unhealthy", "reason", err.Error())
+	case err == nil && c.err != nil:
+		c.log.Info("healthy again")
+	}
+	c.err = err
 	c.at, c.ran = now, true
 	return c.err
 }

@@ -1,7 +1,9 @@
 package health
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -65,7 +67,8 @@ func TestXMPPFailsOnlyWhenNoneConnected(t *testing.T) {
 func TestCheckerCachesAndClassifies(t *testing.T) {
 	runs := 0
 	udpOK, xmppOK := true, true
-	c := NewChecker(time.Second,
+	var logs bytes.Buffer
+	c := NewChecker(time.Second, slog.New(slog.NewTextHandler(&logs, nil)),
 		Check{Name: "xmpp", Soft: true, Run: func() error {
 			runs++
 			if !xmppOK {
@@ -100,6 +103,16 @@ func TestCheckerCachesAndClassifies(t *testing.T) {
 	err = c.Check()
 	if !errors.As(err, &f) || f.Soft() || f.Check != "udp" || !strings.Contains(err.Error(), "xmpp: down") {
 		t.Fatalf("hard failure first, soft kept: %v", err)
+	}
+	now = now.Add(time.Second)
+	c.Check() // same failure: no new log line
+	udpOK, xmppOK = true, true
+	now = now.Add(time.Second)
+	if !c.Healthy() {
+		t.Fatal("did not recover")
+	}
+	if n := strings.Count(logs.String(), "unhealthy"); n != 2 || strings.Count(logs.String(), "healthy again") != 1 {
+		t.Fatalf("logs only on changes, got:\n%s", logs.String())
 	}
 }
 

@@ -54,6 +54,8 @@ type Manager struct {
 
 	drain atomic.Bool
 
+	onChange func(State) // called outside the lock after every transition
+
 	mu         sync.Mutex
 	state      State
 	gracefulAt time.Time // when GRACEFUL_SHUTDOWN started
@@ -61,12 +63,16 @@ type Manager struct {
 	stopped    chan struct{}
 }
 
-// New returns a Manager in RUNNING with drain set to initialDrain.
-func New(cfg Config, initialDrain bool, log *slog.Logger) *Manager {
+// New returns a Manager in RUNNING with drain set to initialDrain. onChange (may be nil) is
+// called after every state transition, without locks held, e.g. to republish presence.
+func New(cfg Config, initialDrain bool, log *slog.Logger, onChange func(State)) *Manager {
 	if log == nil {
 		log = slog.Default()
 	}
-	m := &Manager{cfg: cfg, log: log, stopped: make(chan struct{})}
+	if onChange == nil {
+		onChange = func(State) {}
+	}
+	m := &Manager{cfg: cfg, log: log, onChange: onChange, stopped: make(chan struct{})}
 	m.drain.Store(initialDrain)
 	return m
 }
@@ -99,30 +105,41 @@ func (m *Manager) Stopped() <-chan struct{} { return m.stopped }
 // nothing. It returns the resulting state.
 func (m *Manager) Initiate(graceful bool, now time.Time) State {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	before := m.state
 	switch {
 	case graceful && m.state == Running:
 		m.setLocked(GracefulShutdown, now)
 	case !graceful && m.state < ShuttingDown:
 		m.setLocked(ShuttingDown, now)
 	}
-	return m.state
+	return m.unlockNotify(before)
+}
+
+// unlockNotify releases the lock and reports a transition from before, if any.
+func (m *Manager) unlockNotify(before State) State {
+	after := m.state
+	m.mu.Unlock()
+	if after != before {
+		m.onChange(after)
+	}
+	return after
 }
 
 // Exit jumps to STOPPED at once (second SIGTERM, SIGINT).
 func (m *Manager) Exit(now time.Time) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	before := m.state
 	if m.state != Stopped {
 		m.setLocked(Stopped, now)
 	}
+	m.unlockNotify(before)
 }
 
 // Step applies the time-driven transitions at now, given the number of local endpoints, and
 // returns the resulting state.
 func (m *Manager) Step(now time.Time, localEndpoints int) State {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	before := m.state
 	if m.state == GracefulShutdown {
 		switch {
 		case localEndpoints <= m.cfg.MinParticipants:
@@ -138,7 +155,7 @@ func (m *Manager) Step(now time.Time, localEndpoints int) State {
 	if m.state == ShuttingDown && (localEndpoints == 0 || now.Sub(m.shutAt) >= m.cfg.ShuttingDownDelay) {
 		m.setLocked(Stopped, now)
 	}
-	return m.state
+	return m.unlockNotify(before)
 }
 
 func (m *Manager) setLocked(s State, now time.Time) {

@@ -28,7 +28,7 @@ func isStopped(m *Manager) bool {
 }
 
 func TestGracefulWaitsForParticipantsThenDelay(t *testing.T) {
-	m := New(cfg, false, quiet)
+	m := New(cfg, false, quiet, nil)
 	if m.Step(t0, 0) != Running || !m.AcceptsConferences() {
 		t.Fatal("a running bridge must stay running whatever the count")
 	}
@@ -53,7 +53,7 @@ func TestGracefulWaitsForParticipantsThenDelay(t *testing.T) {
 }
 
 func TestGracefulMaxDuration(t *testing.T) {
-	m := New(cfg, false, quiet)
+	m := New(cfg, false, quiet, nil)
 	m.Initiate(true, t0)
 	if got := m.Step(t0.Add(time.Hour-time.Second), 50); got != GracefulShutdown {
 		t.Fatalf("before max duration: %v", got)
@@ -68,7 +68,7 @@ func TestGracefulMaxDuration(t *testing.T) {
 }
 
 func TestNonGracefulGoesStraightToShuttingDown(t *testing.T) {
-	m := New(cfg, false, quiet)
+	m := New(cfg, false, quiet, nil)
 	if got := m.Initiate(false, t0); got != ShuttingDown {
 		t.Fatalf("Initiate(false) = %v", got)
 	}
@@ -78,7 +78,7 @@ func TestNonGracefulGoesStraightToShuttingDown(t *testing.T) {
 }
 
 func TestNoWayBackAndNonGracefulEscalates(t *testing.T) {
-	m := New(cfg, false, quiet)
+	m := New(cfg, false, quiet, nil)
 	m.Initiate(true, t0)
 	if got := m.Initiate(true, t0.Add(time.Second)); got != GracefulShutdown {
 		t.Fatalf("second graceful: %v", got)
@@ -96,7 +96,7 @@ func TestNoWayBackAndNonGracefulEscalates(t *testing.T) {
 }
 
 func TestShuttingDownWithNobodyLeftStopsAtOnce(t *testing.T) {
-	m := New(Config{MaxDuration: time.Hour, MinParticipants: 5, ShuttingDownDelay: time.Minute}, false, quiet)
+	m := New(Config{MaxDuration: time.Hour, MinParticipants: 5, ShuttingDownDelay: time.Minute}, false, quiet, nil)
 	m.Initiate(true, t0)
 	if got := m.Step(t0.Add(time.Second), 3); got != ShuttingDown {
 		t.Fatalf("3 <= 5 participants: %v", got)
@@ -110,7 +110,7 @@ func TestShuttingDownWithNobodyLeftStopsAtOnce(t *testing.T) {
 }
 
 func TestExitStopsAtOnce(t *testing.T) {
-	m := New(cfg, false, quiet)
+	m := New(cfg, false, quiet, nil)
 	m.Initiate(true, t0)
 	m.Exit(t0)
 	m.Exit(t0) // idempotent: must not close twice
@@ -120,7 +120,7 @@ func TestExitStopsAtOnce(t *testing.T) {
 }
 
 func TestDrainOnlySetsTheFlag(t *testing.T) {
-	m := New(cfg, true, quiet)
+	m := New(cfg, true, quiet, nil)
 	if !m.Drain() {
 		t.Fatal("initial drain mode lost")
 	}
@@ -134,8 +134,29 @@ func TestDrainOnlySetsTheFlag(t *testing.T) {
 	}
 }
 
+func TestOnChangeSeesEveryTransitionOnce(t *testing.T) {
+	var seen []State
+	m := New(cfg, false, quiet, func(s State) { seen = append(seen, s) })
+	m.Step(t0, 0)
+	m.Initiate(true, t0)
+	m.Initiate(true, t0)
+	m.Step(t0.Add(time.Second), 5)
+	m.Step(t0.Add(2*time.Second), 2)
+	m.Step(t0.Add(3*time.Second), 0)
+	m.Exit(t0.Add(4 * time.Second))
+	want := []State{GracefulShutdown, ShuttingDown, Stopped}
+	if len(seen) != len(want) {
+		t.Fatalf("transitions = %v, want %v", seen, want)
+	}
+	for i := range want {
+		if seen[i] != want[i] {
+			t.Fatalf("transitions = %v, want %v", seen, want)
+		}
+	}
+}
+
 func TestRunStepsUntilStopped(t *testing.T) {
-	m := New(Config{MaxDuration: time.Hour, ShuttingDownDelay: 0}, false, quiet)
+	m := New(Config{MaxDuration: time.Hour, ShuttingDownDelay: 0}, false, quiet, nil)
 	done := make(chan struct{})
 	go func() { defer close(done); m.Run(context.Background(), time.Millisecond, func() int { return 0 }) }()
 	m.Initiate(true, time.Now())
