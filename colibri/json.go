@@ -44,8 +44,8 @@ func (s *Sources) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &s.MediaSources); err != nil {
 		return err
 	}
-	if s.MediaSources == nil {
-		s.MediaSources = []MediaSource{}
+	if len(s.MediaSources) == 0 {
+		s.MediaSources = nil // same as an empty <sources/>
 	}
 	return nil
 }
