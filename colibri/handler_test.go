@@ -3,6 +3,7 @@ package colibri
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ type iqResult struct {
 func newTestHandler(t *testing.T, mod func(*Config)) (*Handler, *fakeBridge) {
 	t.Helper()
 	fb := newFakeBridge()
-	cfg := Config{Bridge: fb}
+	cfg := Config{Bridge: fb, Logger: slog.New(slog.DiscardHandler)}
 	if mod != nil {
 		mod(&cfg)
 	}
