@@ -297,3 +297,74 @@ func selfCPU() time.Duration {
 	}
 	return time.Duration(ts.Nano())
 }
+
+// dropCounters scrapes jitsi_jvb_dropped_packets_total{reason=...} from the bridge's /metrics,
+// so a run can tell packets the bridge dropped (and why) from packets lost on the way.
+func (r *resourceProbe) dropCounters(ctx context.Context) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/plain; version=0.0.4")
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s/metrics: %w", r.url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scrape %s/metrics: HTTP %d", r.url, resp.StatusCode)
+	}
+	out := map[string]float64{}
+	const prefix = `jitsi_jvb_dropped_packets_total{reason="`
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), prefix)
+		if !ok {
+			continue
+		}
+		reason, val, ok := strings.Cut(rest, `"}`)
+		if !ok {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+			out[reason] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// udpSocketDrops sums the kernel's per-socket drop counter (/proc/<pid>/net/udp{,6}, last
+// column) over the UDP sockets process pid has open: datagrams lost because that process did
+// not read them fast enough (receive buffer full).
+func udpSocketDrops(pid int) (uint64, error) {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, fmt.Errorf("list sockets of pid %d: %w", pid, err)
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err != nil {
+			continue
+		}
+		if in, ok := strings.CutPrefix(l, "socket:["); ok {
+			inodes[strings.TrimSuffix(in, "]")] = true
+		}
+	}
+	var total uint64
+	for _, f := range []string{"udp", "udp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
+		if err != nil {
+			continue
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			fl := strings.Fields(line)
+			if i == 0 || len(fl) < 13 || !inodes[fl[9]] {
+				continue
+			}
+			d, _ := strconv.ParseUint(fl[len(fl)-1], 10, 64)
+			total += d
+		}
+	}
+	return total, nil
+}

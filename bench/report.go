@@ -4,7 +4,9 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -29,6 +31,7 @@ type Result struct {
 	BridgeRSSIdleBytes        uint64            `json:"bridge_rss_idle_bytes"`
 	BridgeRSSBytes            uint64            `json:"bridge_rss_bytes"`
 	BridgeRSSPerEndpointBytes uint64            `json:"bridge_rss_per_endpoint_bytes"`
+	BridgeDrops               map[string]uint64 `json:"bridge_dropped_packets"` // jitsi_jvb_dropped_packets_total deltas in the window, by reason
 	Result                    PhaseResult       `json:"result"`
 	Baseline                  *PhaseResult      `json:"baseline"`
 	BaselineFraction          *BaselineFraction `json:"baseline_fraction"`
@@ -112,6 +115,8 @@ type PhaseResult struct {
 	CPUMicrosPerForwardedPacket float64          `json:"cpu_us_per_forwarded_packet"`
 	ForwardedPacketsPerSPerCore float64          `json:"forwarded_packets_per_s_per_core"`
 	LoadGenCPUSeconds           float64          `json:"load_generator_cpu_seconds"`
+	BridgeSocketDrops           uint64           `json:"bridge_socket_drops"`         // kernel drops on the bridge's UDP sockets (local bridge only)
+	LoadGenSocketDrops          uint64           `json:"load_generator_socket_drops"` // kernel drops on this process's UDP sockets (baseline: includes the relay's)
 	Receivers                   []ReceiverResult `json:"receivers"`
 
 	endRSS uint64
@@ -154,10 +159,21 @@ func (r *Result) WriteTable(w io.Writer) {
 	row("forwarder CPU (cores)", func(p *PhaseResult) string { return fmt.Sprintf("%.3f", p.CPUCores) })
 	row("CPU-us per fwd packet", func(p *PhaseResult) string { return fmt.Sprintf("%.2f", p.CPUMicrosPerForwardedPacket) })
 	row("fwd pps per core", func(p *PhaseResult) string { return fmt.Sprintf("%.0f", p.ForwardedPacketsPerSPerCore) })
+	row("socket drops bridge/loadgen", func(p *PhaseResult) string {
+		return fmt.Sprintf("%d/%d", p.BridgeSocketDrops, p.LoadGenSocketDrops)
+	})
 	row("load generator CPU s", func(p *PhaseResult) string { return fmt.Sprintf("%.2f", p.LoadGenCPUSeconds) })
 	fmt.Fprintf(tw, "bridge RSS\t%.1f MiB (idle %.1f MiB, %.1f KiB per endpoint)\n",
 		float64(r.BridgeRSSBytes)/(1<<20), float64(r.BridgeRSSIdleBytes)/(1<<20), float64(r.BridgeRSSPerEndpointBytes)/1024)
 	fmt.Fprintf(tw, "keyframe requests / RTCP in\t%d / %d\n", r.KeyframeRequests, r.RTCPReceived)
+	if len(r.BridgeDrops) > 0 {
+		keys := slices.Sorted(maps.Keys(r.BridgeDrops))
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, r.BridgeDrops[k]))
+		}
+		fmt.Fprintf(tw, "bridge drops in window\t%s\n", strings.Join(parts, " "))
+	}
 	if r.BaselineFraction != nil {
 		fmt.Fprintf(tw, "vs baseline\tCPU efficiency %.3f (relay us/pkt / bridge us/pkt), throughput %.3f\n",
 			r.BaselineFraction.CPUEfficiency, r.BaselineFraction.Throughput)

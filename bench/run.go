@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -306,6 +307,7 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 	}
 	log.Info("endpoints joined", "joined", res.Joined, "failed", res.JoinFailures, "ramp", time.Since(rampStart).Round(time.Millisecond))
 
+	drops0, dropErr := probe.dropCounters(ctx)
 	profDone := make(chan error, 1)
 	if opts.CPUProfile != nil {
 		go func() {
@@ -323,7 +325,7 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 	phase, err := measure(ctx, "bridge", sc, all, opts.Progress, func() (time.Duration, uint64, error) {
 		s, err := probe.sample(ctx)
 		return s.cpu, s.rssBytes, err
-	})
+	}, opts.BridgePID)
 	if err != nil {
 		return err
 	}
@@ -331,6 +333,16 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 		res.Notes = append(res.Notes, "CPU profile: "+perr.Error())
 	}
 	res.Result = *phase
+	res.BridgeDrops = map[string]uint64{}
+	if drops1, err := probe.dropCounters(ctx); err == nil && dropErr == nil {
+		for k, v := range drops1 {
+			if d := v - drops0[k]; d > 0 {
+				res.BridgeDrops[k] = uint64(d)
+			}
+		}
+	} else {
+		res.Notes = append(res.Notes, fmt.Sprintf("bridge drop counters unavailable: %v", errors.Join(dropErr, err)))
+	}
 	res.BridgeRSSBytes = phase.endRSS
 	if res.Joined > 0 && phase.endRSS > idle.rssBytes {
 		res.BridgeRSSPerEndpointBytes = (phase.endRSS - idle.rssBytes) / uint64(res.Joined)
@@ -426,13 +438,13 @@ func runBaselinePhase(ctx context.Context, opts Options) (*PhaseResult, error) {
 	}
 	return measure(ctx, "baseline", sc, all, opts.Progress, func() (time.Duration, uint64, error) {
 		return relay.cpu(), 0, nil
-	})
+	}, 0)
 }
 
 // measure waits for the warmup, then measures for the scenario's duration while printing a
 // progress line every second.
 func measure(ctx context.Context, phase string, sc Scenario, eps []*simEndpoint, progress io.Writer,
-	cpuNow func() (time.Duration, uint64, error)) (*PhaseResult, error) {
+	cpuNow func() (time.Duration, uint64, error), bridgePID int) (*PhaseResult, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
@@ -450,6 +462,8 @@ func measure(ctx context.Context, phase string, sc Scenario, eps []*simEndpoint,
 		return nil, fmt.Errorf("%s CPU at start: %w", phase, err)
 	}
 	self0 := selfCPU()
+	bdrop0, bdropErr := udpSocketDrops(bridgePID)
+	sdrop0, sdropErr := udpSocketDrops(os.Getpid())
 	t0 := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -481,10 +495,18 @@ loop:
 		return nil, fmt.Errorf("%s CPU at end: %w", phase, err)
 	}
 	self1 := selfCPU()
+	bdrop1, bdropErr1 := udpSocketDrops(bridgePID)
+	sdrop1, sdropErr1 := udpSocketDrops(os.Getpid())
 	fmt.Fprintln(progress)
 	sentP1, sentB1 := sentTotals(eps)
 
 	r := &PhaseResult{WindowS: window.Seconds(), endRSS: rss1, Receivers: []ReceiverResult{}}
+	if bridgePID > 0 && bdropErr == nil && bdropErr1 == nil && bdrop1 >= bdrop0 {
+		r.BridgeSocketDrops = bdrop1 - bdrop0
+	}
+	if sdropErr == nil && sdropErr1 == nil && sdrop1 >= sdrop0 {
+		r.LoadGenSocketDrops = sdrop1 - sdrop0
+	}
 	var hist latencyHist
 	for _, e := range eps {
 		rr := e.recv.snapshot(e.id, e.joinStart, &hist)
