@@ -333,6 +333,16 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 		res.Notes = append(res.Notes, "CPU profile: "+perr.Error())
 	}
 	res.Result = *phase
+	if phase.BridgeSocketDrops > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf(
+			"the kernel dropped %d datagrams at the bridge's UDP sockets (receive buffer full): that loss is the bridge not reading fast enough",
+			phase.BridgeSocketDrops))
+	}
+	if phase.LoadGenSocketDrops > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf(
+			"the kernel dropped %d datagrams at the load generator's sockets: part of the loss is the load generator's, not the bridge's",
+			phase.LoadGenSocketDrops))
+	}
 	res.BridgeDrops = map[string]uint64{}
 	if drops1, err := probe.dropCounters(ctx); err == nil && dropErr == nil {
 		for k, v := range drops1 {
