@@ -27,6 +27,7 @@ type mediaTransport interface {
 type simEndpoint struct {
 	id        string
 	sender    bool
+	rtcpSSRC  uint32 // sender SSRC of a receive-only endpoint's RTCP
 	audio     *audioStream
 	video     []*videoLayer
 	rtxSSRCs  []uint32
@@ -53,6 +54,9 @@ type simEndpoint struct {
 func newSimEndpoint(id string, sender, simulcast bool, ssrcs func() uint32, rng *rand.Rand) *simEndpoint {
 	e := &simEndpoint{id: id, sender: sender, recv: newRecvStats(), rng: rng}
 	if !sender {
+		if ssrcs != nil {
+			e.rtcpSSRC = ssrcs() // a receive-only browser still has a local SSRC for its RTCP
+		}
 		return e
 	}
 	e.audio = newAudioStream(ssrcs(), rng)
@@ -213,19 +217,19 @@ func (e *simEndpoint) sendRTCP(now time.Time) {
 			}
 			pkts = append(pkts, sr)
 		}
-		send(e.audio.hdr.SSRC, e.audio.hdr.Timestamp, e.audio.counter, e.audio.counter*80)
+		send(e.audio.hdr.SSRC, e.audio.hdr.Timestamp, e.audio.counter, e.audio.octets)
 		for _, l := range e.video {
-			send(l.hdr.SSRC, l.hdr.Timestamp, l.counter, l.counter*1000)
+			send(l.hdr.SSRC, l.hdr.Timestamp, l.counter, l.octets)
 		}
 	} else {
-		pkts = append(pkts, &rtcp.ReceiverReport{SSRC: 1, Reports: reports})
+		pkts = append(pkts, &rtcp.ReceiverReport{SSRC: e.rtcpSSRC, Reports: reports})
 	}
 	if e.remb > 0 && len(reports) > 0 {
 		var media []uint32
 		for _, r := range reports {
 			media = append(media, r.SSRC)
 		}
-		var sender uint32 = 1
+		sender := e.rtcpSSRC
 		if e.sender {
 			sender = e.audio.hdr.SSRC
 		}

@@ -61,7 +61,8 @@ var defaultLayers = []simulcastLayer{
 // audioStream generates opus packets every 20 ms with an ssrc-audio-level extension.
 type audioStream struct {
 	hdr     rtp.Header
-	counter uint32
+	counter uint32 // packets sent (SR packet count)
+	octets  uint32 // payload octets sent (SR octet count)
 	rng     *rand.Rand
 }
 
@@ -95,6 +96,7 @@ func (a *audioStream) next(buf []byte, now time.Time) []byte {
 		p[i] = byte(i)
 	}
 	a.counter++
+	a.octets += uint32(size)
 	putStamp(p[size-stampLen:], now, a.counter)
 	return buf[:n+size]
 }
@@ -107,7 +109,8 @@ type videoLayer struct {
 	pictureID uint16 // 15 bits
 	tl0PicIdx uint8
 	frame     uint64
-	counter   uint32
+	counter   uint32 // packets sent (SR packet count)
+	octets    uint32 // payload octets sent (SR octet count)
 	rng       *rand.Rand
 }
 
@@ -213,6 +216,7 @@ func (v *videoLayer) nextFrame(buf []byte, now time.Time, key bool, emit func([]
 			p[i] = byte(i)
 		}
 		v.counter++
+		v.octets += uint32(end)
 		putStamp(p[end-stampLen:end], now, v.counter)
 		emit(buf[:n+end])
 		first = false

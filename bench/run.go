@@ -372,7 +372,7 @@ func meetingID(runID string, ci int) string { return fmt.Sprintf("bench-%s-%d", 
 // connect ICE and DTLS-SRTP.
 func joinBridge(ctx context.Context, cc *colibriClient, sc Scenario, meeting string, ci int, e *simEndpoint, createConf, loopback bool) (*secureConn, error) {
 	e.joinStart = time.Now()
-	s, err := newSecureConn(nil, loopback)
+	s, err := newSecureConn(loopback)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -45,7 +44,6 @@ type secureConn struct {
 	ready  chan struct{}
 
 	readerDone chan struct{}
-	log        *slog.Logger
 	loopback   bool
 }
 
@@ -55,7 +53,7 @@ func init() { quietPion.DefaultLogLevel = logging.LogLevelDisabled }
 
 // newSecureConn creates the ICE agent; with loopbackOnly it gathers only loopback host
 // candidates and ignores the bridge's other candidates, so a local run stays on loopback.
-func newSecureConn(log *slog.Logger, loopbackOnly bool) (*secureConn, error) {
+func newSecureConn(loopbackOnly bool) (*secureConn, error) {
 	cert, err := selfsign.GenerateSelfSigned()
 	if err != nil {
 		return nil, fmt.Errorf("generate DTLS certificate: %w", err)
@@ -86,7 +84,6 @@ func newSecureConn(log *slog.Logger, loopbackOnly bool) (*secureConn, error) {
 		ready:      make(chan struct{}),
 		readerDone: make(chan struct{}),
 		encBuf:     make([]byte, 0, 1600),
-		log:        log,
 		loopback:   loopbackOnly,
 	}
 	sum := sha256.Sum256(cert.Certificate[0])

@@ -85,9 +85,8 @@ type seqTracker struct {
 	received  uint64
 	reordered uint64
 	dup       uint64
-	// lastLost/lastExpected are for the RR fraction-lost field.
+	// rrExpected/rrReceived are the totals at the previous receiver report (fraction lost).
 	rrExpected, rrReceived uint64
-	lastTS                 uint32
 }
 
 func (s *seqTracker) add(seq uint16) {
