@@ -49,19 +49,21 @@ func checkDecoding(browsers []*browser, ids []string, p *pionPeer, pionID string
 	}
 }
 
-// TestBrowsersAndPionMeetThroughTheBridge puts two headless Chromiums and a pion client in one
-// room through the standalone focus and the in-process bridge: everyone decodes everyone's
-// video and audio, the data channel carries ServerHello; when one browser leaves, its endpoint
-// is expired on the bridge and the others stop receiving it.
+// TestBrowsersAndPionMeetThroughTheBridge puts two headless Chromiums (one sending SSRC
+// simulcast, one a single stream) and a pion client in one room through the standalone focus
+// and the in-process bridge: everyone decodes everyone's video and audio, the data channel
+// carries ServerHello; when one browser leaves, its endpoint is expired on the bridge and the
+// others stop receiving it.
 func TestBrowsersAndPionMeetThroughTheBridge(t *testing.T) {
 	exe := chromiumPath(t)
 	st := startStack(t, Config{})
 	a := startBrowser(t, exe, st.http.URL+"/")
 	b := startBrowser(t, exe, st.http.URL+"/")
 	const room = "e2e"
-	idA := a.join(room, true)
-	idB := b.join(room, true)
+	idA := a.join(room, true)  // SSRC simulcast, SIM-munged like lib-jitsi-meet
+	idB := b.join(room, false) // a single stream
 	p := newPionPeer(t, st.http.URL)
+	p.echoFrom = idA // A stays to the end: pion's own video must not depend on B
 	if err := p.join(room); err != nil {
 		t.Fatalf("pion join: %v", err)
 	}
@@ -151,4 +153,47 @@ func TestBrowsersAndPionMeetThroughTheBridge(t *testing.T) {
 	if f1 <= f0 {
 		t.Errorf("A stopped decoding pion after B left: frames %d -> %d", f0, f1)
 	}
+}
+
+// TestClosedBrowserIsCleanedUp: a browser that goes away without pressing Leave (here its
+// target is closed, which does not deliver the pagehide beacon) is removed from the bridge and
+// from the others' offers once its long-poll stops for the participant timeout.
+func TestClosedBrowserIsCleanedUp(t *testing.T) {
+	exe := chromiumPath(t)
+	st := startStack(t, Config{ParticipantTimeout: 3 * time.Second, PollTimeout: time.Second})
+	p := newPionPeer(t, st.http.URL)
+	if err := p.join("closed"); err != nil {
+		t.Fatal(err)
+	}
+	b := startBrowser(t, exe, st.http.URL+"/")
+	id := b.join("closed", true)
+	waitFor(t, 20*time.Second, "pion receives the browser", func() error {
+		got, err := p.snapshot()
+		if err != nil {
+			return err
+		}
+		if r := got[id]; r.KeyFrames == 0 || r.AudioPackets < 20 {
+			return fmt.Errorf("pion from %s: %+v", id, r)
+		}
+		return nil
+	})
+	if err := chromedp.Cancel(b.ctx); err != nil {
+		t.Fatalf("close browser: %v", err)
+	}
+	waitFor(t, 10*time.Second, "bridge expires the closed browser", func() error {
+		if eps := st.endpoints(); eps[id] || !eps[p.ep] {
+			return fmt.Errorf("bridge endpoints %v", eps)
+		}
+		return nil
+	})
+	waitFor(t, 5*time.Second, "pion re-offered without it", func() error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, m := range p.mids {
+			if m.owner == id {
+				return fmt.Errorf("pion's offer still has %s", id)
+			}
+		}
+		return nil
+	})
 }

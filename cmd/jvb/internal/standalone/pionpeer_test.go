@@ -41,6 +41,7 @@ type pionPeer struct {
 	version   int
 	mids      map[string]midInfo
 	got       map[string]*received // by owner endpoint id
+	echoFrom  string               // owner whose media is re-sent ("" = whoever arrives first)
 	echoVideo uint32               // SSRC whose packets are re-sent as our video
 	echoAudio uint32
 	remoteErr error
@@ -255,11 +256,13 @@ func (p *pionPeer) onTrack(track *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	}
 	video := track.Kind() == webrtc.RTPCodecTypeVideo
 	echo := false
-	if video && p.echoVideo == 0 {
-		p.echoVideo, echo = uint32(track.SSRC()), true
-	}
-	if !video && p.echoAudio == 0 {
-		p.echoAudio, echo = uint32(track.SSRC()), true
+	if p.echoFrom == "" || p.echoFrom == owner {
+		if video && p.echoVideo == 0 {
+			p.echoVideo, echo = uint32(track.SSRC()), true
+		}
+		if !video && p.echoAudio == 0 {
+			p.echoAudio, echo = uint32(track.SSRC()), true
+		}
 	}
 	if p.got[owner] == nil {
 		p.got[owner] = &received{}
