@@ -184,6 +184,8 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 	log := opts.Logger
 	cc := newColibriClient(opts.BridgeURL)
 	probe := newResourceProbe(opts.BridgePID, opts.BridgeURL)
+	defer cc.hc.CloseIdleConnections()
+	defer probe.hc.CloseIdleConnections()
 	res.Bridge.ResourceSource = probe.source
 	idle, err := probe.sample(ctx)
 	if err != nil {
