@@ -110,7 +110,7 @@ func expectedFull() *ConferenceModify {
 		}},
 		Relays: []Relay{{
 			ID: "10.0.0.2:4096", Create: true, MeshID: "2",
-			Media: []Media{{Type: "video", PayloadTypes: []PayloadType{{ID: 100, Name: "VP8", ClockRate: 90000}}}},
+			Media:     []Media{{Type: "video", PayloadTypes: []PayloadType{{ID: 100, Name: "VP8", ClockRate: 90000}}}},
 			Transport: &Transport{ICEControlling: boolp(false), UseUniquePort: true, SCTP: &SCTP{Role: "client"}},
 			Endpoints: &RelayEndpoints{Endpoints: []Endpoint{{ID: "r-ep", Create: true, StatsID: "Bob",
 				Capabilities: []Capability{{CapSourceNames}}, Sources: &Sources{}}}},
