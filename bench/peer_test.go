@@ -21,6 +21,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/sctp"
 	"github.com/pion/srtp/v3"
+	"github.com/pion/transport/v5/stdnet"
 	"go.uber.org/goleak"
 )
 
@@ -113,7 +114,12 @@ func (p *pionPeer) create(meeting, id string) (*c2ICEUDP, error) {
 	if err != nil {
 		return nil, err
 	}
+	nw, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
 	agent, err := ice.NewAgent(&ice.AgentConfig{
+		Net:          bigBufferNet{nw},
 		NetworkTypes: []ice.NetworkType{ice.NetworkTypeUDP4}, CandidateTypes: []ice.CandidateType{ice.CandidateTypeHost},
 		IncludeLoopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() },
 		MulticastDNSMode: ice.MulticastDNSModeDisabled, LoggerFactory: quietPion,
