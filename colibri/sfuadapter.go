@@ -1,5 +1,3 @@
-//go:build !nosfu
-
 package colibri
 
 import (
