@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +55,8 @@ type focus struct {
 	log     *slog.Logger
 	timeout time.Duration // a participant that neither polls nor answers for this long is removed
 	domain  string        // MUC domain used to build the room JID sent as conference name
+	// maxParticipants per room: each one adds two m-lines to everybody's offer.
+	maxParticipants int
 
 	// mu guards rooms, byID and closed. Lock order: room.mu before focus.mu.
 	mu     sync.Mutex
@@ -98,6 +101,7 @@ var (
 	errUnknownParticipant = errors.New("unknown participant or wrong token")
 	errBadRoom            = errors.New("room name must be 1-64 characters of a-z, 0-9, '-' and '_'")
 	errClosed             = errors.New("focus is shutting down")
+	errRoomFull           = errors.New("room is full")
 	// The bridge no longer has the conference / the endpoint (it expired them itself).
 	errConferenceGone = errors.New("conference expired on the bridge")
 	errEndpointGone   = errors.New("endpoint expired on the bridge")
@@ -183,7 +187,10 @@ func newMeetingID() string {
 }
 
 func (f *focus) joinLocked(ctx context.Context, r *room) (*participant, error) {
-	p := &participant{id: randomHex(4), token: randomHex(16), room: r, session: randomUint64(),
+	if len(r.participants) >= f.maxParticipants {
+		return nil, fmt.Errorf("room %s has %d participants: %w", r.name, len(r.participants), errRoomFull)
+	}
+	p := &participant{id: f.newEndpointID(), token: randomHex(16), room: r, session: randomUint64(),
 		changed: make(chan struct{}), lastSeen: time.Now()}
 	create := len(r.participants) == 0
 	req := modifyRequest{MeetingID: r.meetingID, Endpoint: &endpointRequest{ID: p.id, Create: true}}
@@ -215,6 +222,17 @@ func (f *focus) joinLocked(ctx context.Context, r *room) (*participant, error) {
 	return p, nil
 }
 
+// newEndpointID returns 8 hex digits (like jitsi-meet's endpoint ids) not used in any room.
+func (f *focus) newEndpointID() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for {
+		if id := randomHex(4); f.byID[id] == nil {
+			return id
+		}
+	}
+}
+
 // participant finds a participant by id and checks its token.
 func (f *focus) participant(id, token string) (*participant, error) {
 	f.mu.Lock()
@@ -226,8 +244,8 @@ func (f *focus) participant(id, token string) (*participant, error) {
 	return p, nil
 }
 
-// answer forwards the browser's ICE/DTLS (first answer, or when the browser restarted ICE) and
-// its sources (when they changed) to the bridge, then re-offers to the others.
+// answer forwards the browser's ICE/DTLS (first answer only: no ICE restart) and its sources
+// (when they changed) to the bridge, then re-offers to the others.
 func (f *focus) answer(ctx context.Context, p *participant, version int, sdp string, candidates []string) error {
 	r := p.room
 	r.mu.Lock()
@@ -310,7 +328,7 @@ func (f *focus) forgetLocked(p *participant, reason string) {
 
 // forgetRoomLocked drops every participant of r and r itself, without telling the bridge.
 func (f *focus) forgetRoomLocked(r *room, reason string) {
-	for _, p := range slicesClone(r.participants) {
+	for _, p := range slices.Clone(r.participants) {
 		f.forgetLocked(p, reason)
 	}
 	f.dropRoomLocked(r)
@@ -432,7 +450,7 @@ func (f *focus) expireStale(ctx context.Context, now time.Time) {
 	f.mu.Unlock()
 	for _, r := range rooms {
 		r.mu.Lock()
-		for _, p := range slicesClone(r.participants) {
+		for _, p := range slices.Clone(r.participants) {
 			if p.polling == 0 && now.Sub(p.lastSeen) > f.timeout {
 				if err := f.leaveLocked(ctx, p, "timeout"); err != nil {
 					f.log.Warn("expiring a silent participant failed", "endpoint", p.id, "err", err)
@@ -442,8 +460,6 @@ func (f *focus) expireStale(ctx context.Context, now time.Time) {
 		r.mu.Unlock()
 	}
 }
-
-func slicesClone(ps []*participant) []*participant { return append([]*participant(nil), ps...) }
 
 // shutdown expires every room on the bridge.
 func (f *focus) shutdown(ctx context.Context) {
@@ -456,7 +472,7 @@ func (f *focus) shutdown(ctx context.Context) {
 	f.mu.Unlock()
 	for _, r := range rooms {
 		r.mu.Lock()
-		for _, p := range slicesClone(r.participants) {
+		for _, p := range slices.Clone(r.participants) {
 			if err := f.leaveLocked(ctx, p, "shutdown"); err != nil {
 				f.log.Warn("expiring a participant at shutdown failed", "endpoint", p.id, "err", err)
 			}

@@ -345,3 +345,28 @@ func TestEndpointExpiredByTheBridgeGetsGone(t *testing.T) {
 		t.Errorf("the other participant was dropped: %v", err)
 	}
 }
+
+func TestFullRoomRefusesJoinsAndConfigIsChecked(t *testing.T) {
+	st := startStack(t, Config{MaxParticipants: 2})
+	joinRaw(t, st, "r")
+	joinRaw(t, st, "r")
+	status, raw := httpDo(t, "POST", st.http.URL+"/api/join", `{"room":"r"}`)
+	if status != http.StatusServiceUnavailable || !strings.Contains(string(raw), "room is full") {
+		t.Errorf("third join: HTTP %d %s, want 503 room is full", status, raw)
+	}
+	if eps := st.endpoints(); len(eps) != 2 {
+		t.Errorf("bridge endpoints %v, want the two admitted", eps)
+	}
+	joinRaw(t, st, "other") // other rooms are unaffected
+
+	for _, cfg := range []Config{{MaxParticipants: -1}, {MaxParticipants: 1000}, {ParticipantTimeout: -time.Second},
+		{ParticipantTimeout: time.Second, PollTimeout: 2 * time.Second}} {
+		if _, err := New(Config{Modifier: st.colib, ParticipantTimeout: cfg.ParticipantTimeout,
+			PollTimeout: cfg.PollTimeout, MaxParticipants: cfg.MaxParticipants}); err == nil {
+			t.Errorf("New accepted %+v", cfg)
+		}
+	}
+	if _, err := New(Config{}); err == nil || !strings.Contains(err.Error(), "Modifier") {
+		t.Errorf("New without Modifier: %v", err)
+	}
+}

@@ -23,6 +23,7 @@ const (
 	DefaultParticipantTimeout = 30 * time.Second
 	DefaultPollTimeout        = 20 * time.Second
 	DefaultMUCDomain          = "conference.standalone"
+	DefaultMaxParticipants    = 50
 	bridgeTimeout             = 15 * time.Second // jicofo's reply timeout
 	maxRequestBody            = 256 << 10
 )
@@ -34,6 +35,7 @@ type Config struct {
 	MUCDomain          string        // domain of the room JIDs sent as conference names (DefaultMUCDomain)
 	ParticipantTimeout time.Duration // a page silent this long is removed (DefaultParticipantTimeout)
 	PollTimeout        time.Duration // long-poll duration (DefaultPollTimeout); < ParticipantTimeout
+	MaxParticipants    int           // per room (DefaultMaxParticipants)
 }
 
 // Server is the standalone focus and its page, served as one http.Handler (mount it at "/").
@@ -57,15 +59,24 @@ func newServer(m modifier, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("standalone: negative timeout (participant %v, poll %v), expected >= 0 (0 = default)",
 			cfg.ParticipantTimeout, cfg.PollTimeout)
 	}
+	if cfg.MaxParticipants < 0 || cfg.MaxParticipants > maxSlots/2 {
+		return nil, fmt.Errorf("standalone: MaxParticipants %d, expected 0 (default %d) to %d",
+			cfg.MaxParticipants, DefaultMaxParticipants, maxSlots/2)
+	}
+	maxParticipants := cfg.MaxParticipants
+	if maxParticipants == 0 {
+		maxParticipants = DefaultMaxParticipants
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	log = log.With("component", "standalone")
 	s := &Server{
-		f: &focus{bridge: m, log: log, timeout: cmp(cfg.ParticipantTimeout, DefaultParticipantTimeout),
-			domain: cmpStr(cfg.MUCDomain, DefaultMUCDomain), rooms: map[string]*room{}, byID: map[string]*participant{}},
-		pollTimeout: cmp(cfg.PollTimeout, DefaultPollTimeout),
+		f: &focus{bridge: m, log: log, timeout: durationOr(cfg.ParticipantTimeout, DefaultParticipantTimeout),
+			domain: stringOr(cfg.MUCDomain, DefaultMUCDomain), maxParticipants: maxParticipants,
+			rooms: map[string]*room{}, byID: map[string]*participant{}},
+		pollTimeout: durationOr(cfg.PollTimeout, DefaultPollTimeout),
 		log:         log,
 		stop:        make(chan struct{}),
 	}
@@ -92,14 +103,14 @@ func newServer(m modifier, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func cmp(v, def time.Duration) time.Duration {
+func durationOr(v, def time.Duration) time.Duration {
 	if v == 0 {
 		return def
 	}
 	return v
 }
 
-func cmpStr(v, def string) string {
+func stringOr(v, def string) string {
 	if v == "" {
 		return def
 	}
@@ -295,7 +306,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		status = http.StatusNotFound
 	case errors.Is(err, errConferenceGone), errors.Is(err, errEndpointGone):
 		status = http.StatusGone // the page must join again
-	case errors.Is(err, errClosed):
+	case errors.Is(err, errClosed), errors.Is(err, errRoomFull):
 		status = http.StatusServiceUnavailable
 	}
 	if status == http.StatusBadGateway {
