@@ -69,11 +69,13 @@ func (h *Handler) RunExpiry(ctx context.Context, cfg ExpiryConfig) error {
 }
 
 // expireOnce queues one expiry check per conference and returns; the checks run on the
-// meetings' workers.
+// meetings' workers. It also forgets per-meeting state of conferences that ended elsewhere
+// (e.g. expired by the media core itself).
 func (h *Handler) expireOnce(cfg ExpiryConfig, now time.Time) {
+	live := make(map[string]bool)
 	for _, c := range h.bridge.Conferences() {
-		c := c
 		meetingID := c.MeetingID()
+		live[meetingID] = true
 		err := h.enqueue(meetingID, func(closing bool) {
 			if !closing {
 				h.expireConferenceIdle(cfg, c, now)
@@ -83,6 +85,40 @@ func (h *Handler) expireOnce(cfg ExpiryConfig, now time.Time) {
 			h.log.Debug("expiry check not queued", "meeting_id", meetingID, "err", err)
 		}
 	}
+	for _, meetingID := range h.trackedMeetings() {
+		if live[meetingID] {
+			continue
+		}
+		// On the meeting's worker, so it cannot race with a create for the same meeting.
+		_ = h.enqueue(meetingID, func(closing bool) {
+			if !closing && h.bridge.Conference(meetingID) == nil {
+				h.forgetMeeting(meetingID)
+			}
+		})
+	}
+}
+
+// trackedMeetings lists meetings the handler keeps state for.
+func (h *Handler) trackedMeetings() []string {
+	var ids []string
+	h.vmu.Lock()
+	for id := range h.visitors {
+		ids = append(ids, id)
+	}
+	h.vmu.Unlock()
+	h.emu.Lock()
+	for id := range h.emptySince {
+		ids = append(ids, id)
+	}
+	h.emu.Unlock()
+	return ids
+}
+
+func (h *Handler) forgetMeeting(meetingID string) {
+	h.setVisitors(meetingID, nil)
+	h.emu.Lock()
+	delete(h.emptySince, meetingID)
+	h.emu.Unlock()
 }
 
 func (h *Handler) expireConferenceIdle(cfg ExpiryConfig, c Conference, now time.Time) {

@@ -3,6 +3,8 @@ package colibri
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,4 +143,23 @@ func TestExpiryEmptyConferenceFromCreation(t *testing.T) {
 	if fb.conf("e") != nil {
 		t.Fatal("conference without endpoints since creation not expired after 20 s")
 	}
+}
+
+func TestExpiryForgetsMeetingsEndedElsewhere(t *testing.T) {
+	h, fb := newTestHandler(t, nil)
+	visitor := strings.Replace(allocate("gone", "v", true, ""), `stats-id='v-stats'`, `stats-id='v-stats' muc-role='visitor'`, 1)
+	ok(t, do(t, h, visitor))
+	ok(t, do(t, h, allocate("kept", "a", true, "")))
+	fb.conf("gone").Expire() // the media core ended it on its own
+	clk := startExpiry(t, h, fb.now)
+	clk.tick(t, h, time.Second)
+	syncMeeting(t, h, "gone")
+	syncMeeting(t, h, "kept")
+	tracked := h.trackedMeetings()
+	if slices.Contains(tracked, "gone") || !slices.Contains(tracked, "kept") {
+		t.Fatalf("tracked meetings %v", tracked)
+	}
+	// A new conference for the same meeting starts clean: "v" is no longer a visitor there.
+	ok(t, do(t, h, allocate("gone", "v", true, "")))
+	ok(t, do(t, h, sessionAccept("gone", "v")))
 }

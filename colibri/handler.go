@@ -314,10 +314,7 @@ func feedbackSources(c Conference) *Sources {
 
 func (h *Handler) expireConference(c Conference) {
 	c.Expire()
-	h.setVisitors(c.MeetingID(), nil)
-	h.emu.Lock()
-	delete(h.emptySince, c.MeetingID())
-	h.emu.Unlock()
+	h.forgetMeeting(c.MeetingID())
 }
 
 // setVisitors replaces (nil: forgets) the meeting's visitor set.
