@@ -263,9 +263,19 @@ func TestIncludeRelativeToFile(t *testing.T) {
 	if _, err := Load([]string{"--config", filepath.Join(sub, "req.conf")}, envOf(nil)); err == nil || !strings.Contains(err.Error(), "nope.conf") {
 		t.Fatalf("missing required include: %v", err)
 	}
-	writeFile(t, sub, "loop.conf", "include \"loop.conf\"\n")
+	writeFile(t, sub, "loop.conf", "include \"loop.conf\"\ninclude \"loop.conf\"\ninclude \"loop.conf\"\n")
 	if _, err := Load([]string{"--config", filepath.Join(sub, "loop.conf")}, envOf(nil)); err == nil || !strings.Contains(err.Error(), "cycle") {
 		t.Fatalf("include cycle: %v", err)
+	}
+	// Including the same file twice side by side is fine (no cycle); a chain of two is a cycle.
+	writeFile(t, sub, "twice.conf", "include \"custom-jvb.conf\"\ninclude \"custom-jvb.conf\"\n")
+	if cfg, err := Load([]string{"--config", filepath.Join(sub, "twice.conf")}, envOf(nil)); err != nil || cfg.Port != 12345 {
+		t.Fatalf("same include twice: %v", err)
+	}
+	writeFile(t, sub, "a.conf", "include \"b.conf\"\n")
+	writeFile(t, sub, "b.conf", "include \"a.conf\"\n")
+	if _, err := Load([]string{"--config", filepath.Join(sub, "a.conf")}, envOf(nil)); err == nil || !strings.Contains(err.Error(), "cycle") {
+		t.Fatalf("a->b->a: %v", err)
 	}
 }
 

@@ -25,14 +25,24 @@ var includeLine = regexp.MustCompile(`(?m)^[ \t]*include[ \t]+(required\([ \t]*)
 // parse but Typesafe Config (and the docker image's jvb.conf) accepts.
 var bareIPv4 = regexp.MustCompile(`([=:][ \t]*)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})([ \t]*(?:[,}\]\n#]|//|$))`)
 
+// substPath is what may stand between "${" and "}".
+var substPath = regexp.MustCompile(`^\??[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
 // readHOCON parses path and the files it includes. Includes are resolved relative to the
 // including file and merged after the including file's own keys (the docker image's
 // `include "custom-jvb.conf"` is the last line); a missing include is skipped unless
 // required(...).
-func readHOCON(path string, depth int) (hocon.Object, error) {
-	if depth > maxIncludeDepth {
-		return nil, fmt.Errorf("config: %s: includes nested deeper than %d (a cycle?)", path, maxIncludeDepth)
+func readHOCON(path string, chain []string) (hocon.Object, error) {
+	if len(chain) > maxIncludeDepth {
+		return nil, fmt.Errorf("config: %s: includes nested deeper than %d", path, maxIncludeDepth)
 	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if slices.Contains(chain, path) {
+		return nil, fmt.Errorf("config: include cycle: %s includes %s again", chain[len(chain)-1], path)
+	}
+	chain = append(chain, path)
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: reading %s: %w", path, err)
@@ -61,7 +71,7 @@ func readHOCON(path string, depth int) (hocon.Object, error) {
 		return nil, fmt.Errorf("config: %s is not valid HOCON: %w", path, err)
 	}
 	for _, in := range incs {
-		sub, err := readHOCON(in.path, depth+1)
+		sub, err := readHOCON(in.path, chain)
 		if err != nil {
 			if !in.required && errors.Is(err, os.ErrNotExist) {
 				continue
@@ -73,22 +83,69 @@ func readHOCON(path string, depth int) (hocon.Object, error) {
 	return root, nil
 }
 
-// precheck rejects input the HOCON library loops on forever: a "${" substitution that is not
-// closed on its line.
+// precheck rejects malformed input that the HOCON library loops on forever instead of
+// reporting: unclosed strings, unclosed "${" substitutions and unbalanced or mismatched
+// brackets. It is a lexical pass only; the library does the real parsing.
 func precheck(text string) error {
-	for n, line := range strings.Split(text, "\n") {
-		rest := line
-		for {
-			i := strings.Index(rest, "${")
-			if i < 0 {
-				break
+	var stack []byte
+	line := 1
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case c == '\n':
+			line++
+		case c == '#' || c == '/' && i+1 < len(text) && text[i+1] == '/':
+			for i < len(text) && text[i] != '\n' {
+				i++
 			}
-			j := strings.IndexByte(rest[i:], '}')
-			if j < 0 {
-				return fmt.Errorf("line %d: substitution ${ is not closed", n+1)
+			i-- // let the newline be counted
+		case strings.HasPrefix(text[i:], `"""`):
+			end := strings.Index(text[i+3:], `"""`)
+			if end < 0 {
+				return fmt.Errorf("line %d: unclosed \"\"\" string", line)
 			}
-			rest = rest[i+j+1:]
+			line += strings.Count(text[i:i+3+end], "\n")
+			i += 3 + end + 2
+			for i+1 < len(text) && text[i+1] == '"' { // """a"""" ends at the last quote
+				i++
+			}
+		case c == '"':
+			j := i + 1
+			for ; j < len(text) && text[j] != '"'; j++ {
+				if text[j] == '\\' {
+					j++
+				} else if text[j] == '\n' {
+					return fmt.Errorf("line %d: unclosed string", line)
+				}
+			}
+			if j >= len(text) {
+				return fmt.Errorf("line %d: unclosed string", line)
+			}
+			i = j
+		case c == '$' && i+1 < len(text) && text[i+1] == '{':
+			j := strings.IndexAny(text[i:], "}\n")
+			if j < 0 || text[i+j] != '}' {
+				return fmt.Errorf("line %d: substitution ${ is not closed", line)
+			}
+			if !substPath.MatchString(text[i+2 : i+j]) {
+				return fmt.Errorf("line %d: substitution %q: expected ${path} or ${?path}", line, text[i:i+j+1])
+			}
+			i += j
+		case c == '{' || c == '[':
+			stack = append(stack, c)
+		case c == '}' || c == ']':
+			open := byte('{')
+			if c == ']' {
+				open = '['
+			}
+			if len(stack) == 0 || stack[len(stack)-1] != open {
+				return fmt.Errorf("line %d: unexpected %q", line, c)
+			}
+			stack = stack[:len(stack)-1]
 		}
+	}
+	if len(stack) > 0 {
+		return fmt.Errorf("line %d: %q is never closed", line, stack[len(stack)-1])
 	}
 	return nil
 }
@@ -267,7 +324,7 @@ func parseDuration(s string) (time.Duration, error) {
 // applyFile reads jvb.conf. It reports whether presence-interval was set, the bad values, and
 // a fatal error when the file cannot be read or parsed.
 func applyFile(cfg *Config, path string, env Env) (bool, []error, error) {
-	root, err := readHOCON(path, 0)
+	root, err := readHOCON(path, nil)
 	if err != nil {
 		return false, nil, err
 	}

@@ -43,3 +43,22 @@ func FuzzAdvertised(f *testing.F) {
 		}
 	})
 }
+
+func TestPrecheckCatchesWhatTheLibraryLoopsOn(t *testing.T) {
+	for _, bad := range []string{
+		"a = [\",t=0,r=3,e=\"\"},", "a = ${b\n", "a = \"open\n", "a = \"\"\"never closed\n",
+		"a { b = [1, 2 }", "a = ]", "a { ", "a = [ {", "}", "a= ${b\"}\n", "a = ${}",
+	} {
+		if precheck(bad) == nil {
+			t.Errorf("precheck(%q) accepted", bad)
+		}
+	}
+	for _, good := range []string{
+		sampleConf, "a = \"x}y\" # } ]\n// ]\nb = [1, {c = 2}]\n", "a = \"\"\"multi\n}\nline\"\"\"\n",
+		"a = \"esc \\\" }\"\n", "b = ${a}\nc = ${?d}\n", "u = \"http://x/{a}\"\n",
+	} {
+		if err := precheck(good); err != nil {
+			t.Errorf("precheck(%q): %v", good, err)
+		}
+	}
+}
