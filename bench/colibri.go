@@ -199,16 +199,23 @@ func (c *colibriClient) modify(ctx context.Context, req c2Request) (*c2Response,
 }
 
 // mediaOffer is what a Jitsi Meet client offers (as Jicofo would relay it): opus with
-// audio-level, VP8 with RTX and the usual feedback. transport-cc is deliberately not offered
-// (the simulated endpoints do not generate TCC feedback); goog-remb is, and receivers send REMB.
-func mediaOffer() []c2Media {
+// audio-level, VP8 with RTX and the usual feedback, goog-remb, and transport-cc (payload-type
+// feedback plus header extension 5) when tcc is set.
+func mediaOffer(tcc bool) []c2Media {
+	const tccURI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 	vfb := []c2RTCPFb{{Type: "ccm", Subtype: "fir"}, {Type: "nack"}, {Type: "nack", Subtype: "pli"}, {Type: "goog-remb"}}
-	return []c2Media{
+	var afb []c2RTCPFb
+	if tcc {
+		vfb = append(vfb, c2RTCPFb{Type: "transport-cc"})
+		afb = []c2RTCPFb{{Type: "transport-cc"}}
+	}
+	m := []c2Media{
 		{
 			Type: "audio",
 			PayloadTypes: []c2PayloadType{{
 				ID: strconv.Itoa(ptOpus), Name: "opus", ClockRate: "48000", Channels: "2",
 				Parameters: map[string]string{"useinbandfec": "1", "minptime": "10"},
+				RTCPFbs:    afb,
 			}},
 			RTPHdrExts: []c2HdrExt{{ID: extAudioLvl, URI: "urn:ietf:params:rtp-hdrext:ssrc-audio-level"}},
 		},
@@ -221,4 +228,10 @@ func mediaOffer() []c2Media {
 			},
 		},
 	}
+	if tcc {
+		for i := range m {
+			m[i].RTPHdrExts = append(m[i].RTPHdrExts, c2HdrExt{ID: extTCC, URI: tccURI})
+		}
+	}
+	return m
 }

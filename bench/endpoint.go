@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/datachannel"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sctp"
@@ -38,6 +40,12 @@ type simEndpoint struct {
 	rng       *rand.Rand
 	joinStart time.Time
 	joined    time.Duration // POST..DTLS done
+
+	tccSeq       uint16         // transport-wide sequence number of what this endpoint sends
+	tccMu        sync.Mutex     // guards tccRec: the read goroutine records, run() builds feedback
+	tccRec       *twcc.Recorder // nil: transport-cc off
+	tccFeedbacks atomic.Uint64  // transport-cc feedback packets sent
+	tccReceived  atomic.Uint64  // transport-cc feedback packets received
 
 	sentPackets, sentBytes atomic.Uint64
 	sendErrors             atomic.Uint64
@@ -106,8 +114,54 @@ func (e *simEndpoint) ownsSSRC(ssrc uint32) bool {
 	return false
 }
 
+// enableTCC makes the endpoint tag what it sends with transport-wide sequence numbers and
+// answer what it receives with transport-cc feedback, as a browser that negotiated it does.
+func (e *simEndpoint) enableTCC() {
+	e.tccRec = twcc.NewRecorder(e.rtcpSenderSSRC())
+	if !e.sender {
+		return
+	}
+	e.audio.tcc.seq = &e.tccSeq
+	for _, l := range e.video {
+		l.tcc.seq = &e.tccSeq
+	}
+}
+
+func (e *simEndpoint) rtcpSenderSSRC() uint32 {
+	if e.sender {
+		return e.audio.hdr.SSRC
+	}
+	return e.rtcpSSRC
+}
+
 func (e *simEndpoint) handleRTP(now time.Time, hdr *rtp.Header, payload []byte, size int) {
 	e.recv.onRTP(now, hdr.SSRC, hdr.SequenceNumber, hdr.PayloadType, payload, size)
+	if e.tccRec != nil {
+		if ext := hdr.GetExtension(extTCC); len(ext) >= 2 {
+			e.tccMu.Lock()
+			e.tccRec.Record(hdr.SSRC, binary.BigEndian.Uint16(ext), now.UnixMicro())
+			e.tccMu.Unlock()
+		}
+	}
+}
+
+// sendTCCFeedback sends what the recorder holds (browsers do so every ~100 ms).
+func (e *simEndpoint) sendTCCFeedback() {
+	e.tccMu.Lock()
+	pkts := e.tccRec.BuildFeedbackPacket()
+	e.tccMu.Unlock()
+	if len(pkts) == 0 {
+		return
+	}
+	b, err := rtcp.Marshal(pkts)
+	if err != nil {
+		return
+	}
+	if err := e.tr.writeRTCP(b); err != nil {
+		e.sendErrors.Add(1)
+		return
+	}
+	e.tccFeedbacks.Add(uint64(len(pkts)))
 }
 
 func (e *simEndpoint) handleRTCP(pkts []rtcp.Packet) {
@@ -119,6 +173,8 @@ func (e *simEndpoint) handleRTCP(pkts []rtcp.Packet) {
 				e.keyframeRequests.Add(1)
 				e.keyframeWanted.Store(true)
 			}
+		case *rtcp.TransportLayerCC:
+			e.tccReceived.Add(1)
 		case *rtcp.FullIntraRequest:
 			for _, f := range p.FIR {
 				if e.ownsSSRC(f.SSRC) {
@@ -136,6 +192,7 @@ func (e *simEndpoint) run(ctx context.Context) {
 	buf := make([]byte, 1600)
 	start := time.Now()
 	nextAudio, nextVideo, nextRTCP := start, start, start.Add(time.Second)
+	nextTCC := start.Add(100 * time.Millisecond)
 	nextKey := start
 	lastKey := time.Time{}
 	var frames uint64
@@ -182,6 +239,13 @@ func (e *simEndpoint) run(ctx context.Context) {
 			nextRTCP = nextRTCP.Add(time.Second)
 		}
 		wake := nextRTCP
+		if e.tccRec != nil {
+			if !now.Before(nextTCC) {
+				e.sendTCCFeedback()
+				nextTCC = now.Add(100 * time.Millisecond)
+			}
+			wake = minTime(wake, nextTCC)
+		}
 		if e.sender {
 			wake = minTime(wake, minTime(nextAudio, nextVideo))
 		}
@@ -229,11 +293,7 @@ func (e *simEndpoint) sendRTCP(now time.Time) {
 		for _, r := range reports {
 			media = append(media, r.SSRC)
 		}
-		sender := e.rtcpSSRC
-		if e.sender {
-			sender = e.audio.hdr.SSRC
-		}
-		pkts = append(pkts, &rtcp.ReceiverEstimatedMaximumBitrate{SenderSSRC: sender, Bitrate: float32(e.remb), SSRCs: media})
+		pkts = append(pkts, &rtcp.ReceiverEstimatedMaximumBitrate{SenderSSRC: e.rtcpSenderSSRC(), Bitrate: float32(e.remb), SSRCs: media})
 	}
 	b, err := rtcp.Marshal(pkts)
 	if err != nil {

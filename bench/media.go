@@ -15,6 +15,7 @@ const (
 	ptVP8        = 100
 	ptRTX        = 96
 	extAudioLvl  = 1 // urn:ietf:params:rtp-hdrext:ssrc-audio-level
+	extTCC       = 5 // transport-wide-cc-extensions-01
 	rtpClockOpus = 48000
 	rtpClockVP8  = 90000
 	maxPayload   = 1100 // VP8 bytes per packet, like a browser's ~1200-byte packets
@@ -64,6 +65,24 @@ type audioStream struct {
 	counter uint32 // packets sent (SR packet count)
 	octets  uint32 // payload octets sent (SR octet count)
 	rng     *rand.Rand
+	level   [1]byte
+	tcc     tccTagger
+}
+
+// tccTagger writes the transport-wide sequence number (shared by all of an endpoint's
+// streams) into a packet's header; a nil seq means transport-cc is off.
+type tccTagger struct {
+	seq *uint16
+	buf [2]byte
+}
+
+func (t *tccTagger) tag(h *rtp.Header) {
+	if t.seq == nil {
+		return
+	}
+	*t.seq++
+	binary.BigEndian.PutUint16(t.buf[:], *t.seq)
+	_ = h.SetExtension(extTCC, t.buf[:])
 }
 
 func newAudioStream(ssrc uint32, rng *rand.Rand) *audioStream {
@@ -76,7 +95,8 @@ func newAudioStream(ssrc uint32, rng *rand.Rand) *audioStream {
 		Timestamp:      rng.Uint32(),
 	}
 	// Speech-like level (-30..-60 dBov, never 127 = silence, which the bridge drops).
-	_ = a.hdr.SetExtension(extAudioLvl, []byte{0x80 | 40})
+	a.level[0] = 0x80 | 40
+	_ = a.hdr.SetExtension(extAudioLvl, a.level[:])
 	return a
 }
 
@@ -84,8 +104,8 @@ func newAudioStream(ssrc uint32, rng *rand.Rand) *audioStream {
 func (a *audioStream) next(buf []byte, now time.Time) []byte {
 	a.hdr.SequenceNumber++
 	a.hdr.Timestamp += rtpClockOpus / 50
-	level := byte(30 + a.rng.IntN(30))
-	_ = a.hdr.SetExtension(extAudioLvl, []byte{0x80 | level})
+	a.level[0] = 0x80 | byte(30+a.rng.IntN(30))
+	a.tcc.tag(&a.hdr)
 	n, err := a.hdr.MarshalTo(buf)
 	if err != nil {
 		return nil
@@ -112,6 +132,7 @@ type videoLayer struct {
 	counter   uint32 // packets sent (SR packet count)
 	octets    uint32 // payload octets sent (SR octet count)
 	rng       *rand.Rand
+	tcc       tccTagger
 }
 
 func newVideoLayer(ssrc uint32, l simulcastLayer, rng *rand.Rand) *videoLayer {
@@ -185,6 +206,7 @@ func (v *videoLayer) nextFrame(buf []byte, now time.Time, key bool, emit func([]
 		remaining -= chunk
 		v.hdr.SequenceNumber++
 		v.hdr.Marker = remaining == 0
+		v.tcc.tag(&v.hdr)
 		n, err := v.hdr.MarshalTo(buf)
 		if err != nil {
 			return

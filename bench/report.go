@@ -28,6 +28,8 @@ type Result struct {
 	BridgeChannelMessages     uint64            `json:"bridge_channel_messages"`
 	KeyframeRequests          uint64            `json:"keyframe_requests"`
 	RTCPReceived              uint64            `json:"rtcp_received"`
+	TCCFeedbackSent           uint64            `json:"tcc_feedback_sent"`
+	TCCFeedbackReceived       uint64            `json:"tcc_feedback_received"`
 	BridgeRSSIdleBytes        uint64            `json:"bridge_rss_idle_bytes"`
 	BridgeRSSBytes            uint64            `json:"bridge_rss_bytes"`
 	BridgeRSSPerEndpointBytes uint64            `json:"bridge_rss_per_endpoint_bytes"`
@@ -52,6 +54,7 @@ type ScenarioSummary struct {
 	KeyframeIntervalS  float64 `json:"keyframe_interval_s"`
 	BridgeChannel      bool    `json:"bridge_channel"`
 	REMBBps            uint64  `json:"remb_bps"`
+	TCC                bool    `json:"transport_cc"`
 	SignallingProtocol string  `json:"signalling"`
 }
 
@@ -60,7 +63,7 @@ func scenarioJSON(s Scenario) ScenarioSummary {
 		Conferences: s.Conferences, Participants: s.Participants, SendersPerConf: s.senders(),
 		Simulcast: s.Simulcast, LastN: s.LastN, MaxHeight: s.MaxHeight,
 		DurationS: s.Duration.Seconds(), RampUpS: s.RampUp.Seconds(), WarmupS: s.Warmup.Seconds(),
-		KeyframeIntervalS: s.KeyframeInterval.Seconds(), BridgeChannel: s.BridgeChannel, REMBBps: s.REMBBps,
+		KeyframeIntervalS: s.KeyframeInterval.Seconds(), BridgeChannel: s.BridgeChannel, REMBBps: s.REMBBps, TCC: s.TCC,
 		SignallingProtocol: "colibri2-rest",
 	}
 }
@@ -166,6 +169,7 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(tw, "bridge RSS\t%.1f MiB (idle %.1f MiB, %.1f KiB per endpoint)\n",
 		float64(r.BridgeRSSBytes)/(1<<20), float64(r.BridgeRSSIdleBytes)/(1<<20), float64(r.BridgeRSSPerEndpointBytes)/1024)
 	fmt.Fprintf(tw, "keyframe requests / RTCP in\t%d / %d\n", r.KeyframeRequests, r.RTCPReceived)
+	fmt.Fprintf(tw, "transport-cc feedback sent / received\t%d / %d\n", r.TCCFeedbackSent, r.TCCFeedbackReceived)
 	if len(r.BridgeDrops) > 0 {
 		keys := slices.Sorted(maps.Keys(r.BridgeDrops))
 		var parts []string

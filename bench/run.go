@@ -31,6 +31,7 @@ type Scenario struct {
 	KeyframeInterval time.Duration // periodic keyframes on top of PLI/FIR-triggered ones; 0 = none
 	BridgeChannel    bool          // open the SCTP data channel and send ReceiverVideoConstraints
 	REMBBps          uint64        // REMB each receiver sends; 0 = none
+	TCC              bool          // negotiate transport-cc: tag sent packets, send feedback every 100 ms
 }
 
 // DefaultScenario is a small tile-view meeting.
@@ -38,7 +39,7 @@ func DefaultScenario() Scenario {
 	return Scenario{
 		Conferences: 1, Participants: 3, Senders: -1, Simulcast: true, LastN: -1, MaxHeight: 180,
 		Duration: 10 * time.Second, RampUp: time.Second, Warmup: 2 * time.Second,
-		KeyframeInterval: 5 * time.Second, BridgeChannel: true, REMBBps: 10_000_000,
+		KeyframeInterval: 5 * time.Second, BridgeChannel: true, REMBBps: 10_000_000, TCC: true,
 	}
 }
 
@@ -107,7 +108,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res.Notes = append(res.Notes,
 		"signalling: REST COLIBRI2 only (XMPP through prosody is not implemented)",
-		"RTCP from simulated endpoints: SR/RR every 1 s, REMB; no transport-cc feedback, no NACK",
+		rtcpNote(sc),
 		"lastN is sent as initial-last-n and in ReceiverVideoConstraints on the bridge channel")
 
 	if err := runBridgePhase(ctx, opts, res); err != nil {
@@ -173,6 +174,9 @@ func buildEndpoints(sc Scenario, seed uint64) [][]*simEndpoint {
 			e := newSimEndpoint(id, pi < sc.senders(), sc.Simulcast, alloc.next, rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())))
 			e.keyEvery = sc.KeyframeInterval
 			e.remb = sc.REMBBps
+			if sc.TCC {
+				e.enableTCC()
+			}
 			confs[ci] = append(confs[ci], e)
 		}
 	}
@@ -363,6 +367,8 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 		res.KeyframeRequests += e.keyframeRequests.Load()
 		res.BridgeChannelMessages += e.dcMessages.Load()
 		res.RTCPReceived += e.rtcpReceived.Load()
+		res.TCCFeedbackSent += e.tccFeedbacks.Load()
+		res.TCCFeedbackReceived += e.tccReceived.Load()
 	}
 	return nil
 }
@@ -380,8 +386,9 @@ func joinBridge(ctx context.Context, cc *colibriClient, sc Scenario, meeting str
 	}
 	ctrl := true
 	ep := c2Endpoint{
-		ID: e.id, StatsID: "bench-" + e.id, Create: true, Medias: mediaOffer(),
+		ID: e.id, StatsID: "bench-" + e.id, Create: true,
 		Transport:    &c2Transport{ICEControlling: &ctrl},
+		Medias:       mediaOffer(sc.TCC),
 		Capabilities: []string{"source-names"},
 	}
 	if sc.BridgeChannel {
@@ -605,4 +612,15 @@ func fetchProfile(ctx context.Context, base string, d time.Duration, w io.Writer
 		return fmt.Errorf("GET %s: %w", u, err)
 	}
 	return nil
+}
+
+func rtcpNote(sc Scenario) string {
+	n := "RTCP from simulated endpoints: SR/RR every 1 s"
+	if sc.REMBBps > 0 {
+		n += fmt.Sprintf(", REMB %d bps", sc.REMBBps)
+	}
+	if sc.TCC {
+		n += ", transport-cc feedback every 100 ms"
+	}
+	return n + "; no NACK (and no retransmission)"
 }

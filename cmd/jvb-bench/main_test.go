@@ -24,6 +24,7 @@ var jsonKeys = []string{
 	"machine.cores", "machine.load_generator_shares_cpu", "bridge.url", "bridge.pid", "bridge.resource_source",
 	"endpoints", "joined", "join_failures", "join_ms.p50", "join_ms.p90", "join_ms.max",
 	"bridge_channels_open", "bridge_channel_messages", "keyframe_requests", "rtcp_received",
+	"tcc_feedback_sent", "tcc_feedback_received", "scenario.transport_cc",
 	"bridge_rss_idle_bytes", "bridge_rss_bytes", "bridge_rss_per_endpoint_bytes", "bridge_dropped_packets",
 	"result.window_s", "result.sent_packets_per_s", "result.sent_bits_per_s", "result.forwarded_packets",
 	"result.forwarded_packets_per_s", "result.forwarded_bits_per_s", "result.forwarded_audio_packets",
