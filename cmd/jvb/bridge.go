@@ -63,6 +63,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	col, err := colibri.NewHandler(colibri.Config{
 		Bridge:           colibri.NewSFUBridge(b),
 		GracefulShutdown: func() bool { return !mgr.AcceptsConferences() },
+		DisableSCTP:      !cfg.SCTP,
 		Logger:           log,
 	})
 	if err != nil {

@@ -25,6 +25,7 @@ type Config struct {
 	Advertised                 []AdvertisedAddr
 	AdvertisePrivateCandidates bool
 	RequireValidAddress        bool // videobridge.health.require-valid-address / JVB_REQUIRE_VALID_ADDRESS
+	SCTP                       bool // videobridge.sctp.enabled: accept SCTP data channels (default true)
 
 	// Private HTTP server (videobridge.http-servers.private.host/port, --http).
 	HTTPAddr string
@@ -139,6 +140,7 @@ func Defaults() *Config {
 	return &Config{
 		Port:                       10000,
 		AdvertisePrivateCandidates: true,
+		SCTP:                       true,
 		HTTPAddr:                   "127.0.0.1:8080",
 		REST: REST{
 			Debug: true, Drain: true, Health: true, Prometheus: true, Version: true,

@@ -39,7 +39,7 @@ func TestNoConfigurationRunsWithoutXMPP(t *testing.T) {
 	if cfg.Port != 10000 || cfg.HTTPAddr != "127.0.0.1:8080" || cfg.StatsInterval != 5*time.Second ||
 		cfg.PresenceInterval != 5*time.Second || cfg.Shutdown.MaxDuration != 24*time.Hour ||
 		cfg.Shutdown.ShuttingDownDelay != time.Minute || !cfg.AdvertisePrivateCandidates ||
-		cfg.REST.Colibri || cfg.REST.Shutdown || !cfg.REST.Health || cfg.LogFormat != "text" {
+		cfg.REST.Colibri || cfg.REST.Shutdown || !cfg.REST.Health || cfg.LogFormat != "text" || !cfg.SCTP {
 		t.Fatalf("defaults differ from jitsi/jvb: %+v", cfg)
 	}
 }
@@ -170,6 +170,7 @@ videobridge {
   relay { enabled = true, region = "us-east", relay-id = "r1" }
   version.release = "42"
   sctp.use-usrsctp = false
+  sctp.enabled = false
   some.unknown.key = [1, 2, 3]
 }
 ice4j.harvest.mapping.static-mappings = [
@@ -187,7 +188,7 @@ func TestFileOnly(t *testing.T) {
 	if cfg.Port != 20000 || cfg.AdvertisePrivateCandidates || cfg.HTTPAddr != "0.0.0.0:9090" || !cfg.REST.Colibri ||
 		cfg.Shutdown != (Shutdown{MaxDuration: 2 * time.Hour, MinParticipants: 3, ShuttingDownDelay: 30 * time.Second}) ||
 		cfg.StatsInterval != 10*time.Second || cfg.PresenceInterval != 10*time.Second ||
-		cfg.EntityExpiration != 90*time.Second || !cfg.InitialDrain || cfg.Release != "42" ||
+		cfg.EntityExpiration != 90*time.Second || !cfg.InitialDrain || cfg.Release != "42" || cfg.SCTP ||
 		cfg.Relay != (Relay{Enabled: true, Region: "us-east", RelayID: "r1"}) {
 		t.Fatalf("file not applied: %+v", cfg)
 	}

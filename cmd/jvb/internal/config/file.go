@@ -334,6 +334,7 @@ func applyFile(cfg *Config, path string, env Env) (bool, []error, error) {
 	f.integer(vb+"ice.udp.port", &cfg.Port, 0, 65535)
 	f.boolean(vb+"ice.advertise-private-candidates", &cfg.AdvertisePrivateCandidates)
 	f.boolean(vb+"health.require-valid-address", &cfg.RequireValidAddress)
+	f.boolean(vb+"sctp.enabled", &cfg.SCTP)
 	readStaticMappings(f, cfg)
 
 	host, port := splitHTTP(cfg.HTTPAddr)
