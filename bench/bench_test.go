@@ -122,3 +122,34 @@ func TestBaselineRelayForwardsEveryPacket(t *testing.T) {
 		}
 	}
 }
+
+func TestTransportWideSequenceIsSharedAcrossStreams(t *testing.T) {
+	var next uint32 = 100
+	e := newSimEndpoint("tcc", true, true, func() uint32 { next++; return next }, rand.New(rand.NewPCG(3, 4)))
+	e.enableTCC()
+	buf := make([]byte, 1600)
+	var seqs []uint16
+	check := func(p []byte) {
+		var pkt rtp.Packet
+		if err := pkt.Unmarshal(p); err != nil {
+			t.Fatal(err)
+		}
+		ext := pkt.GetExtension(extTCC)
+		if len(ext) != 2 {
+			t.Fatalf("packet of SSRC %d has no transport-cc extension", pkt.SSRC)
+		}
+		seqs = append(seqs, uint16(ext[0])<<8|uint16(ext[1]))
+	}
+	now := time.Now()
+	for i := 0; i < 3; i++ {
+		check(e.audio.next(buf, now))
+		for _, l := range e.video {
+			l.nextFrame(buf, now, i == 0, func(p []byte) { check(bytes.Clone(p)) })
+		}
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("transport-wide seq %d follows %d (packet %d)", seqs[i], seqs[i-1], i)
+		}
+	}
+}

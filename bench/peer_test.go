@@ -292,6 +292,9 @@ func TestEndpointsJoinAndExchangeMediaThroughAPionPeer(t *testing.T) {
 	if rtcpN == 0 {
 		t.Fatal("peer received no SRTCP from the endpoints")
 	}
+	if res.TCCFeedbackSent == 0 {
+		t.Fatal("receivers sent no transport-cc feedback for the tagged packets they got")
+	}
 }
 
 func selfPID() int { return os.Getpid() }
