@@ -8,14 +8,16 @@ import (
 // ExpiryConfig configures bridge-side expiry (spec 3.9, VideobridgeExpireThread). Zero fields
 // take the JVB defaults.
 type ExpiryConfig struct {
-	// InactivityTimeout expires a connected endpoint that sent nothing for this long
+	// InactivityTimeout expires an endpoint whose last media packet is this old
 	// (videobridge.entity-expiration.timeout, default 1 minute).
 	InactivityTimeout time.Duration
 	// Interval between checks (entity-expiration.check-interval, default = InactivityTimeout).
 	Interval time.Duration
-	// NoICETimeout expires an endpoint whose ICE never connected (default 2 minutes).
+	// NoICETimeout expires an endpoint that never sent media this long after its creation
+	// (default 2 minutes).
 	NoICETimeout time.Duration
-	// EmptyConferenceTimeout expires a conference that has had no endpoints this long (20 s).
+	// EmptyConferenceTimeout: a conference without endpoints is expired once it is this old
+	// (20 s; JVB Conference.shouldExpire).
 	EmptyConferenceTimeout time.Duration
 	// Now and Ticks make time injectable for tests; nil means the wall clock and a ticker.
 	Now   func() time.Time
@@ -39,12 +41,6 @@ func (c ExpiryConfig) withDefaults() ExpiryConfig {
 		c.Now = time.Now
 	}
 	return c
-}
-
-// emptyMark remembers when a conference was first seen without endpoints.
-type emptyMark struct {
-	conf  Conference
-	since time.Time
 }
 
 // RunExpiry checks every cfg.Interval for endpoints and conferences to expire until ctx is done.
@@ -106,28 +102,27 @@ func (h *Handler) trackedMeetings() []string {
 		ids = append(ids, id)
 	}
 	h.vmu.Unlock()
-	h.emu.Lock()
-	for id := range h.emptySince {
-		ids = append(ids, id)
-	}
-	h.emu.Unlock()
 	return ids
 }
 
-func (h *Handler) forgetMeeting(meetingID string) {
-	h.setVisitors(meetingID, nil)
-	h.emu.Lock()
-	delete(h.emptySince, meetingID)
-	h.emu.Unlock()
-}
+func (h *Handler) forgetMeeting(meetingID string) { h.setVisitors(meetingID, nil) }
 
+// expireConferenceIdle is one conference's check, in the order of JVB's expire thread: an empty
+// conference older than EmptyConferenceTimeout is expired; otherwise its endpoints are checked.
 func (h *Handler) expireConferenceIdle(cfg ExpiryConfig, c Conference, now time.Time) {
 	if c.Expired() {
 		return
 	}
 	meetingID := c.MeetingID()
-	visitors := h.visitorSet(meetingID)
 	eps := c.Endpoints()
+	if len(eps) == 0 {
+		if now.Sub(c.CreatedAt()) >= cfg.EmptyConferenceTimeout {
+			h.log.Info("conference expired: no endpoints", "meeting_id", meetingID)
+			h.expireConference(c)
+		}
+		return
+	}
+	visitors := h.visitorSet(meetingID)
 	for _, ep := range eps {
 		if reason := endpointExpiry(cfg, ep, now); reason != "" {
 			h.log.Info("endpoint expired", "meeting_id", meetingID, "endpoint_id", ep.ID(), "reason", reason)
@@ -135,47 +130,25 @@ func (h *Handler) expireConferenceIdle(cfg ExpiryConfig, c Conference, now time.
 			delete(visitors, ep.ID())
 		}
 	}
-	h.emu.Lock()
-	if len(c.Endpoints()) > 0 {
-		delete(h.emptySince, meetingID)
-		h.emu.Unlock()
-		return
-	}
-	mark, ok := h.emptySince[meetingID]
-	if !ok || mark.conf != c {
-		// A conference that had endpoints a moment ago starts its 20 s now; one never seen
-		// with endpoints counts from its creation.
-		since := now
-		if created := c.CreatedAt(); len(eps) == 0 && !created.IsZero() && created.Before(now) {
-			since = created
-		}
-		mark = emptyMark{conf: c, since: since}
-		h.emptySince[meetingID] = mark
-	}
-	h.emu.Unlock()
-	if now.Sub(mark.since) >= cfg.EmptyConferenceTimeout {
-		h.log.Info("conference expired: no endpoints", "meeting_id", meetingID)
-		h.expireConference(c)
-	}
 }
 
-// endpointExpiry returns why ep should expire at now, or "".
+// endpointExpiry returns why ep should expire at now, or "" (JVB Endpoint.shouldExpire): its
+// transport failed; or no media arrived and it is NoICETimeout old; or no media arrived for
+// InactivityTimeout.
 func endpointExpiry(cfg ExpiryConfig, ep BridgeEndpoint, now time.Time) string {
-	switch ep.ConnState() {
-	case ConnFailed:
+	if ep.ConnState() == ConnFailed {
 		return "transport failed"
-	case ConnConnecting:
-		if now.Sub(ep.CreatedAt()) >= cfg.NoICETimeout {
-			return "no ICE connection"
+	}
+	created := ep.CreatedAt()
+	last := ep.LastActivity()
+	if !last.After(created) {
+		if now.Sub(created) >= cfg.NoICETimeout {
+			return "not connected after " + cfg.NoICETimeout.String()
 		}
 		return ""
 	}
-	last := ep.LastActivity()
-	if last.IsZero() || last.Before(ep.CreatedAt()) {
-		last = ep.CreatedAt()
-	}
 	if now.Sub(last) >= cfg.InactivityTimeout {
-		return "inactive"
+		return "inactive for " + cfg.InactivityTimeout.String()
 	}
 	return ""
 }

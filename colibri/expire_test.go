@@ -5,51 +5,30 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// fakeClock drives RunExpiry: tick(d) advances the time and delivers a tick.
+// fakeClock drives expiry passes: tick advances the time and runs one pass (as RunExpiry does
+// on each tick), then waits until the checks it queued for the given meetings have run.
 type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	ticks chan time.Time
+	now time.Time
+	cfg ExpiryConfig
 }
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
+func newFakeClock(start time.Time) *fakeClock {
+	c := &fakeClock{now: start}
+	c.cfg = ExpiryConfig{Now: func() time.Time { return c.now }}.withDefaults()
+	return c
 }
 
-func (c *fakeClock) tick(t *testing.T, h *Handler, d time.Duration) {
+func (c *fakeClock) tick(t *testing.T, h *Handler, d time.Duration, meetings ...string) {
 	t.Helper()
-	c.mu.Lock()
 	c.now = c.now.Add(d)
-	now := c.now
-	c.mu.Unlock()
-	// The channel is unbuffered: the second send completes only after RunExpiry has queued
-	// the first tick's checks (the second pass at the same instant changes nothing).
-	c.ticks <- now
-	c.ticks <- now
-}
-
-func startExpiry(t *testing.T, h *Handler, start time.Time) *fakeClock {
-	t.Helper()
-	clk := &fakeClock{now: start, ticks: make(chan time.Time)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- h.RunExpiry(ctx, ExpiryConfig{Now: clk.Now, Ticks: clk.ticks})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Errorf("RunExpiry returned %v", err)
-		}
-	})
-	return clk
+	h.expireOnce(c.cfg, c.now)
+	for _, m := range meetings {
+		syncMeeting(t, h, m)
+	}
 }
 
 // sync waits until every request and check queued for meeting so far has run.
@@ -70,20 +49,17 @@ func TestExpiryEndpointsAndConferences(t *testing.T) {
 	ok(t, do(t, h, allocate("m", "idle", false, "")))
 	ok(t, do(t, h, allocate("m", "failed", false, "")))
 	conf := fb.conf("m")
-	conf.ep("active").set(ConnConnected, start)
-	conf.ep("idle").set(ConnConnected, start)
+	conf.ep("active").set(ConnConnected, start.Add(time.Second))
+	conf.ep("idle").set(ConnConnected, start.Add(time.Second))
 	conf.ep("failed").set(ConnFailed, time.Time{})
 
-	clk := startExpiry(t, h, start)
-	step := func(d time.Duration) {
-		clk.tick(t, h, d)
-		syncMeeting(t, h, "m")
-	}
+	clk := newFakeClock(start)
+	step := func(d time.Duration) { clk.tick(t, h, d, "m") }
 	alive := func(ids ...string) {
 		t.Helper()
 		for _, id := range ids {
 			if conf.ep(id) == nil {
-				t.Fatalf("at +%v: %s expired too early", clk.Now().Sub(start), id)
+				t.Fatalf("at +%v: %s expired too early", clk.now.Sub(start), id)
 			}
 		}
 	}
@@ -91,7 +67,7 @@ func TestExpiryEndpointsAndConferences(t *testing.T) {
 		t.Helper()
 		for _, id := range ids {
 			if conf.ep(id) != nil {
-				t.Fatalf("at +%v: %s not expired", clk.Now().Sub(start), id)
+				t.Fatalf("at +%v: %s not expired", clk.now.Sub(start), id)
 			}
 		}
 	}
@@ -101,29 +77,27 @@ func TestExpiryEndpointsAndConferences(t *testing.T) {
 	alive("never", "active", "idle")
 
 	conf.ep("active").set(ConnConnected, start.Add(50*time.Second))
-	step(30 * time.Second) // +60 s: idle since +0 for 1 min
+	step(30 * time.Second) // +60 s: idle's last packet (+1 s) is 59 s old
+	alive("never", "active", "idle")
+	step(1 * time.Second) // +61 s: 1 min without media
 	gone("idle")
 	alive("never", "active")
 
 	conf.ep("active").set(ConnConnected, start.Add(110*time.Second))
-	step(59 * time.Second) // +119 s: no ICE for 119 s is still fine
+	step(58 * time.Second) // +119 s: never sent anything, but is not 2 min old yet
 	alive("never", "active")
-	step(1 * time.Second) // +120 s: no ICE connection 2 min after creation
+	step(1 * time.Second) // +120 s: nothing 2 min after creation
 	gone("never")
 	alive("active")
 
 	step(70 * time.Second) // +190 s: active silent since +110 s
 	gone("active")
 	if fb.conf("m") == nil {
-		t.Fatal("conference expired the moment its last endpoint did")
+		t.Fatal("conference expired in the same pass as its last endpoint")
 	}
-	step(19 * time.Second)
-	if fb.conf("m") == nil {
-		t.Fatal("empty conference expired before 20 s")
-	}
-	step(1 * time.Second)
+	step(1 * time.Second) // next pass: empty and older than 20 s
 	if fb.conf("m") != nil {
-		t.Fatal("conference empty for 20 s not expired")
+		t.Fatal("empty conference not expired")
 	}
 	// Jicofo learns about it on its next request.
 	wantErr(t, do(t, h, trickle("m", "active", 1)), CondItemNotFound, ReasonConferenceNotFound, "")
@@ -132,14 +106,12 @@ func TestExpiryEndpointsAndConferences(t *testing.T) {
 func TestExpiryEmptyConferenceFromCreation(t *testing.T) {
 	h, fb := newTestHandler(t, nil)
 	ok(t, do(t, h, `<conference-modify xmlns='jitsi:colibri2' meeting-id='e' create='true'/>`))
-	clk := startExpiry(t, h, fb.now)
-	clk.tick(t, h, 19*time.Second)
-	syncMeeting(t, h, "e")
+	clk := newFakeClock(fb.now)
+	clk.tick(t, h, 19*time.Second, "e")
 	if fb.conf("e") == nil {
 		t.Fatal("expired before 20 s")
 	}
-	clk.tick(t, h, time.Second)
-	syncMeeting(t, h, "e")
+	clk.tick(t, h, time.Second, "e")
 	if fb.conf("e") != nil {
 		t.Fatal("conference without endpoints since creation not expired after 20 s")
 	}
@@ -151,10 +123,8 @@ func TestExpiryForgetsMeetingsEndedElsewhere(t *testing.T) {
 	ok(t, do(t, h, visitor))
 	ok(t, do(t, h, allocate("kept", "a", true, "")))
 	fb.conf("gone").Expire() // the media core ended it on its own
-	clk := startExpiry(t, h, fb.now)
-	clk.tick(t, h, time.Second)
-	syncMeeting(t, h, "gone")
-	syncMeeting(t, h, "kept")
+	clk := newFakeClock(fb.now)
+	clk.tick(t, h, time.Second, "gone", "kept")
 	tracked := h.trackedMeetings()
 	if slices.Contains(tracked, "gone") || !slices.Contains(tracked, "kept") {
 		t.Fatalf("tracked meetings %v", tracked)
@@ -162,4 +132,32 @@ func TestExpiryForgetsMeetingsEndedElsewhere(t *testing.T) {
 	// A new conference for the same meeting starts clean: "v" is no longer a visitor there.
 	ok(t, do(t, h, allocate("gone", "v", true, "")))
 	ok(t, do(t, h, sessionAccept("gone", "v")))
+}
+
+// TestRunExpiryFollowsTicksUntilCancelled checks the goroutine around the passes: each tick runs
+// one pass at Now(), and cancelling the context ends it.
+func TestRunExpiryFollowsTicksUntilCancelled(t *testing.T) {
+	h, fb := newTestHandler(t, nil)
+	ok(t, do(t, h, `<conference-modify xmlns='jitsi:colibri2' meeting-id='e' create='true'/>`))
+	ticks := make(chan time.Time)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- h.RunExpiry(ctx, ExpiryConfig{Now: func() time.Time { return fb.now.Add(time.Hour) }, Ticks: ticks})
+	}()
+	ticks <- time.Time{}
+	ticks <- time.Time{} // accepted only after the first pass was queued
+	syncMeeting(t, h, "e")
+	if fb.conf("e") != nil {
+		t.Fatal("tick did not run an expiry pass")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("RunExpiry returned %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("RunExpiry did not stop")
+	}
 }

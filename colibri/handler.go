@@ -63,10 +63,6 @@ type Handler struct {
 	// Only the meeting's worker touches its inner map; vmu guards the outer one.
 	vmu      sync.Mutex
 	visitors map[string]map[string]bool
-
-	// emptySince is when expiry first saw a meeting's conference without endpoints.
-	emu        sync.Mutex
-	emptySince map[string]emptyMark
 }
 
 // NewHandler returns a Handler for cfg.Bridge. Call Close to stop its goroutines.
@@ -79,14 +75,13 @@ func NewHandler(cfg Config) (*Handler, error) {
 		log = slog.Default()
 	}
 	return &Handler{
-		bridge:     cfg.Bridge,
-		graceful:   cfg.GracefulShutdown,
-		sctp:       !cfg.DisableSCTP,
-		log:        log.With("component", "colibri"),
-		limits:     cfg.Limits.withDefaults(),
-		queues:     make(map[string]*meetingQueue),
-		visitors:   make(map[string]map[string]bool),
-		emptySince: make(map[string]emptyMark),
+		bridge:   cfg.Bridge,
+		graceful: cfg.GracefulShutdown,
+		sctp:     !cfg.DisableSCTP,
+		log:      log.With("component", "colibri"),
+		limits:   cfg.Limits.withDefaults(),
+		queues:   make(map[string]*meetingQueue),
+		visitors: make(map[string]map[string]bool),
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"gojvb/sfu"
 	"gojvb/sfu/transport"
@@ -118,4 +119,24 @@ func TestRequestsThroughAdapterToRealBridge(t *testing.T) {
 	}
 	<-alice.Done()
 	wantErr(t, do(t, h, trickle("m", "alice", 1)), CondItemNotFound, ReasonConferenceNotFound, "")
+}
+
+func TestExpiryThroughAdapter(t *testing.T) {
+	h, b := newSFUHandler(t)
+	ok(t, do(t, h, allocate("m", "a", true, "")))
+	ep := b.Conference("m").Endpoint("a")
+	clk := newFakeClock(ep.CreatedAt())
+	clk.tick(t, h, 119*time.Second, "m")
+	if ep.Expired() {
+		t.Fatal("endpoint expired before 2 min without media")
+	}
+	clk.tick(t, h, time.Second, "m")
+	<-ep.Done()
+	if b.Conference("m") == nil {
+		t.Fatal("conference expired in the same pass as its endpoint")
+	}
+	clk.tick(t, h, time.Second, "m")
+	if b.Conference("m") != nil {
+		t.Fatal("empty conference older than 20 s not expired")
+	}
 }
