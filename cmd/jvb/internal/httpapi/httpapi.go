@@ -158,7 +158,11 @@ func hasHard(err error) bool {
 }
 
 func (s *server) version(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"name": "JVB", "version": s.d.Version, "os": "Linux"})
+	writeJSON(w, http.StatusOK, struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+		OS      string `json:"os"`
+	}{"JVB", s.d.Version, "Linux"})
 }
 
 func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
