@@ -153,6 +153,13 @@ func TestBrowsersAndPionMeetThroughTheBridge(t *testing.T) {
 	if f1 <= f0 {
 		t.Errorf("A stopped decoding pion after B left: frames %d -> %d", f0, f1)
 	}
+
+	// B comes back from the same page: a new endpoint that everyone decodes again.
+	idB2 := b.join(room, true)
+	if idB2 == idB {
+		t.Fatalf("rejoin reused endpoint id %s", idB)
+	}
+	waitFor(t, 30*time.Second, "everyone decodes the rejoined B", checkDecoding(browsers, []string{idA, idB2}, p, p.ep))
 }
 
 // TestClosedBrowserIsCleanedUp: a browser that goes away without pressing Leave (here its

@@ -258,7 +258,9 @@ async function leave() {
   state.local.getTracks().forEach((t) => t.stop());
   for (const t of state.tiles.values()) t.fig.remove();
   state.tiles.clear();
-  Object.assign(state, {pc: null, dc: null, dcState: 'closed', ep: null, sim: null, candidates: []});
+  Object.assign(state, {pc: null, dc: null, dcState: 'closed', ep: null, token: null, version: 0, sim: null,
+    candidates: [], mids: {}, serverHello: false, received: {}});
+  $('dcState').textContent = 'closed'; $('serverHello').textContent = 'no';
   $('joinBtn').disabled = false; $('leaveBtn').disabled = true;
   status('left');
 }
