@@ -83,7 +83,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 		}
 		st := xc.Status()
 		return stats.XMPPStatus{ClientsConfigured: st.MUCClientsConfigured, ClientsConnected: st.MUCClientsConnected,
-			MUCsConfigured: st.MUCsConfigured, MUCsJoined: st.MUCsJoined}
+			MUCsConfigured: st.MUCsConfigured, MUCsJoined: st.MUCsJoined, Disconnects: st.Disconnects}
 	}
 	checks := []health.Check{
 		health.UDPBound(b.LocalAddr),

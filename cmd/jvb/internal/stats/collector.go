@@ -66,6 +66,7 @@ var metrics = []metric{
 	counter("endpoints_dtls_failed", "Endpoints whose DTLS handshake failed.", func(r *Report) uint64 { return r.Bridge.DTLSFailed }),
 	counter("data_channel_messages_received", "Bridge-channel messages received.", func(r *Report) uint64 { return r.Bridge.DataChannelMessagesReceived }),
 	counter("data_channel_messages_sent", "Bridge-channel messages sent.", func(r *Report) uint64 { return r.Bridge.DataChannelMessagesSent }),
+	counter("xmpp_disconnects", "XMPP sessions that ended without being asked to.", func(r *Report) uint64 { return r.XMPP.Disconnects }),
 	counter("keyframe_requests_forwarded", "PLI/FIR relayed to a media sender.", func(r *Report) uint64 { return r.Bridge.KeyframeRequestsForwarded }),
 }
 

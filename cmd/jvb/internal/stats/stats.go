@@ -33,6 +33,7 @@ type Flags struct {
 type XMPPStatus struct {
 	ClientsConfigured, ClientsConnected int
 	MUCsConfigured, MUCsJoined          int
+	Disconnects                         uint64 // established sessions that ended unasked
 }
 
 // Sources is what the sampler reads; each is called from the sampler or a scrape.
