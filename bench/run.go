@@ -127,7 +127,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if res.Result.CPUMicrosPerForwardedPacket > 0 {
 			res.BaselineFraction.CPUEfficiency = b.CPUMicrosPerForwardedPacket / res.Result.CPUMicrosPerForwardedPacket
 		}
-		res.Notes = append(res.Notes, "baseline relay forwards every packet (all simulcast layers, RTCP) to every other member; compare CPU-us per packet, not packet counts")
+		res.Notes = append(res.Notes,
+			"baseline relay forwards every packet (all simulcast layers, RTCP) to every other member; compare CPU-us per packet, not packet counts",
+			"baseline latency includes the load generator's own scheduling: the relay runs in its Go runtime (one goroutine locked to a thread)")
 	}
 	return res, nil
 }
