@@ -72,7 +72,7 @@ func errorType(c Condition) string {
 	switch c {
 	case CondBadRequest:
 		return "modify"
-	case CondResourceConstraint, CondInternalServerError:
+	case CondResourceConstraint:
 		return "wait"
 	default:
 		return "cancel"

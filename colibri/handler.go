@@ -87,9 +87,10 @@ func NewHandler(cfg Config) (*Handler, error) {
 
 // HandleIQ handles the raw <conference-modify/> element of an IQ. It is meant to be called from
 // the XMPP read loop: it parses, enqueues onto the meeting's FIFO and returns without waiting.
-// reply is called exactly once, from another goroutine (possibly concurrently with replies for
-// other meetings), with either the raw <conference-modified/> element or the raw stanza
-// <error type='…'>…</error> element for the error IQ.
+// reply is called exactly once with either the raw <conference-modified/> element or the raw
+// stanza <error type='…'>…</error> element for the error IQ: usually later, from the meeting's
+// worker goroutine (concurrently with replies for other meetings), but synchronously, before
+// HandleIQ returns, for requests refused without queuing (malformed, over a limit, closed).
 func (h *Handler) HandleIQ(ctx context.Context, payload []byte, reply func(result, errElem []byte)) {
 	if len(payload) > h.limits.MaxRequestBytes {
 		reply(nil, newError(CondBadRequest, ReasonNone, "request larger than %d bytes", h.limits.MaxRequestBytes).StanzaError())
@@ -136,6 +137,10 @@ func (h *Handler) Modify(ctx context.Context, req *ConferenceModify) (*Conferenc
 
 // submit validates req, queues it and calls done exactly once.
 func (h *Handler) submit(ctx context.Context, req *ConferenceModify, done func(*ConferenceModified, *Error)) {
+	if req == nil {
+		done(nil, newError(CondBadRequest, ReasonNone, "no request"))
+		return
+	}
 	if err := h.validate(req); err != nil {
 		done(nil, err)
 		return

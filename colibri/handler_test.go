@@ -386,6 +386,9 @@ func TestModifyTypedError(t *testing.T) {
 	if !asErrorTarget(err, &ce) || ce.Condition != CondConflict || ce.Reason != ReasonConferenceAlreadyExists {
 		t.Fatalf("second create: %v", err)
 	}
+	if _, err := h.Modify(ctx, nil); !asErrorTarget(err, &ce) || ce.Condition != CondBadRequest {
+		t.Fatalf("nil request: %v", err)
+	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	if _, err := h.Modify(cctx, &ConferenceModify{MeetingID: "m", Expire: true}); err == nil {

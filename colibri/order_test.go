@@ -132,6 +132,7 @@ func TestHostileInput(t *testing.T) {
 		{"huge endpoint id", `<conference-modify xmlns='jitsi:colibri2' meeting-id='m'><endpoint id='` + huge + `' expire='true'/></conference-modify>`, "longer than"},
 		{"endpoint without id", `<conference-modify xmlns='jitsi:colibri2' meeting-id='m'><endpoint expire='true'/></conference-modify>`, "without id"},
 		{"too many endpoints", many(5000, `<endpoint id='e%d' expire='true'/>`), "more than 1000"},
+		{"deeply nested unknown children", `<conference-modify xmlns='jitsi:colibri2' meeting-id='m'><endpoint>` + strings.Repeat("<x>", 100_000) + strings.Repeat("</x>", 100_000) + `</endpoint></conference-modify>`, "without id"},
 		{"oversized request", `<conference-modify xmlns='jitsi:colibri2' meeting-id='m'>` + strings.Repeat("<x/>", 300_000) + `</conference-modify>`, "larger than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
