@@ -3,7 +3,6 @@ package colibri
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"net/http"
 )
@@ -119,15 +118,6 @@ func (e *Error) HTTPStatus() int {
 	default:
 		return http.StatusBadRequest
 	}
-}
-
-// asError converts any error into an *Error (internal-server-error unless it already is one).
-func asError(err error) *Error {
-	var ce *Error
-	if errors.As(err, &ce) {
-		return ce
-	}
-	return &Error{Condition: CondInternalServerError, Text: "internal error", Err: err}
 }
 
 // StanzaErrorInfo is a parsed stanza error, for tests and for clients of the bridge.

@@ -85,6 +85,12 @@ func TestRequestsThroughAdapterToRealBridge(t *testing.T) {
 		t.Fatalf("config %+v", cfg)
 	}
 
+	// Media in an update adds payload types (jicofo only sends media at create; JVB accepts it).
+	ok(t, do(t, h, `<conference-modify xmlns='jitsi:colibri2' meeting-id='m'><endpoint id='alice'><media type='video'>`+
+		`<payload-type xmlns='urn:xmpp:jingle:apps:rtp:1' id='101' name='VP9' clockrate='90000'/></media></endpoint></conference-modify>`))
+	if pts, _ := alice.PayloadTypes(); len(pts) != 5 {
+		t.Fatalf("payload types after update: %+v", pts)
+	}
 	ok(t, do(t, h, sessionAccept("m", "alice")))
 	ok(t, do(t, h, trickle("m", "alice", 40000)))
 	srcs := alice.Sources()
