@@ -3,7 +3,8 @@
 // the media core strictly in arrival order per meeting-id, the REST http.Handler, and the
 // bridge-side expiry of idle endpoints and empty conferences.
 //
-// It talks to the media core only through the small Bridge/Conference/Endpoint interfaces
-// declared in bridge.go (sfuadapter.go adapts *sfu.Bridge to them). It must never import the XMPP
-// client, the HTTP server wiring or any package that imports colibri.
+// The handler talks to the media core only through the small Bridge, Conference and
+// BridgeEndpoint interfaces declared in bridge.go; sfuadapter.go (the only file importing package
+// sfu) adapts *sfu.Bridge to them. It must never import the XMPP client, the HTTP server wiring
+// or any other package that imports colibri.
 package colibri
