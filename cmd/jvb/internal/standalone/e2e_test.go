@@ -3,6 +3,7 @@ package standalone
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,23 @@ func TestBrowsersAndPionMeetThroughTheBridge(t *testing.T) {
 	}
 	browsers, ids := []*browser{a, b}, []string{idA, idB}
 	waitFor(t, 30*time.Second, "everyone decodes everyone", checkDecoding(browsers, ids, p, p.ep))
+
+	// The bridge got A's camera as SSRC simulcast (SIM group of 3, one FID per layer) and B's as
+	// a single stream with RTX.
+	for id, want := range map[string][]string{idA: {"FID", "FID", "FID", "SIM"}, idB: {"FID"}} {
+		var got []string
+		for _, ms := range st.bridge.Conferences()[0].Endpoint(id).Sources() {
+			if ms.Name == id+"-v0" {
+				for _, g := range ms.Groups {
+					got = append(got, g.Semantics)
+				}
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("bridge has video groups %v for %s, want %v", got, id, want)
+		}
+	}
 
 	// Decoding keeps going: a second sample must show more frames from each sender.
 	before, _ := a.stats()
