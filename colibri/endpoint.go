@@ -40,10 +40,11 @@ func (h *Handler) applyEndpoint(log *slog.Logger, meetingID string, conf Confere
 			return nil, newError(CondBadRequest, ReasonNone, "Sources are not supported for visitor endpoint %s", req.ID)
 		}
 		cfg := EndpointConfig{
-			ID:             req.ID,
-			StatsID:        req.StatsID,
-			Visitor:        visitor,
-			ICEControlling: req.Transport.ICEControlling == nil || bool(*req.Transport.ICEControlling),
+			ID:      req.ID,
+			StatsID: req.StatsID,
+			Visitor: visitor,
+			// Absent means false (Transport.ICE_CONTROLLING_DEFAULT); jicofo always sends true.
+			ICEControlling: req.Transport.ICEControlling != nil && bool(*req.Transport.ICEControlling),
 			SCTP:           sctp,
 			SSRCRewriting:  req.HasCapability(CapSSRCRewriting),
 			InitialLastN:   -1,

@@ -356,6 +356,15 @@ func TestErrorTable(t *testing.T) {
 	ok(t, do(t, h, sessionAccept("m", "a")))
 }
 
+func TestICEControllingDefaultsToFalse(t *testing.T) {
+	h, fb := newTestHandler(t, nil)
+	ok(t, do(t, h, strings.Replace(allocate("m", "a", true, ""), `<transport ice-controlling='true'>`, `<transport>`, 1)))
+	ok(t, do(t, h, allocate("m", "b", false, "")))
+	if fb.conf("m").ep("a").cfg.ICEControlling || !fb.conf("m").ep("b").cfg.ICEControlling {
+		t.Fatal("ice-controlling: absent must mean false (Transport.ICE_CONTROLLING_DEFAULT), 'true' true")
+	}
+}
+
 func TestSCTPDisabled(t *testing.T) {
 	h, _ := newTestHandler(t, func(c *Config) { c.DisableSCTP = true })
 	wantErr(t, do(t, h, allocate("m", "a", true, "")), CondFeatureNotImplemented, ReasonNone, "SCTP")

@@ -156,7 +156,7 @@ type RTPHdrExt struct {
 
 // Transport is the colibri2 <transport/> wrapping an ICE-UDP transport and SCTP.
 type Transport struct {
-	ICEControlling *Bool            `xml:"ice-controlling,attr,omitempty" json:"ice-controlling,omitempty"`
+	ICEControlling *Bool            `xml:"ice-controlling,attr,omitempty" json:"ice-controlling,omitempty"` // nil: false
 	UseUniquePort  Bool             `xml:"use-unique-port,attr,omitempty" json:"use-unique-port,omitempty"`
 	ICERestart     Bool             `xml:"ice-restart,attr,omitempty" json:"ice-restart,omitempty"`
 	ICEUDP         *ICEUDPTransport `xml:"urn:xmpp:jingle:transports:ice-udp:1 transport" json:"transport,omitempty"`
