@@ -35,10 +35,10 @@ func (c colibriModifier) modify(ctx context.Context, req modifyRequest) (modifyR
 	if e := req.Endpoint; e != nil {
 		ep := colibri.Endpoint{ID: e.ID, StatsID: e.ID, Expire: colibri.Bool(e.Expire)}
 		if e.Create {
-			controlling := colibri.Bool(true)
 			ep.Create = true
 			ep.Media = colibriMedia()
-			ep.Transport = &colibri.Transport{ICEControlling: &controlling, SCTP: &colibri.SCTP{}}
+			ep.Transport = &colibri.Transport{SCTP: &colibri.SCTP{}}
+			setICEControlling(ep.Transport)
 			ep.Sources = &colibri.Sources{}
 			ep.Capabilities = []colibri.Capability{{Name: colibri.CapSourceNames}}
 		}
@@ -140,4 +140,16 @@ func colibriSources(in []mediaSource) []colibri.MediaSource {
 		out = append(out, ms)
 	}
 	return out
+}
+
+// setICEControlling sets ice-controlling='true' (jicofo always asks for it) whether the schema
+// declares the attribute as Bool or *Bool.
+func setICEControlling(t *colibri.Transport) {
+	switch f := any(&t.ICEControlling).(type) {
+	case *colibri.Bool:
+		*f = true
+	case **colibri.Bool:
+		v := colibri.Bool(true)
+		*f = &v
+	}
 }
