@@ -317,7 +317,10 @@ type answer struct {
 	Dropped   int           // candidates left out (not UDP, mDNS names, malformed)
 }
 
-const maxAnswerSize = 128 << 10
+const (
+	maxAnswerSize = 128 << 10
+	maxCandidates = 32 // more are dropped: a browser gathers a handful per interface
+)
 
 // parseAnswer reads the browser's answer (plus candidates gathered after it) for endpoint ep.
 // Only the participant's own m-lines carry sources; ICE/DTLS come from the first m-line that has
@@ -437,7 +440,8 @@ func parseAnswer(sdp string, extraCandidates []string, ep string) (answer, error
 		}
 		c, err := parseCandidate(s)
 		// rtcp-mux is always on: component 2 (RTCP) candidates are of no use to the bridge.
-		if err != nil || c.Protocol != "udp" || c.Component != 1 || strings.HasSuffix(c.IP, ".local") {
+		if err != nil || c.Protocol != "udp" || c.Component != 1 || strings.HasSuffix(c.IP, ".local") ||
+			len(a.Transport.Candidates) >= maxCandidates {
 			a.Dropped++
 			continue
 		}

@@ -208,6 +208,17 @@ func manySSRCs(n int) string {
 	return b.String()
 }
 
+func TestAnswerCandidatesAreCapped(t *testing.T) {
+	var many []string
+	for i := range 100 {
+		many = append(many, fmt.Sprintf("candidate:%d 1 udp 1 127.0.0.1 %d typ host", i, 1000+i))
+	}
+	a, err := parseAnswer(chromeAnswer, many, "ep")
+	if err != nil || len(a.Transport.Candidates) != maxCandidates || a.Dropped != 1+100+2-maxCandidates {
+		t.Errorf("kept %d candidates, dropped %d (%v); want %d kept", len(a.Transport.Candidates), a.Dropped, err, maxCandidates)
+	}
+}
+
 func TestCandidateRoundTrip(t *testing.T) {
 	in := transport.Candidate{Foundation: "f1", Component: 1, Protocol: "udp", Priority: 12345, IP: "198.51.100.7",
 		Port: 4444, Type: "srflx", RelAddr: "10.0.0.2", RelPort: 5555, Generation: 1}
@@ -247,6 +258,9 @@ func FuzzParseAnswer(f *testing.F) {
 					}
 				}
 			}
+		}
+		if len(a.Transport.Candidates) > maxCandidates {
+			t.Fatalf("%d candidates kept", len(a.Transport.Candidates))
 		}
 		for _, c := range a.Transport.Candidates {
 			if c.Protocol != "udp" || c.Component != 1 || c.Port < 1 || c.Port > 65535 {
