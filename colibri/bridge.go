@@ -33,6 +33,8 @@ type Conference interface {
 // BridgeEndpoint is one participant's presence on the bridge (the wire element is Endpoint).
 type BridgeEndpoint interface {
 	ID() string
+	// Visitor reports whether the endpoint was created with muc-role='visitor'.
+	Visitor() bool
 	// LocalTransport is the bridge's ICE-UDP transport for this endpoint (ufrag, pwd,
 	// candidates, rtcp-mux, fingerprint with setup).
 	LocalTransport() *ICEUDPTransport

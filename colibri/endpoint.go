@@ -7,9 +7,8 @@ import (
 
 // applyEndpoint applies one <endpoint/> of a request (spec 2.5) and returns what the response
 // carries for it, or nil when an unknown endpoint is ignored.
-func (h *Handler) applyEndpoint(log *slog.Logger, meetingID string, conf Conference, req *Endpoint, ignoreUnknown bool) (*Endpoint, *Error) {
+func (h *Handler) applyEndpoint(log *slog.Logger, conf Conference, req *Endpoint, ignoreUnknown bool) (*Endpoint, *Error) {
 	log = log.With("endpoint_id", req.ID)
-	visitors := h.visitorSet(meetingID)
 	resp := &Endpoint{ID: req.ID}
 	var ep BridgeEndpoint
 	sctp := false
@@ -61,11 +60,6 @@ func (h *Handler) applyEndpoint(log *slog.Logger, meetingID string, conf Confere
 		if err != nil {
 			return nil, &Error{Condition: CondInternalServerError, Text: "cannot create endpoint " + req.ID, Err: err}
 		}
-		if visitor {
-			visitors[req.ID] = true
-		} else {
-			delete(visitors, req.ID)
-		}
 		log.Info("endpoint created", "stats_id", req.StatsID, "visitor", visitor, "sctp", sctp)
 	} else {
 		ep = conf.Endpoint(req.ID)
@@ -85,7 +79,6 @@ func (h *Handler) applyEndpoint(log *slog.Logger, meetingID string, conf Confere
 
 	if req.Expire {
 		ep.Expire()
-		delete(visitors, req.ID)
 		log.Info("endpoint expired by request")
 		resp.Expire = true
 		return resp, nil
@@ -107,7 +100,7 @@ func (h *Handler) applyEndpoint(log *slog.Logger, meetingID string, conf Confere
 		}
 	}
 	if req.Sources != nil {
-		if visitors[req.ID] && hasSources(req.Sources) {
+		if ep.Visitor() && hasSources(req.Sources) {
 			return nil, newError(CondBadRequest, ReasonNone, "Sources are not supported for visitor endpoint %s", req.ID)
 		}
 		if err := ep.SetSources(req.Sources.MediaSources); err != nil {

@@ -65,13 +65,10 @@ func (h *Handler) RunExpiry(ctx context.Context, cfg ExpiryConfig) error {
 }
 
 // expireOnce queues one expiry check per conference and returns; the checks run on the
-// meetings' workers. It also forgets per-meeting state of conferences that ended elsewhere
-// (e.g. expired by the media core itself).
+// meetings' workers.
 func (h *Handler) expireOnce(cfg ExpiryConfig, now time.Time) {
-	live := make(map[string]bool)
 	for _, c := range h.bridge.Conferences() {
 		meetingID := c.MeetingID()
-		live[meetingID] = true
 		err := h.enqueue(meetingID, func(closing bool) {
 			if !closing {
 				h.expireConferenceIdle(cfg, c, now)
@@ -81,31 +78,7 @@ func (h *Handler) expireOnce(cfg ExpiryConfig, now time.Time) {
 			h.log.Debug("expiry check not queued", "meeting_id", meetingID, "err", err)
 		}
 	}
-	for _, meetingID := range h.trackedMeetings() {
-		if live[meetingID] {
-			continue
-		}
-		// On the meeting's worker, so it cannot race with a create for the same meeting.
-		_ = h.enqueue(meetingID, func(closing bool) {
-			if !closing && h.bridge.Conference(meetingID) == nil {
-				h.forgetMeeting(meetingID)
-			}
-		})
-	}
 }
-
-// trackedMeetings lists meetings the handler keeps state for.
-func (h *Handler) trackedMeetings() []string {
-	var ids []string
-	h.vmu.Lock()
-	for id := range h.visitors {
-		ids = append(ids, id)
-	}
-	h.vmu.Unlock()
-	return ids
-}
-
-func (h *Handler) forgetMeeting(meetingID string) { h.setVisitors(meetingID, nil) }
 
 // expireConferenceIdle is one conference's check, in the order of JVB's expire thread: an empty
 // conference older than EmptyConferenceTimeout is expired; otherwise its endpoints are checked.
@@ -118,16 +91,14 @@ func (h *Handler) expireConferenceIdle(cfg ExpiryConfig, c Conference, now time.
 	if len(eps) == 0 {
 		if now.Sub(c.CreatedAt()) >= cfg.EmptyConferenceTimeout {
 			h.log.Info("conference expired: no endpoints", "meeting_id", meetingID)
-			h.expireConference(c)
+			c.Expire()
 		}
 		return
 	}
-	visitors := h.visitorSet(meetingID)
 	for _, ep := range eps {
 		if reason := endpointExpiry(cfg, ep, now); reason != "" {
 			h.log.Info("endpoint expired", "meeting_id", meetingID, "endpoint_id", ep.ID(), "reason", reason)
 			ep.Expire()
-			delete(visitors, ep.ID())
 		}
 	}
 }

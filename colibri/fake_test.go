@@ -180,6 +180,7 @@ type fakeEP struct {
 }
 
 func (e *fakeEP) ID() string                       { return e.id }
+func (e *fakeEP) Visitor() bool                    { return e.cfg.Visitor }
 func (e *fakeEP) LocalTransport() *ICEUDPTransport { return e.local }
 func (e *fakeEP) CreatedAt() time.Time             { return e.created }
 

@@ -58,11 +58,6 @@ type Handler struct {
 	queues map[string]*meetingQueue
 	closed bool
 	wg     sync.WaitGroup
-
-	// visitors[meetingID][endpointID] is true for endpoints created with muc-role='visitor'.
-	// Only the meeting's worker touches its inner map; vmu guards the outer one.
-	vmu      sync.Mutex
-	visitors map[string]map[string]bool
 }
 
 // NewHandler returns a Handler for cfg.Bridge. Call Close to stop its goroutines.
@@ -81,7 +76,6 @@ func NewHandler(cfg Config) (*Handler, error) {
 		log:      log.With("component", "colibri"),
 		limits:   cfg.Limits.withDefaults(),
 		queues:   make(map[string]*meetingQueue),
-		visitors: make(map[string]map[string]bool),
 	}, nil
 }
 
@@ -231,7 +225,7 @@ func (h *Handler) process(req *ConferenceModify) (resp *ConferenceModified, cerr
 	for i := range req.Endpoints {
 		epReq := &req.Endpoints[i]
 		anyCreate = anyCreate || bool(epReq.Create)
-		epResp, err := h.applyEndpoint(log, req.MeetingID, conf, epReq, ignoreUnknown)
+		epResp, err := h.applyEndpoint(log, conf, epReq, ignoreUnknown)
 		if err != nil {
 			log.Info("conference-modify failed", "endpoint_id", epReq.ID, "err", err)
 			return nil, err
@@ -249,10 +243,10 @@ func (h *Handler) process(req *ConferenceModify) (resp *ConferenceModified, cerr
 	switch {
 	case bool(req.Expire):
 		log.Info("conference expired by request")
-		h.expireConference(conf)
+		conf.Expire()
 	case !bool(req.Create) && len(conf.Endpoints()) == 0:
 		log.Info("conference expired: no endpoints left")
-		h.expireConference(conf)
+		conf.Expire()
 	}
 	return resp, nil
 }
@@ -273,7 +267,6 @@ func (h *Handler) lookup(req *ConferenceModify) (Conference, *Error) {
 		if err != nil {
 			return nil, &Error{Condition: CondInternalServerError, Text: "cannot create conference", Err: err}
 		}
-		h.setVisitors(req.MeetingID, make(map[string]bool))
 		h.log.Info("conference created", "meeting_id", req.MeetingID, "name", req.Name)
 		return c, nil
 	}
@@ -310,33 +303,4 @@ func feedbackSources(c Conference) *Sources {
 		{Type: "audio", ID: "jvb-a0", Sources: []Source{{SSRC: a, Name: "jvb-a0"}}},
 		{Type: "video", ID: "jvb-v0", Sources: []Source{{SSRC: v, Name: "jvb-v0"}}},
 	}}
-}
-
-func (h *Handler) expireConference(c Conference) {
-	c.Expire()
-	h.forgetMeeting(c.MeetingID())
-}
-
-// setVisitors replaces (nil: forgets) the meeting's visitor set.
-func (h *Handler) setVisitors(meetingID string, m map[string]bool) {
-	h.vmu.Lock()
-	defer h.vmu.Unlock()
-	if m == nil {
-		delete(h.visitors, meetingID)
-		return
-	}
-	h.visitors[meetingID] = m
-}
-
-// visitorSet returns the meeting's visitor set, creating it if needed (for conferences created
-// before this handler, e.g. through another handler on the same bridge).
-func (h *Handler) visitorSet(meetingID string) map[string]bool {
-	h.vmu.Lock()
-	defer h.vmu.Unlock()
-	m := h.visitors[meetingID]
-	if m == nil {
-		m = make(map[string]bool)
-		h.visitors[meetingID] = m
-	}
-	return m
 }

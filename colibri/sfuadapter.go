@@ -91,7 +91,8 @@ func (s sfuConference) Endpoints() []BridgeEndpoint {
 
 type sfuEndpoint struct{ e *sfu.Endpoint }
 
-func (s sfuEndpoint) ID() string { return s.e.ID() }
+func (s sfuEndpoint) ID() string    { return s.e.ID() }
+func (s sfuEndpoint) Visitor() bool { return s.e.Config().Visitor }
 func (s sfuEndpoint) LocalTransport() *ICEUDPTransport {
 	return NewICEUDPTransport(s.e.LocalTransport())
 }

@@ -146,3 +146,17 @@ func TestExpiryThroughAdapter(t *testing.T) {
 		t.Fatal("empty conference older than 20 s not expired")
 	}
 }
+
+// TestVisitorRoleThroughAdapter: the media core remembers the visitor role, so sources for a
+// visitor are refused on a later request too.
+func TestVisitorRoleThroughAdapter(t *testing.T) {
+	h, b := newSFUHandler(t)
+	visitor := strings.Replace(allocate("m", "v", true, ""), `stats-id='v-stats'`, `stats-id='v-stats' muc-role='visitor'`, 1)
+	ok(t, do(t, h, visitor))
+	ok(t, do(t, h, allocate("m", "p", false, "")))
+	wantErr(t, do(t, h, sessionAccept("m", "v")), CondBadRequest, ReasonNone, "visitor")
+	ok(t, do(t, h, sessionAccept("m", "p")))
+	if !b.Conference("m").Endpoint("v").Config().Visitor {
+		t.Fatal("muc-role visitor not passed on to the media core")
+	}
+}
