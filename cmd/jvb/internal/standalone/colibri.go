@@ -37,8 +37,8 @@ func (c colibriModifier) modify(ctx context.Context, req modifyRequest) (modifyR
 		if e.Create {
 			ep.Create = true
 			ep.Media = colibriMedia()
-			ep.Transport = &colibri.Transport{SCTP: &colibri.SCTP{}}
-			setICEControlling(ep.Transport)
+			controlling := colibri.Bool(true) // as jicofo always asks
+			ep.Transport = &colibri.Transport{ICEControlling: &controlling, SCTP: &colibri.SCTP{}}
 			ep.Sources = &colibri.Sources{}
 			ep.Capabilities = []colibri.Capability{{Name: colibri.CapSourceNames}}
 		}
@@ -140,16 +140,4 @@ func colibriSources(in []mediaSource) []colibri.MediaSource {
 		out = append(out, ms)
 	}
 	return out
-}
-
-// setICEControlling sets ice-controlling='true' (jicofo always asks for it) whether the schema
-// declares the attribute as Bool or *Bool.
-func setICEControlling(t *colibri.Transport) {
-	switch f := any(&t.ICEControlling).(type) {
-	case *colibri.Bool:
-		*f = true
-	case **colibri.Bool:
-		v := colibri.Bool(true)
-		*f = &v
-	}
 }
