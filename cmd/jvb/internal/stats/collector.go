@@ -50,7 +50,8 @@ var metrics = []metric{
 	gauge("outgoing_packet_rate", "Packets per second sent to endpoints over the last stats interval.", func(r *Report) float64 { return r.Rates.PacketsUpload }),
 	gauge("muc_clients_configured", "XMPP connections configured.", func(r *Report) float64 { return float64(r.XMPP.ClientsConfigured) }),
 	gauge("muc_clients_connected", "XMPP connections connected.", func(r *Report) float64 { return float64(r.XMPP.ClientsConnected) }),
-	gauge("mucs_configured", "Brewery MUCs configured.", func(r *Report) float64 { return float64(r.XMPP.MUCsConfigured) }),
+	// JVB registers the number of configured MUCs as mucs_connected (sic); dashboards use it.
+	gauge("mucs_connected", "Brewery MUCs configured (JVB's name).", func(r *Report) float64 { return float64(r.XMPP.MUCsConfigured) }),
 	gauge("mucs_joined", "Brewery MUCs joined.", func(r *Report) float64 { return float64(r.XMPP.MUCsJoined) }),
 	gauge("thread_count", "Goroutines (JVB reports JVM threads).", func(r *Report) float64 { return float64(r.Threads) }),
 

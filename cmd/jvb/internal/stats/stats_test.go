@@ -229,3 +229,20 @@ func TestMetricsFollowRealBridge(t *testing.T) {
 		t.Fatalf("collector emitted %d series", n)
 	}
 }
+
+// TestXMPPMetricsUseJVBNames: dashboards built for JVB read these families by name, including
+// its mucs_connected for the configured rooms.
+func TestXMPPMetricsUseJVBNames(t *testing.T) {
+	xmpp := XMPPStatus{ClientsConfigured: 2, ClientsConnected: 1, MUCsConfigured: 3, MUCsJoined: 2, Disconnects: 5}
+	s := NewSampler(Sources{Bridge: func() sfu.Stats { return sfu.Stats{} }, XMPP: func() XMPPStatus { return xmpp }},
+		Info{Version: "test"}, time.Now())
+	fams := scrape(t, s)
+	for name, want := range map[string]float64{
+		"jitsi_jvb_muc_clients_configured": 2, "jitsi_jvb_muc_clients_connected": 1,
+		"jitsi_jvb_mucs_connected": 3, "jitsi_jvb_mucs_joined": 2, "jitsi_jvb_xmpp_disconnects_total": 5,
+	} {
+		if got := value(t, fams, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
