@@ -180,7 +180,7 @@ func (r *reader) health(iq *element) error {
 		err = h()
 	}
 	if err != nil {
-		return r.fail(iq, stanzaError{Type: "wait", Condition: "internal-server-error", Text: err.Error()})
+		return r.fail(iq, stanzaError{Type: "cancel", Condition: "internal-server-error", Text: err.Error()})
 	}
 	return r.result(iq, nil)
 }
@@ -233,7 +233,7 @@ func (r *reader) colibri(iq, payload *element) error {
 		toks, err := colibriReply(iq, result, errElem)
 		if err != nil {
 			log.Error("invalid colibri2 reply; answering internal-server-error", "iq_id", id, "err", err)
-			toks = iqReply(iq, "error", stanzaError{Type: "wait", Condition: "internal-server-error", Text: "invalid reply"}.element())
+			toks = iqReply(iq, "error", stanzaError{Type: "cancel", Condition: "internal-server-error", Text: "invalid reply"}.element())
 		}
 		out := stanzaSender(w)
 		if cur := k.writer.Load(); cur != nil {
