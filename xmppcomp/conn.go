@@ -86,6 +86,12 @@ func (k *conn) setJoined(room jid.JID, j bool) {
 	k.joined[roomKey(room)] = j
 }
 
+func (k *conn) isJoined(room jid.JID) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.joined[roomKey(room)]
+}
+
 func roomKey(room jid.JID) string { return strings.ToLower(room.Bare().String()) }
 
 // run reconnects with backoff until ctx is done.
@@ -99,8 +105,6 @@ func (k *conn) run(ctx context.Context) {
 		if established {
 			k.c.disconnects.Add(1)
 			backoff = k.c.cfg.MinBackoff
-		}
-		if established {
 			k.log.Warn("xmpp connection lost, reconnecting", "err", err, "retry_in", backoff)
 		} else {
 			k.log.Warn("xmpp connect failed, retrying", "err", err, "retry_in", backoff)
@@ -237,7 +241,6 @@ func (k *conn) session(ctx context.Context) (established bool, err error) {
 	r := &reader{k: k, w: w, lc: lc, events: events, runCtx: ctx}
 	go func() { readDone <- r.loop(sctx, s) }()
 
-	joined := map[string]bool{}
 	rejoin := map[string]*time.Timer{}
 	rejoinC := make(chan jid.JID, len(k.srv.mucs))
 	defer func() {
@@ -262,7 +265,7 @@ func (k *conn) session(ctx context.Context) (established bool, err error) {
 	}
 	sendStats := func() error {
 		for _, room := range k.srv.mucs {
-			if joined[roomKey(room)] {
+			if k.isJoined(room) {
 				if err := w.send(k.statsPresence(room)); err != nil {
 					return fmt.Errorf("presence to %s: %w", room, err)
 				}
@@ -274,7 +277,7 @@ func (k *conn) session(ctx context.Context) (established bool, err error) {
 	for {
 		select {
 		case <-ctx.Done():
-			k.leave(s, lc, w, readDone, joined)
+			k.leave(s, lc, w, readDone)
 			return true, ctx.Err()
 		case err := <-readDone:
 			_ = lc.Close()
@@ -283,10 +286,9 @@ func (k *conn) session(ctx context.Context) (established bool, err error) {
 			key := roomKey(ev.room)
 			switch ev.kind {
 			case evJoined:
-				if joined[key] {
+				if k.isJoined(ev.room) {
 					continue
 				}
-				joined[key] = true
 				k.setJoined(ev.room, true)
 				k.log.Info("joined brewery", "room", ev.room.String(), "nick", k.srv.Nickname, "created", ev.created)
 				if ev.created {
@@ -298,8 +300,7 @@ func (k *conn) session(ctx context.Context) (established bool, err error) {
 					return true, k.abort(cancel, lc, readDone, err)
 				}
 			case evJoinFailed, evLeft:
-				was := joined[key]
-				joined[key] = false
+				was := k.isJoined(ev.room)
 				k.setJoined(ev.room, false)
 				if ev.kind == evJoinFailed {
 					k.log.Error("cannot join brewery", "room", ev.room.String(), "nick", k.srv.Nickname, "condition", ev.cond, "retry_in", rejoinDelay)
@@ -353,9 +354,9 @@ func (k *conn) abort(cancel context.CancelFunc, lc *limitConn, readDone <-chan e
 
 // leave sends unavailable presence to every joined room, closes the
 // stream and waits (bounded) for the server to close its side.
-func (k *conn) leave(s *xmpp.Session, lc *limitConn, w *sessionWriter, readDone <-chan error, joined map[string]bool) {
+func (k *conn) leave(s *xmpp.Session, lc *limitConn, w *sessionWriter, readDone <-chan error) {
 	for _, room := range k.srv.mucs {
-		if joined[roomKey(room)] {
+		if k.isJoined(room) {
 			if err := w.send(k.unavailablePresence(room)); err != nil {
 				k.log.Debug("leave presence not sent", "room", room.String(), "err", err)
 			}
