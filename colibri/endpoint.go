@@ -8,7 +8,7 @@ import (
 // applyEndpoint applies one <endpoint/> of a request (spec 2.5) and returns what the response
 // carries for it, or nil when an unknown endpoint is ignored.
 func (h *Handler) applyEndpoint(log *slog.Logger, conf Conference, req *Endpoint, ignoreUnknown bool) (*Endpoint, *Error) {
-	log = log.With("endpoint_id", req.ID)
+	log = log.With("endpoint", req.ID)
 	resp := &Endpoint{ID: req.ID}
 	var ep BridgeEndpoint
 	sctp := false

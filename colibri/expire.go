@@ -97,7 +97,7 @@ func (h *Handler) expireConferenceIdle(cfg ExpiryConfig, c Conference, now time.
 	}
 	for _, ep := range eps {
 		if reason := endpointExpiry(cfg, ep, now); reason != "" {
-			h.log.Info("endpoint expired", "meeting_id", meetingID, "endpoint_id", ep.ID(), "reason", reason)
+			h.log.Info("endpoint expired", "meeting_id", meetingID, "endpoint", ep.ID(), "reason", reason)
 			ep.Expire()
 		}
 	}

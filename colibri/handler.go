@@ -227,7 +227,7 @@ func (h *Handler) process(req *ConferenceModify) (resp *ConferenceModified, cerr
 		anyCreate = anyCreate || bool(epReq.Create)
 		epResp, err := h.applyEndpoint(log, conf, epReq, ignoreUnknown)
 		if err != nil {
-			log.Info("conference-modify failed", "endpoint_id", epReq.ID, "err", err)
+			log.Info("conference-modify failed", "endpoint", epReq.ID, "err", err)
 			return nil, err
 		}
 		if epResp != nil {
