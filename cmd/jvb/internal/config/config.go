@@ -134,8 +134,9 @@ func (e *Error) Error() string {
 // Env looks a variable up like os.LookupEnv.
 type Env func(key string) (string, bool)
 
-// Defaults returns the configuration used when nothing is set, the same as jitsi/jvb's
-// reference.conf except that the private HTTP server binds 127.0.0.1 and XMPP is off.
+// Defaults returns the configuration used when nothing is set: JVB's reference.conf, except
+// that XMPP is off and health.require-valid-address is false (the jitsi/jvb image's
+// JVB_REQUIRE_VALID_ADDRESS default).
 func Defaults() *Config {
 	return &Config{
 		Port:                       10000,
