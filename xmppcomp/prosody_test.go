@@ -158,6 +158,16 @@ func nextBridgePresence(t *testing.T, f *prosodytest.Focus, within time.Duration
 
 func hasStats(p statsPresence) bool { return p.Type == "" && p.Stats != nil }
 
+// joinedFocus is a jicofo stand-in logged in to srv and joined to the brewery as "focus".
+func joinedFocus(t *testing.T, srv *prosodytest.Server) *prosodytest.Focus {
+	t.Helper()
+	f := prosodytest.DialFocus(t, srv)
+	if err := f.JoinBrewery(ctxT(t, 5*time.Second), "focus"); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -169,10 +179,7 @@ func TestBridgeJoinsBreweryAndPublishesStats(t *testing.T) {
 	b := startBridge(t, srv, nil)
 	b.waitJoined(t, 5*time.Second)
 
-	f := prosodytest.DialFocus(t, srv)
-	if err := f.JoinBrewery(ctxT(t, 5*time.Second), "focus"); err != nil {
-		t.Fatal(err)
-	}
+	f := joinedFocus(t, srv)
 	first := nextBridgePresence(t, f, 3*time.Second, hasStats)
 	if v, ok := first.stat("stress_level"); !ok || v != "0.05" {
 		t.Fatalf("stress_level = %q, %v; presence %+v", v, ok, first)
@@ -211,10 +218,7 @@ func TestSetPresenceNowPublishesImmediately(t *testing.T) {
 		}
 	})
 	b.waitJoined(t, 5*time.Second)
-	f := prosodytest.DialFocus(t, srv)
-	if err := f.JoinBrewery(ctxT(t, 5*time.Second), "focus"); err != nil {
-		t.Fatal(err)
-	}
+	f := joinedFocus(t, srv)
 	nextBridgePresence(t, f, 3*time.Second, hasStats)
 	drain.Store(true)
 	b.SetPresenceNow()
@@ -259,10 +263,7 @@ func TestHealthCheckIQ(t *testing.T) {
 	srv := prosodytest.Start(t, prosodytest.Options{})
 	b := startBridge(t, srv, nil)
 	b.waitJoined(t, 5*time.Second)
-	f := prosodytest.DialFocus(t, srv)
-	if err := f.JoinBrewery(ctxT(t, 5*time.Second), "focus"); err != nil {
-		t.Fatal(err)
-	}
+	f := joinedFocus(t, srv)
 	const hc = "<healthcheck xmlns='http://jitsi.org/protocol/healthcheck'/>"
 	ok, err := f.IQ(ctxT(t, 5*time.Second), occupant, "get", hc)
 	if err != nil {
@@ -288,10 +289,7 @@ func TestVersionIQ(t *testing.T) {
 	srv := prosodytest.Start(t, prosodytest.Options{})
 	b := startBridge(t, srv, nil)
 	b.waitJoined(t, 5*time.Second)
-	f := prosodytest.DialFocus(t, srv)
-	if err := f.JoinBrewery(ctxT(t, 5*time.Second), "focus"); err != nil {
-		t.Fatal(err)
-	}
+	f := joinedFocus(t, srv)
 	res, err := f.IQ(ctxT(t, 5*time.Second), occupant, "get", "<query xmlns='jabber:iq:version'/>")
 	if err != nil {
 		t.Fatal(err)
@@ -399,10 +397,7 @@ func TestPipelinedConferenceModifyInOrder(t *testing.T) {
 	h := newQueuedColibri(t)
 	b := startBridge(t, srv, func(c *xmppcomp.Config) { c.Colibri = h })
 	b.waitJoined(t, 5*time.Second)
-	f := prosodytest.DialFocus(t, srv)
-	if err := f.JoinBrewery(ctxT(t, 5*time.Second), "focus"); err != nil {
-		t.Fatal(err)
-	}
+	f := joinedFocus(t, srv)
 	const n = 20
 	ctx := ctxT(t, 10*time.Second)
 	ids := make([]string, n)
@@ -472,10 +467,7 @@ func TestOversizedIQGetsPolicyViolationAndConnectionSurvives(t *testing.T) {
 		})
 	})
 	b.waitJoined(t, 5*time.Second)
-	f := prosodytest.DialFocus(t, srv)
-	if err := f.JoinBrewery(ctxT(t, 5*time.Second), "focus"); err != nil {
-		t.Fatal(err)
-	}
+	f := joinedFocus(t, srv)
 	var big strings.Builder
 	big.WriteString("<conference-modify xmlns='jitsi:colibri2' meeting-id='m1'>")
 	for i := 0; big.Len() < 1<<20; i++ {
@@ -509,10 +501,7 @@ func TestProsodyRestartBridgeRejoinsWithin5s(t *testing.T) {
 
 	srv.Restart()
 	restarted := time.Now()
-	f := prosodytest.DialFocus(t, srv)
-	if err := f.JoinBrewery(ctxT(t, 5*time.Second), "focus"); err != nil {
-		t.Fatal(err)
-	}
+	f := joinedFocus(t, srv)
 	nextBridgePresence(t, f, 5*time.Second-time.Since(restarted), hasStats)
 	took := time.Since(restarted)
 	if took > 5*time.Second {
@@ -533,10 +522,7 @@ func TestStopLeavesBreweryCleanly(t *testing.T) {
 	srv := prosodytest.Start(t, prosodytest.Options{})
 	b := startBridge(t, srv, nil)
 	b.waitJoined(t, 5*time.Second)
-	f := prosodytest.DialFocus(t, srv)
-	if err := f.JoinBrewery(ctxT(t, 5*time.Second), "focus"); err != nil {
-		t.Fatal(err)
-	}
+	f := joinedFocus(t, srv)
 	nextBridgePresence(t, f, 3*time.Second, hasStats)
 	start := time.Now()
 	b.stop()

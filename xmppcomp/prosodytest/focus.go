@@ -153,21 +153,7 @@ func (f *Focus) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) er
 func serialize(start xml.StartElement, r xml.TokenReader) (string, error) {
 	var buf bytes.Buffer
 	enc := xml.NewEncoder(&buf)
-	write := func(tok xml.Token) error {
-		if se, ok := tok.(xml.StartElement); ok {
-			attrs := se.Attr[:0:0]
-			for _, a := range se.Attr {
-				if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
-					continue
-				}
-				attrs = append(attrs, a)
-			}
-			se.Attr = attrs
-			tok = se
-		}
-		return enc.EncodeToken(tok)
-	}
-	if err := write(start); err != nil {
+	if err := enc.EncodeToken(withoutNSDecls(start)); err != nil {
 		return "", err
 	}
 	depth := 1
@@ -185,7 +171,7 @@ func serialize(start xml.StartElement, r xml.TokenReader) (string, error) {
 		case xml.EndElement:
 			depth--
 		}
-		if err := write(xml.CopyToken(tok)); err != nil {
+		if err := enc.EncodeToken(withoutNSDecls(xml.CopyToken(tok))); err != nil {
 			return "", err
 		}
 	}
@@ -213,19 +199,26 @@ func tokens(raw string) ([]xml.Token, error) {
 		if err != nil {
 			return nil, fmt.Errorf("payload %.80q: %w", raw, err)
 		}
-		if se, ok := tok.(xml.StartElement); ok {
-			attrs := se.Attr[:0:0]
-			for _, a := range se.Attr {
-				if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
-					continue
-				}
-				attrs = append(attrs, a)
-			}
-			se.Attr = attrs
-			tok = se
-		}
-		out = append(out, xml.CopyToken(tok))
+		out = append(out, xml.CopyToken(withoutNSDecls(tok)))
 	}
+}
+
+// withoutNSDecls drops the namespace declaration attributes of a start element (the encoder
+// writes its own from Name.Space); other tokens are returned as they are.
+func withoutNSDecls(tok xml.Token) xml.Token {
+	se, ok := tok.(xml.StartElement)
+	if !ok {
+		return tok
+	}
+	attrs := se.Attr[:0:0]
+	for _, a := range se.Attr {
+		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+			continue
+		}
+		attrs = append(attrs, a)
+	}
+	se.Attr = attrs
+	return se
 }
 
 type sliceReader struct{ toks []xml.Token }
