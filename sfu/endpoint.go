@@ -67,6 +67,7 @@ type Endpoint struct {
 	expireOnce             sync.Once
 	stop, senderDone, done chan struct{}
 	wake                   chan struct{}
+	wakePending            atomic.Bool // queued to a reader's batch end (wakeAtEnd)
 	queue                  *packetQueue
 	sendCtx                atomic.Pointer[srtp.Context]
 	rx                     receiveCounters
@@ -253,7 +254,15 @@ func (e *Endpoint) setKeys(keys transport.SRTPKeys, opts ...srtp.ContextOption) 
 // endpointHandler is the endpoint as its transport sees it.
 type endpointHandler struct{ e *Endpoint }
 
-func (h endpointHandler) HandleSRTP(buf []byte, rtcp bool) { h.e.handleSRTP(buf, rtcp) }
+func (h endpointHandler) HandleSRTP(b *transport.Batch, buf []byte, rtcp bool) {
+	h.e.handleSRTP(b, buf, rtcp)
+}
+
+// EndBatch wakes the sender goroutine of an endpoint that packets were queued to in the batch.
+func (h endpointHandler) EndBatch() {
+	h.e.wakePending.Store(false)
+	h.e.wakeSender()
+}
 
 func (h endpointHandler) HandleSecure(keys transport.SRTPKeys) {
 	e := h.e

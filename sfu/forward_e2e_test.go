@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+
+	"gojvb/sfu/transport"
 )
 
 func TestTwoPionClientsExchangeMediaMessagesAndKeyframeRequests(t *testing.T) {
@@ -165,7 +167,10 @@ func TestHostileInputIsDroppedAndMediaKeepsFlowing(t *testing.T) {
 		_, _ = rand.Read(pkt)
 		pkt[0], pkt[1] = 0x80, 100
 		binary.BigEndian.PutUint32(pkt[8:], p1.videoSSRC)
-		h.HandleSRTP(pkt, i%2 == 0)
+		var batch transport.Batch
+		batch.Start(time.Now().UnixNano())
+		h.HandleSRTP(&batch, pkt, i%2 == 0)
+		batch.Finish()
 	}
 
 	waitFlows(t, flows, 20, base) // what is signalled correctly keeps flowing

@@ -3,6 +3,8 @@ package sfu
 import (
 	"testing"
 	"time"
+
+	"gojvb/sfu/transport"
 )
 
 // FuzzHandleSRTP feeds arbitrary datagrams to an endpoint as its transport would: they must be
@@ -17,7 +19,7 @@ func FuzzHandleSRTP(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, isRTCP bool) {
 		before := a.ep.Stats()
-		a.ep.handleSRTP(data, isRTCP)
+		a.ep.receiveOne(data, isRTCP)
 		after := a.ep.Stats()
 		drops := after.DroppedSRTPAuth - before.DroppedSRTPAuth + after.DroppedUnknownSSRC - before.DroppedUnknownSSRC
 		if drops != 1 {
@@ -54,7 +56,7 @@ func FuzzForwardRTP(f *testing.F) {
 			return // not RTP pion can parse
 		}
 		before := a.ep.Stats()
-		a.ep.handleSRTP(srtpPkt, false)
+		a.ep.receiveOne(srtpPkt, false)
 		after := a.ep.Stats()
 		b.ep.drain()
 		got := tb.writer("b").take()
@@ -85,7 +87,10 @@ func FuzzKeyframeRequests(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, plain []byte) {
 		before := b.ep.Stats()
-		b.ep.handleRTCP(plain, time.Now().UnixNano()+int64(time.Hour)) // past any rate limit
+		var batch transport.Batch
+		batch.Start(time.Now().UnixNano() + int64(time.Hour)) // past any rate limit
+		b.ep.handleRTCP(&batch, plain)
+		batch.Finish()
 		after := b.ep.Stats()
 		a.ep.drain()
 		got := tb.writer("a").take()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
@@ -230,4 +231,12 @@ func pli(sender, media uint32) []byte {
 	binary.BigEndian.PutUint32(b[4:], sender)
 	binary.BigEndian.PutUint32(b[8:], media)
 	return b
+}
+
+// receiveOne delivers one datagram to e as a socket reader would: alone in its batch.
+func (e *Endpoint) receiveOne(buf []byte, rtcp bool) {
+	var b transport.Batch
+	b.Start(time.Now().UnixNano())
+	e.handleSRTP(&b, buf, rtcp)
+	b.Finish()
 }

@@ -104,7 +104,7 @@ func TestSenderGoroutinesForwardAndEndOnExpire(t *testing.T) {
 	const n = 300
 	var got [][]byte
 	for i := 0; i < n; i++ {
-		a.ep.handleSRTP(a.protect(t, a.rtpPacket(7, 100, 200)), false)
+		a.ep.receiveOne(a.protect(t, a.rtpPacket(7, 100, 200)), false)
 		if i%50 == 0 {
 			time.Sleep(time.Millisecond)
 		}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/pion/srtp/v3"
+
+	"gojvb/sfu/transport"
 )
 
 // This file is the whole per-packet path, in order.
@@ -14,8 +16,10 @@ import (
 //	unprotect (sender's SRTP context) -> parse header -> source lookup -> mute/drop rules -> fan out
 //
 // Fan out pushes one reference to the shared, read-only decrypted packet into every other
-// endpoint's lock-free queue and wakes its sender goroutine. Nothing here blocks: a full queue
-// or a receiver without keys is a counted drop.
+// endpoint's lock-free queue. Nothing here blocks: a full queue or a receiver without keys is a
+// counted drop. Waking the receivers' sender goroutines waits for the end of the socket batch
+// (wakeAtEnd): one wakeup per receiver per recvmmsg instead of one per packet, so that a sender
+// drains and writes many packets with one sendmmsg.
 //
 // Send side, on the receiving endpoint's own sender goroutine (sendLoop):
 //
@@ -46,23 +50,23 @@ const (
 )
 
 // handleSRTP is the receive side of the pipeline. buf belongs to the transport and is only
-// valid during the call.
-func (e *Endpoint) handleSRTP(buf []byte, isRTCP bool) {
-	now := time.Now().UnixNano()
+// valid during the call; b is the socket reader's batch it came in (its clock and its end).
+func (e *Endpoint) handleSRTP(b *transport.Batch, buf []byte, isRTCP bool) {
+	now := b.Now()
 	e.rx.packets.Add(1)
 	e.rx.bytes.Add(uint64(len(buf)))
 	e.lastActivity.Store(now)
 
 	p := getPacket()
 	if isRTCP {
-		e.receiveRTCP(p, buf, now)
+		e.receiveRTCP(b, p, buf)
 	} else {
-		e.receiveRTP(p, buf, now)
+		e.receiveRTP(b, p, buf)
 	}
 	p.release()
 }
 
-func (e *Endpoint) receiveRTP(p *packet, buf []byte, now int64) {
+func (e *Endpoint) receiveRTP(b *transport.Batch, p *packet, buf []byte) {
 	// unprotect + parse header
 	ssrc, ok := e.unprotectRTP(p, buf)
 	if !ok {
@@ -84,17 +88,17 @@ func (e *Endpoint) receiveRTP(p *packet, buf []byte, now int64) {
 			e.rx.muted.Add(1)
 			return
 		}
-		e.lastAudio.Store(now)
+		e.lastAudio.Store(b.Now())
 	} else {
 		if e.muteVideo.Load() {
 			e.rx.muted.Add(1)
 			return
 		}
-		e.lastVideo.Store(now)
+		e.lastVideo.Store(b.Now())
 	}
 	// fan out
 	p.src = src
-	e.fanOut(p)
+	e.fanOut(b, p)
 }
 
 // unprotectRTP decrypts buf into p with the endpoint's receive context and returns the SSRC.
@@ -119,7 +123,7 @@ func (e *Endpoint) unprotectRTP(p *packet, buf []byte) (uint32, bool) {
 }
 
 // fanOut offers p to every other endpoint of the conference. The caller keeps its reference.
-func (e *Endpoint) fanOut(p *packet) {
+func (e *Endpoint) fanOut(b *transport.Batch, p *packet) {
 	for _, r := range *e.conf.receivers.Load() {
 		if r == e {
 			continue
@@ -134,11 +138,11 @@ func (e *Endpoint) fanOut(p *packet) {
 			e.rx.queueFull.Add(1)
 			continue
 		}
-		r.wakeSender()
+		r.wakeAtEnd(b)
 	}
 }
 
-func (e *Endpoint) receiveRTCP(p *packet, buf []byte, now int64) {
+func (e *Endpoint) receiveRTCP(b *transport.Batch, p *packet, buf []byte) {
 	if len(buf) > maxPacket {
 		e.rx.srtpAuth.Add(1)
 		return
@@ -155,11 +159,11 @@ func (e *Endpoint) receiveRTCP(p *packet, buf []byte, now int64) {
 		e.rx.srtpAuth.Add(1)
 		return
 	}
-	e.handleRTCP(out, now)
+	e.handleRTCP(b, out)
 }
 
 // handleRTCP walks a decrypted compound RTCP packet; only keyframe requests leave it.
-func (e *Endpoint) handleRTCP(out []byte, now int64) {
+func (e *Endpoint) handleRTCP(b *transport.Batch, out []byte) {
 	for len(out) >= 4 {
 		size := (int(binary.BigEndian.Uint16(out[2:4])) + 1) * 4
 		if size > len(out) {
@@ -168,12 +172,12 @@ func (e *Endpoint) handleRTCP(out []byte, now int64) {
 		pt, format := out[1], out[0]&0x1f
 		switch {
 		case pt == rtcpSR && size >= srLen:
-			e.forwardSenderReport(out[:srLen])
+			e.forwardSenderReport(b, out[:srLen])
 		case pt == rtcpPSFB && format == fmtPLI && size >= 12:
-			e.requestKeyframe(binary.BigEndian.Uint32(out[8:12]), now)
+			e.requestKeyframe(b, binary.BigEndian.Uint32(out[8:12]))
 		case pt == rtcpPSFB && format == fmtFIR && size >= 12:
 			for fci := out[12:size]; len(fci) >= 8; fci = fci[8:] {
-				e.requestKeyframe(binary.BigEndian.Uint32(fci[0:4]), now)
+				e.requestKeyframe(b, binary.BigEndian.Uint32(fci[0:4]))
 			}
 		}
 		out = out[size:]
@@ -182,7 +186,7 @@ func (e *Endpoint) handleRTCP(out []byte, now int64) {
 
 // forwardSenderReport fans a sender report about one of e's signalled sources out to the other
 // endpoints, stripped of its report blocks (they describe what e received, not what others get).
-func (e *Endpoint) forwardSenderReport(sr []byte) {
+func (e *Endpoint) forwardSenderReport(b *transport.Batch, sr []byte) {
 	src := e.conf.sources.Load().bySSRC[binary.BigEndian.Uint32(sr[4:8])]
 	if src == nil || src.owner != e || src.media == MediaAudio && e.muteAudio.Load() || src.media == MediaVideo && e.muteVideo.Load() {
 		return
@@ -192,13 +196,14 @@ func (e *Endpoint) forwardSenderReport(sr []byte) {
 	copy(p.buf[:srLen], sr)
 	p.buf[0] &^= 0x1f // report count 0
 	binary.BigEndian.PutUint16(p.buf[2:4], srLen/4-1)
-	e.fanOut(p)
+	e.fanOut(b, p)
 	p.release()
 }
 
 // requestKeyframe relays a receiver's keyframe request for mediaSSRC to the source's owner as a
 // PLI, at most once per keyframeMinInterval per source.
-func (e *Endpoint) requestKeyframe(mediaSSRC uint32, now int64) {
+func (e *Endpoint) requestKeyframe(b *transport.Batch, mediaSSRC uint32) {
+	now := b.Now()
 	src := e.conf.sources.Load().bySSRC[mediaSSRC]
 	if src == nil || src.owner == e {
 		e.rx.keyframesDropped.Add(1)
@@ -216,19 +221,28 @@ func (e *Endpoint) requestKeyframe(mediaSSRC uint32, now int64) {
 	}
 	pli := getPacket()
 	pli.rtcp = true
-	b := pli.buf[:12]
-	b[0], b[1] = 0x80|fmtPLI, rtcpPSFB
-	binary.BigEndian.PutUint16(b[2:4], 2)
-	binary.BigEndian.PutUint32(b[4:8], e.conf.feedbackVideo)
-	binary.BigEndian.PutUint32(b[8:12], mediaSSRC)
+	h := pli.buf[:12]
+	h[0], h[1] = 0x80|fmtPLI, rtcpPSFB
+	binary.BigEndian.PutUint16(h[2:4], 2)
+	binary.BigEndian.PutUint32(h[4:8], e.conf.feedbackVideo)
+	binary.BigEndian.PutUint32(h[8:12], mediaSSRC)
 	pli.n = 12
 	if !owner.queue.push(pli) {
 		pli.release()
 		e.rx.queueFull.Add(1)
 		return
 	}
-	owner.wakeSender()
+	owner.wakeAtEnd(b)
 	e.rx.keyframesForwarded.Add(1)
+}
+
+// wakeAtEnd makes sure the sender goroutine looks at its queue once the reader's batch is
+// dispatched. The flag keeps e in at most one batch's list: a second reader that pushed to e
+// while another one holds it relies on that reader's wake, which comes after its own push.
+func (e *Endpoint) wakeAtEnd(b *transport.Batch) {
+	if e.wakePending.CompareAndSwap(false, true) {
+		b.AtEnd(endpointHandler{e})
+	}
 }
 
 // wakeSender makes sure the sender goroutine looks at its queue again.

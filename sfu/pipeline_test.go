@@ -33,8 +33,8 @@ func TestForwardReachesEveryOtherEndpointIntact(t *testing.T) {
 	tb, _, a, b, c := threeParty(t)
 	plainAudio := a.rtpPacket(111, 111, 80)
 	plainVideo := a.rtpPacket(222, 100, 1200)
-	a.ep.handleSRTP(a.protect(t, plainAudio), false)
-	a.ep.handleSRTP(a.protect(t, plainVideo), false)
+	a.ep.receiveOne(a.protect(t, plainAudio), false)
+	a.ep.receiveOne(a.protect(t, plainVideo), false)
 	for _, r := range []*client{b, c} {
 		r.ep.drain()
 		got := tb.writer(r.ep.id).take()
@@ -65,24 +65,24 @@ func TestDropsAreCountedAndDoNotDisturbOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// unknown SSRC
-	a.ep.handleSRTP(a.protect(t, a.rtpPacket(999, 100, 100)), false)
+	a.ep.receiveOne(a.protect(t, a.rtpPacket(999, 100, 100)), false)
 	// SSRC signalled by b, sent by a
-	a.ep.handleSRTP(a.protect(t, a.rtpPacket(333, 100, 100)), false)
+	a.ep.receiveOne(a.protect(t, a.rtpPacket(333, 100, 100)), false)
 	// wrong auth tag
 	bad := a.protect(t, a.rtpPacket(222, 100, 100))
 	bad[len(bad)-1] ^= 0xff
-	a.ep.handleSRTP(bad, false)
+	a.ep.receiveOne(bad, false)
 	// garbage, too short and too long
-	a.ep.handleSRTP([]byte{0x80}, false)
-	a.ep.handleSRTP(make([]byte, 3000), false)
-	a.ep.handleSRTP([]byte{0x80, 0xc8, 0, 1}, true)
+	a.ep.receiveOne([]byte{0x80}, false)
+	a.ep.receiveOne(make([]byte, 3000), false)
+	a.ep.receiveOne([]byte{0x80, 0xc8, 0, 1}, true)
 	// force-muted video
 	a.ep.SetForceMute(false, true)
-	a.ep.handleSRTP(a.protect(t, a.rtpPacket(222, 100, 100)), false)
+	a.ep.receiveOne(a.protect(t, a.rtpPacket(222, 100, 100)), false)
 	a.ep.SetForceMute(false, false)
 	// and a good one, which must still arrive everywhere
 	good := a.rtpPacket(222, 100, 500)
-	a.ep.handleSRTP(a.protect(t, good), false)
+	a.ep.receiveOne(a.protect(t, good), false)
 
 	s := a.ep.Stats()
 	if s.DroppedUnknownSSRC != 1 || s.DroppedForeignSSRC != 1 || s.DroppedSRTPAuth != 4 || s.DroppedMuted != 1 {
@@ -114,7 +114,7 @@ func TestReceiverWithoutKeysAndFullQueueAreCountedDrops(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range queueSize + 10 {
-		a.ep.handleSRTP(a.protect(t, a.rtpPacket(1, 100, 50)), false)
+		a.ep.receiveOne(a.protect(t, a.rtpPacket(1, 100, 50)), false)
 	}
 	s := a.ep.Stats()
 	if s.DroppedQueueFull != 10 || s.DroppedNotSecure != queueSize+10 {
@@ -129,7 +129,7 @@ func TestReceiverWithoutKeysAndFullQueueAreCountedDrops(t *testing.T) {
 func TestKeyframeRequestReachesSenderFromFeedbackSSRC(t *testing.T) {
 	tb, c, a, b, _ := threeParty(t)
 	_, fbVideo := c.FeedbackSSRCs()
-	b.ep.handleSRTP(b.protectRTCP(t, pli(0xb0b, 222)), true)
+	b.ep.receiveOne(b.protectRTCP(t, pli(0xb0b, 222)), true)
 	a.ep.drain()
 	got := tb.writer("a").take()
 	if len(got) != 1 {
@@ -143,8 +143,8 @@ func TestKeyframeRequestReachesSenderFromFeedbackSSRC(t *testing.T) {
 		t.Errorf("forwarded PLI = %x, want %x", plain, pli(fbVideo, 222))
 	}
 	// A second one inside the min interval is dropped; one for an unknown SSRC too.
-	b.ep.handleSRTP(b.protectRTCP(t, pli(0xb0b, 222)), true)
-	b.ep.handleSRTP(b.protectRTCP(t, pli(0xb0b, 4242)), true)
+	b.ep.receiveOne(b.protectRTCP(t, pli(0xb0b, 222)), true)
+	b.ep.receiveOne(b.protectRTCP(t, pli(0xb0b, 4242)), true)
 	if s := b.ep.Stats(); s.KeyframeRequestsForwarded != 1 || s.KeyframeRequestsDropped != 2 {
 		t.Errorf("keyframe requests forwarded %d dropped %d, want 1 2", s.KeyframeRequestsForwarded, s.KeyframeRequestsDropped)
 	}
@@ -161,7 +161,7 @@ func TestFIRBecomesPLI(t *testing.T) {
 	binary.BigEndian.PutUint32(fir[4:], 0xb0b)
 	binary.BigEndian.PutUint32(fir[12:], 222)
 	fir[16] = 7
-	b.ep.handleSRTP(b.protectRTCP(t, append(rr, fir...)), true)
+	b.ep.receiveOne(b.protectRTCP(t, append(rr, fir...)), true)
 	a.ep.drain()
 	got := tb.writer("a").take()
 	if len(got) != 1 {
@@ -191,8 +191,8 @@ func TestSetSourcesReplacesAndRejectsConflicts(t *testing.T) {
 	if got := a.ep.Sources(); len(got) != 1 || got[0].Name != "a-v0" || len(got[0].Groups) != 1 {
 		t.Errorf("Sources() = %+v", got)
 	}
-	a.ep.handleSRTP(a.protect(t, a.rtpPacket(111, 111, 20)), false)
-	a.ep.handleSRTP(a.protect(t, a.rtpPacket(223, 96, 20)), false)
+	a.ep.receiveOne(a.protect(t, a.rtpPacket(111, 111, 20)), false)
+	a.ep.receiveOne(a.protect(t, a.rtpPacket(223, 96, 20)), false)
 	if s := a.ep.Stats(); s.DroppedUnknownSSRC != 1 {
 		t.Errorf("removed audio SSRC: unknown drops = %d, want 1", s.DroppedUnknownSSRC)
 	}
@@ -220,7 +220,7 @@ func TestExpiredEndpointStopsReceiving(t *testing.T) {
 	if c.Endpoint("c") != nil || len(c.Endpoints()) != 2 {
 		t.Fatal("expired endpoint still listed")
 	}
-	a.ep.handleSRTP(a.protect(t, a.rtpPacket(222, 100, 100)), false)
+	a.ep.receiveOne(a.protect(t, a.rtpPacket(222, 100, 100)), false)
 	b.ep.drain()
 	if n := len(tb.writer("b").take()); n != 1 {
 		t.Errorf("b got %d, want 1", n)
@@ -310,15 +310,15 @@ func senderReport(ssrc uint32) []byte {
 func TestSenderReportFollowsForwardedRTPWithoutReportBlocks(t *testing.T) {
 	tb, _, a, b, _ := threeParty(t)
 	// Before any RTP of 222 reached b, its SR is not sent to b.
-	a.ep.handleSRTP(a.protectRTCP(t, senderReport(222)), true)
+	a.ep.receiveOne(a.protectRTCP(t, senderReport(222)), true)
 	b.ep.drain()
 	if n := len(tb.writer("b").take()); n != 0 {
 		t.Fatalf("SR before RTP: b got %d datagrams", n)
 	}
-	a.ep.handleSRTP(a.protect(t, a.rtpPacket(222, 100, 10)), false)
-	a.ep.handleSRTP(a.protectRTCP(t, senderReport(222)), true)
+	a.ep.receiveOne(a.protect(t, a.rtpPacket(222, 100, 10)), false)
+	a.ep.receiveOne(a.protectRTCP(t, senderReport(222)), true)
 	// An SR about an SSRC a did not signal goes nowhere.
-	a.ep.handleSRTP(a.protectRTCP(t, senderReport(4242)), true)
+	a.ep.receiveOne(a.protectRTCP(t, senderReport(4242)), true)
 	b.ep.drain()
 	got := tb.writer("b").take()
 	if len(got) != 2 {

@@ -14,9 +14,12 @@ import (
 
 // Config configures the shared UDP port.
 type Config struct {
-	Port             int              // JVB_PORT, default 10000; 0 picks a free port (tests)
-	BindAddr         netip.Addr       // zero value: all interfaces (tests use 127.0.0.1)
-	Readers          int              // SO_REUSEPORT sockets / reader goroutines; 0 = GOMAXPROCS
+	Port     int        // JVB_PORT, default 10000; 0 picks a free port (tests)
+	BindAddr netip.Addr // zero value: all interfaces (tests use 127.0.0.1)
+	Readers  int        // SO_REUSEPORT sockets / reader goroutines; 0 = GOMAXPROCS
+	// SocketBuffer is SO_RCVBUF and SO_SNDBUF per socket in bytes: 0 = DefaultSocketBuffer,
+	// negative = leave the kernel's default (net.core.rmem_default, usually 208 KiB).
+	SocketBuffer     int
 	Advertised       []AdvertisedAddr // JVB_ADVERTISE_IPS
 	AdvertisePrivate bool             // JVB_ADVERTISE_PRIVATE_CANDIDATES (default true)
 	Logger           *slog.Logger
@@ -60,10 +63,15 @@ func (s State) String() string {
 	return "unknown"
 }
 
+// DefaultSocketBuffer is the socket buffer size asked for when Config.SocketBuffer is 0: room
+// for a few thousand datagrams, so that a keyframe burst to every endpoint is not dropped by
+// the kernel while the readers are busy.
+const DefaultSocketBuffer = 4 << 20
+
 // Handler receives what a Transport delivers. HandleSRTP runs on a socket reader goroutine:
-// it must not block and must not keep buf after returning.
+// it must not block and must not keep buf or b after returning.
 type Handler interface {
-	HandleSRTP(buf []byte, rtcp bool)
+	HandleSRTP(b *Batch, buf []byte, rtcp bool)
 	HandleSecure(keys SRTPKeys)
 	HandleDataChannelMessage(msg []byte, isString bool)
 	HandleState(s State)
@@ -89,5 +97,36 @@ type MuxStats struct {
 	DroppedUnknownAddr             uint64 // DTLS/SRTP from an address no transport validated
 	DroppedNotSecure               uint64 // SRTP before DTLS finished
 	DroppedQueueFull               uint64 // STUN/DTLS for a transport whose ICE/DTLS reader lags
+	DroppedSocketOverflow          uint64 // datagrams the kernel dropped: socket receive buffer full
 	RejectedDataChannels           uint64 // DCEP OPEN refused (wrong protocol or over max-channels=1)
+}
+
+// BatchEnder is called once a socket reader has dispatched a whole batch (see Batch.AtEnd).
+type BatchEnder interface{ EndBatch() }
+
+// Batch is a socket reader's view of the datagrams one recvmmsg returned. Every HandleSRTP call
+// of the batch gets the same Batch, so that a handler can do once per batch what it would
+// otherwise do per packet (read the clock, wake another goroutine). A Batch belongs to one
+// goroutine; handlers use it only during HandleSRTP.
+type Batch struct {
+	now  int64
+	ends []BatchEnder
+}
+
+// Start begins a batch received at now (unix nanoseconds).
+func (b *Batch) Start(now int64) { b.now = now }
+
+// Now is when the batch was received, in unix nanoseconds: one clock read per batch.
+func (b *Batch) Now() int64 { return b.now }
+
+// AtEnd makes Finish call x.EndBatch(), in the order of the AtEnd calls. Callers deduplicate.
+func (b *Batch) AtEnd(x BatchEnder) { b.ends = append(b.ends, x) }
+
+// Finish ends the batch: it runs and forgets the EndBatch calls registered with AtEnd.
+func (b *Batch) Finish() {
+	for i, x := range b.ends {
+		x.EndBatch()
+		b.ends[i] = nil
+	}
+	b.ends = b.ends[:0]
 }

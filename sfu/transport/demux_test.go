@@ -18,7 +18,7 @@ var quiet = slog.New(slog.DiscardHandler)
 
 type nopHandler struct{ srtp, rtcp int }
 
-func (h *nopHandler) HandleSRTP(_ []byte, rtcp bool) {
+func (h *nopHandler) HandleSRTP(_ *Batch, _ []byte, rtcp bool) {
 	if rtcp {
 		h.rtcp++
 	} else {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -16,6 +17,9 @@ import (
 const (
 	readBatchSize = 32   // datagrams per recvmmsg
 	bufSize       = 2048 // bytes per receive buffer; larger datagrams are dropped as garbage
+	// readWakeup is the longest a reader blocks without a datagram before it wakes to beat its
+	// heartbeat (Mux.Alive).
+	readWakeup = time.Second
 )
 
 // ErrClosed is returned by operations on a closed Mux or Transport.
@@ -63,6 +67,9 @@ type socket struct {
 	// epoch is odd while the reader is dispatching a batch; Transport.Close waits for it to move
 	// so that no HandleSRTP call is in flight after Close returns.
 	epoch atomic.Uint64
+	// beat is when the reader last came back from the socket (unix nanoseconds), at least
+	// every readWakeup while it is alive.
+	beat  atomic.Int64
 	stats socketStats
 	_     [64]byte // keep sockets' counters on separate cache lines
 }
@@ -104,8 +111,12 @@ func Listen(cfg Config) (*Mux, error) {
 	m.addrs.Store(&map[netip.AddrPort]*Transport{})
 	m.ufrags.Store(&map[string]*Transport{})
 	port := cfg.Port
+	buffer := cfg.SocketBuffer
+	if buffer == 0 {
+		buffer = DefaultSocketBuffer
+	}
 	for i := range cfg.Readers {
-		c, err := listenUDP(network, net.JoinHostPort(host, strconv.Itoa(port)))
+		c, granted, err := listenUDP(network, net.JoinHostPort(host, strconv.Itoa(port)), buffer)
 		if err != nil {
 			m.closeSockets()
 			return nil, fmt.Errorf("transport: bind UDP %s port %d (socket %d of %d): %w", network, port, i+1, cfg.Readers, err)
@@ -118,6 +129,8 @@ func Listen(cfg Config) (*Mux, error) {
 			if network == "udp4" {
 				m.v6 = false
 			}
+			// The kernel reports twice what it granted (it counts its bookkeeping).
+			m.log.Debug("UDP socket buffers", "asked", buffer, "rcvbuf", granted[0], "sndbuf", granted[1])
 		}
 		rb, err := newRecvBatch(c, readBatchSize, bufSize)
 		if err != nil {
@@ -125,7 +138,9 @@ func Listen(cfg Config) (*Mux, error) {
 			m.closeSockets()
 			return nil, err
 		}
-		m.socks = append(m.socks, &socket{conn: c, batch: rb})
+		s := &socket{conn: c, batch: rb}
+		s.beat.Store(time.Now().UnixNano())
+		m.socks = append(m.socks, s)
 	}
 	m.listen = listenAddresses(m.local, m.v6)
 	m.iceMux = &iceUDPMux{m: m}
@@ -172,24 +187,48 @@ func (m *Mux) Stats() MuxStats {
 		st.DroppedUnknownAddr += c.unknownAddr.Load()
 		st.DroppedNotSecure += c.notSecure.Load()
 		st.DroppedQueueFull += c.queueFull.Load()
+		st.DroppedSocketOverflow += socketDrops(s.conn)
 	}
 	st.RejectedDataChannels = m.rejected.Load()
 	return st
 }
 
+// Alive fails when a socket reader has not come back from its socket for longer than maxAge
+// (it wakes at least every second when it is healthy): it is stuck in a handler or gone.
+func (m *Mux) Alive(maxAge time.Duration) error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	now := time.Now().UnixNano()
+	for i, s := range m.socks {
+		if age := time.Duration(now - s.beat.Load()); age > maxAge {
+			return fmt.Errorf("transport: UDP reader %d of %d silent for %v (limit %v)", i+1, len(m.socks), age.Round(time.Millisecond), maxAge)
+		}
+	}
+	return nil
+}
+
 func (m *Mux) readLoop(s *socket) {
 	defer m.readers.Done()
 	st := &readerState{}
+	now := time.Now()
 	for {
-		n, err := s.batch.read()
+		s.beat.Store(now.UnixNano())
+		n, err := s.batch.read(now)
+		// One clock read per batch: the handlers' packet times and the next heartbeat.
+		now = time.Now()
 		if err != nil {
 			if m.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
 			}
 			m.log.Warn("UDP read failed", "err", err)
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		st.batch.Start(now.UnixNano())
 		s.epoch.Add(1)
 		var bytes uint64
 		for i := range n {
@@ -197,6 +236,7 @@ func (m *Mux) readLoop(s *socket) {
 			bytes += uint64(len(buf))
 			m.demux(s, st, buf, from)
 		}
+		st.batch.Finish()
 		s.epoch.Add(1)
 		s.stats.packetsReceived.Add(uint64(n))
 		s.stats.bytesReceived.Add(bytes)
@@ -229,7 +269,7 @@ func (m *Mux) demux(s *socket, st *readerState, buf []byte, from netip.AddrPort)
 			s.stats.garbage.Add(1)
 			return
 		}
-		t.handler.HandleSRTP(buf, rtcp)
+		t.handler.HandleSRTP(&st.batch, buf, rtcp)
 	case b <= 3: // STUN
 		m.handleSTUN(s, st, buf, from)
 	case b >= 20 && b <= 63: // DTLS

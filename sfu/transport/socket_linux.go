@@ -8,17 +8,29 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// listenUDP binds a UDP socket with SO_REUSEPORT so several sockets can share one port.
-func listenUDP(network, addr string) (*net.UDPConn, error) {
+// listenUDP binds a UDP socket with SO_REUSEPORT so several sockets can share one port, and
+// asks for buffer bytes of receive and send buffer (buffer < 0: the kernel's default). It
+// returns the receive and send buffer sizes the kernel granted.
+func listenUDP(network, addr string, buffer int) (*net.UDPConn, [2]int, error) {
+	var granted [2]int
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		if err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); serr != nil {
+				return
+			}
+			if buffer >= 0 {
+				setBuffer(int(fd), unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, buffer)
+				setBuffer(int(fd), unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, buffer)
+			}
+			granted[0], _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+			granted[1], _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
 		}); err != nil {
 			return err
 		}
@@ -26,21 +38,54 @@ func listenUDP(network, addr string) (*net.UDPConn, error) {
 	}}
 	pc, err := lc.ListenPacket(context.Background(), network, addr)
 	if err != nil {
-		return nil, err
+		return nil, granted, err
 	}
-	return pc.(*net.UDPConn), nil
+	return pc.(*net.UDPConn), granted, nil
+}
+
+// setBuffer sets a socket buffer size, beyond net.core.[rw]mem_max when the process may
+// (CAP_NET_ADMIN), else as far as that limit allows. The caller logs what was granted.
+func setBuffer(fd, force, plain, size int) {
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, force, size) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, plain, size)
+	}
+}
+
+// skMeminfoDrops is the index of the drop counter in SO_MEMINFO's array (linux/sock_diag.h).
+const skMeminfoDrops = 8
+
+// socketDrops returns how many datagrams the kernel dropped at c because its receive buffer
+// was full (or the socket filter refused them).
+func socketDrops(c *net.UDPConn) uint64 {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var info [skMeminfoDrops + 2]uint32
+	var drops uint64
+	_ = rc.Control(func(fd uintptr) {
+		n := uint32(unsafe.Sizeof(info))
+		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
+			uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&n)), 0)
+		if e == 0 && n > skMeminfoDrops*4 {
+			drops = uint64(info[skMeminfoDrops])
+		}
+	})
+	return drops
 }
 
 // recvBatch is one reader's preallocated recvmmsg state.
 type recvBatch struct {
-	rc    syscall.RawConn
-	hdrs  []unix.Mmsghdr
-	iovs  []unix.Iovec
-	names []unix.RawSockaddrInet6
-	bufs  [][]byte
-	n     int
-	errno error
-	fn    func(fd uintptr) bool
+	conn     *net.UDPConn
+	deadline time.Time // read deadline last set
+	rc       syscall.RawConn
+	hdrs     []unix.Mmsghdr
+	iovs     []unix.Iovec
+	names    []unix.RawSockaddrInet6
+	bufs     [][]byte
+	n        int
+	errno    error
+	fn       func(fd uintptr) bool
 }
 
 func newRecvBatch(c *net.UDPConn, n, size int) (*recvBatch, error) {
@@ -49,6 +94,7 @@ func newRecvBatch(c *net.UDPConn, n, size int) (*recvBatch, error) {
 		return nil, fmt.Errorf("transport: raw socket: %w", err)
 	}
 	r := &recvBatch{
+		conn:  c,
 		rc:    rc,
 		hdrs:  make([]unix.Mmsghdr, n),
 		iovs:  make([]unix.Iovec, n),
@@ -92,8 +138,15 @@ func (r *recvBatch) recv(fd uintptr) bool {
 	}
 }
 
-// read blocks until at least one datagram arrived or the socket closed.
-func (r *recvBatch) read() (int, error) {
+// read blocks until at least one datagram arrived, the socket closed, or readWakeup passed
+// (os.ErrDeadlineExceeded): the reader wakes at least that often to show it is alive.
+func (r *recvBatch) read(now time.Time) (int, error) {
+	if r.deadline.Sub(now) < readWakeup/2 {
+		r.deadline = now.Add(readWakeup)
+		if err := r.conn.SetReadDeadline(r.deadline); err != nil {
+			return 0, err
+		}
+	}
 	if err := r.rc.Read(r.fn); err != nil {
 		return 0, err
 	}

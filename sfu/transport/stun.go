@@ -17,7 +17,8 @@ const (
 
 // readerState is per reader goroutine scratch space reused across datagrams.
 type readerState struct {
-	msg stun.Message
+	msg   stun.Message
+	batch Batch
 }
 
 func isSTUNRequest(b []byte) bool {

@@ -42,7 +42,7 @@ func newRecorder() *recorder {
 	return &recorder{keys: make(chan SRTPKeys, 1), msgs: make(chan string, 16), states: make(chan State, 16)}
 }
 
-func (r *recorder) HandleSRTP(buf []byte, rtcp bool) {
+func (r *recorder) HandleSRTP(_ *Batch, buf []byte, rtcp bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rtcp {
