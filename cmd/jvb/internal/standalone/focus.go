@@ -442,29 +442,23 @@ func (f *focus) setPolling(p *participant, delta int) {
 
 // expireStale removes participants that have not been heard from within f.timeout.
 func (f *focus) expireStale(ctx context.Context, now time.Time) {
-	f.mu.Lock()
-	rooms := make([]*room, 0, len(f.rooms))
-	for _, r := range f.rooms {
-		rooms = append(rooms, r)
-	}
-	f.mu.Unlock()
-	for _, r := range rooms {
-		r.mu.Lock()
-		for _, p := range slices.Clone(r.participants) {
-			if p.polling == 0 && now.Sub(p.lastSeen) > f.timeout {
-				if err := f.leaveLocked(ctx, p, "timeout"); err != nil {
-					f.log.Warn("expiring a silent participant failed", "endpoint", p.id, "err", err)
-				}
-			}
-		}
-		r.mu.Unlock()
-	}
+	f.removeParticipants(ctx, "timeout", func(p *participant) bool {
+		return p.polling == 0 && now.Sub(p.lastSeen) > f.timeout
+	})
 }
 
-// shutdown expires every room on the bridge.
+// shutdown refuses new joins and expires every room on the bridge.
 func (f *focus) shutdown(ctx context.Context) {
 	f.mu.Lock()
 	f.closed = true
+	f.mu.Unlock()
+	f.removeParticipants(ctx, "shutdown", func(*participant) bool { return true })
+}
+
+// removeParticipants makes every participant match picks leave, room by room (each
+// room locked without f.mu held, as the lock order requires).
+func (f *focus) removeParticipants(ctx context.Context, reason string, match func(*participant) bool) {
+	f.mu.Lock()
 	rooms := make([]*room, 0, len(f.rooms))
 	for _, r := range f.rooms {
 		rooms = append(rooms, r)
@@ -473,8 +467,11 @@ func (f *focus) shutdown(ctx context.Context) {
 	for _, r := range rooms {
 		r.mu.Lock()
 		for _, p := range slices.Clone(r.participants) {
-			if err := f.leaveLocked(ctx, p, "shutdown"); err != nil {
-				f.log.Warn("expiring a participant at shutdown failed", "endpoint", p.id, "err", err)
+			if !match(p) {
+				continue
+			}
+			if err := f.leaveLocked(ctx, p, reason); err != nil {
+				f.log.Warn("removing a participant failed", "endpoint", p.id, "reason", reason, "err", err)
 			}
 		}
 		r.mu.Unlock()
