@@ -34,10 +34,13 @@ type BridgeProcess struct {
 
 // BridgeConfig says how to start a bridge binary.
 type BridgeConfig struct {
-	Binary  string   // path to the cmd/jvb binary
-	Env     []string // extra KEY=VALUE on top of the defaults below
-	Args    []string // extra command-line flags, e.g. --pprof
-	HTTP    string   // private HTTP HOST:PORT passed as --http; "" = a free loopback port
+	Binary string   // path to the cmd/jvb binary
+	Env    []string // extra KEY=VALUE on top of the defaults below
+	Args   []string // extra command-line flags, e.g. --pprof
+	HTTP   string   // private HTTP HOST:PORT passed as --http; "" = a free loopback port
+	// XMPP, when set, connects the bridge to this prosody under XMPP.BridgeNick (which must be
+	// set) with REST COLIBRI2 off, instead of REST only.
+	XMPP    *XMPPConfig
 	Logger  *slog.Logger
 	Timeout time.Duration // to become ready (default 20s)
 }
@@ -63,8 +66,9 @@ func FreeUDPPort() (int, error) {
 	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
-// StartBridge execs the bridge with COLIBRI_REST_ENABLED=true and a loopback media port and
-// waits until its private HTTP server answers.
+// StartBridge execs the bridge with a loopback media port, COLIBRI_REST_ENABLED=true and XMPP
+// off (or, with cfg.XMPP, the jitsi/jvb XMPP variables and REST COLIBRI2 off), and waits until its
+// private HTTP server answers.
 func StartBridge(ctx context.Context, cfg BridgeConfig) (*BridgeProcess, error) {
 	if cfg.HTTP == "" {
 		l, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -81,17 +85,23 @@ func StartBridge(ctx context.Context, cfg BridgeConfig) (*BridgeProcess, error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.XMPP != nil && cfg.XMPP.BridgeNick == "" {
+		return nil, errors.New("start bridge: XMPP.BridgeNick is empty; the bridge needs a known nick in the brewery")
+	}
 	port, err := FreeUDPPort()
 	if err != nil {
 		return nil, err
 	}
 	env := append(os.Environ(),
-		"COLIBRI_REST_ENABLED=true",
-		"JVB_DISABLE_XMPP=true",
 		"JVB_PORT="+strconv.Itoa(port),
 		"JVB_ADVERTISE_IPS=127.0.0.1",
 		"JVB_ADVERTISE_PRIVATE_CANDIDATES=true",
 	)
+	if cfg.XMPP != nil {
+		env = append(env, cfg.XMPP.bridgeEnv(cfg.XMPP.BridgeNick)...)
+	} else {
+		env = append(env, "COLIBRI_REST_ENABLED=true", "JVB_DISABLE_XMPP=true")
+	}
 	env = append(env, cfg.Env...)
 	args := append([]string{"--http", cfg.HTTP, "--port", strconv.Itoa(port)}, cfg.Args...)
 	cmd := exec.Command(cfg.Binary, args...)

@@ -39,7 +39,8 @@ type simEndpoint struct {
 	remb      uint64 // bps announced in REMB, 0 = none
 	rng       *rand.Rand
 	joinStart time.Time
-	joined    time.Duration // POST..DTLS done
+	joined    time.Duration // allocation request sent..DTLS done
+	allocated time.Duration // round trip of the allocating conference-modify
 
 	tccSeq       uint16         // transport-wide sequence number of what this endpoint sends
 	tccMu        sync.Mutex     // guards tccRec: the read goroutine records, run() builds feedback

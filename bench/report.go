@@ -24,6 +24,7 @@ type Result struct {
 	Joined                    int               `json:"joined"`
 	JoinFailures              int               `json:"join_failures"`
 	JoinMs                    JoinMs            `json:"join_ms"`
+	AllocateMs                JoinMs            `json:"allocate_ms"`
 	BridgeChannelsOpen        int               `json:"bridge_channels_open"`
 	BridgeChannelMessages     uint64            `json:"bridge_channel_messages"`
 	KeyframeRequests          uint64            `json:"keyframe_requests"`
@@ -79,6 +80,7 @@ type BridgeInfo struct {
 	URL            string `json:"url"`
 	PID            int    `json:"pid"`
 	ResourceSource string `json:"resource_source"` // "proc" or "metrics"
+	XMPPOccupant   string `json:"xmpp_occupant,omitempty"`
 }
 
 // JoinMs is the time from the allocation request to DTLS-SRTP being up.
@@ -140,6 +142,8 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(tw, "bridge\t%s pid=%d (cpu/rss from %s)\n", r.Bridge.URL, r.Bridge.PID, r.Bridge.ResourceSource)
 	fmt.Fprintf(tw, "joined\t%d/%d  join p50 %.0f ms, p90 %.0f ms, max %.0f ms; bridge channels %d\n",
 		r.Joined, r.Endpoints, r.JoinMs.P50, r.JoinMs.P90, r.JoinMs.Max, r.BridgeChannelsOpen)
+	fmt.Fprintf(tw, "allocation (%s)\tconference-modify round trip p50 %.1f ms, p90 %.1f ms, max %.1f ms\n",
+		s.SignallingProtocol, r.AllocateMs.P50, r.AllocateMs.P90, r.AllocateMs.Max)
 	fmt.Fprintln(tw, "\tbridge\tbaseline relay")
 	row := func(name string, f func(p *PhaseResult) string) {
 		b := "-"

@@ -69,9 +69,12 @@ func (s Scenario) senders() int {
 // Options configure one Run.
 type Options struct {
 	Scenario  Scenario
-	BridgeURL string // private HTTP base URL of the bridge: COLIBRI2 REST and /metrics
+	BridgeURL string // private HTTP base URL of the bridge: COLIBRI2 REST (unless XMPP) and /metrics
 	BridgePID int    // > 0 when the bridge runs on this machine: CPU/RSS from /proc
 	Baseline  bool   // also push the same flow through the in-process UDP relay
+	// XMPP, when set, allocates over conference-modify IQs through this prosody, as jicofo does,
+	// instead of REST.
+	XMPP *XMPPConfig
 	// CPUProfile, if set, receives the bridge's /debug/pprof/profile for the measurement
 	// window (the bridge must serve pprof, e.g. cmd/jvb --pprof).
 	CPUProfile io.Writer
@@ -106,8 +109,14 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			"the load generator runs on the same %d cores as the bridge: read CPU-us per forwarded packet, not pps, as the capacity figure",
 			res.Machine.Cores))
 	}
+	sigNote := "signalling: REST COLIBRI2 (POST to create the conference, then PATCH; each endpoint's allocation waits for the create reply)"
+	if opts.XMPP != nil {
+		res.Scenario.SignallingProtocol = "colibri2-xmpp"
+		sigNote = fmt.Sprintf("signalling: COLIBRI2 IQs through prosody %s as %s@%s from the brewery %s, pipelined like jicofo (allocations follow the create without waiting for its reply)",
+			opts.XMPP.Server, opts.XMPP.FocusUser, opts.XMPP.Domain, opts.XMPP.BreweryJID())
+	}
 	res.Notes = append(res.Notes,
-		"signalling: REST COLIBRI2 only (XMPP through prosody is not implemented)",
+		sigNote,
 		rtcpNote(sc),
 		"lastN is sent as initial-last-n and in ReceiverVideoConstraints on the bridge channel")
 
@@ -188,9 +197,17 @@ func buildEndpoints(sc Scenario, seed uint64) [][]*simEndpoint {
 func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 	sc := opts.Scenario
 	log := opts.Logger
-	cc := newColibriClient(opts.BridgeURL)
+	var sig signaller = restSignaller{newColibriClient(opts.BridgeURL)}
+	if opts.XMPP != nil {
+		xs, err := dialXMPP(ctx, *opts.XMPP, log)
+		if err != nil {
+			return err
+		}
+		sig = xs
+		res.Bridge.XMPPOccupant = xs.occupant
+	}
+	defer sig.close() // after the conferences are expired below
 	probe := newResourceProbe(opts.BridgePID, opts.BridgeURL)
-	defer cc.hc.CloseIdleConnections()
 	defer probe.hc.CloseIdleConnections()
 	res.Bridge.ResourceSource = probe.source
 	idle, err := probe.sample(ctx)
@@ -209,7 +226,7 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 	var mediaWG, dcWG sync.WaitGroup
 	var mu sync.Mutex
 	conns := map[*simEndpoint]*secureConn{}
-	var joinTimes []time.Duration
+	var joinTimes, allocTimes []time.Duration
 	var joinErrs []error
 	dcOpen := 0
 
@@ -223,7 +240,7 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 		}
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		for ci := range confs {
-			if _, err := cc.modify(ectx, c2Request{MeetingID: meetingID(runID, ci), Expire: true}); err != nil {
+			if _, err := sig.modify(ectx, c2Request{MeetingID: meetingID(runID, ci), Expire: true}, nil); err != nil {
 				log.Debug("expire conference", "meeting_id", meetingID(runID, ci), "err", err)
 			}
 		}
@@ -258,7 +275,11 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 			go func() {
 				defer joinWG.Done()
 				first := pi == 0
-				if !first {
+				var createSent func()
+				if first {
+					createSent = sync.OnceFunc(func() { close(created[ci]) })
+					defer createSent() // also when the join failed before sending
+				} else {
 					select {
 					case <-created[ci]:
 					case <-ctx.Done():
@@ -267,13 +288,13 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 				}
 				jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 				defer cancel()
-				s, err := joinBridge(jctx, cc, sc, meetingID(runID, ci), ci, e, first, res.Machine.LoadGeneratorSharesCPU)
-				if first {
-					close(created[ci])
-				}
+				s, err := joinBridge(jctx, sig, sc, meetingID(runID, ci), ci, e, createSent, res.Machine.LoadGeneratorSharesCPU)
 				mu.Lock()
 				if s != nil {
 					conns[e] = s
+				}
+				if e.allocated > 0 {
+					allocTimes = append(allocTimes, e.allocated)
 				}
 				if err != nil {
 					joinErrs = append(joinErrs, fmt.Errorf("endpoint %s (conference %d): %w", e.id, ci, err))
@@ -302,6 +323,7 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 	res.Joined = len(joinTimes)
 	res.JoinFailures = len(joinErrs)
 	res.JoinMs = joinStats(joinTimes)
+	res.AllocateMs = joinStats(allocTimes)
 	res.BridgeChannelsOpen = dcOpen
 	for i, err := range joinErrs {
 		if i == 3 {
@@ -378,9 +400,9 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 func meetingID(runID string, ci int) string { return fmt.Sprintf("bench-%s-%d", runID, ci) }
 
 // joinBridge does what Jicofo and a browser do for one participant: allocate the endpoint
-// (creating the conference for the first one), send the endpoint's transport and sources, then
-// connect ICE and DTLS-SRTP.
-func joinBridge(ctx context.Context, cc *colibriClient, sc Scenario, meeting string, ci int, e *simEndpoint, createConf, loopback bool) (*secureConn, error) {
+// (creating the conference when createSent is not nil; it is called once later allocations may
+// follow), send the endpoint's transport and sources, then connect ICE and DTLS-SRTP.
+func joinBridge(ctx context.Context, sig signaller, sc Scenario, meeting string, ci int, e *simEndpoint, createSent func(), loopback bool) (*secureConn, error) {
 	e.joinStart = time.Now()
 	s, err := newSecureConn(loopback)
 	if err != nil {
@@ -400,14 +422,16 @@ func joinBridge(ctx context.Context, cc *colibriClient, sc Scenario, meeting str
 		ep.InitialLastN = &c2InitialLast{Value: sc.LastN}
 	}
 	req := c2Request{MeetingID: meeting, Endpoints: []c2Endpoint{ep}}
-	if createConf {
+	if createSent != nil {
 		req.Create = true
 		req.Name = fmt.Sprintf("bench%d@conference.bench.invalid", ci)
 	}
-	resp, err := cc.modify(ctx, req)
+	t0 := time.Now()
+	resp, err := sig.modify(ctx, req, createSent)
 	if err != nil {
 		return s, fmt.Errorf("allocate: %w", err)
 	}
+	e.allocated = time.Since(t0)
 	var bridgeT *c2ICEUDP
 	for _, r := range resp.Endpoints {
 		if r.ID == e.id && r.Transport != nil {
@@ -426,7 +450,7 @@ func joinBridge(ctx context.Context, cc *colibriClient, sc Scenario, meeting str
 		Transport: &c2Transport{Transport: local},
 		Sources:   e.sources(),
 	}}}
-	if _, err := cc.modify(ctx, upd); err != nil {
+	if _, err := sig.modify(ctx, upd, nil); err != nil {
 		return s, fmt.Errorf("session-accept update: %w", err)
 	}
 	if err := s.connect(ctx, bridgeT, e); err != nil {

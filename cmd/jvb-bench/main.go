@@ -1,6 +1,6 @@
 // Command jvb-bench is the packet-forwarding load test for the bridge: it starts cmd/jvb (or
 // targets a running bridge with --bridge-url), joins simulated ICE + DTLS-SRTP endpoints over
-// REST COLIBRI2, and reports forwarding rates, loss, latency and the bridge's CPU and memory
+// REST COLIBRI2 or, with --xmpp, over COLIBRI2 IQs through prosody as jicofo does, and reports forwarding rates, loss, latency and the bridge's CPU and memory
 // cost. All the logic is in package bench; this file only parses flags and prints.
 package main
 
@@ -28,7 +28,7 @@ const usage = `usage: jvb-bench [flags]
 
 Starts the bridge (go build ./cmd/jvb, or --bridge-bin) as a separate process, or targets a
 running one with --bridge-url, and measures packet forwarding. Signalling is REST COLIBRI2
-(the bridge needs COLIBRI_REST_ENABLED=true); XMPP through prosody is not implemented.
+(the bridge needs COLIBRI_REST_ENABLED=true) or, with --xmpp, COLIBRI2 IQs through prosody.
 
 bridge:
   --bridge-url URL       target a running bridge's private HTTP server (no exec)
@@ -36,6 +36,22 @@ bridge:
   --bridge-bin PATH      bridge binary to exec (default: build ./cmd/jvb of this module)
   --bridge-arg ARG       extra flag for the started bridge (repeatable)
   --pprof-out FILE       start the bridge with --pprof and save its CPU profile of the window
+xmpp (allocate like jicofo: log in as focus, join the brewery, wait for the bridge's stats
+presence, send pipelined conference-modify IQs to its occupant JID):
+  --xmpp                      allocate over XMPP; starts prosody (like docker-jitsi-meet's) unless
+                              --xmpp-server, and starts the bridge with XMPP_SERVER etc. pointing at it
+                              and REST COLIBRI2 off
+  --xmpp-server HOST:PORT     use this running prosody (needed with --bridge-url)
+  --xmpp-domain D             XMPP_AUTH_DOMAIN (default auth.meet.jitsi)
+  --xmpp-muc-domain D         XMPP_INTERNAL_MUC_DOMAIN (default internal-muc.meet.jitsi)
+  --xmpp-brewery NAME         JVB_BREWERY_MUC (default jvbbrewery)
+  --xmpp-focus-user U         account the load test logs in with (default focus)
+  --xmpp-focus-password P     (default focuspass, what the started prosody registers)
+  --xmpp-focus-nick N         nick in the brewery (default focus; jicofo uses focus too)
+  --xmpp-jvb-user U           JVB_AUTH_USER of a bridge jvb-bench starts (default jvb)
+  --xmpp-jvb-password P       JVB_AUTH_PASSWORD of a bridge jvb-bench starts (default jvbpass)
+  --xmpp-bridge-nick N        the bridge's nick in the brewery (default jvb-bench-PID for a started
+                              bridge, else the first occupant publishing stats)
 scenario:
   --conferences N        conferences (default 1)
   --participants N       endpoints per conference (default 3)
@@ -121,6 +137,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&sweep, "sweep", "", "")
 	fs.StringVar(&sweepOut, "sweep-out", "jvb-bench-sweep", "")
 	fs.StringVar(&logLevel, "log-level", "warn", "")
+	var xf xmppFlags
+	xf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -154,6 +172,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "jvb-bench: --bridge-pid needs --bridge-url")
 		return 2
 	}
+	if err := xf.check(fs, bridgeURL == ""); err != nil {
+		fmt.Fprintln(stderr, "jvb-bench:", err)
+		return 2
+	}
+	stopProsody, err := xf.startProsody(ctx, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "jvb-bench:", err)
+		return 1
+	}
+	defer stopProsody()
 
 	pid := bridgePID
 	if bridgeURL == "" {
@@ -180,7 +208,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if pprofOut != "" {
 			cargs = append(cargs, "--pprof")
 		}
-		bp, err := bench.StartBridge(ctx, bench.BridgeConfig{Binary: bin, Args: cargs, Logger: log})
+		bp, err := bench.StartBridge(ctx, bench.BridgeConfig{Binary: bin, Args: cargs, Logger: log, XMPP: xf.config()})
 		if err != nil {
 			fmt.Fprintln(stderr, "jvb-bench:", err)
 			return 1
@@ -196,7 +224,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for i, sz := range sizes {
 		s := sc
 		s.Conferences, s.Participants = sz.conferences, sz.participants
-		opts := bench.Options{Scenario: s, BridgeURL: bridgeURL, BridgePID: pid, Baseline: baseline, Progress: stderr, Logger: log}
+		opts := bench.Options{Scenario: s, BridgeURL: bridgeURL, BridgePID: pid, Baseline: baseline,
+			XMPP: xf.config(), Progress: stderr, Logger: log}
 		var prof *os.File
 		if pprofOut != "" && i == len(sizes)-1 {
 			f, err := os.Create(pprofOut)

@@ -51,11 +51,9 @@ func lookupKey(m map[string]any, path string) (any, bool) {
 	return cur, true
 }
 
-// TestShortRunThroughTheBridge builds and execs cmd/jvb, runs 1 conference x 3 participants for
-// a few seconds with the baseline, and checks that media flows without loss and that the JSON
-// carries every field.
-func TestShortRunThroughTheBridge(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+// buildBridge compiles cmd/jvb; it skips the test when that is impossible, except with CI=true.
+func buildBridge(t *testing.T) string {
+	t.Helper()
 	root, err := moduleRoot(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +65,15 @@ func TestShortRunThroughTheBridge(t *testing.T) {
 		}
 		t.Skipf("cannot build the bridge (CI=true makes this fail): %v", err)
 	}
+	return bin
+}
+
+// TestShortRunThroughTheBridge builds and execs cmd/jvb, runs 1 conference x 3 participants for
+// a few seconds with the baseline, and checks that media flows without loss and that the JSON
+// carries every field.
+func TestShortRunThroughTheBridge(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	bin := buildBridge(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
@@ -160,6 +167,10 @@ func TestFlagErrorsAreUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"--sweep", "1x1"}, {"--sweep", "ax3"}, {"--bridge-url", "http://127.0.0.1:1", "--bridge-bin", "x"},
 		{"--bridge-pid", "5"}, {"--log-level", "loud"}, {"extra"},
+		{"--xmpp-domain", "auth.example"}, {"--xmpp", "--bridge-url", "http://127.0.0.1:1"},
+		{"--xmpp", "--xmpp-server", "localhost"}, {"--xmpp", "--xmpp-server", "127.0.0.1:0"},
+		{"--xmpp", "--xmpp-brewery", "a@b"}, {"--xmpp", "--xmpp-focus-nick", ""},
+		{"--xmpp", "--xmpp-bridge-nick", "focus"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), args, &out, &errb); code != 2 {

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"gojvb/bench"
+	"gojvb/xmppcomp/prosodytest"
+)
+
+// TestShortRunOverXMPP runs 1 conference x 3 participants allocated the way jicofo does it:
+// jvb-bench starts prosody and the bridge (REST COLIBRI2 off, so every allocation must go over
+// XMPP), logs in as focus, finds the bridge in the brewery and sends pipelined IQs. Needs
+// prosody: skipped without it, failed with CI=true.
+func TestShortRunOverXMPP(t *testing.T) {
+	prosodytest.Require(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	bin := buildBridge(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"--xmpp", "--bridge-bin", bin, "--json",
+		"--conferences", "1", "--participants", "3", "--duration", "2s", "--warmup", "1s",
+		"--ramp-up", "300ms", "--keyframe-interval", "1s"}, &stdout, &stderr)
+	t.Logf("stderr:\n%s", stderr.String())
+	if code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &m); err != nil {
+		t.Fatalf("--json output is not a JSON object: %v\n%s", err, stdout.String())
+	}
+	for _, k := range append(jsonKeys[:len(jsonKeys):len(jsonKeys)], "bridge.xmpp_occupant") {
+		if strings.HasPrefix(k, "baseline") {
+			continue // no --baseline here
+		}
+		if v, ok := lookupKey(m, k); !ok || v == nil {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	var res bench.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Scenario.SignallingProtocol != "colibri2-xmpp" {
+		t.Errorf("signalling %q, want colibri2-xmpp", res.Scenario.SignallingProtocol)
+	}
+	if want := "jvbbrewery@internal-muc.meet.jitsi/jvb-bench-" + strconv.Itoa(os.Getpid()); res.Bridge.XMPPOccupant != want {
+		t.Errorf("allocated at %q, want the started bridge %q", res.Bridge.XMPPOccupant, want)
+	}
+	if res.Joined != 3 {
+		t.Fatalf("joined %d of 3: %v", res.Joined, res.Notes)
+	}
+	if res.AllocateMs.P50 <= 0 || res.AllocateMs.Max < res.AllocateMs.P50 || res.JoinMs.P50 < res.AllocateMs.P50 {
+		t.Errorf("allocation %+v and join %+v times inconsistent", res.AllocateMs, res.JoinMs)
+	}
+	r := res.Result
+	t.Logf("join p50 %.1f ms (allocation IQ round trip p50 %.1f ms), %.0f pps, loss %.4f",
+		res.JoinMs.P50, res.AllocateMs.P50, r.ForwardedPacketsPerS, r.LossFraction)
+	for _, rr := range r.Receivers {
+		if rr.AudioPackets == 0 || rr.VideoPackets == 0 {
+			t.Errorf("receiver %s got %d audio and %d video packets, want both", rr.Endpoint, rr.AudioPackets, rr.VideoPackets)
+		}
+	}
+	if res.BridgeChannelsOpen != 3 {
+		t.Errorf("bridge channels open %d, want 3 (SCTP negotiated over XMPP)", res.BridgeChannelsOpen)
+	}
+}
+
+// TestXMPPWrongPasswordIsAClearError targets a running prosody with --xmpp-server and a wrong
+// focus password: the run fails, saying it could not log in.
+func TestXMPPWrongPasswordIsAClearError(t *testing.T) {
+	srv := prosodytest.Start(t, prosodytest.Options{})
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	bin := buildBridge(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"--xmpp", "--xmpp-server", srv.Addr(), "--xmpp-focus-password", "wrong",
+		"--bridge-bin", bin, "--duration", "1s"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "log in as focus@auth.meet.jitsi") {
+		t.Fatalf("exit %d, want 1 with a login error; stderr:\n%s", code, stderr.String())
+	}
+}
