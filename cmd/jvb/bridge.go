@@ -105,11 +105,10 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 			Healthy:          checker.Healthy(),
 		}
 	}
+	// No relay_id even with relays enabled: this bridge cannot relay, and jicofo only spans a
+	// conference over bridges that all announce one (spec §1.5).
 	info := stats.Info{Version: version, Release: cfg.Release, Region: cfg.Relay.Region,
 		AverageParticipantStress: averageParticipantStress}
-	if cfg.Relay.Enabled {
-		info.RelayID = cfg.Relay.RelayID
-	}
 	sampler := stats.NewSampler(stats.Sources{Bridge: b.Stats, Flags: flags, XMPP: xmppStatus}, info, time.Now())
 	// Presence and /colibri/stats: the last interval's numbers with the flags as they are now.
 	current := func() stats.Report {
@@ -289,6 +288,10 @@ func logStartup(log *slog.Logger, cfg *config.Config, udp netip.AddrPort, httpAd
 	if len(cfg.XMPP) == 0 {
 		log.Info(cfg.XMPPOff + " (optionally XMPP_AUTH_DOMAIN, XMPP_INTERNAL_MUC_DOMAIN, JVB_BREWERY_MUC, or videobridge.apis.xmpp-client.configs in jvb.conf); until then jicofo cannot use this bridge")
 		log.Info("standalone mode: open http://"+loopbackFor(httpAddr.String())+"/ in two browser tabs to meet through this bridge", "colibri_rest", cfg.REST.Colibri)
+	}
+	if cfg.Relay.Enabled {
+		log.Info("relays (Octo) are not supported: relay_id is not announced, so jicofo keeps each conference on one bridge",
+			"relay_id", cfg.Relay.RelayID)
 	}
 	if len(cfg.Ignored) > 0 {
 		log.Info("settings accepted for compatibility but without effect", "settings", cfg.Ignored)

@@ -284,6 +284,26 @@ func TestEndpointsMoveMetricsStatsAndDebug(t *testing.T) {
 	b.stats(t, func(m map[string]any) bool { return m["endpoints"] == float64(2) })
 }
 
+// TestRelayIDNotAnnounced: relays are not implemented, so even with ENABLE_OCTO the bridge
+// must not announce relay_id (jicofo would then span conferences over it and re-invite
+// everyone when the relay request fails); the region is still announced for selection.
+func TestRelayIDNotAnnounced(t *testing.T) {
+	env := map[string]string{"ENABLE_OCTO": "1", "JVB_OCTO_REGION": "eu-test", "JVB_OCTO_RELAY_ID": "relay-a"}
+	for k, v := range restEnv {
+		env[k] = v
+	}
+	b := startBridge(t, env, fastStats)
+	st := b.stats(t, func(m map[string]any) bool { return m["region"] == "eu-test" })
+	if id, ok := st["relay_id"]; ok {
+		t.Fatalf("relay_id %v announced without relay support", id)
+	}
+	code, body := b.do(t, "POST", "/colibri/v2/conferences",
+		`{"meeting-id":"m-relay","create":true,"relays":[{"id":"relay-b","create":true}]}`)
+	if code != http.StatusBadRequest || !strings.Contains(body, "Octo") {
+		t.Fatalf("relay create: %d %q", code, body)
+	}
+}
+
 // TestGracefulShutdownWalksTheStates: REST graceful shutdown rejects new conferences, flags
 // graceful_shutdown, goes SHUTTING_DOWN at min participants and exits 0 when the last leaves.
 func TestGracefulShutdownWalksTheStates(t *testing.T) {

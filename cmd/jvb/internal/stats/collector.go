@@ -94,7 +94,7 @@ var (
 	dropDesc = prometheus.NewDesc(Namespace+"_dropped_packets_total",
 		"Packets dropped, by reason (pipeline and UDP socket).", []string{"reason"}, nil)
 	infoDesc = prometheus.NewDesc(Namespace+"_build_info",
-		"Version and region of this bridge (value 1).", []string{"version", "release", "region", "relay_id"}, nil)
+		"Version and region of this bridge (value 1).", []string{"version", "release", "region"}, nil)
 )
 
 // Collector exposes a Sampler as jitsi_jvb_* families; each scrape reads one live report.
@@ -125,7 +125,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(dropDesc, prometheus.CounterValue, float64(d.value(&r)), d.reason)
 	}
 	ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1,
-		r.Info.Version, r.Info.Release, r.Info.Region, r.Info.RelayID)
+		r.Info.Version, r.Info.Release, r.Info.Region)
 }
 
 // NewRegistry returns a registry with the bridge's Collector plus the Go runtime and process

@@ -48,7 +48,6 @@ type Info struct {
 	Version                  string
 	Release                  string // only reported when set
 	Region                   string // only reported when set
-	RelayID                  string // only reported when set (relay enabled)
 	AverageParticipantStress float64
 }
 
@@ -170,7 +169,8 @@ type Field struct {
 }
 
 // Fields lists the keys in JVB's order (VideobridgeStatisticsShim). Keys for things this
-// bridge does not measure (loss, RTT, relays, visitors) are left out rather than faked.
+// bridge does not measure (loss, RTT, relays, visitors) are left out rather than faked, and so
+// is relay_id: jicofo would take it as a promise of relay support.
 func (r Report) Fields() []Field {
 	b := r.Bridge
 	f := []Field{
@@ -204,9 +204,6 @@ func (r Report) Fields() []Field {
 		{"shutting_down", r.Flags.ShuttingDown},
 		{"drain", r.Flags.Drain},
 		{"current_timestamp", r.Time.UTC().Format("2006-01-02 15:04:05.000")},
-	}
-	if r.Info.RelayID != "" {
-		f = append(f, Field{"relay_id", r.Info.RelayID})
 	}
 	f = append(f,
 		Field{"muc_clients_configured", r.XMPP.ClientsConfigured},

@@ -82,12 +82,12 @@ func TestPresenceHasWhatJicofoReads(t *testing.T) {
 		XMPP: func() XMPPStatus {
 			return XMPPStatus{ClientsConfigured: 2, ClientsConnected: 1, MUCsConfigured: 2, MUCsJoined: 1}
 		},
-	}, Info{Version: "1.2.3", Release: "7", Region: "eu", RelayID: "r1", AverageParticipantStress: 0.01}, t0)
+	}, Info{Version: "1.2.3", Release: "7", Region: "eu", AverageParticipantStress: 0.01}, t0)
 	st := statMap(s.Sample(t0.Add(time.Second)).Presence())
 	for k, want := range map[string]string{
 		"stress_level": "0", "average_participant_stress": "0.01", "graceful_shutdown": "false",
 		"shutting_down": "false", "drain": "true", "healthy": "true", "version": "1.2.3", "release": "7",
-		"region": "eu", "relay_id": "r1", "muc_clients_configured": "2", "muc_clients_connected": "1",
+		"region": "eu", "muc_clients_configured": "2", "muc_clients_connected": "1",
 		"mucs_joined": "1", "conferences": "0",
 	} {
 		if st[k] != want {
