@@ -34,6 +34,8 @@ type Bridge struct {
 	// manualSend (tests and benchmarks only) starts no sender goroutines: the test drains
 	// endpoints itself, synchronously.
 	manualSend bool
+	// readerSilence is how long a socket reader may stay away from its socket (Alive).
+	readerSilence time.Duration
 
 	mu          sync.Mutex
 	conferences map[string]*Conference // by meeting id
@@ -76,6 +78,8 @@ func newBridge(log *slog.Logger, f transportFactory) *Bridge {
 		newTransport: f,
 		conferences:  make(map[string]*Conference),
 		live:         make(map[*Endpoint]struct{}),
+
+		readerSilence: defaultReaderSilence,
 	}
 }
 

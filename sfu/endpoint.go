@@ -67,7 +67,8 @@ type Endpoint struct {
 	expireOnce             sync.Once
 	stop, senderDone, done chan struct{}
 	wake                   chan struct{}
-	wakePending            atomic.Bool // queued to a reader's batch end (wakeAtEnd)
+	wakePending            atomic.Bool   // queued to a reader's batch end (wakeAtEnd)
+	senderBeats            atomic.Uint64 // wakes the sender goroutine has handled (Bridge.Alive)
 	queue                  *packetQueue
 	sendCtx                atomic.Pointer[srtp.Context]
 	rx                     receiveCounters

@@ -261,6 +261,7 @@ func (e *Endpoint) sendLoop() {
 		select {
 		case <-e.wake:
 			e.drain()
+			e.senderBeats.Add(1)
 		case <-e.stop:
 			for p := e.queue.pop(); p != nil; p = e.queue.pop() {
 				p.release()

@@ -87,6 +87,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	}
 	checks := []health.Check{
 		health.UDPBound(b.LocalAddr),
+		health.Forwarding(b.Alive),
 		health.ValidAddress(advertisedIPs(cfg), health.InterfaceAddrs, cfg.RequireValidAddress),
 	}
 	if len(cfg.XMPP) > 0 {

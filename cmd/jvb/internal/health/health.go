@@ -1,6 +1,7 @@
 // Package health decides whether the bridge is healthy, for /about/health, the healthcheck IQ
-// and the `healthy` stat: the UDP port is bound, there is at least one usable address to
-// announce, and (when XMPP is configured) at least one brewery connection is up.
+// and the `healthy` stat: the UDP port is bound, the forwarding goroutines make progress, there
+// is at least one usable address to announce, and (when XMPP is configured) at least one
+// brewery connection is up.
 //
 // Checks read the bridge through small functions; this package must never import the media
 // core or the control protocols.
@@ -104,6 +105,12 @@ func UDPBound(addr func() netip.AddrPort) Check {
 		}
 		return nil
 	}}
+}
+
+// Forwarding fails when the media core's goroutines stopped making progress (alive is
+// (*sfu.Bridge).Alive: a socket reader or an endpoint's sender goroutine is stuck).
+func Forwarding(alive func() error) Check {
+	return Check{Name: "forwarding", Run: alive}
 }
 
 // InterfaceAddrs lists the host's unicast addresses.

@@ -128,3 +128,23 @@ func TestInterfaceAddrsListsLoopback(t *testing.T) {
 	}
 	t.Fatalf("no loopback among %v", list)
 }
+
+func TestForwardingFailsWhenAGoroutineIsStuck(t *testing.T) {
+	stuck := errors.New("sfu: transport: UDP reader 1 of 2 silent for 6s (limit 5s)")
+	var alive error
+	c := NewChecker(0, slog.New(slog.DiscardHandler), UDPBound(func() netip.AddrPort { return netip.MustParseAddrPort("127.0.0.1:10000") }),
+		Forwarding(func() error { return alive }))
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+	alive = stuck
+	err := c.Check()
+	var f *Failure
+	if !errors.As(err, &f) || f.Check != "forwarding" || f.Soft() || !errors.Is(err, stuck) {
+		t.Fatalf("Check with a stuck reader = %v, want a hard forwarding failure wrapping it", err)
+	}
+	alive = nil
+	if err := c.Check(); err != nil {
+		t.Fatalf("after recovery: %v", err)
+	}
+}
