@@ -138,14 +138,14 @@ func (r *reader) handleIQ(ctx context.Context, iq *element, truncated bool) erro
 	from, err := jid.Parse(iq.attr("from"))
 	if _, ok := r.roomOf(from); err != nil || !ok {
 		r.k.log.Debug("iq from outside the brewery refused", "from", iq.attr("from"))
-		return r.fail(iq, stanzaError{Type: "auth", Condition: "forbidden"})
+		return r.fail(iq, stanzaError{Condition: "forbidden"})
 	}
 	if truncated {
-		return r.fail(iq, stanzaError{Type: "modify", Condition: "policy-violation",
+		return r.fail(iq, stanzaError{Condition: "policy-violation",
 			Text: fmt.Sprintf("IQ larger than %d bytes or nested deeper than %d", r.k.c.cfg.MaxIQPayload, maxDepth)})
 	}
 	if payload == nil {
-		return r.fail(iq, stanzaError{Type: "modify", Condition: "bad-request", Text: "IQ without payload"})
+		return r.fail(iq, stanzaError{Condition: "bad-request", Text: "IQ without payload"})
 	}
 	switch payload.Name {
 	case xml.Name{Space: nsHealth, Local: "healthcheck"}:
@@ -157,7 +157,7 @@ func (r *reader) handleIQ(ctx context.Context, iq *element, truncated bool) erro
 	case xml.Name{Space: nsColibri2, Local: "conference-modify"}:
 		return r.colibri(iq, payload)
 	}
-	return r.fail(iq, stanzaError{Type: "cancel", Condition: "service-unavailable", Text: "Unsupported IQ request"})
+	return r.fail(iq, stanzaError{Condition: "service-unavailable", Text: "Unsupported IQ request"})
 }
 
 func (r *reader) result(req *element, payload *element) error {
@@ -180,7 +180,7 @@ func (r *reader) health(iq *element) error {
 		err = h()
 	}
 	if err != nil {
-		return r.fail(iq, stanzaError{Type: "cancel", Condition: "internal-server-error", Text: err.Error()})
+		return r.fail(iq, stanzaError{Condition: "internal-server-error", Text: err.Error()})
 	}
 	return r.result(iq, nil)
 }
@@ -216,11 +216,11 @@ func discoInfo() *element {
 func (r *reader) colibri(iq, payload *element) error {
 	h := r.k.c.cfg.Colibri
 	if h == nil {
-		return r.fail(iq, stanzaError{Type: "cancel", Condition: "service-unavailable", Text: "COLIBRI2 not available"})
+		return r.fail(iq, stanzaError{Condition: "service-unavailable", Text: "COLIBRI2 not available"})
 	}
 	raw, err := payload.marshal()
 	if err != nil {
-		return r.fail(iq, stanzaError{Type: "modify", Condition: "bad-request", Text: err.Error()})
+		return r.fail(iq, stanzaError{Condition: "bad-request", Text: err.Error()})
 	}
 	w, log, k := r.w, r.k.log, r.k
 	id := iq.attr("id")
@@ -233,7 +233,7 @@ func (r *reader) colibri(iq, payload *element) error {
 		toks, err := colibriReply(iq, result, errElem)
 		if err != nil {
 			log.Error("invalid colibri2 reply; answering internal-server-error", "iq_id", id, "err", err)
-			toks = iqReply(iq, "error", stanzaError{Type: "cancel", Condition: "internal-server-error", Text: "invalid reply"}.element())
+			toks = iqReply(iq, "error", stanzaError{Condition: "internal-server-error", Text: "invalid reply"}.element())
 		}
 		out := stanzaSender(w)
 		if cur := k.writer.Load(); cur != nil {

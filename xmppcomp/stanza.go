@@ -230,15 +230,25 @@ func (s *tokenSlice) Token() (xml.Token, error) {
 
 // stanzaError is a stanza-level <error/> to send.
 type stanzaError struct {
-	Type      string // cancel, modify, auth, wait
 	Condition string
 	Text      string
+}
+
+// errorType is the type RFC 6120 8.3.3 gives each condition this package sends.
+func (se stanzaError) errorType() string {
+	switch se.Condition {
+	case "forbidden":
+		return "auth"
+	case "bad-request", "policy-violation":
+		return "modify"
+	}
+	return "cancel" // internal-server-error, service-unavailable
 }
 
 func (se stanzaError) element() *element {
 	e := &element{
 		Name:     xml.Name{Local: "error"},
-		Attr:     []xml.Attr{{Name: xml.Name{Local: "type"}, Value: se.Type}},
+		Attr:     []xml.Attr{{Name: xml.Name{Local: "type"}, Value: se.errorType()}},
 		Children: []*element{{Name: xml.Name{Space: nsStanzaError, Local: se.Condition}}},
 	}
 	if se.Text != "" {

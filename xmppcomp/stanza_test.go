@@ -103,13 +103,14 @@ func TestIQRoutingAndSenderCheck(t *testing.T) {
 	if !errors.Is(err, io.EOF) {
 		t.Fatalf("read loop ended with %v, want EOF", err)
 	}
+	// Error types as RFC 6120 8.3.3 gives them for each condition.
 	want := []struct{ id, contains string }{
-		{"a", "internal-server-error"},
-		{"b", "forbidden"},
+		{"a", `<error type="cancel"><internal-server-error`},
+		{"b", `<error type="auth"><forbidden`},
 		{"c", `<conference-modify xmlns="jitsi:colibri2" meeting-id="m"><endpoint xmlns="jitsi:colibri2" id="e1"></endpoint></conference-modify>`},
-		{"d", "service-unavailable"},
+		{"d", `<error type="cancel"><service-unavailable`},
 		{"e", `type="result"`},
-		{"f", "bad-request"},
+		{"f", `<error type="modify"><bad-request`},
 	}
 	sent := rec.all()
 	if len(sent) != len(want) {
