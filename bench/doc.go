@@ -1,9 +1,12 @@
 // Package bench is the packet-forwarding load test for the bridge: it starts (or targets) a
-// bridge, allocates conferences and endpoints over REST COLIBRI2, runs simulated endpoints that
-// are real ICE + DTLS-SRTP clients sending opus and VP8 simulcast, and measures what the bridge
-// forwards (rates, loss, reordering, latency, join time) against the bridge process's CPU and
-// memory. A baseline mode pushes the same flow through a minimal in-process UDP relay.
+// bridge, allocates conferences and endpoints over REST COLIBRI2 or, like jicofo, over COLIBRI2
+// IQs through prosody (logged in as focus, in the brewery MUC, pipelined requests to the bridge's
+// occupant JID), runs simulated endpoints that are real ICE + DTLS-SRTP clients sending opus and
+// VP8 simulcast, and measures what the bridge forwards (rates, loss, reordering, latency, join
+// and allocation time) against the bridge process's CPU and memory. A baseline mode pushes the
+// same flow through a minimal in-process UDP relay.
 //
-// It talks to the bridge only over the network and /proc, like an outside client would; it must
-// never import the bridge's own packages (sfu, colibri, cmd/jvb internals).
+// It talks to the bridge only over the network and /proc, like an outside client would. It may
+// import colibri for the COLIBRI2 XML schema only and xmppcomp/prosodytest for prosody and the
+// focus client; it must never import sfu, xmppcomp itself or cmd/jvb internals.
 package bench

@@ -10,128 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 )
-
-// Result is everything one run measured; it is what --json prints.
-type Result struct {
-	Tool                      string            `json:"tool"`
-	StartedAt                 time.Time         `json:"started_at"`
-	Scenario                  ScenarioSummary   `json:"scenario"`
-	Machine                   MachineInfo       `json:"machine"`
-	Bridge                    BridgeInfo        `json:"bridge"`
-	Endpoints                 int               `json:"endpoints"`
-	Joined                    int               `json:"joined"`
-	JoinFailures              int               `json:"join_failures"`
-	JoinMs                    JoinMs            `json:"join_ms"`
-	AllocateMs                JoinMs            `json:"allocate_ms"`
-	BridgeChannelsOpen        int               `json:"bridge_channels_open"`
-	BridgeChannelMessages     uint64            `json:"bridge_channel_messages"`
-	KeyframeRequests          uint64            `json:"keyframe_requests"`
-	RTCPReceived              uint64            `json:"rtcp_received"`
-	TCCFeedbackSent           uint64            `json:"tcc_feedback_sent"`
-	TCCFeedbackReceived       uint64            `json:"tcc_feedback_received"`
-	BridgeRSSIdleBytes        uint64            `json:"bridge_rss_idle_bytes"`
-	BridgeRSSBytes            uint64            `json:"bridge_rss_bytes"`
-	BridgeRSSPerEndpointBytes uint64            `json:"bridge_rss_per_endpoint_bytes"`
-	BridgeDrops               map[string]uint64 `json:"bridge_dropped_packets"` // jitsi_jvb_dropped_packets_total deltas in the window, by reason
-	Result                    PhaseResult       `json:"result"`
-	Baseline                  *PhaseResult      `json:"baseline"`
-	BaselineFraction          *BaselineFraction `json:"baseline_fraction"`
-	Notes                     []string          `json:"notes"`
-}
-
-// ScenarioSummary is the Scenario in JSON-friendly units.
-type ScenarioSummary struct {
-	Conferences        int     `json:"conferences"`
-	Participants       int     `json:"participants"`
-	SendersPerConf     int     `json:"senders_per_conference"`
-	Simulcast          bool    `json:"simulcast"`
-	LastN              int     `json:"last_n"`
-	MaxHeight          int     `json:"max_height"`
-	DurationS          float64 `json:"duration_s"`
-	RampUpS            float64 `json:"ramp_up_s"`
-	WarmupS            float64 `json:"warmup_s"`
-	KeyframeIntervalS  float64 `json:"keyframe_interval_s"`
-	BridgeChannel      bool    `json:"bridge_channel"`
-	REMBBps            uint64  `json:"remb_bps"`
-	TCC                bool    `json:"transport_cc"`
-	SignallingProtocol string  `json:"signalling"`
-}
-
-func scenarioJSON(s Scenario) ScenarioSummary {
-	return ScenarioSummary{
-		Conferences: s.Conferences, Participants: s.Participants, SendersPerConf: s.senders(),
-		Simulcast: s.Simulcast, LastN: s.LastN, MaxHeight: s.MaxHeight,
-		DurationS: s.Duration.Seconds(), RampUpS: s.RampUp.Seconds(), WarmupS: s.Warmup.Seconds(),
-		KeyframeIntervalS: s.KeyframeInterval.Seconds(), BridgeChannel: s.BridgeChannel, REMBBps: s.REMBBps, TCC: s.TCC,
-		SignallingProtocol: "colibri2-rest",
-	}
-}
-
-// MachineInfo says whether the numbers compete with the load generator.
-type MachineInfo struct {
-	Cores                  int  `json:"cores"`
-	LoadGeneratorSharesCPU bool `json:"load_generator_shares_cpu"`
-}
-
-// BridgeInfo identifies the bridge under test.
-type BridgeInfo struct {
-	URL            string `json:"url"`
-	PID            int    `json:"pid"`
-	ResourceSource string `json:"resource_source"` // "proc" or "metrics"
-	XMPPOccupant   string `json:"xmpp_occupant,omitempty"`
-}
-
-// JoinMs is the time from the allocation request to DTLS-SRTP being up.
-type JoinMs struct {
-	P50 float64 `json:"p50"`
-	P90 float64 `json:"p90"`
-	Max float64 `json:"max"`
-}
-
-// LatencyMs is forwarding latency from the send time carried in the payload.
-type LatencyMs struct {
-	P50 float64 `json:"p50"`
-	P90 float64 `json:"p90"`
-	P99 float64 `json:"p99"`
-	Max float64 `json:"max"`
-}
-
-// PhaseResult is one measurement window (through the bridge, or through the baseline relay).
-type PhaseResult struct {
-	WindowS                     float64          `json:"window_s"`
-	SentPackets                 uint64           `json:"sent_packets"`
-	SentPacketsPerS             float64          `json:"sent_packets_per_s"`
-	SentBitsPerS                float64          `json:"sent_bits_per_s"`
-	ForwardedPackets            uint64           `json:"forwarded_packets"`
-	ForwardedBytes              uint64           `json:"forwarded_bytes"`
-	AudioPackets                uint64           `json:"forwarded_audio_packets"`
-	VideoPackets                uint64           `json:"forwarded_video_packets"`
-	ForwardedPacketsPerS        float64          `json:"forwarded_packets_per_s"`
-	ForwardedBitsPerS           float64          `json:"forwarded_bits_per_s"`
-	Expected                    uint64           `json:"expected"`
-	Lost                        uint64           `json:"lost"`
-	LossFraction                float64          `json:"loss_fraction"`
-	Reordered                   uint64           `json:"reordered"`
-	Latency                     LatencyMs        `json:"latency_ms"`
-	CPUSeconds                  float64          `json:"cpu_seconds"`
-	CPUCores                    float64          `json:"cpu_cores"`
-	CPUMicrosPerForwardedPacket float64          `json:"cpu_us_per_forwarded_packet"`
-	ForwardedPacketsPerSPerCore float64          `json:"forwarded_packets_per_s_per_core"`
-	LoadGenCPUSeconds           float64          `json:"load_generator_cpu_seconds"`
-	BridgeSocketDrops           uint64           `json:"bridge_socket_drops"`         // kernel drops on the bridge's UDP sockets (local bridge only)
-	LoadGenSocketDrops          uint64           `json:"load_generator_socket_drops"` // kernel drops on this process's UDP sockets (baseline: includes the relay's)
-	Receivers                   []ReceiverResult `json:"receivers"`
-
-	endRSS uint64
-}
-
-// BaselineFraction is the bridge relative to the minimal relay (1.0 = as good as the relay).
-type BaselineFraction struct {
-	CPUEfficiency float64 `json:"cpu_efficiency"` // relay CPU-us per packet / bridge CPU-us per packet
-	Throughput    float64 `json:"throughput"`     // bridge forwarded pps / relay forwarded pps
-}
 
 // WriteTable prints the human summary.
 func (r *Result) WriteTable(w io.Writer) {
@@ -140,10 +19,22 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(tw, "scenario\t%d conf x %d participants (%d senders), simulcast=%v, lastN=%d, %.0fs\n",
 		s.Conferences, s.Participants, s.SendersPerConf, s.Simulcast, s.LastN, s.DurationS)
 	fmt.Fprintf(tw, "bridge\t%s pid=%d (cpu/rss from %s)\n", r.Bridge.URL, r.Bridge.PID, r.Bridge.ResourceSource)
+	if r.Machine.LoadGeneratorSharesCPU {
+		fmt.Fprintf(tw, "machine\t%d cores SHARED by the bridge and this load generator: read CPU-us per packet, not pps, as capacity\n", r.Machine.Cores)
+	} else {
+		fmt.Fprintf(tw, "machine\tload generator on %d cores; the bridge is not on this machine as far as jvb-bench can tell (no pid, non-loopback URL)\n", r.Machine.Cores)
+	}
+	if r.Bridge.XMPPOccupant != "" {
+		fmt.Fprintf(tw, "bridge in brewery\t%s\n", r.Bridge.XMPPOccupant)
+	}
 	fmt.Fprintf(tw, "joined\t%d/%d  join p50 %.0f ms, p90 %.0f ms, max %.0f ms; bridge channels %d\n",
 		r.Joined, r.Endpoints, r.JoinMs.P50, r.JoinMs.P90, r.JoinMs.Max, r.BridgeChannelsOpen)
 	fmt.Fprintf(tw, "allocation (%s)\tconference-modify round trip p50 %.1f ms, p90 %.1f ms, max %.1f ms\n",
 		s.SignallingProtocol, r.AllocateMs.P50, r.AllocateMs.P90, r.AllocateMs.Max)
+	if c := r.RESTComparison; c != nil {
+		fmt.Fprintf(tw, "same joins over %s\t%d/%d  join p50 %.0f ms, p90 %.0f ms, max %.0f ms; conference-modify round trip p50 %.1f ms, p90 %.1f ms\n",
+			c.Signalling, c.Joined, c.Joined+c.JoinFailures, c.JoinMs.P50, c.JoinMs.P90, c.JoinMs.Max, c.AllocateMs.P50, c.AllocateMs.P90)
+	}
 	fmt.Fprintln(tw, "\tbridge\tbaseline relay")
 	row := func(name string, f func(p *PhaseResult) string) {
 		b := "-"

@@ -75,6 +75,9 @@ type Options struct {
 	// XMPP, when set, allocates over conference-modify IQs through this prosody, as jicofo does,
 	// instead of REST.
 	XMPP *XMPPConfig
+	// CompareREST, with XMPP, afterwards joins the same scenario over REST on the same bridge
+	// (join and allocation times only, no measurement window) for Result.RESTComparison.
+	CompareREST bool
 	// CPUProfile, if set, receives the bridge's /debug/pprof/profile for the measurement
 	// window (the bridge must serve pprof, e.g. cmd/jvb --pprof).
 	CPUProfile io.Writer
@@ -120,8 +123,19 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		rtcpNote(sc),
 		"lastN is sent as initial-last-n and in ReceiverVideoConstraints on the bridge channel")
 
-	if err := runBridgePhase(ctx, opts, res); err != nil {
+	if err := runBridgePhase(ctx, opts, res, false); err != nil {
 		return res, err
+	}
+	if opts.XMPP != nil && opts.CompareREST {
+		ropts := opts
+		ropts.XMPP = nil
+		rr := &Result{Notes: []string{}}
+		err := runBridgePhase(ctx, ropts, rr, true)
+		res.RESTComparison = &JoinComparison{Signalling: "colibri2-rest", Joined: rr.Joined,
+			JoinFailures: rr.JoinFailures, JoinMs: rr.JoinMs, AllocateMs: rr.AllocateMs}
+		if err != nil {
+			res.Notes = append(res.Notes, "REST comparison: "+err.Error())
+		}
 	}
 	if opts.Baseline {
 		b, err := runBaselinePhase(ctx, opts)
@@ -194,7 +208,8 @@ func buildEndpoints(sc Scenario, seed uint64) [][]*simEndpoint {
 	return confs
 }
 
-func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
+// runBridgePhase joins the scenario to the bridge and, unless joinOnly, measures forwarding.
+func runBridgePhase(ctx context.Context, opts Options, res *Result, joinOnly bool) error {
 	sc := opts.Scenario
 	log := opts.Logger
 	var sig signaller = restSignaller{newColibriClient(opts.BridgeURL)}
@@ -335,7 +350,11 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result) error {
 	if len(joinTimes) == 0 {
 		return fmt.Errorf("no endpoint joined: %w", errors.Join(joinErrs...))
 	}
-	log.Info("endpoints joined", "joined", res.Joined, "failed", res.JoinFailures, "ramp", time.Since(rampStart).Round(time.Millisecond))
+	log.Info("endpoints joined", "joined", res.Joined, "failed", res.JoinFailures, "ramp", time.Since(rampStart).Round(time.Millisecond),
+		"signalling", sig.protocol())
+	if joinOnly {
+		return nil
+	}
 
 	drops0, dropErr := probe.dropCounters(ctx)
 	profDone := make(chan error, 1)

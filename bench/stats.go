@@ -188,20 +188,20 @@ func (r *recvStats) startMeasuring() {
 
 // ReceiverResult is one simulated endpoint's view of what it received in the window.
 type ReceiverResult struct {
-	Endpoint      string  `json:"endpoint"`
-	Packets       uint64  `json:"packets"`
-	AudioPackets  uint64  `json:"audio_packets"`
-	VideoPackets  uint64  `json:"video_packets"`
-	Bytes         uint64  `json:"bytes"`
-	Streams       int     `json:"streams"`
-	Expected      uint64  `json:"expected"`
-	Lost          uint64  `json:"lost"`
-	LossFraction  float64 `json:"loss_fraction"`
-	Reordered     uint64  `json:"reordered"`
-	Duplicates    uint64  `json:"duplicates"`
-	LatencyP50Ms  float64 `json:"latency_p50_ms"`
-	LatencyP99Ms  float64 `json:"latency_p99_ms"`
-	FirstMediaSec float64 `json:"first_media_s"` // from join start to the first forwarded packet
+	Endpoint      string  `json:"endpoint"`       // endpoint id
+	Packets       uint64  `json:"packets"`        // RTP packets received in the window
+	AudioPackets  uint64  `json:"audio_packets"`  // of Packets: opus
+	VideoPackets  uint64  `json:"video_packets"`  // of Packets: the rest (VP8)
+	Bytes         uint64  `json:"bytes"`          // their UDP payload bytes
+	Streams       int     `json:"streams"`        // distinct SSRCs received in the window
+	Expected      uint64  `json:"expected"`       // from each stream's first to highest sequence number
+	Lost          uint64  `json:"lost"`           // Expected minus received
+	LossFraction  float64 `json:"loss_fraction"`  // Lost / Expected
+	Reordered     uint64  `json:"reordered"`      // packets arriving after a higher sequence number
+	Duplicates    uint64  `json:"duplicates"`     // packets repeating the highest sequence number
+	LatencyP50Ms  float64 `json:"latency_p50_ms"` // one-way latency median, ms
+	LatencyP99Ms  float64 `json:"latency_p99_ms"` // one-way latency 99th percentile, ms
+	FirstMediaSec float64 `json:"first_media_s"`  // from join start to the first forwarded packet
 }
 
 func (r *recvStats) snapshot(id string, joinStart time.Time, into *latencyHist) ReceiverResult {

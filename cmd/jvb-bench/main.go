@@ -52,6 +52,8 @@ presence, send pipelined conference-modify IQs to its occupant JID):
   --xmpp-jvb-password P       JVB_AUTH_PASSWORD of a bridge jvb-bench starts (default jvbpass)
   --xmpp-bridge-nick N        the bridge's nick in the brewery (default jvb-bench-PID for a started
                               bridge, else the first occupant publishing stats)
+  --xmpp-compare-rest         after the run, join the same scenario over REST on the same bridge
+                              and report both join times (a started bridge gets REST enabled too)
 scenario:
   --conferences N        conferences (default 1)
   --participants N       endpoints per conference (default 3)
@@ -208,7 +210,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if pprofOut != "" {
 			cargs = append(cargs, "--pprof")
 		}
-		bp, err := bench.StartBridge(ctx, bench.BridgeConfig{Binary: bin, Args: cargs, Logger: log, XMPP: xf.config()})
+		bp, err := bench.StartBridge(ctx, bench.BridgeConfig{Binary: bin, Args: cargs, Logger: log, XMPP: xf.config(), Env: xf.bridgeEnv()})
 		if err != nil {
 			fmt.Fprintln(stderr, "jvb-bench:", err)
 			return 1
@@ -225,7 +227,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		s := sc
 		s.Conferences, s.Participants = sz.conferences, sz.participants
 		opts := bench.Options{Scenario: s, BridgeURL: bridgeURL, BridgePID: pid, Baseline: baseline,
-			XMPP: xf.config(), Progress: stderr, Logger: log}
+			XMPP: xf.config(), CompareREST: xf.compareREST, Progress: stderr, Logger: log}
 		var prof *os.File
 		if pprofOut != "" && i == len(sizes)-1 {
 			f, err := os.Create(pprofOut)

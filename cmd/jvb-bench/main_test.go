@@ -23,6 +23,7 @@ var jsonKeys = []string{
 	"scenario.simulcast", "scenario.last_n", "scenario.duration_s", "scenario.signalling",
 	"machine.cores", "machine.load_generator_shares_cpu", "bridge.url", "bridge.pid", "bridge.resource_source",
 	"endpoints", "joined", "join_failures", "join_ms.p50", "join_ms.p90", "join_ms.max",
+	"allocate_ms.p50", "allocate_ms.p90", "allocate_ms.max",
 	"bridge_channels_open", "bridge_channel_messages", "keyframe_requests", "rtcp_received",
 	"tcc_feedback_sent", "tcc_feedback_received", "scenario.transport_cc",
 	"bridge_rss_idle_bytes", "bridge_rss_bytes", "bridge_rss_per_endpoint_bytes", "bridge_dropped_packets",

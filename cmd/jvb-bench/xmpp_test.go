@@ -46,6 +46,9 @@ func TestShortRunOverXMPP(t *testing.T) {
 			t.Errorf("JSON lacks %q", k)
 		}
 	}
+	if v, ok := lookupKey(m, "rest_comparison"); !ok || v != nil {
+		t.Errorf("rest_comparison = %v (present %v), want null without --xmpp-compare-rest", v, ok)
+	}
 	var res bench.Result
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatal(err)

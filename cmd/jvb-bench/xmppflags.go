@@ -16,14 +16,16 @@ import (
 
 // xmppFlags are the --xmpp* flags: allocation over COLIBRI2 IQs through prosody.
 type xmppFlags struct {
-	on  bool
-	cfg bench.XMPPConfig
-	set map[string]bool // which --xmpp-* flags were given
+	on          bool
+	compareREST bool
+	cfg         bench.XMPPConfig
+	set         map[string]bool // which --xmpp-* flags were given
 }
 
 func (x *xmppFlags) register(fs *flag.FlagSet) {
 	x.cfg = bench.DefaultXMPPConfig()
 	fs.BoolVar(&x.on, "xmpp", false, "")
+	fs.BoolVar(&x.compareREST, "xmpp-compare-rest", false, "")
 	fs.StringVar(&x.cfg.Server, "xmpp-server", "", "")
 	fs.StringVar(&x.cfg.Domain, "xmpp-domain", x.cfg.Domain, "")
 	fs.StringVar(&x.cfg.MUCDomain, "xmpp-muc-domain", x.cfg.MUCDomain, "")
@@ -94,6 +96,14 @@ func (x *xmppFlags) startProsody(ctx context.Context, stderr io.Writer) (stop fu
 	x.cfg = cfg
 	fmt.Fprintf(stderr, "prosody at %s (config and logs in %s while it runs)\n", p.Addr(), dir)
 	return func() { p.Stop(); os.RemoveAll(dir) }, nil
+}
+
+// bridgeEnv is extra environment for a bridge jvb-bench starts.
+func (x *xmppFlags) bridgeEnv() []string {
+	if x.on && x.compareREST {
+		return []string{"COLIBRI_REST_ENABLED=true"} // XMPP and REST both
+	}
+	return nil
 }
 
 // config is the XMPP configuration for bench.Options, nil without --xmpp.

@@ -1,0 +1,183 @@
+package bench
+
+import "time"
+
+// The types below are what --json prints. Counts ("packets", "messages") cover the measurement
+// window unless a comment says otherwise; times are wall clock on this machine.
+
+// Result is everything one run measured; it is what --json prints.
+type Result struct {
+	// Tool is always "jvb-bench".
+	Tool string `json:"tool"`
+	// StartedAt is when the run began (UTC).
+	StartedAt time.Time `json:"started_at"`
+	// Scenario is the simulated load.
+	Scenario ScenarioSummary `json:"scenario"`
+	// Machine says whether the load generator competes with the bridge for the CPU.
+	Machine MachineInfo `json:"machine"`
+	// Bridge identifies the bridge under test.
+	Bridge BridgeInfo `json:"bridge"`
+	// Endpoints is the number of simulated endpoints (conferences x participants).
+	Endpoints int `json:"endpoints"`
+	// Joined is how many of them were allocated and got DTLS-SRTP up.
+	Joined int `json:"joined"`
+	// JoinFailures is Endpoints - Joined; the first reasons are in Notes.
+	JoinFailures int `json:"join_failures"`
+	// JoinMs is per endpoint from the start of its join (local sockets, allocation,
+	// transport/sources update) to DTLS-SRTP up, over Scenario.SignallingProtocol.
+	JoinMs JoinMs `json:"join_ms"`
+	// AllocateMs is the round trip of each endpoint's allocating conference-modify (request
+	// sent to answer received): POST/PATCH for REST, IQ through prosody for XMPP.
+	AllocateMs JoinMs `json:"allocate_ms"`
+	// RESTComparison is the same scenario joined again over REST on the same bridge after an
+	// XMPP run (--xmpp-compare-rest); null otherwise.
+	RESTComparison *JoinComparison `json:"rest_comparison"`
+	// BridgeChannelsOpen is how many endpoints opened the SCTP bridge channel.
+	BridgeChannelsOpen int `json:"bridge_channels_open"`
+	// BridgeChannelMessages is the messages the bridge sent on them, whole run.
+	BridgeChannelMessages uint64 `json:"bridge_channel_messages"`
+	// KeyframeRequests is PLI/FIR the bridge sent for the endpoints' own SSRCs, whole run.
+	KeyframeRequests uint64 `json:"keyframe_requests"`
+	// RTCPReceived is SRTCP packets (compound) the endpoints received, whole run.
+	RTCPReceived uint64 `json:"rtcp_received"`
+	// TCCFeedbackSent is transport-cc feedback packets the endpoints sent, whole run.
+	TCCFeedbackSent uint64 `json:"tcc_feedback_sent"`
+	// TCCFeedbackReceived is transport-cc feedback packets from the bridge, whole run.
+	TCCFeedbackReceived uint64 `json:"tcc_feedback_received"`
+	// BridgeRSSIdleBytes is the bridge's resident memory before the joins.
+	BridgeRSSIdleBytes uint64 `json:"bridge_rss_idle_bytes"`
+	// BridgeRSSBytes is its resident memory at the end of the window.
+	BridgeRSSBytes uint64 `json:"bridge_rss_bytes"`
+	// BridgeRSSPerEndpointBytes is (BridgeRSSBytes - BridgeRSSIdleBytes) / Joined.
+	BridgeRSSPerEndpointBytes uint64 `json:"bridge_rss_per_endpoint_bytes"`
+	// BridgeDrops is jitsi_jvb_dropped_packets_total deltas in the window, by reason.
+	BridgeDrops map[string]uint64 `json:"bridge_dropped_packets"`
+	// Result is the measurement window through the bridge.
+	Result PhaseResult `json:"result"`
+	// Baseline is the same flow through the in-process UDP relay (--baseline); null otherwise.
+	Baseline *PhaseResult `json:"baseline"`
+	// BaselineFraction compares the two; null without --baseline.
+	BaselineFraction *BaselineFraction `json:"baseline_fraction"`
+	// Notes say how to read the numbers and what went wrong, in words.
+	Notes []string `json:"notes"`
+}
+
+// ScenarioSummary is the Scenario in JSON-friendly units.
+type ScenarioSummary struct {
+	Conferences        int     `json:"conferences"`            // number of conferences
+	Participants       int     `json:"participants"`           // endpoints per conference
+	SendersPerConf     int     `json:"senders_per_conference"` // endpoints sending media; the rest only receive
+	Simulcast          bool    `json:"simulcast"`              // 3 VP8 encodings per sender instead of one
+	LastN              int     `json:"last_n"`                 // -1 = unlimited
+	MaxHeight          int     `json:"max_height"`             // defaultConstraints.maxHeight on the bridge channel
+	DurationS          float64 `json:"duration_s"`             // measurement window asked for
+	RampUpS            float64 `json:"ramp_up_s"`              // joins spread over this time
+	WarmupS            float64 `json:"warmup_s"`               // wait between the last join and the window
+	KeyframeIntervalS  float64 `json:"keyframe_interval_s"`    // periodic keyframes; 0 = only on request
+	BridgeChannel      bool    `json:"bridge_channel"`         // SCTP data channel opened
+	REMBBps            uint64  `json:"remb_bps"`               // REMB each receiver sends; 0 = none
+	TCC                bool    `json:"transport_cc"`           // transport-cc negotiated, fed back every 100 ms
+	SignallingProtocol string  `json:"signalling"`             // "colibri2-rest" or "colibri2-xmpp"
+}
+
+func scenarioJSON(s Scenario) ScenarioSummary {
+	return ScenarioSummary{
+		Conferences: s.Conferences, Participants: s.Participants, SendersPerConf: s.senders(),
+		Simulcast: s.Simulcast, LastN: s.LastN, MaxHeight: s.MaxHeight,
+		DurationS: s.Duration.Seconds(), RampUpS: s.RampUp.Seconds(), WarmupS: s.Warmup.Seconds(),
+		KeyframeIntervalS: s.KeyframeInterval.Seconds(), BridgeChannel: s.BridgeChannel, REMBBps: s.REMBBps, TCC: s.TCC,
+		SignallingProtocol: "colibri2-rest",
+	}
+}
+
+// MachineInfo says whether the numbers compete with the load generator.
+type MachineInfo struct {
+	// Cores is the CPUs this process sees.
+	Cores int `json:"cores"`
+	// LoadGeneratorSharesCPU is true when the bridge runs on this machine (local pid or
+	// loopback URL): its CPU figures then include contention with the load generator.
+	LoadGeneratorSharesCPU bool `json:"load_generator_shares_cpu"`
+}
+
+// BridgeInfo identifies the bridge under test.
+type BridgeInfo struct {
+	URL            string `json:"url"`                     // private HTTP base URL (REST, /metrics)
+	PID            int    `json:"pid"`                     // 0 when not on this machine
+	ResourceSource string `json:"resource_source"`         // "proc" or "metrics": where CPU and RSS come from
+	XMPPOccupant   string `json:"xmpp_occupant,omitempty"` // the bridge's occupant JID in the brewery (XMPP only)
+}
+
+// JoinMs are quantiles of a duration over endpoints, in milliseconds.
+type JoinMs struct {
+	P50 float64 `json:"p50"` // median
+	P90 float64 `json:"p90"` // 90th percentile
+	Max float64 `json:"max"` // slowest
+}
+
+// JoinComparison is the same scenario joined over another signalling path on the same bridge.
+type JoinComparison struct {
+	Signalling   string `json:"signalling"`    // "colibri2-rest"
+	Joined       int    `json:"joined"`        // endpoints that got DTLS-SRTP up
+	JoinFailures int    `json:"join_failures"` // endpoints that did not
+	JoinMs       JoinMs `json:"join_ms"`       // as Result.JoinMs
+	AllocateMs   JoinMs `json:"allocate_ms"`   // as Result.AllocateMs
+}
+
+// LatencyMs is one-way forwarding latency: receive time minus the send time the sender wrote
+// into the payload (same clock), in milliseconds.
+type LatencyMs struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// PhaseResult is one measurement window (through the bridge, or through the baseline relay).
+type PhaseResult struct {
+	WindowS          float64 `json:"window_s"`                // actual length of the window
+	SentPackets      uint64  `json:"sent_packets"`            // RTP packets the endpoints sent
+	SentPacketsPerS  float64 `json:"sent_packets_per_s"`      // SentPackets / WindowS
+	SentBitsPerS     float64 `json:"sent_bits_per_s"`         // RTP bytes sent (before SRTP) x 8 / WindowS
+	ForwardedPackets uint64  `json:"forwarded_packets"`       // RTP packets the endpoints received
+	ForwardedBytes   uint64  `json:"forwarded_bytes"`         // their UDP payload bytes (SRTP through the bridge)
+	AudioPackets     uint64  `json:"forwarded_audio_packets"` // of ForwardedPackets: opus
+	VideoPackets     uint64  `json:"forwarded_video_packets"` // of ForwardedPackets: the rest (VP8)
+	// ForwardedPacketsPerS is ForwardedPackets / WindowS.
+	ForwardedPacketsPerS float64 `json:"forwarded_packets_per_s"`
+	// ForwardedBitsPerS is ForwardedBytes x 8 / WindowS.
+	ForwardedBitsPerS float64 `json:"forwarded_bits_per_s"`
+	// Expected is packets the receivers should have got, from the sequence numbers of the
+	// streams they received (a layer the bridge chose not to forward is not expected).
+	Expected     uint64    `json:"expected"`
+	Lost         uint64    `json:"lost"`          // Expected minus received
+	LossFraction float64   `json:"loss_fraction"` // Lost / Expected
+	Reordered    uint64    `json:"reordered"`     // packets arriving after a later sequence number
+	Latency      LatencyMs `json:"latency_ms"`    // over received packets carrying a send stamp
+	// CPUSeconds is the forwarder's CPU time in the window: the bridge process, or the relay's
+	// goroutine thread for the baseline.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// CPUCores is CPUSeconds / WindowS.
+	CPUCores float64 `json:"cpu_cores"`
+	// CPUMicrosPerForwardedPacket is CPUSeconds per ForwardedPackets, in microseconds: the
+	// capacity figure that survives a shared machine.
+	CPUMicrosPerForwardedPacket float64 `json:"cpu_us_per_forwarded_packet"`
+	// ForwardedPacketsPerSPerCore is 1e6 / CPUMicrosPerForwardedPacket.
+	ForwardedPacketsPerSPerCore float64 `json:"forwarded_packets_per_s_per_core"`
+	// LoadGenCPUSeconds is this process's CPU time in the window (for the baseline it includes
+	// the relay).
+	LoadGenCPUSeconds float64 `json:"load_generator_cpu_seconds"`
+	// BridgeSocketDrops is the kernel's drops on the bridge's UDP sockets (local bridge only).
+	BridgeSocketDrops uint64 `json:"bridge_socket_drops"`
+	// LoadGenSocketDrops is the kernel's drops on this process's UDP sockets (baseline: includes the relay's).
+	LoadGenSocketDrops uint64 `json:"load_generator_socket_drops"`
+	// Receivers is the same per receiving endpoint.
+	Receivers []ReceiverResult `json:"receivers"`
+
+	endRSS uint64
+}
+
+// BaselineFraction is the bridge relative to the minimal relay (1.0 = as good as the relay).
+type BaselineFraction struct {
+	CPUEfficiency float64 `json:"cpu_efficiency"` // relay CPU-us per packet / bridge CPU-us per packet
+	Throughput    float64 `json:"throughput"`     // bridge forwarded pps / relay forwarded pps
+}
