@@ -1,0 +1,45 @@
+package prosodytest
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// Launch and DialWith are the non-test core that jvb-bench uses: a launched prosody accepts
+// focus, serves the brewery MUC, refuses a wrong password, and is gone after Stop.
+func TestLaunchDialJoinStop(t *testing.T) {
+	Require(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := Launch(ctx, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if _, err := DialWith(ctx, DialConfig{Addr: p.Addr(), User: FocusUser, Password: "wrong"}); err == nil {
+		t.Fatal("login with a wrong password succeeded")
+	}
+	f, err := DialWith(ctx, DialConfig{Addr: p.Addr(), Domain: Domain, User: FocusUser, Password: FocusPassword})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, p.Logs())
+	}
+	if got := f.JID().Bare().String(); got != FocusUser+"@"+Domain {
+		t.Errorf("bound %s", got)
+	}
+	if err := f.JoinRoom(ctx, Brewery, "focus"); err != nil {
+		t.Fatalf("%v\n%s", err, p.Logs())
+	}
+	f.Close()
+	addr := p.Addr()
+	p.Stop()
+	p.Stop() // idempotent
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("prosody still listening on %s after Stop", addr)
+	}
+}
