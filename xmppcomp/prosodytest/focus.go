@@ -3,7 +3,6 @@ package prosodytest
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"mellium.im/sasl"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
@@ -62,33 +60,7 @@ func DialFocus(t testing.TB, srv *Server) *Focus {
 func Dial(addr, user, password string) (*Focus, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	j, err := jid.New(user, Domain, "")
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	feats := []xmpp.StreamFeature{
-		xmpp.StartTLS(&tls.Config{ServerName: Domain, InsecureSkipVerify: true}), // #nosec G402 -- self-signed test CA
-		xmpp.SASL("", password, sasl.ScramSha1, sasl.Plain),
-		xmpp.BindResource(),
-	}
-	s, err := xmpp.NewSession(ctx, j.Domain(), j, conn, 0, xmpp.NewNegotiator(
-		func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig { return xmpp.StreamConfig{Features: feats} }))
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	f := &Focus{s: s, conn: conn, presences: make(chan Stanza, 4096), waiters: map[string]chan Stanza{},
-		early: map[string]Stanza{}, done: make(chan struct{})}
-	go func() {
-		f.serveErr = s.Serve(xmpp.HandlerFunc(f.handle))
-		close(f.done)
-	}()
-	return f, nil
+	return DialWith(ctx, DialConfig{Addr: addr, User: user, Password: password})
 }
 
 // JID is the full JID bound by the server.
@@ -326,33 +298,5 @@ func (f *Focus) IQ(ctx context.Context, to, typ, payload string) (Stanza, error)
 // JoinBrewery joins the brewery as nick and waits until the room
 // reflects focus's own presence.
 func (f *Focus) JoinBrewery(ctx context.Context, nick string) error {
-	occupant := Brewery + "/" + nick
-	if err := f.Send(ctx, "<presence xmlns='jabber:client' to='"+occupant+"'><x xmlns='http://jabber.org/protocol/muc'/></presence>"); err != nil {
-		return err
-	}
-	var others []Stanza
-	defer func() { // give the test the presences seen while waiting
-		for _, p := range others {
-			select {
-			case f.presences <- p:
-			default:
-				f.dropped.Add(1)
-			}
-		}
-	}()
-	for {
-		select {
-		case p := <-f.presences:
-			if p.From != occupant {
-				others = append(others, p)
-				continue
-			}
-			if p.Type == "error" {
-				return fmt.Errorf("join %s: %s", occupant, p.Raw)
-			}
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("join %s: %w", occupant, ctx.Err())
-		}
-	}
+	return f.JoinRoom(ctx, Brewery, nick)
 }

@@ -10,17 +10,11 @@
 package prosodytest
 
 import (
-	"bytes"
-	"fmt"
-	"net"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
-	"text/template"
 	"time"
 )
 
@@ -44,18 +38,11 @@ type Options struct {
 	StanzaSizeLimit int
 }
 
-// Server is a running prosody.
+// Server is a running prosody owned by a test: a Process stopped when the test ends.
 type Server struct {
-	Dir  string
-	Host string
-	Port int
-	t    testing.TB
-	cmd  *exec.Cmd
-	done chan struct{}
+	*Process
+	t testing.TB
 }
-
-// Addr is host:port of the c2s listener.
-func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
 // Require skips the test when prosody is not installed, or fails it when
 // CI=true.
@@ -112,101 +99,19 @@ Component "internal-muc.meet.jitsi" "muc"
   muc_room_allow_persistent = false
 `
 
-// Start provisions and starts prosody; it is stopped when the test ends.
+// Start provisions and starts prosody (as Launch does) in a temporary directory; it is
+// stopped when the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	Require(t)
-	dir := t.TempDir()
-	for _, d := range []string{"data", "certs"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s := &Server{Dir: dir, Host: "127.0.0.1", Port: freePort(t), t: t}
-	var cfg bytes.Buffer
-	err := template.Must(template.New("cfg").Parse(configTemplate)).Execute(&cfg, map[string]any{
-		"Dir": dir, "Port": s.Port, "RequireTLS": !opts.PlaintextAllowed, "StanzaLimit": opts.StanzaSizeLimit,
-	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := Launch(ctx, t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(s.configPath(), cfg.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run(t, "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-		"-subj", "/CN="+Domain, "-addext", "subjectAltName=DNS:"+Domain+",DNS:"+MUCDomain,
-		"-keyout", filepath.Join(dir, "certs", Domain+".key"), "-out", filepath.Join(dir, "certs", Domain+".crt"))
-	run(t, "prosodyctl", "--config", s.configPath(), "register", JVBUser, Domain, JVBPassword)
-	run(t, "prosodyctl", "--config", s.configPath(), "register", FocusUser, Domain, FocusPassword)
-	s.start()
-	t.Cleanup(s.Stop)
-	return s
-}
-
-func (s *Server) configPath() string { return filepath.Join(s.Dir, "prosody.cfg.lua") }
-
-func run(t testing.TB, name string, args ...string) {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func (s *Server) start() {
-	s.t.Helper()
-	out, err := os.OpenFile(filepath.Join(s.Dir, "prosody.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	cmd := exec.Command("prosody", "--config", s.configPath(), "-F")
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		s.t.Fatalf("start prosody: %v", err)
-	}
-	s.cmd, s.done = cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); out.Close(); close(s.done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-s.done:
-			s.t.Fatalf("prosody exited during startup: %s", s.Logs())
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			s.t.Fatalf("prosody not listening on %s after 10s: %s", s.Addr(), s.Logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// Stop kills prosody (SIGKILL: memory MUC, file accounts; nothing to
-// flush) and waits for it. Safe to call twice.
-func (s *Server) Stop() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.done
-	s.cmd = nil
+	t.Cleanup(p.Stop)
+	return &Server{Process: p, t: t}
 }
 
 // Restart stops prosody and starts it again on the same port; all MUC
@@ -214,15 +119,9 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
-	s.start()
-}
-
-// Logs returns prosody's log files, for failure messages.
-func (s *Server) Logs() string {
-	var b strings.Builder
-	for _, f := range []string{"prosody.log", "prosody.out"} {
-		data, _ := os.ReadFile(filepath.Join(s.Dir, f))
-		fmt.Fprintf(&b, "--- %s ---\n%s", f, data)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.start(ctx, filepath.Join(s.Dir, "prosody.cfg.lua")); err != nil {
+		s.t.Fatal(err)
 	}
-	return b.String()
 }
