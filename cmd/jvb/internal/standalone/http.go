@@ -1,6 +1,7 @@
 package standalone
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/json"
@@ -63,20 +64,16 @@ func newServer(m modifier, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("standalone: MaxParticipants %d, expected 0 (default %d) to %d",
 			cfg.MaxParticipants, DefaultMaxParticipants, maxSlots/2)
 	}
-	maxParticipants := cfg.MaxParticipants
-	if maxParticipants == 0 {
-		maxParticipants = DefaultMaxParticipants
-	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	log = log.With("component", "standalone")
 	s := &Server{
-		f: &focus{bridge: m, log: log, timeout: durationOr(cfg.ParticipantTimeout, DefaultParticipantTimeout),
-			domain: stringOr(cfg.MUCDomain, DefaultMUCDomain), maxParticipants: maxParticipants,
+		f: &focus{bridge: m, log: log, timeout: cmp.Or(cfg.ParticipantTimeout, DefaultParticipantTimeout),
+			domain: cmp.Or(cfg.MUCDomain, DefaultMUCDomain), maxParticipants: cmp.Or(cfg.MaxParticipants, DefaultMaxParticipants),
 			rooms: map[string]*room{}, byID: map[string]*participant{}},
-		pollTimeout: durationOr(cfg.PollTimeout, DefaultPollTimeout),
+		pollTimeout: cmp.Or(cfg.PollTimeout, DefaultPollTimeout),
 		log:         log,
 		stop:        make(chan struct{}),
 	}
@@ -98,23 +95,8 @@ func newServer(m modifier, cfg Config) (*Server, error) {
 		writeJSON(w, http.StatusNotFound, errorResponse{Error: "no such API call: GET " + r.URL.Path})
 	})
 
-	s.wg.Add(1)
-	go s.expireLoop()
+	s.wg.Go(s.expireLoop)
 	return s, nil
-}
-
-func durationOr(v, def time.Duration) time.Duration {
-	if v == 0 {
-		return def
-	}
-	return v
-}
-
-func stringOr(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // ServeHTTP serves the page (GET /) and the signalling API (/api/...).
@@ -137,7 +119,6 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) expireLoop() {
-	defer s.wg.Done()
 	t := time.NewTicker(s.f.timeout / 4)
 	defer t.Stop()
 	for {
