@@ -47,9 +47,12 @@ type XMPPConfig struct {
 	Brewery       string // JVB_BREWERY_MUC: local part of the brewery room
 	FocusUser     string // the load test logs in as this user, like jicofo
 	FocusPassword string
-	FocusNick     string // the load test's nick in the brewery (jicofo's is "focus")
-	JVBUser       string // JVB_AUTH_USER for a bridge started by jvb-bench
-	JVBPassword   string // JVB_AUTH_PASSWORD for a bridge started by jvb-bench
+	// FocusNick is the load test's nick in the brewery. jicofo's is "focus"; next to a real
+	// jicofo (same account) use another one, or prosody merges both into one occupant and may
+	// route the bridge's answers to jicofo.
+	FocusNick   string
+	JVBUser     string // JVB_AUTH_USER for a bridge started by jvb-bench
+	JVBPassword string // JVB_AUTH_PASSWORD for a bridge started by jvb-bench
 	// BridgeNick is the bridge's nick in the brewery (JVB_MUC_NICKNAME); "" means the first
 	// occupant that publishes stats.
 	BridgeNick string
@@ -118,6 +121,9 @@ func dialXMPP(ctx context.Context, x XMPPConfig, log *slog.Logger) (*xmppSignall
 	room := x.BreweryJID()
 	if err := f.JoinRoom(ctx, room, x.FocusNick); err != nil {
 		f.Close()
+		if strings.Contains(err.Error(), "conflict") {
+			return nil, fmt.Errorf("xmpp: nick %q is taken in %s by another account (pick another with --xmpp-focus-nick): %w", x.FocusNick, room, err)
+		}
 		return nil, fmt.Errorf("xmpp: %w", err)
 	}
 	own := room + "/" + x.FocusNick

@@ -47,7 +47,8 @@ presence, send pipelined conference-modify IQs to its occupant JID):
   --xmpp-brewery NAME         JVB_BREWERY_MUC (default jvbbrewery)
   --xmpp-focus-user U         account the load test logs in with (default focus)
   --xmpp-focus-password P     (default focuspass, what the started prosody registers)
-  --xmpp-focus-nick N         nick in the brewery (default focus; jicofo uses focus too)
+  --xmpp-focus-nick N         nick in the brewery (default focus for the started prosody, else
+                              focus-jvb-bench-PID: a real jicofo is "focus" with the same account)
   --xmpp-jvb-user U           JVB_AUTH_USER of a bridge jvb-bench starts (default jvb)
   --xmpp-jvb-password P       JVB_AUTH_PASSWORD of a bridge jvb-bench starts (default jvbpass)
   --xmpp-bridge-nick N        the bridge's nick in the brewery (default jvb-bench-PID for a started

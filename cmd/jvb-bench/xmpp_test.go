@@ -78,18 +78,49 @@ func TestShortRunOverXMPP(t *testing.T) {
 	}
 }
 
-// TestXMPPWrongPasswordIsAClearError targets a running prosody with --xmpp-server and a wrong
-// focus password: the run fails, saying it could not log in.
-func TestXMPPWrongPasswordIsAClearError(t *testing.T) {
+// TestXMPPLoginAndNickErrorsAreClear targets a running prosody with --xmpp-server: a wrong
+// focus password, and a focus nick another account holds in the brewery, fail the run with
+// errors that say so; the default nick next to a jicofo-like "focus" occupant works.
+func TestXMPPLoginAndNickErrorsAreClear(t *testing.T) {
 	srv := prosodytest.Start(t, prosodytest.Options{})
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	bin := buildBridge(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"--xmpp", "--xmpp-server", srv.Addr(), "--xmpp-focus-password", "wrong",
-		"--bridge-bin", bin, "--duration", "1s"}, &stdout, &stderr)
-	if code != 1 || !strings.Contains(stderr.String(), "log in as focus@auth.meet.jitsi") {
-		t.Fatalf("exit %d, want 1 with a login error; stderr:\n%s", code, stderr.String())
+	for _, who := range []struct{ user, pass, nick string }{
+		{prosodytest.FocusUser, prosodytest.FocusPassword, "focus"}, // like jicofo
+		{prosodytest.JVBUser, prosodytest.JVBPassword, "squatter"},
+	} {
+		f, err := prosodytest.Dial(srv.Addr(), who.user, who.pass)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := f.JoinBrewery(ctx, who.nick); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string // in stderr (code 1) or stdout (code 0)
+	}{
+		{[]string{"--xmpp-focus-password", "wrong"}, 1, "log in as focus@auth.meet.jitsi"},
+		{[]string{"--xmpp-focus-nick", "squatter"}, 1, `nick "squatter" is taken in jvbbrewery@internal-muc.meet.jitsi by another account`},
+		{[]string{"--participants", "2", "--warmup", "0s", "--bridge-channel=false"}, 0, "allocation (colibri2-xmpp)"},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"--xmpp", "--xmpp-server", srv.Addr(), "--bridge-bin", bin, "--duration", "1s"}, c.args...)
+		code := run(ctx, args, &stdout, &stderr)
+		out := stderr.String()
+		if c.code == 0 {
+			out = stdout.String()
+		}
+		if code != c.code || !strings.Contains(out, c.want) {
+			t.Errorf("%v: exit %d, want %d with %q; stdout:\n%s\nstderr:\n%s", c.args, code, c.code, c.want, stdout.String(), stderr.String())
+		}
+		if c.code == 0 && !strings.Contains(stdout.String(), "2/2") {
+			t.Errorf("%v: not both endpoints joined next to the jicofo-like occupant:\n%s", c.args, stdout.String())
+		}
 	}
 }

@@ -69,6 +69,11 @@ func (x *xmppFlags) check(fs *flag.FlagSet, startBridge bool) error {
 			return fmt.Errorf("--%s %q: want a non-empty name without @, /, quotes or spaces", name, v)
 		}
 	}
+	if x.cfg.Server != "" && !x.set["xmpp-focus-nick"] {
+		// A running prosody may have the real jicofo in the brewery as focus with the same
+		// account: the same nick would make one occupant of both.
+		x.cfg.FocusNick = "focus-jvb-bench-" + strconv.Itoa(os.Getpid())
+	}
 	if startBridge && x.cfg.BridgeNick == "" {
 		x.cfg.BridgeNick = "jvb-bench-" + strconv.Itoa(os.Getpid())
 	}
