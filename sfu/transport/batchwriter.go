@@ -6,7 +6,13 @@ import (
 	"net/netip"
 )
 
-const writeBatchSize = 32 // datagrams per sendmmsg
+const (
+	// writeBatchSize is the most datagrams one sendmmsg carries; a sender rarely has more queued
+	// for one endpoint at a time, and every endpoint's writer holds this many buffers.
+	writeBatchSize = 16
+	// writeBufSize fits the largest datagram the media core builds (1500 bytes + SRTP's 20).
+	writeBufSize = 1536
+)
 
 // ErrNoRemote is returned by Flush before ICE selected a pair: the datagrams are dropped.
 var ErrNoRemote = errors.New("transport: no selected ICE pair yet")
@@ -29,14 +35,14 @@ func (t *Transport) NewBatchWriter() *BatchWriter {
 	s := t.mux.socketFor()
 	sb, err := newSendBatch(s.conn, writeBatchSize)
 	w := &BatchWriter{t: t, sock: s, send: sb, pending: err}
-	backing := make([]byte, writeBatchSize*bufSize)
+	backing := make([]byte, writeBatchSize*writeBufSize)
 	for i := range w.bufs {
-		w.bufs[i] = backing[i*bufSize : i*bufSize : (i+1)*bufSize]
+		w.bufs[i] = backing[i*writeBufSize : i*writeBufSize : (i+1)*writeBufSize]
 	}
 	return w
 }
 
-// Buffer returns a zero-length slice with capacity >= 1500 to build the next datagram in.
+// Buffer returns a zero-length slice with capacity >= 1520 to build the next datagram in.
 func (w *BatchWriter) Buffer() []byte {
 	return w.bufs[w.n][:0]
 }

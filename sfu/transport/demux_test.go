@@ -195,7 +195,7 @@ func TestBatchWriterSendsToSelectedPair(t *testing.T) {
 	}
 	addr, c := sink(t)
 	f.t.remoteAddr.Store(&addr)
-	fillBatch(w, writeBatchSize+5) // one automatic send at 32, 5 on Flush
+	fillBatch(w, writeBatchSize+5) // one automatic send when full, 5 on Flush
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/pion/datachannel"
 	"github.com/pion/dtls/v3"
@@ -14,7 +15,10 @@ const (
 	ColibriProtocol = "http://jitsi.org/protocols/colibri"
 	serverHello     = `{"colibriClass":"ServerHello"}`
 	maxDataChannels = 1 // videobridge.sctp.max-channels
-	dcReadBuf       = 64 * 1024
+	// dcReadBuf is what a bridge channel reader starts with (messages are small JSON); it grows
+	// to dcMaxMessage for a larger message.
+	dcReadBuf    = 4 << 10
+	dcMaxMessage = 64 << 10
 )
 
 // ErrNoDataChannel is returned by SendDataChannel before the endpoint opened the bridge channel.
@@ -101,6 +105,10 @@ func (t *Transport) readDataChannel(dc dataChannel) {
 	buf := make([]byte, dcReadBuf)
 	for {
 		n, isString, err := dc.ReadDataChannel(buf)
+		if errors.Is(err, io.ErrShortBuffer) && len(buf) < dcMaxMessage {
+			buf = make([]byte, dcMaxMessage) // pion keeps the message queued until it fits
+			continue
+		}
 		if err != nil {
 			if t.ctx.Err() == nil {
 				t.log.Debug("data channel closed", "err", err)

@@ -337,6 +337,16 @@ func TestTransportConnectsPionClient(t *testing.T) {
 			if got := recv(t, r.msgs, "binary message"); got != "false:\x01\x02\x03" {
 				t.Fatalf("binary message = %q", got)
 			}
+			// A message larger than the reader's first buffer arrives whole, and so does the next.
+			big := `{"pad":"` + strings.Repeat("x", 12<<10) /* 3x the first 4 KiB buffer */ + `"}`
+			for _, m := range []string{big, `{"after":"big"}`} {
+				if err := c.dc.SendText(m); err != nil {
+					t.Fatal(err)
+				}
+				if got := recv(t, r.msgs, "large message"); got != "true:"+m {
+					t.Fatalf("message of %d bytes arrived as %d bytes", len(m)+5, len(got))
+				}
+			}
 			if err := tr.SendDataChannel([]byte(`{"colibriClass":"EndpointStats"}`), true); err != nil {
 				t.Fatal(err)
 			}

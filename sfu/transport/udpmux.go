@@ -8,7 +8,9 @@ import (
 	"time"
 )
 
-const connQueueLen = 256 // STUN/DTLS datagrams waiting for a transport's agent
+// connQueueLen is how many STUN/DTLS datagrams may wait for a transport's agent (per address
+// family). A DTLS flight is a handful of datagrams and checks come every few tens of ms.
+const connQueueLen = 64
 
 // iceUDPMux is pion/ice's UDPMux on top of the Mux: agents get per-transport packet conns fed
 // by the socket demux and writing through the shared socket.
