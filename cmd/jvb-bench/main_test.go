@@ -172,6 +172,7 @@ func TestFlagErrorsAreUsageErrors(t *testing.T) {
 		{"--xmpp", "--xmpp-server", "localhost"}, {"--xmpp", "--xmpp-server", "127.0.0.1:0"},
 		{"--xmpp", "--xmpp-brewery", "a@b"}, {"--xmpp", "--xmpp-focus-nick", ""},
 		{"--xmpp", "--xmpp-bridge-nick", "focus"},
+		{"--xmpp", "--xmpp-domain", "auth.example"}, {"--xmpp", "--xmpp-focus-password", "x"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), args, &out, &errb); code != 2 {

@@ -58,6 +58,13 @@ func (x *xmppFlags) check(fs *flag.FlagSet, startBridge bool) error {
 			return fmt.Errorf("--xmpp-server %q: want HOST:PORT of prosody's c2s listener, like 127.0.0.1:5222", x.cfg.Server)
 		}
 	}
+	if x.cfg.Server == "" {
+		for _, name := range []string{"xmpp-domain", "xmpp-muc-domain", "xmpp-focus-user", "xmpp-focus-password", "xmpp-jvb-user", "xmpp-jvb-password"} {
+			if x.set[name] {
+				return fmt.Errorf("--%s describes a running prosody and needs --xmpp-server; the started one has docker-jitsi-meet's names and accounts", name)
+			}
+		}
+	}
 	if !startBridge && x.cfg.Server == "" {
 		return errors.New("--xmpp with --bridge-url needs --xmpp-server: the running bridge must already be connected to that prosody")
 	}
@@ -97,7 +104,7 @@ func (x *xmppFlags) startProsody(ctx context.Context, stderr io.Writer) (stop fu
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	cfg.BridgeNick, cfg.FocusNick = x.cfg.BridgeNick, x.cfg.FocusNick
+	cfg.BridgeNick, cfg.FocusNick, cfg.Brewery = x.cfg.BridgeNick, x.cfg.FocusNick, x.cfg.Brewery
 	x.cfg = cfg
 	fmt.Fprintf(stderr, "prosody at %s (config and logs in %s while it runs)\n", p.Addr(), dir)
 	return func() { p.Stop(); os.RemoveAll(dir) }, nil
