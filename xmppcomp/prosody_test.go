@@ -109,27 +109,15 @@ func (b *bridge) waitJoined(t *testing.T, within time.Duration) {
 	t.Fatalf("bridge not joined after %v: %+v", within, b.Status())
 }
 
+// statsPresence is a presence of the bridge; Stats is nil when it carries none.
 type statsPresence struct {
-	From  string `xml:"from,attr"`
-	Type  string `xml:"type,attr"`
-	Stats *struct {
-		Stat []struct {
-			Name  string `xml:"name,attr"`
-			Value string `xml:"value,attr"`
-		} `xml:"stat"`
-	} `xml:"http://jitsi.org/protocol/colibri stats"`
+	Type  string
+	Stats map[string]string
 }
 
 func (p statsPresence) stat(name string) (string, bool) {
-	if p.Stats == nil {
-		return "", false
-	}
-	for _, s := range p.Stats.Stat {
-		if s.Name == name {
-			return s.Value, true
-		}
-	}
-	return "", false
+	v, ok := p.Stats[name]
+	return v, ok
 }
 
 // nextBridgePresence returns the next presence from the bridge's
@@ -143,11 +131,8 @@ func nextBridgePresence(t *testing.T, f *prosodytest.Focus, within time.Duration
 			if st.From != occupant {
 				continue
 			}
-			var p statsPresence
-			if err := xml.Unmarshal([]byte(st.Raw), &p); err != nil {
-				t.Fatalf("bad presence %s: %v", st.Raw, err)
-			}
-			if ok(p) {
+			stats, _ := st.Stats()
+			if p := (statsPresence{Type: st.Type, Stats: stats}); ok(p) {
 				return p
 			}
 		case <-timeout:

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/xml"
 	"syscall"
 	"testing"
 	"time"
@@ -10,16 +9,6 @@ import (
 	"gojvb/cmd/jvb/internal/config"
 	"gojvb/xmppcomp/prosodytest"
 )
-
-type presenceStats struct {
-	Type  string `xml:"type,attr"`
-	Stats struct {
-		Stat []struct {
-			Name  string `xml:"name,attr"`
-			Value string `xml:"value,attr"`
-		} `xml:"stat"`
-	} `xml:"http://jitsi.org/protocol/colibri stats"`
-}
 
 // awaitPresence waits for a presence from occupant for which cond holds on its stats.
 func awaitPresence(t *testing.T, f *prosodytest.Focus, occupant string, cond func(typ string, st map[string]string) bool) {
@@ -31,14 +20,7 @@ func awaitPresence(t *testing.T, f *prosodytest.Focus, occupant string, cond fun
 			if p.From != occupant {
 				continue
 			}
-			var ps presenceStats
-			if err := xml.Unmarshal([]byte(p.Raw), &ps); err != nil {
-				t.Fatalf("presence does not parse: %v: %s", err, p.Raw)
-			}
-			st := map[string]string{}
-			for _, s := range ps.Stats.Stat {
-				st[s.Name] = s.Value
-			}
+			st, _ := p.Stats()
 			if cond(p.Type, st) {
 				return
 			}

@@ -28,6 +28,28 @@ type Stanza struct {
 	Raw string
 }
 
+// Stats returns the <stat name value/> entries of the stanza's colibri stats extension
+// (<stats xmlns='http://jitsi.org/protocol/colibri'/>, what a bridge publishes in its brewery
+// presence); ok is false when the stanza has none.
+func (s Stanza) Stats() (stats map[string]string, ok bool) {
+	var p struct {
+		Stats *struct {
+			Stat []struct {
+				Name  string `xml:"name,attr"`
+				Value string `xml:"value,attr"`
+			} `xml:"stat"`
+		} `xml:"http://jitsi.org/protocol/colibri stats"`
+	}
+	if xml.Unmarshal([]byte(s.Raw), &p) != nil || p.Stats == nil {
+		return nil, false
+	}
+	stats = make(map[string]string, len(p.Stats.Stat))
+	for _, st := range p.Stats.Stat {
+		stats[st.Name] = st.Value
+	}
+	return stats, true
+}
+
 // Focus is a jicofo stand-in: an XMPP client logged in as focus that can
 // join the brewery, watch presences and send IQs without waiting for the
 // previous reply (jicofo pipelines COLIBRI2 requests).
