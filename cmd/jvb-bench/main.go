@@ -41,10 +41,10 @@ presence, send pipelined conference-modify IQs to its occupant JID):
   --xmpp                      allocate over XMPP; starts prosody (like docker-jitsi-meet's) unless
                               --xmpp-server, and starts the bridge with XMPP_SERVER etc. pointing at it
                               and REST COLIBRI2 off
-  --xmpp-server HOST:PORT     use this running prosody (needed with --bridge-url)
+  --xmpp-brewery NAME         JVB_BREWERY_MUC (default jvbbrewery)
+  --xmpp-server HOST:PORT     use this running prosody (needed with --bridge-url); with it only:
   --xmpp-domain D             XMPP_AUTH_DOMAIN (default auth.meet.jitsi)
   --xmpp-muc-domain D         XMPP_INTERNAL_MUC_DOMAIN (default internal-muc.meet.jitsi)
-  --xmpp-brewery NAME         JVB_BREWERY_MUC (default jvbbrewery)
   --xmpp-focus-user U         account the load test logs in with (default focus)
   --xmpp-focus-password P     (default focuspass, what the started prosody registers)
   --xmpp-focus-nick N         nick in the brewery (default focus for the started prosody, else
