@@ -168,3 +168,28 @@ func FuzzModifiedIQ(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkXMPPConversion is the load generator's own cost per XMPP allocation: the request to
+// XML and a typical answer back.
+func BenchmarkXMPPConversion(b *testing.B) {
+	ctrl := true
+	req := c2Request{MeetingID: "m-1", Endpoints: []c2Endpoint{{
+		ID: "ep1", StatsID: "bench-ep1", Create: true,
+		Transport: &c2Transport{ICEControlling: &ctrl, SCTP: &c2SCTP{}}, Medias: mediaOffer(true),
+		Capabilities: []string{"source-names"},
+	}}}
+	const answer = `<iq xmlns="jabber:client" type="result" id="focus-1"><conference-modified xmlns="jitsi:colibri2" meeting-id="m-1">` +
+		`<endpoint id="ep1"><transport><transport xmlns="urn:xmpp:jingle:transports:ice-udp:1" ufrag="u" pwd="p"><rtcp-mux/>` +
+		`<fingerprint xmlns="urn:xmpp:jingle:apps:dtls:0" hash="sha-256" setup="actpass">AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99</fingerprint>` +
+		`<candidate component="1" foundation="1" generation="0" id="c1" network="0" priority="2130706431" protocol="udp" type="host" ip="127.0.0.1" port="10000"/>` +
+		`</transport><sctp port="5000" role="server"/></transport></endpoint></conference-modified></iq>`
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c2RequestXML(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := parseModifiedIQ("result", answer); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
