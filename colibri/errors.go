@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
-	"net/http"
 )
 
 // Condition is an XMPP stanza error condition (RFC 6120 8.3.3).
@@ -103,21 +102,6 @@ func (e *Error) StanzaError() []byte {
 	}
 	b.WriteString(`</error>`)
 	return b.Bytes()
-}
-
-// HTTPStatus is the REST status for the error: 404 for an unknown meeting, 500 for internal
-// errors, 503 while shutting down, 400 otherwise.
-func (e *Error) HTTPStatus() int {
-	switch {
-	case e.Reason == ReasonConferenceNotFound:
-		return http.StatusNotFound
-	case e.Condition == CondInternalServerError:
-		return http.StatusInternalServerError
-	case e.Condition == CondServiceUnavailable, e.Condition == CondResourceConstraint:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusBadRequest
-	}
 }
 
 // StanzaErrorInfo is a parsed stanza error, for tests and for clients of the bridge.

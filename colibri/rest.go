@@ -1,6 +1,7 @@
 package colibri
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +16,9 @@ import (
 //	GET   /colibri/v2/conferences[/{id}...]    501
 //
 // Requests go through the same per-meeting queue as XMPP. Success is 200 with the JSON
-// conference-modified; an unknown meeting is 404; other request errors are 400 with the message.
+// conference-modified. As in JVB's Conferences.java, a PATCH for an unknown meeting is 404 and
+// every other COLIBRI2 error is 400 with its text; a request the handler could not run (closed,
+// cancelled, queue full) is 503.
 // The caller mounts it (when videobridge.apis.rest.enabled) on the private HTTP server.
 func (h *Handler) RESTHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -55,14 +58,16 @@ func (h *Handler) restModify(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := h.Modify(r.Context(), req)
 	if err != nil {
-		status := http.StatusServiceUnavailable
-		msg := err.Error()
 		var ce *Error
-		if errors.As(err, &ce) {
-			status = ce.HTTPStatus()
-			msg = ce.Text
+		switch {
+		case errors.Is(err, ErrClosed), errors.Is(err, errQueueFull), errors.Is(err, context.Canceled),
+			errors.Is(err, context.DeadlineExceeded), !errors.As(err, &ce):
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		case r.Method == http.MethodPatch && ce.Reason == ReasonConferenceNotFound:
+			http.Error(w, ce.Text, http.StatusNotFound)
+		default:
+			http.Error(w, ce.Text, http.StatusBadRequest)
 		}
-		http.Error(w, msg, status)
 		return
 	}
 	out, err := json.Marshal(resp)

@@ -65,6 +65,11 @@ func TestRESTConferenceLifecycle(t *testing.T) {
 	if code != http.StatusNotFound {
 		t.Fatalf("unknown meeting: %d %s", code, body)
 	}
+	// A POST for an unknown meeting is an error answer like any other: 400, as in JVB.
+	code, body = restDo(t, srv, "POST", "/colibri/v2/conferences", `{"meeting-id":"unknown","endpoints":[{"id":"x","expire":true}]}`)
+	if code != http.StatusBadRequest || !strings.Contains(body, "Conference not found") {
+		t.Fatalf("POST for an unknown meeting: %d %s", code, body)
+	}
 	code, body = restDo(t, srv, "PATCH", "/colibri/v2/conferences/beccf2ed", `{"endpoints":[{"id":"ghost","transport":{}}]}`)
 	if code != http.StatusBadRequest || !strings.Contains(body, "Unknown endpoint ghost") {
 		t.Fatalf("unknown endpoint: %d %s", code, body)
