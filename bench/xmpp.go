@@ -131,7 +131,7 @@ func dialXMPP(ctx context.Context, x XMPPConfig, log *slog.Logger) (*xmppSignall
 		select {
 		case p := <-f.Presences():
 			nick, ok := strings.CutPrefix(p.From, room+"/")
-			if !ok || p.From == own || p.Type != "" || (x.BridgeNick != "" && nick != x.BridgeNick) || !hasColibriStats(p.Raw) {
+			if !ok || p.From == own || p.Type != "" || (x.BridgeNick != "" && nick != x.BridgeNick) || !hasStats(p) {
 				continue
 			}
 			log.Info("bridge found in the brewery", "occupant", p.From)
@@ -149,13 +149,8 @@ func dialXMPP(ctx context.Context, x XMPPConfig, log *slog.Logger) (*xmppSignall
 	}
 }
 
-// hasColibriStats reports whether a presence carries <stats xmlns='http://jitsi.org/protocol/colibri'/>.
-func hasColibriStats(raw string) bool {
-	var p struct {
-		Stats *struct{} `xml:"http://jitsi.org/protocol/colibri stats"`
-	}
-	return xml.Unmarshal([]byte(raw), &p) == nil && p.Stats != nil
-}
+// hasStats reports whether a presence carries <stats xmlns='http://jitsi.org/protocol/colibri'/>.
+func hasStats(p prosodytest.Stanza) bool { _, ok := p.Stats(); return ok }
 
 func (s *xmppSignaller) protocol() string { return "colibri2-xmpp" }
 func (s *xmppSignaller) close()           { s.f.Close() }

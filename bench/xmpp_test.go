@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"gojvb/colibri"
+	"gojvb/xmppcomp/prosodytest"
 )
 
 // The XMPP path sends the same requests as REST, converted to XML: nothing of what the load
@@ -151,8 +152,8 @@ func TestStatsPresenceDetection(t *testing.T) {
 		`<presence from="r@m/jvb"><stats xmlns="other"/></presence>`:                                                                         false,
 		`<presence`: false,
 	} {
-		if got := hasColibriStats(raw); got != want {
-			t.Errorf("hasColibriStats(%s) = %v, want %v", raw, got, want)
+		if got := hasStats(prosodytest.Stanza{Name: "presence", Raw: raw}); got != want {
+			t.Errorf("hasStats(%s) = %v, want %v", raw, got, want)
 		}
 	}
 }
