@@ -311,19 +311,27 @@ func (f *focus) leave(ctx context.Context, p *participant, reason string) error 
 	return f.leaveLocked(ctx, p, reason)
 }
 
-// forgetLocked drops p from the focus without telling the bridge; its long-poll ends with 410.
-func (f *focus) forgetLocked(p *participant, reason string) {
-	r := p.room
+// detachLocked marks p as gone (its long-poll ends with 410) and removes it from its room and
+// the focus. It reports false if p was already gone.
+func (f *focus) detachLocked(p *participant) bool {
 	if p.left {
-		return
+		return false
 	}
 	p.left = true
 	close(p.changed)
-	r.participants = removeParticipant(r.participants, p)
+	p.room.participants = removeParticipant(p.room.participants, p)
 	f.mu.Lock()
 	delete(f.byID, p.id)
 	f.mu.Unlock()
-	f.log.Info("participant removed", "room", r.name, "meeting_id", r.meetingID, "endpoint", p.id, "reason", reason)
+	return true
+}
+
+// forgetLocked drops p from the focus without telling the bridge.
+func (f *focus) forgetLocked(p *participant, reason string) {
+	if f.detachLocked(p) {
+		r := p.room
+		f.log.Info("participant removed", "room", r.name, "meeting_id", r.meetingID, "endpoint", p.id, "reason", reason)
+	}
 }
 
 // forgetRoomLocked drops every participant of r and r itself, without telling the bridge.
@@ -335,16 +343,10 @@ func (f *focus) forgetRoomLocked(r *room, reason string) {
 }
 
 func (f *focus) leaveLocked(ctx context.Context, p *participant, reason string) error {
-	r := p.room
-	if p.left {
+	if !f.detachLocked(p) {
 		return nil
 	}
-	p.left = true
-	close(p.changed)
-	r.participants = removeParticipant(r.participants, p)
-	f.mu.Lock()
-	delete(f.byID, p.id)
-	f.mu.Unlock()
+	r := p.room
 	req := modifyRequest{MeetingID: r.meetingID, Endpoint: &endpointRequest{ID: p.id, Expire: true}}
 	if len(r.participants) == 0 {
 		// Like jicofo: the last one out expires the conference instead of the endpoint.
