@@ -57,13 +57,10 @@ func (b *fakeBridge) Conference(meetingID string) Conference {
 	if f := b.onCall; f != nil {
 		f(meetingID)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	c := b.confs[meetingID]
-	if c == nil || c.expired {
-		return nil
+	if c := b.conf(meetingID); c != nil {
+		return c
 	}
-	return c
+	return nil // not a typed nil
 }
 
 func (b *fakeBridge) conf(meetingID string) *fakeConf {
