@@ -203,6 +203,26 @@ func TestFileOnly(t *testing.T) {
 	}
 }
 
+// TestXMPPPropertyNamesIgnoreCase: jicoco stores the connection properties upper-cased, so
+// lower-case names in jvb.conf configure the connection too.
+func TestXMPPPropertyNamesIgnoreCase(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "jvb.conf", `videobridge.apis.xmpp-client.configs.lc {
+  hostname = "prosody.local", port = 5223, domain = "auth.example", username = "jvb", password = "pw",
+  muc_jids = "a@muc.example", Muc_Nickname = "n1", disable_certificate_verification = true, security_mode = "ifpossible"
+}
+`)
+	cfg, err := Load([]string{"--config", p}, envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := XMPPClient{ID: "lc", Hostname: "prosody.local", Port: 5223, Domain: "auth.example", Username: "jvb",
+		Password: "pw", MUCJIDs: []string{"a@muc.example"}, MUCNickname: "n1",
+		DisableCertificateVerification: true, SecurityMode: "ifpossible"}
+	if len(cfg.XMPP) != 1 || !reflect.DeepEqual(cfg.XMPP[0], want) {
+		t.Fatalf("xmpp = %+v", cfg.XMPP)
+	}
+}
+
 func TestPrecedenceFlagsOverEnvOverFile(t *testing.T) {
 	dir := t.TempDir()
 	p := writeFile(t, dir, "jvb.conf", sampleConf)

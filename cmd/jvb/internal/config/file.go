@@ -436,11 +436,16 @@ func readXMPP(f *fileReader, cfg *Config, env Env) {
 		return
 	}
 	for id, raw := range configs {
-		o, ok := raw.(hocon.Object)
+		props, ok := raw.(hocon.Object)
 		key := base + "." + id
 		if !ok {
 			f.bad(key, raw, "an object with HOSTNAME, DOMAIN, USERNAME, PASSWORD, MUC_JIDS, MUC_NICKNAME")
 			continue
+		}
+		// Property names are case-insensitive, as in jicoco's MucClientConfiguration.
+		o := make(hocon.Object, len(props))
+		for name, v := range props {
+			o[strings.ToUpper(name)] = v
 		}
 		sub := &fileReader{root: o, path: f.path}
 		x := XMPPClient{ID: id, Port: 5222, MUCNickname: hostname(env)}
