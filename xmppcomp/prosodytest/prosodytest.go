@@ -5,8 +5,9 @@
 // offers Focus, a minimal jicofo stand-in XMPP client.
 //
 // Tests skip when prosody is not installed, except when CI=true, where
-// they fail. This package is for tests only; production code must never
-// import it.
+// they fail. Launch and DialWith are the same without a testing.TB, for
+// test tools such as jvb-bench. The bridge itself (sfu, colibri, xmppcomp,
+// cmd/jvb) must never import this package outside its tests.
 package prosodytest
 
 import (
