@@ -93,7 +93,12 @@ type client struct {
 	audio, video         *webrtc.TrackLocalStaticRTP
 	audioSSRC, videoSSRC uint32
 	got                  map[uint32]*atomic.Int64
-	readers              sync.WaitGroup
+
+	// readers counts the goroutines reading from pc. OnTrack handlers register under mu and
+	// only while !closed, so no Add can race with the cleanup's Wait.
+	mu      sync.Mutex
+	closed  bool
+	readers sync.WaitGroup
 }
 
 func newClient(t *testing.T, id string) *client {
@@ -114,6 +119,9 @@ func newClient(t *testing.T, id string) *client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
 		_ = c.pc.Close()
 		c.readers.Wait()
 	})
@@ -146,7 +154,13 @@ func (c *client) expect(ssrcs ...uint32) {
 		c.got[s] = &atomic.Int64{}
 	}
 	c.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return
+		}
 		c.readers.Add(1)
+		c.mu.Unlock()
 		defer c.readers.Done()
 		for {
 			pkt, _, err := tr.ReadRTP()
