@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
@@ -194,35 +195,44 @@ func c2RequestXML(req c2Request) (string, error) {
 }
 
 // parseModifiedIQ reads the bridge's answer IQ: an error IQ or a result without a
-// conference-modified is an error, as for jicofo.
+// conference-modified is an error, as for jicofo. Stanza errors are read by colibri's own parser.
 func parseModifiedIQ(typ, raw string) (*c2Response, error) {
 	var iq struct {
 		Modified *colibri.ConferenceModified `xml:"jitsi:colibri2 conference-modified"`
 		Error    *struct {
 			Type  string `xml:"type,attr"`
-			Inner []struct {
-				XMLName xml.Name
-				Reason  string `xml:"reason,attr"`
-				Text    string `xml:",chardata"`
-			} `xml:",any"`
+			Inner []byte `xml:",innerxml"`
 		} `xml:"error"`
 	}
 	if err := xml.Unmarshal([]byte(raw), &iq); err != nil {
 		return nil, fmt.Errorf("colibri2 answer %.200q: %w", raw, err)
 	}
 	if typ == "error" {
+		if iq.Error == nil {
+			return nil, fmt.Errorf("colibri2 error IQ: %.300s", raw)
+		}
+		var elem bytes.Buffer
+		elem.WriteString("<error type='")
+		_ = xml.EscapeText(&elem, []byte(iq.Error.Type))
+		elem.WriteString("'>")
+		elem.Write(iq.Error.Inner)
+		elem.WriteString("</error>")
+		info, err := colibri.ParseStanzaError(elem.Bytes())
+		if err != nil {
+			return nil, fmt.Errorf("colibri2 error IQ %.300s: %w", raw, err)
+		}
 		var parts []string
-		if iq.Error != nil {
-			for _, e := range iq.Error.Inner {
-				switch {
-				case e.Reason != "":
-					parts = append(parts, "reason="+e.Reason)
-				case e.XMLName.Local == "text":
-					parts = append(parts, strconv.Quote(strings.TrimSpace(e.Text)))
-				default:
-					parts = append(parts, e.XMLName.Local)
-				}
-			}
+		if info.Condition != "" {
+			parts = append(parts, string(info.Condition))
+		}
+		if info.Reason != "" {
+			parts = append(parts, "reason="+string(info.Reason))
+		}
+		if info.EndpointID != "" {
+			parts = append(parts, "endpoint="+info.EndpointID)
+		}
+		if t := strings.TrimSpace(info.Text); t != "" {
+			parts = append(parts, strconv.Quote(t))
 		}
 		if len(parts) == 0 {
 			return nil, fmt.Errorf("colibri2 error IQ: %.300s", raw)

@@ -117,6 +117,14 @@ func TestModifiedIQAnswers(t *testing.T) {
 		!strings.Contains(err.Error(), "Conference not found for ID: m-2") {
 		t.Fatalf("error IQ gave %v", err)
 	}
+	// The bridge's own error element, as colibri builds it, round-trips through the bench's reader.
+	unknown := &colibri.Error{Condition: colibri.CondItemNotFound, Reason: colibri.ReasonUnknownEndpoint,
+		Text: "no endpoint ep9", EndpointID: "ep9"}
+	_, err = parseModifiedIQ("error", `<iq xmlns="jabber:client" type="error" id="focus-3">`+string(unknown.StanzaError())+`</iq>`)
+	if err == nil || !strings.Contains(err.Error(), "reason=unknown_endpoint") || !strings.Contains(err.Error(), "endpoint=ep9") ||
+		!strings.Contains(err.Error(), "no endpoint ep9") {
+		t.Fatalf("unknown-endpoint error IQ gave %v", err)
+	}
 	for _, bad := range []struct{ typ, raw string }{
 		{"result", `<iq type="result" id="x"/>`},                                  // jicofo: not a conference-modified = failure
 		{"result", `<iq type="result"><conference-modified xmlns="other"/></iq>`}, // wrong namespace
