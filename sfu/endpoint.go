@@ -26,14 +26,14 @@ type endpointTransport interface {
 	Close() error
 }
 
-// datagramWriter is what the sender goroutine writes through (*transport.BatchWriter).
+// datagramWriter is what the send side writes through (*transport.BatchWriter).
 type datagramWriter interface {
 	Buffer() []byte
 	Commit(b []byte)
 	Flush() error
 }
 
-// transportFactory creates an endpoint's transport and the batch writer its sender goroutine owns.
+// transportFactory creates an endpoint's transport and the batch writer its send side owns.
 type transportFactory func(opts transport.Options, h transport.Handler) (endpointTransport, datagramWriter, error)
 
 // serverHello is the bridge-channel greeting (JVB EndpointMessageTransport).
@@ -57,21 +57,20 @@ type Endpoint struct {
 	exts    []HeaderExtension
 	handler MessageHandler
 
-	muteAudio, muteVideo   atomic.Bool
-	secure                 atomic.Bool // send keys are in place: packets may be queued to it
-	expired                atomic.Bool
-	iceDone                atomic.Bool
-	lastActivity           atomic.Int64 // unix nanoseconds
-	lastAudio, lastVideo   atomic.Int64
-	ctl                    controlCounters
-	expireOnce             sync.Once
-	stop, senderDone, done chan struct{}
-	wake                   chan struct{}
-	wakePending            atomic.Bool   // queued to a reader's batch end (wakeAtEnd)
-	senderBeats            atomic.Uint64 // wakes the sender goroutine has handled (Bridge.Alive)
-	queue                  *packetQueue
-	sendCtx                atomic.Pointer[srtp.Context]
-	rx                     receiveCounters
+	muteAudio, muteVideo atomic.Bool
+	secure               atomic.Bool // send keys are in place: packets may be queued to it
+	expired              atomic.Bool
+	iceDone              atomic.Bool
+	lastActivity         atomic.Int64 // unix nanoseconds
+	lastAudio, lastVideo atomic.Int64
+	ctl                  controlCounters
+	expireOnce           sync.Once
+	done                 chan struct{}
+	sendQueued           atomic.Bool // in a reader batch's end list (sendAtEnd)
+	sending              atomic.Bool // the send token (sendPending)
+	queue                *packetQueue
+	sendCtx              atomic.Pointer[srtp.Context]
+	rx                   receiveCounters
 
 	// Receive side: socket reader goroutines. recvMu is per endpoint, and only contended if two
 	// readers deliver this endpoint's packets at the same time (an ICE pair switch).
@@ -80,7 +79,7 @@ type Endpoint struct {
 	recvRTP  rtp.Header
 	recvRTCP rtcp.Header
 
-	// Send side: owned by the sender goroutine.
+	// Send side: owned by the holder of the send token (pipeline.go).
 	writer      datagramWriter
 	sendRTP     rtp.Header
 	sendRTCP    rtcp.Header
@@ -98,10 +97,7 @@ func newEndpoint(c *Conference, cfg EndpointConfig) *Endpoint {
 		created:     time.Now(),
 		pts:         slices.Clone(cfg.PayloadTypes),
 		exts:        slices.Clone(cfg.HeaderExts),
-		stop:        make(chan struct{}),
-		senderDone:  make(chan struct{}),
 		done:        make(chan struct{}),
-		wake:        make(chan struct{}, 1),
 		queue:       newPacketQueue(queueSize),
 		projections: make(map[*source]*projection),
 	}
@@ -207,7 +203,7 @@ func (e *Endpoint) SendMessage(msg []byte) error {
 func (e *Endpoint) Expired() bool { return e.expired.Load() }
 
 // Expire removes the endpoint from its conference (so no new packets are queued to it), closes
-// its transport, stops its sender goroutine and returns its queued buffers. It is idempotent,
+// its transport, stops sending to it and returns its queued buffers. It is idempotent,
 // returns when all of that is done. It may be called from the endpoint's MessageHandler.
 func (e *Endpoint) Expire() {
 	e.expireOnce.Do(func() {
@@ -216,8 +212,7 @@ func (e *Endpoint) Expire() {
 		if err := e.tr.Close(); err != nil {
 			e.log.Debug("closing transport", "err", err)
 		}
-		close(e.stop)
-		<-e.senderDone
+		e.stopSending()
 		e.secure.Store(false)
 		e.recvMu.Lock()
 		e.recvCtx = nil
@@ -259,10 +254,13 @@ func (h endpointHandler) HandleSRTP(b *transport.Batch, buf []byte, rtcp bool) {
 	h.e.handleSRTP(b, buf, rtcp)
 }
 
-// EndBatch wakes the sender goroutine of an endpoint that packets were queued to in the batch.
+// EndBatch sends what the batch queued to the endpoint (sendAtEnd).
 func (h endpointHandler) EndBatch() {
-	h.e.wakePending.Store(false)
-	h.e.wakeSender()
+	h.e.sendQueued.Store(false)
+	if h.e.conf.bridge.manualSend {
+		return
+	}
+	h.e.sendPending()
 }
 
 func (h endpointHandler) HandleSecure(keys transport.SRTPKeys) {

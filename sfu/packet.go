@@ -49,14 +49,17 @@ func (p *packet) release() {
 
 // packetQueue is a bounded lock-free multi-producer single-consumer ring of packets (Dmitry
 // Vyukov's bounded queue). Producers are socket reader goroutines fanning out; the consumer is
-// the receiving endpoint's sender goroutine. A full queue makes push fail instead of blocking.
+// the holder of the receiving endpoint's send token. A full queue makes push fail instead of
+// blocking.
 type packetQueue struct {
 	_       [64]byte
 	enqueue atomic.Uint64
 	_       [56]byte
 	dequeue uint64 // consumer only
-	mask    uint64
-	cells   []queueCell
+	// consumed is dequeue as the last consumer published it (publish), for pending.
+	consumed atomic.Uint64
+	mask     uint64
+	cells    []queueCell
 }
 
 type queueCell struct {
@@ -113,3 +116,10 @@ func (q *packetQueue) pop() *packet {
 	q.dequeue = pos + 1
 	return p
 }
+
+// publish makes what the consumer popped so far visible to pending.
+func (q *packetQueue) publish() { q.consumed.Store(q.dequeue) }
+
+// pending reports whether packets were pushed after the consumer's last publish. Any goroutine
+// may call it.
+func (q *packetQueue) pending() bool { return q.enqueue.Load() != q.consumed.Load() }

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"encoding/binary"
+	"runtime"
 	"time"
 
 	"github.com/pion/srtp/v3"
@@ -16,17 +17,21 @@ import (
 //	unprotect (sender's SRTP context) -> parse header -> source lookup -> mute/drop rules -> fan out
 //
 // Fan out pushes one reference to the shared, read-only decrypted packet into every other
-// endpoint's lock-free queue. Nothing here blocks: a full queue or a receiver without keys is a
-// counted drop. Waking the receivers' sender goroutines waits for the end of the socket batch
-// (wakeAtEnd): one wakeup per receiver per recvmmsg instead of one per packet, so that a sender
-// drains and writes many packets with one sendmmsg.
+// endpoint's lock-free queue and marks the receiver for the end of the socket batch
+// (sendAtEnd). Nothing here blocks: a full queue or a receiver without keys is a counted drop.
 //
-// Send side, on the receiving endpoint's own sender goroutine (sendLoop):
+// Send side, on the same reader goroutine once it has dispatched the whole recvmmsg batch
+// (sendPending, for each receiver marked), holding the receiver's send token:
 //
 //	dequeue -> projection (accept? + copy and rewrite into the datagram buffer) -> protect -> batch write
 //
+// so every receiver gets one sendmmsg per batch with all of its packets, and no other goroutine
+// has to be woken. The token (Endpoint.sending) makes one goroutine at a time own the receiver's
+// send SRTP context, projections and batch writer; a reader that finds it taken leaves the
+// packets to the holder, which looks at the queue again after letting go.
+//
 // RTCP: PLI/FIR from a receiver become a PLI (sender SSRC = the conference's feedback video SSRC)
-// queued to the media sender's sender goroutine. A sender report about a signalled source is
+// queued to the media sender like RTP. A sender report about a signalled source is
 // fanned out like RTP, without its report blocks, and passes the receiver's projection of that
 // source (so it only goes where the source's RTP went). Every other RTCP packet ends here.
 
@@ -138,7 +143,7 @@ func (e *Endpoint) fanOut(b *transport.Batch, p *packet) {
 			e.rx.queueFull.Add(1)
 			continue
 		}
-		r.wakeAtEnd(b)
+		r.sendAtEnd(b)
 	}
 }
 
@@ -232,61 +237,67 @@ func (e *Endpoint) requestKeyframe(b *transport.Batch, mediaSSRC uint32) {
 		e.rx.queueFull.Add(1)
 		return
 	}
-	owner.wakeAtEnd(b)
+	owner.sendAtEnd(b)
 	e.rx.keyframesForwarded.Add(1)
 }
 
-// wakeAtEnd makes sure the sender goroutine looks at its queue once the reader's batch is
-// dispatched. The flag keeps e in at most one batch's list: a second reader that pushed to e
-// while another one holds it relies on that reader's wake, which comes after its own push.
-func (e *Endpoint) wakeAtEnd(b *transport.Batch) {
-	if e.wakePending.CompareAndSwap(false, true) {
+// sendAtEnd makes the reader send e's queue once its batch is dispatched. The flag keeps e in at
+// most one batch's list: a second reader that pushed to e meanwhile relies on the first one's
+// sendPending, which starts after both pushes.
+func (e *Endpoint) sendAtEnd(b *transport.Batch) {
+	if e.sendQueued.CompareAndSwap(false, true) {
 		b.AtEnd(endpointHandler{e})
 	}
 }
 
-// wakeSender makes sure the sender goroutine looks at its queue again.
-func (e *Endpoint) wakeSender() {
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
-}
-
-// sendLoop is the endpoint's sender goroutine: it owns the send SRTP context, the projections
-// and the batch writer.
-func (e *Endpoint) sendLoop() {
-	defer close(e.senderDone)
-	for {
-		select {
-		case <-e.wake:
-			e.drain()
-			e.senderBeats.Add(1)
-		case <-e.stop:
-			for p := e.queue.pop(); p != nil; p = e.queue.pop() {
-				p.release()
-			}
+// sendPending drains e's queue on the calling goroutine unless another goroutine holds the send
+// token; that one looks at the queue again after it lets go, so nothing pushed before this call
+// stays queued.
+func (e *Endpoint) sendPending() {
+	for e.queue.pending() {
+		if !e.sending.CompareAndSwap(false, true) {
+			return
+		}
+		n := e.drain()
+		e.sending.Store(false)
+		if n == 0 {
+			// A producer reserved a slot and is still writing it: it sends at its own batch end.
 			return
 		}
 	}
 }
 
-// drain is the send side of the pipeline: it forwards everything queued and flushes the batch.
-func (e *Endpoint) drain() {
-	ctx := e.sendCtx.Load()
-	committed := 0
+// stopSending takes the send token for good (Expire) and returns the queued packets to the pool.
+func (e *Endpoint) stopSending() {
+	for !e.sending.CompareAndSwap(false, true) {
+		runtime.Gosched() // a reader is draining e: that takes microseconds
+	}
 	for p := e.queue.pop(); p != nil; p = e.queue.pop() {
+		p.release()
+	}
+	e.queue.publish()
+}
+
+// drain is the send side of the pipeline: it forwards everything queued and flushes the batch.
+// It returns how many packets it took from the queue. The caller holds the send token.
+func (e *Endpoint) drain() int {
+	ctx := e.sendCtx.Load()
+	committed, n := 0, 0
+	for p := e.queue.pop(); p != nil; p = e.queue.pop() {
+		n++
 		if e.send(ctx, p) {
 			committed++
 		}
 		p.release()
 	}
+	e.queue.publish()
 	if committed > 0 {
 		if err := e.writer.Flush(); err != nil {
 			e.tx.failed.Add(1)
 			e.log.Debug("flush failed", "err", err)
 		}
 	}
+	return n
 }
 
 // send builds, protects and commits one datagram for p; it reports whether one was committed.
@@ -357,7 +368,7 @@ func (e *Endpoint) projectionFor(src *source) *projection {
 }
 
 // projection is the per-(receiver, source) seam where simulcast layer selection and SSRC
-// rewriting plug in. It belongs to the receiver's sender goroutine.
+// rewriting plug in. It belongs to the holder of the receiver's send token.
 type projection struct {
 	src       *source
 	forwarded uint64
