@@ -1,7 +1,7 @@
 package xmppcomp_test
 
 import (
-	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -74,20 +74,22 @@ func TestTwoServersReportedSeparately(t *testing.T) {
 func TestNicknameTakenThenFreedJoinsLater(t *testing.T) {
 	srv := prosodytest.Start(t, prosodytest.Options{})
 	f := prosodytest.DialFocus(t, srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	ctx := ctxT(t, time.Minute)
 	if err := f.JoinBrewery(ctx, nick); err != nil { // squat the bridge's nickname
 		t.Fatal(err)
 	}
-	b := startBridge(t, srv, nil)
-	time.Sleep(time.Second)
+	logs := newLogSeen(testLogger(t).Handler())
+	b := startBridge(t, srv, func(c *xmppcomp.Config) { c.Logger = slog.New(logs) })
+	// Wait for the refused join itself rather than sleeping: on a loaded machine the login alone
+	// can take longer than any fixed pause.
+	waitFor(t, 20*time.Second, "the bridge's join refused", func() bool { return logs.count("cannot join brewery") > 0 })
 	if st := b.Status(); st.MUCClientsConnected != 1 || st.MUCsJoined != 0 {
 		t.Fatalf("joined despite the nickname conflict: %+v", st)
 	}
 	if err := f.Send(ctx, "<presence xmlns='jabber:client' type='unavailable' to='"+occupant+"'/>"); err != nil {
 		t.Fatal(err)
 	}
-	b.waitJoined(t, 7*time.Second) // rejoin attempts every 5 s
+	b.waitJoined(t, 10*time.Second) // rejoin attempts every 5 s
 }
 
 func TestKeepAlivePingsAnswered(t *testing.T) {

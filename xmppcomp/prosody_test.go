@@ -39,6 +39,44 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
 }
 
+// logSeen is a slog.Handler that passes records on to next and remembers which messages were
+// logged, so a test can wait for an event the client only reports in its log.
+type logSeen struct {
+	next slog.Handler
+	mu   *sync.Mutex
+	msgs map[string]int
+}
+
+func newLogSeen(next slog.Handler) *logSeen {
+	return &logSeen{next: next, mu: &sync.Mutex{}, msgs: map[string]int{}}
+}
+
+func (l *logSeen) Enabled(context.Context, slog.Level) bool { return true }
+
+func (l *logSeen) Handle(ctx context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.msgs[r.Message]++
+	l.mu.Unlock()
+	if l.next.Enabled(ctx, r.Level) {
+		return l.next.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (l *logSeen) WithAttrs(as []slog.Attr) slog.Handler {
+	return &logSeen{next: l.next.WithAttrs(as), mu: l.mu, msgs: l.msgs}
+}
+
+func (l *logSeen) WithGroup(name string) slog.Handler {
+	return &logSeen{next: l.next.WithGroup(name), mu: l.mu, msgs: l.msgs}
+}
+
+func (l *logSeen) count(msg string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.msgs[msg]
+}
+
 func serverConfig(srv *prosodytest.Server) xmppcomp.ServerConfig {
 	return xmppcomp.ServerConfig{
 		ID: "shard0", Host: srv.Host, Port: srv.Port, Domain: prosodytest.Domain,
