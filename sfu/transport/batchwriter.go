@@ -18,7 +18,8 @@ const (
 var ErrNoRemote = errors.New("transport: no selected ICE pair yet")
 
 // BatchWriter queues datagrams for one transport and sends them with one sendmmsg to the
-// remote address of the transport's selected ICE pair. It is owned by one goroutine.
+// remote address of the transport's selected ICE pair. It is used by one goroutine at a time,
+// and never waits for the socket: what does not fit in the send buffer is dropped.
 type BatchWriter struct {
 	t       *Transport
 	sock    *socket
@@ -59,7 +60,8 @@ func (w *BatchWriter) Commit(b []byte) {
 }
 
 // Flush sends what is queued to the transport's current remote address (sendmmsg). Without a
-// selected pair the queued datagrams are dropped and ErrNoRemote returned.
+// selected pair the queued datagrams are dropped and ErrNoRemote returned; with the socket's
+// send buffer full the rest are dropped and an error wrapping EAGAIN returned.
 func (w *BatchWriter) Flush() error {
 	n := w.n
 	w.n = 0

@@ -244,7 +244,11 @@ func (s *sendBatch) send(fd uintptr) bool {
 		case 0:
 			s.off += int(n)
 		case unix.EAGAIN:
-			return false
+			// The send buffer is full. The media core writes from the socket readers, which
+			// must never wait: drop the rest of the batch (the caller counts it) rather than
+			// wait for the poller.
+			s.errno = e
+			s.off = s.n
 		case unix.EINTR:
 		default:
 			// Skip the datagram the kernel refused (e.g. EMSGSIZE) and keep the rest flowing.
@@ -255,7 +259,8 @@ func (s *sendBatch) send(fd uintptr) bool {
 	return true
 }
 
-// write sends datagrams [0:n) and returns the first per-datagram error, if any.
+// write sends datagrams [0:n) without waiting and returns the first per-datagram error, if
+// any (EAGAIN: the send buffer was full and the datagrams from there on were dropped).
 func (s *sendBatch) write(n int) error {
 	s.off, s.n, s.errno = 0, n, nil
 	if err := s.rc.Write(s.fn); err != nil {
