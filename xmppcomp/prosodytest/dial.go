@@ -54,7 +54,7 @@ func DialWith(ctx context.Context, cfg DialConfig) (*Focus, error) {
 		return nil, fmt.Errorf("log in as %s: %w", j, err)
 	}
 	f := &Focus{s: s, conn: conn, presences: make(chan Stanza, 4096), waiters: map[string]chan Stanza{},
-		early: map[string]Stanza{}, done: make(chan struct{})}
+		early: map[string]Stanza{}, joins: map[string]chan Stanza{}, done: make(chan struct{})}
 	go func() {
 		f.serveErr = s.Serve(xmpp.HandlerFunc(f.handle))
 		close(f.done)
@@ -64,9 +64,24 @@ func DialWith(ctx context.Context, cfg DialConfig) (*Focus, error) {
 
 // JoinRoom joins the MUC room (a bare JID such as jvbbrewery@internal-muc.meet.jitsi) as nick
 // and waits until the room reflects the own presence, like JoinBrewery for any room.
-// Presences of other occupants seen meanwhile stay available on Presences.
+// Presences of other occupants seen meanwhile stay available on Presences, in arrival order.
 func (f *Focus) JoinRoom(ctx context.Context, room, nick string) error {
 	occupant := room + "/" + nick
+	own := make(chan Stanza, 1)
+	f.mu.Lock()
+	if _, dup := f.joins[occupant]; dup {
+		f.mu.Unlock()
+		return fmt.Errorf("join %s: already joining", occupant)
+	}
+	f.joins[occupant] = own
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		if f.joins[occupant] == own {
+			delete(f.joins, occupant)
+		}
+		f.mu.Unlock()
+	}()
 	var b strings.Builder
 	b.WriteString("<presence xmlns='jabber:client' to='")
 	_ = xml.EscapeText(&b, []byte(occupant))
@@ -74,31 +89,15 @@ func (f *Focus) JoinRoom(ctx context.Context, room, nick string) error {
 	if err := f.Send(ctx, b.String()); err != nil {
 		return err
 	}
-	var others []Stanza
-	defer func() {
-		for _, p := range others {
-			select {
-			case f.presences <- p:
-			default:
-				f.dropped.Add(1)
-			}
+	select {
+	case p := <-own:
+		if p.Type == "error" {
+			return fmt.Errorf("join %s: %s", occupant, p.Raw)
 		}
-	}()
-	for {
-		select {
-		case p := <-f.presences:
-			if p.From != occupant {
-				others = append(others, p)
-				continue
-			}
-			if p.Type == "error" {
-				return fmt.Errorf("join %s: %s", occupant, p.Raw)
-			}
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("join %s: %w", occupant, ctx.Err())
-		case <-f.done:
-			return fmt.Errorf("join %s: stream closed: %w", occupant, f.serveErr)
-		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("join %s: %w", occupant, ctx.Err())
+	case <-f.done:
+		return fmt.Errorf("join %s: stream closed: %w", occupant, f.serveErr)
 	}
 }

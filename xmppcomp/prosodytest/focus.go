@@ -61,9 +61,13 @@ type Focus struct {
 	mu        sync.Mutex
 	waiters   map[string]chan Stanza
 	early     map[string]Stanza
-	seq       atomic.Uint64
-	done      chan struct{}
-	serveErr  error
+	// joins holds JoinRoom calls waiting for their own occupant presence, by occupant JID: the
+	// reader hands that presence to the waiter so that every other presence stays on the
+	// presences channel in arrival order.
+	joins    map[string]chan Stanza
+	seq      atomic.Uint64
+	done     chan struct{}
+	serveErr error
 }
 
 // DialFocus logs in as focus@auth.meet.jitsi over STARTTLS. It is closed
@@ -126,6 +130,14 @@ func (f *Focus) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) er
 	}
 	switch {
 	case st.Name == "presence":
+		f.mu.Lock()
+		if c, ok := f.joins[st.From]; ok {
+			delete(f.joins, st.From)
+			f.mu.Unlock()
+			c <- st // buffered
+			return nil
+		}
+		f.mu.Unlock()
 		select {
 		case f.presences <- st:
 		default:
