@@ -36,8 +36,10 @@ import (
 // source (so it only goes where the source's RTP went). Every other RTCP packet ends here.
 
 const (
-	// queueSize is how many packets one receiver may have waiting (a power of two).
-	queueSize = 1024
+	// queueSize is how many packets one receiver may have waiting (a power of two). A queue is
+	// drained at the end of every batch that pushed to it, so it holds about a batch per reader
+	// (32 datagrams each, more with RTCP fan-out) plus what arrives while another reader drains.
+	queueSize = 256
 	// srtpOverhead is the most SRTP/SRTCP adds to a packet (16-byte GCM tag + 4-byte SRTCP index).
 	srtpOverhead = 20
 	// keyframeMinInterval limits keyframe requests relayed to one source (JVB's source-wide

@@ -22,7 +22,7 @@ func TestConcurrentBatchesSendEveryPacketOnceInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const each = 400 // below the queue size: no queue-full drops even if r is never drained
+	const each = queueSize - 10 // below the queue size: no queue-full drops even if r is never drained
 	pkts := make([][][]byte, len(senders))
 	for i, s := range senders {
 		for range each {
