@@ -380,3 +380,28 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() error) {
 		time.Sleep(250 * time.Millisecond)
 	}
 }
+
+// quietFor polls sample every 250 ms until it returned the same value for window, and fails if
+// that does not happen within d. Traffic that is still being forwarded never goes quiet; packets
+// that were merely in flight when the sender was removed do, however late they arrive.
+func quietFor[T comparable](t *testing.T, d, window time.Duration, what string, sample func() (T, error)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var last T
+	var since time.Time
+	for {
+		v, err := sample()
+		switch {
+		case err != nil:
+			since = time.Time{}
+		case since.IsZero() || v != last:
+			last, since = v, time.Now()
+		case time.Since(since) >= window:
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still changing after %v (last %+v, err %v)", what, d, last, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
