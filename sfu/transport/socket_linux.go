@@ -205,7 +205,7 @@ type sendBatch struct {
 	namelen uint32
 	off, n  int // datagrams hdrs[off:n] still to send
 	errno   error
-	fn      func(fd uintptr) bool
+	fn      func(fd uintptr)
 }
 
 func newSendBatch(c *net.UDPConn, n int) (*sendBatch, error) {
@@ -237,7 +237,10 @@ func (s *sendBatch) set(i int, b []byte) {
 	h.SetIovlen(1)
 }
 
-func (s *sendBatch) send(fd uintptr) bool {
+// send runs sendmmsg until every datagram went out or was dropped. It runs under
+// RawConn.Control, not Write: it never waits for the poller, and several goroutines may send on
+// one socket at once (Write would serialize them on the descriptor's write lock).
+func (s *sendBatch) send(fd uintptr) {
 	for s.off < s.n {
 		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[s.off])), uintptr(s.n-s.off), 0, 0, 0)
 		switch e {
@@ -256,14 +259,13 @@ func (s *sendBatch) send(fd uintptr) bool {
 			s.off++
 		}
 	}
-	return true
 }
 
 // write sends datagrams [0:n) without waiting and returns the first per-datagram error, if
 // any (EAGAIN: the send buffer was full and the datagrams from there on were dropped).
 func (s *sendBatch) write(n int) error {
 	s.off, s.n, s.errno = 0, n, nil
-	if err := s.rc.Write(s.fn); err != nil {
+	if err := s.rc.Control(s.fn); err != nil {
 		return err
 	}
 	return s.errno
