@@ -43,22 +43,44 @@ func Launch(ctx context.Context, dir string, opts Options) (*Process, error) {
 			return nil, fmt.Errorf("prosody directory: %w", err)
 		}
 	}
-	port, err := freeTCPPort()
-	if err != nil {
-		return nil, err
-	}
-	p := &Process{Dir: dir, Host: "127.0.0.1", Port: port}
-	var cfg bytes.Buffer
-	err = template.Must(template.New("cfg").Parse(configTemplate)).Execute(&cfg, map[string]any{
-		"Dir": dir, "Port": port, "RequireTLS": !opts.PlaintextAllowed, "StanzaLimit": opts.StanzaSizeLimit,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("prosody config: %w", err)
-	}
 	conf := filepath.Join(dir, "prosody.cfg.lua")
-	if err := os.WriteFile(conf, cfg.Bytes(), 0o600); err != nil {
-		return nil, fmt.Errorf("prosody config: %w", err)
+	p := &Process{Dir: dir, Host: "127.0.0.1"}
+	// The port is free when freeTCPPort returns but is only taken when prosody binds it; a
+	// connection made meanwhile (by another test) can get it as its source port. Then prosody
+	// runs without a listener: try again on another port.
+	for attempt := 1; ; attempt++ {
+		port, err := pickPort()
+		if err != nil {
+			return nil, err
+		}
+		p.Port = port
+		var cfg bytes.Buffer
+		err = template.Must(template.New("cfg").Parse(configTemplate)).Execute(&cfg, map[string]any{
+			"Dir": dir, "Port": port, "RequireTLS": !opts.PlaintextAllowed, "StanzaLimit": opts.StanzaSizeLimit,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("prosody config: %w", err)
+		}
+		if err := os.WriteFile(conf, cfg.Bytes(), 0o600); err != nil {
+			return nil, fmt.Errorf("prosody config: %w", err)
+		}
+		if attempt == 1 {
+			if err := provision(ctx, dir, conf); err != nil {
+				return nil, err
+			}
+		}
+		err = p.start(ctx, conf)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, errPortInUse) || attempt == 3 {
+			return nil, err
+		}
 	}
+}
+
+// provision creates the TLS certificate and the jvb and focus accounts.
+func provision(ctx context.Context, dir, conf string) error {
 	steps := [][]string{
 		{"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
 			"-subj", "/CN=" + Domain, "-addext", "subjectAltName=DNS:" + Domain + ",DNS:" + MUCDomain,
@@ -68,14 +90,35 @@ func Launch(ctx context.Context, dir string, opts Options) (*Process, error) {
 	}
 	for _, s := range steps {
 		if out, err := exec.CommandContext(ctx, s[0], s[1:]...).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("%s: %w: %s", strings.Join(s, " "), err, bytes.TrimSpace(out))
+			return fmt.Errorf("%s: %w: %s", strings.Join(s, " "), err, bytes.TrimSpace(out))
 		}
 	}
-	if err := p.start(ctx, conf); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return nil
 }
+
+// errPortInUse: prosody started but could not listen on its c2s port.
+var errPortInUse = errors.New("prosody's c2s port is in use")
+
+// portInUse reports whether prosody logged, after offset bytes of its log, that it could not
+// open a server port.
+func (p *Process) portInUse(offset int64) bool {
+	data, err := os.ReadFile(filepath.Join(p.Dir, "prosody.log"))
+	if err != nil || int64(len(data)) <= offset {
+		return false
+	}
+	return bytes.Contains(data[offset:], []byte("Failed to open server port"))
+}
+
+func (p *Process) logSize() int64 {
+	fi, err := os.Stat(filepath.Join(p.Dir, "prosody.log"))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// pickPort chooses the c2s port; a variable so that a test can hand out a taken one.
+var pickPort = freeTCPPort
 
 func freeTCPPort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -91,6 +134,7 @@ func (p *Process) start(ctx context.Context, conf string) error {
 	if err != nil {
 		return fmt.Errorf("prosody output: %w", err)
 	}
+	logStart := p.logSize()
 	cmd := exec.Command("prosody", "--config", conf, "-F")
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -106,6 +150,10 @@ func (p *Process) start(ctx context.Context, conf string) error {
 		if err == nil {
 			c.Close()
 			return nil
+		}
+		if p.portInUse(logStart) {
+			p.Stop()
+			return fmt.Errorf("%w: %s", errPortInUse, p.Addr())
 		}
 		select {
 		case <-p.done:

@@ -43,3 +43,50 @@ func TestLaunchDialJoinStop(t *testing.T) {
 		t.Fatalf("prosody still listening on %s after Stop", addr)
 	}
 }
+
+// A connection that got prosody's chosen port as its source port before prosody bound it (the
+// port is only reserved while freeTCPPort holds it) leaves prosody without a listener: Launch
+// notices from prosody's log and starts it again on another port.
+func TestLaunchRetriesWhenThePortIsTaken(t *testing.T) {
+	Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken, err := freeTCPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: taken}}).DialContext(ctx, "tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var picked []int
+	pickPort = func() (int, error) {
+		port, err := taken, error(nil)
+		if len(picked) > 0 {
+			port, err = freeTCPPort()
+		}
+		picked = append(picked, port)
+		return port, err
+	}
+	defer func() { pickPort = freeTCPPort }()
+
+	p, err := Launch(ctx, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if len(picked) != 2 || p.Port == taken {
+		t.Fatalf("ports tried %v, listening on %d with %d taken", picked, p.Port, taken)
+	}
+	f, err := DialWith(ctx, DialConfig{Addr: p.Addr(), User: FocusUser, Password: FocusPassword})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, p.Logs())
+	}
+	f.Close()
+}

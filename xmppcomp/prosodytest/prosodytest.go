@@ -12,6 +12,7 @@ package prosodytest
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,7 +123,16 @@ func (s *Server) Restart() {
 	s.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := s.start(ctx, filepath.Join(s.Dir, "prosody.cfg.lua")); err != nil {
-		s.t.Fatal(err)
+	// The port must stay the same (clients are configured with it). If a connection took it as
+	// its source port meanwhile, wait for that one to go away.
+	for attempt := 1; ; attempt++ {
+		err := s.start(ctx, filepath.Join(s.Dir, "prosody.cfg.lua"))
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, errPortInUse) || attempt == 10 {
+			s.t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
