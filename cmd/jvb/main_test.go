@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -428,13 +429,9 @@ func TestHealthcheckSubcommand(t *testing.T) {
 // TestNoConfigurationStartsAndExplains execs the command with an empty environment: it must
 // start without XMPP, say how to connect it to prosody, serve health, and exit 0 on SIGTERM.
 func TestNoConfigurationStartsAndExplains(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpAddr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(os.Args[0], "--http", httpAddr, "--port", "0")
+	// Port 0: the bridge logs where it listens. (A port picked here and closed again could be
+	// taken by a parallel test's connection before the bridge binds it.)
+	cmd := exec.Command(os.Args[0], "--http", "127.0.0.1:0", "--port", "0")
 	cmd.Env = []string{"JVB_TEST_AS_MAIN=1", "PATH=" + os.Getenv("PATH")}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -452,8 +449,12 @@ func TestNoConfigurationStartsAndExplains(t *testing.T) {
 		close(lines)
 	}()
 	var seen []string
+	var explained bool
+	var httpAddr string
 	deadline := time.After(20 * time.Second)
-	for wanted := "XMPP disabled: set JVB_AUTH_PASSWORD and XMPP_SERVER to connect to prosody"; ; {
+	const wanted = "XMPP disabled: set JVB_AUTH_PASSWORD and XMPP_SERVER to connect to prosody"
+	pageAt := regexp.MustCompile(`standalone mode: open http://([^/ ]+)/`)
+	for !explained || httpAddr == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -461,14 +462,16 @@ func TestNoConfigurationStartsAndExplains(t *testing.T) {
 			}
 			seen = append(seen, l)
 			if strings.Contains(l, wanted) {
-				goto started
+				explained = true
+			}
+			if m := pageAt.FindStringSubmatch(l); m != nil {
+				httpAddr = m[1]
 			}
 		case <-deadline:
 			_ = cmd.Process.Kill()
-			t.Fatalf("no %q in %v", wanted, seen)
+			t.Fatalf("no %q and standalone page address in %v", wanted, seen)
 		}
 	}
-started:
 	resp, err := http.Get("http://" + httpAddr + "/about/health")
 	if err != nil {
 		t.Fatal(err)
