@@ -284,16 +284,14 @@ func (e *Endpoint) stopSending() {
 // It returns how many packets it took from the queue. The caller holds the send token.
 func (e *Endpoint) drain() int {
 	ctx := e.sendCtx.Load()
-	committed, n := 0, 0
+	n := 0
 	for p := e.queue.pop(); p != nil; p = e.queue.pop() {
 		n++
-		if e.send(ctx, p) {
-			committed++
-		}
+		e.send(ctx, p)
 		p.release()
 	}
 	e.queue.publish()
-	if committed > 0 {
+	if n > 0 { // also when nothing was committed: the writer gives its buffers back
 		if err := e.writer.Flush(); err != nil {
 			e.tx.failed.Add(1)
 			e.log.Debug("flush failed", "err", err)
