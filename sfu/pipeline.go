@@ -300,24 +300,24 @@ func (e *Endpoint) drain() int {
 	return n
 }
 
-// send builds, protects and commits one datagram for p; it reports whether one was committed.
-func (e *Endpoint) send(ctx *srtp.Context, p *packet) bool {
+// send builds, protects and commits one datagram for p, or counts why not.
+func (e *Endpoint) send(ctx *srtp.Context, p *packet) {
 	in := p.data()
 	out := e.writer.Buffer()
 	if ctx == nil || len(in)+srtpOverhead > cap(out) {
 		e.tx.failed.Add(1)
-		return false
+		return
 	}
 	var err error
 	switch {
 	case p.rtcp && p.src != nil: // sender report
 		proj := e.projections[p.src]
 		if proj == nil {
-			return false // no RTP of that source was forwarded here yet
+			return // no RTP of that source was forwarded here yet
 		}
 		var ok bool
 		if out, ok = proj.forwardSenderReport(out, in); !ok {
-			return false
+			return
 		}
 		out, err = ctx.EncryptRTCP(out, out, &e.sendRTCP)
 	case p.rtcp: // keyframe request
@@ -327,22 +327,21 @@ func (e *Endpoint) send(ctx *srtp.Context, p *packet) bool {
 		proj := e.projectionFor(p.src)
 		if proj == nil {
 			e.tx.stale.Add(1)
-			return false
+			return
 		}
 		var ok bool
 		if out, ok = proj.forward(out, in); !ok {
-			return false
+			return
 		}
 		out, err = ctx.EncryptRTP(out, out, &e.sendRTP)
 	}
 	if err != nil {
 		e.tx.failed.Add(1)
-		return false
+		return
 	}
 	e.writer.Commit(out)
 	e.tx.packets.Add(1)
 	e.tx.bytes.Add(uint64(len(out)))
-	return true
 }
 
 // projectionFor returns this receiver's projection of src, or nil if src is no longer signalled
