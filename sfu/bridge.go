@@ -31,7 +31,7 @@ type Bridge struct {
 	mux          *transport.Mux // nil in tests that build transports themselves
 	newTransport transportFactory
 	counters     bridgeCounters
-	// manualSend (tests and benchmarks only) sends nothing at the end of a batch: the test drains
+	// manualSend (tests and benchmarks only) starts no sender goroutines: the test drains
 	// endpoints itself, synchronously.
 	manualSend bool
 	// readerSilence is how long a socket reader may stay away from its socket (Alive).

@@ -113,6 +113,11 @@ func (c *Conference) CreateEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 		return nil, fmt.Errorf("create endpoint %s in conference %s: %w", cfg.ID, c.id, err)
 	}
 	e.tr, e.writer = tr, w
+	if c.bridge.manualSend {
+		close(e.senderDone)
+	} else {
+		go e.sendLoop()
+	}
 	c.endpoints[cfg.ID] = e
 	c.rebuildLocked()
 	c.bridge.adopt(e)

@@ -65,9 +65,11 @@ type Endpoint struct {
 	lastAudio, lastVideo atomic.Int64
 	ctl                  controlCounters
 	expireOnce           sync.Once
+	stop, senderDone     chan struct{}
 	done                 chan struct{}
-	sendQueued           atomic.Bool // in a reader batch's end list (sendAtEnd)
-	sending              atomic.Bool // the send token (sendPending)
+	wake                 chan struct{} // cap 1: the sender goroutine has work (wakeSender)
+	sendQueued           atomic.Bool   // in a reader batch's end list (sendAtEnd)
+	lastDrain            atomic.Int64  // unix nanoseconds of the sender's last drain (Alive)
 	queue                *packetQueue
 	sendCtx              atomic.Pointer[srtp.Context]
 	rx                   receiveCounters
@@ -79,7 +81,7 @@ type Endpoint struct {
 	recvRTP  rtp.Header
 	recvRTCP rtcp.Header
 
-	// Send side: owned by the holder of the send token (pipeline.go).
+	// Send side: owned by the sender goroutine (sendLoop in pipeline.go).
 	writer      datagramWriter
 	sendRTP     rtp.Header
 	sendRTCP    rtcp.Header
@@ -97,11 +99,15 @@ func newEndpoint(c *Conference, cfg EndpointConfig) *Endpoint {
 		created:     time.Now(),
 		pts:         slices.Clone(cfg.PayloadTypes),
 		exts:        slices.Clone(cfg.HeaderExts),
+		stop:        make(chan struct{}),
+		senderDone:  make(chan struct{}),
 		done:        make(chan struct{}),
+		wake:        make(chan struct{}, 1),
 		queue:       newPacketQueue(queueSize),
 		projections: make(map[*source]*projection),
 	}
 	e.lastActivity.Store(e.created.UnixNano())
+	e.lastDrain.Store(e.created.UnixNano())
 	return e
 }
 
@@ -254,13 +260,10 @@ func (h endpointHandler) HandleSRTP(b *transport.Batch, buf []byte, rtcp bool) {
 	h.e.handleSRTP(b, buf, rtcp)
 }
 
-// EndBatch sends what the batch queued to the endpoint (sendAtEnd).
+// EndBatch wakes the sender goroutine of an endpoint the batch queued packets to (sendAtEnd).
 func (h endpointHandler) EndBatch() {
 	h.e.sendQueued.Store(false)
-	if h.e.conf.bridge.manualSend {
-		return
-	}
-	h.e.sendPending()
+	h.e.wakeSender()
 }
 
 func (h endpointHandler) HandleSecure(keys transport.SRTPKeys) {

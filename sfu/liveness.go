@@ -9,16 +9,28 @@ import (
 // fails (Bridge.readerSilence). A healthy reader comes back at least every second, even idle.
 const defaultReaderSilence = 5 * time.Second
 
+// senderStall is how long a sender goroutine may leave packets queued before Alive fails. A
+// healthy one drains within microseconds of its wakeup.
+const senderStall = 2 * time.Second
+
 // Alive fails when forwarding stopped making progress: a socket reader has not come back from
-// its socket within the reader silence limit. Readers do the whole per-packet path, the sends
-// included (pipeline.go), so one stuck in a handler, on a lock or in a write that never returns
-// shows here. Health checks call it; it does not block.
+// its socket within the reader silence limit, or an endpoint's sender goroutine has left packets
+// queued for longer than senderStall (stuck in a handler, on a lock, or in a write that never
+// returns). Health checks call it; it does not block.
 func (b *Bridge) Alive() error {
-	if b.mux == nil {
-		return nil
+	if b.mux != nil {
+		if err := b.mux.Alive(b.readerSilence); err != nil {
+			return fmt.Errorf("sfu: %w", err)
+		}
 	}
-	if err := b.mux.Alive(b.readerSilence); err != nil {
-		return fmt.Errorf("sfu: %w", err)
+	now := time.Now().UnixNano()
+	for _, c := range b.Conferences() {
+		for _, e := range c.Endpoints() {
+			if e.queue.pending() && now-e.lastDrain.Load() > int64(senderStall) {
+				return fmt.Errorf("sfu: sender of endpoint %s in conference %s has not drained its queue for %v",
+					e.id, c.id, time.Duration(now-e.lastDrain.Load()).Round(time.Millisecond))
+			}
+		}
 	}
 	return nil
 }

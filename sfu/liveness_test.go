@@ -61,3 +61,21 @@ func TestAliveFailsWhileASocketReaderIsStuck(t *testing.T) {
 		t.Fatalf("after the reader recovered: %v", err)
 	}
 }
+
+// A receiver whose sender goroutine leaves packets queued (stands in: a manual bridge nobody
+// drains) makes Alive fail once the stall limit has passed, and draining clears it.
+func TestStalledSenderMakesAliveFail(t *testing.T) {
+	tb, _, a, b, _ := threeParty(t)
+	a.ep.receiveOne(a.protect(t, a.rtpPacket(222, 100, 10)), false)
+	if err := tb.Alive(); err != nil {
+		t.Fatalf("fresh queue: %v", err)
+	}
+	b.ep.lastDrain.Store(time.Now().Add(-2 * senderStall).UnixNano())
+	if err := tb.Alive(); err == nil || !strings.Contains(err.Error(), "endpoint b") {
+		t.Fatalf("stalled sender: Alive() = %v", err)
+	}
+	b.ep.drain()
+	if err := tb.Alive(); err != nil {
+		t.Fatalf("after drain: %v", err)
+	}
+}

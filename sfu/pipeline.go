@@ -2,7 +2,6 @@ package sfu
 
 import (
 	"encoding/binary"
-	"runtime"
 	"time"
 
 	"github.com/pion/srtp/v3"
@@ -19,16 +18,16 @@ import (
 // Fan out pushes one reference to the shared, read-only decrypted packet into every other
 // endpoint's lock-free queue and marks the receiver for the end of the socket batch
 // (sendAtEnd). Nothing here blocks: a full queue or a receiver without keys is a counted drop.
+// Once the reader has dispatched its whole recvmmsg batch it wakes each marked receiver's sender
+// goroutine once, so a burst costs one wakeup per receiver, not one per packet.
 //
-// Send side, on the same reader goroutine once it has dispatched the whole recvmmsg batch
-// (sendPending, for each receiver marked), holding the receiver's send token:
+// Send side, on the receiving endpoint's own sender goroutine (sendLoop), which alone owns the
+// receiver's send SRTP context, projections and batch writer:
 //
 //	dequeue -> projection (accept? + copy and rewrite into the datagram buffer) -> protect -> batch write
 //
-// so every receiver gets one sendmmsg per batch with all of its packets, and no other goroutine
-// has to be woken. The token (Endpoint.sending) makes one goroutine at a time own the receiver's
-// send SRTP context, projections and batch writer; a reader that finds it taken leaves the
-// packets to the holder, which looks at the queue again after letting go.
+// so every wakeup drains the whole queue into one sendmmsg. The writer never waits for the
+// socket (a full send buffer is a counted drop), and a slow receiver only delays itself.
 //
 // RTCP: PLI/FIR from a receiver become a PLI (sender SSRC = the conference's feedback video SSRC)
 // queued to the media sender like RTP. A sender report about a signalled source is
@@ -36,10 +35,10 @@ import (
 // source (so it only goes where the source's RTP went). Every other RTCP packet ends here.
 
 const (
-	// queueSize is how many packets one receiver may have waiting (a power of two). A queue is
-	// drained at the end of every batch that pushed to it, so it holds about a batch per reader
-	// (32 datagrams each, more with RTCP fan-out) plus what arrives while another reader drains.
-	queueSize = 256
+	// queueSize is how many packets one receiver may have waiting (a power of two): what
+	// arrives for it while its sender goroutine waits to be scheduled, a few milliseconds of a
+	// large conference's audio and video on a loaded machine.
+	queueSize = 512
 	// srtpOverhead is the most SRTP/SRTCP adds to a packet (16-byte GCM tag + 4-byte SRTCP index).
 	srtpOverhead = 20
 	// keyframeMinInterval limits keyframe requests relayed to one source (JVB's source-wide
@@ -243,37 +242,41 @@ func (e *Endpoint) requestKeyframe(b *transport.Batch, mediaSSRC uint32) {
 	e.rx.keyframesForwarded.Add(1)
 }
 
-// sendAtEnd makes the reader send e's queue once its batch is dispatched. The flag keeps e in at
-// most one batch's list: a second reader that pushed to e meanwhile relies on the first one's
-// sendPending, which starts after both pushes.
+// sendAtEnd makes the reader wake e's sender goroutine once its batch is dispatched. The flag
+// keeps e in at most one batch's list: a second reader that pushed to e meanwhile relies on the
+// first one's wakeup, which comes after both pushes.
 func (e *Endpoint) sendAtEnd(b *transport.Batch) {
 	if e.sendQueued.CompareAndSwap(false, true) {
 		b.AtEnd(endpointHandler{e})
 	}
 }
 
-// sendPending drains e's queue on the calling goroutine unless another goroutine holds the send
-// token; that one looks at the queue again after it lets go, so nothing pushed before this call
-// stays queued.
-func (e *Endpoint) sendPending() {
-	for e.queue.pending() {
-		if !e.sending.CompareAndSwap(false, true) {
-			return
-		}
-		n := e.drain()
-		e.sending.Store(false)
-		if n == 0 {
-			// A producer reserved a slot and is still writing it: it sends at its own batch end.
+// wakeSender makes the sender goroutine drain the queue; a wakeup already pending covers this one.
+func (e *Endpoint) wakeSender() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sendLoop is the endpoint's sender goroutine: it owns the send side until Expire stops it.
+func (e *Endpoint) sendLoop() {
+	defer close(e.senderDone)
+	for {
+		select {
+		case <-e.wake:
+			e.drain()
+			e.lastDrain.Store(time.Now().UnixNano())
+		case <-e.stop:
 			return
 		}
 	}
 }
 
-// stopSending takes the send token for good (Expire) and returns the queued packets to the pool.
+// stopSending ends the sender goroutine (Expire) and returns what is still queued to the pool.
 func (e *Endpoint) stopSending() {
-	for !e.sending.CompareAndSwap(false, true) {
-		runtime.Gosched() // a reader is draining e: that takes microseconds
-	}
+	close(e.stop)
+	<-e.senderDone
 	for p := e.queue.pop(); p != nil; p = e.queue.pop() {
 		p.release()
 	}
@@ -281,7 +284,8 @@ func (e *Endpoint) stopSending() {
 }
 
 // drain is the send side of the pipeline: it forwards everything queued and flushes the batch.
-// It returns how many packets it took from the queue. The caller holds the send token.
+// It returns how many packets it took from the queue. Only the sender goroutine calls it (tests
+// with manualSend call it themselves instead).
 func (e *Endpoint) drain() int {
 	ctx := e.sendCtx.Load()
 	n := 0
@@ -367,7 +371,7 @@ func (e *Endpoint) projectionFor(src *source) *projection {
 }
 
 // projection is the per-(receiver, source) seam where simulcast layer selection and SSRC
-// rewriting plug in. It belongs to the holder of the receiver's send token.
+// rewriting plug in. It belongs to the receiver's sender goroutine.
 type projection struct {
 	src       *source
 	forwarded uint64

@@ -86,7 +86,7 @@ type receiveCounters struct {
 	_                                    [64]byte // keep the sender's counters off this cache line
 }
 
-// sendCounters are written only by the holder of the endpoint's send token.
+// sendCounters are written only by the endpoint's sender goroutine.
 type sendCounters struct {
 	packets, bytes, failed atomic.Uint64
 	stale                  atomic.Uint64 // queued for a source that is no longer signalled
