@@ -247,9 +247,9 @@ func (s *sendBatch) send(fd uintptr) {
 		case 0:
 			s.off += int(n)
 		case unix.EAGAIN:
-			// The send buffer is full. The media core writes from the socket readers, which
-			// must never wait: drop the rest of the batch (the caller counts it) rather than
-			// wait for the poller.
+			// The send buffer is full: drop the rest of the batch (the caller counts it)
+			// rather than wait for the poller, so one congested socket never stalls a sender
+			// behind a queue that keeps growing.
 			s.errno = e
 			s.off = s.n
 		case unix.EINTR:
