@@ -7,7 +7,6 @@ package transporttest
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"gojvb/sfu/transport"
@@ -168,61 +167,8 @@ func DescriptionFromSDP(sdp string) (transport.Description, error) {
 	return d, nil
 }
 
-// CandidateLine formats c as an SDP attribute value without the "a=" prefix
-// ("candidate:1 1 udp 2130706431 127.0.0.1 10000 typ host generation 0").
-func CandidateLine(c transport.Candidate) string {
-	proto := c.Protocol
-	if proto == "" {
-		proto = "udp"
-	}
-	comp := c.Component
-	if comp == 0 {
-		comp = 1
-	}
-	s := fmt.Sprintf("candidate:%s %d %s %d %s %d typ %s", c.Foundation, comp, proto, c.Priority, c.IP, c.Port, c.Type)
-	if c.RelAddr != "" {
-		s += fmt.Sprintf(" raddr %s rport %d", c.RelAddr, c.RelPort)
-	}
-	if c.TCPType != "" {
-		s += " tcptype " + c.TCPType
-	}
-	return s + fmt.Sprintf(" generation %d", c.Generation)
-}
+// CandidateLine renders c as an SDP candidate attribute value (transport.Candidate.SDP).
+func CandidateLine(c transport.Candidate) string { return c.SDP() }
 
-// ParseCandidate parses an SDP candidate attribute value, with or without the "a=" and
-// "candidate:" prefixes.
-func ParseCandidate(s string) (transport.Candidate, error) {
-	var c transport.Candidate
-	s = strings.TrimPrefix(strings.TrimSpace(s), "a=")
-	s = strings.TrimPrefix(s, "candidate:")
-	f := strings.Fields(s)
-	if len(f) < 8 || f[6] != "typ" {
-		return c, fmt.Errorf("transporttest: bad candidate %q", s)
-	}
-	comp, err1 := strconv.Atoi(f[1])
-	prio, err2 := strconv.ParseUint(f[3], 10, 32)
-	port, err3 := strconv.Atoi(f[5])
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return c, fmt.Errorf("transporttest: bad candidate %q: %w", s, err)
-	}
-	c = transport.Candidate{
-		Foundation: f[0], Component: comp, Protocol: strings.ToLower(f[2]), Priority: uint32(prio),
-		IP: f[4], Port: port, Type: f[7],
-	}
-	for i := 8; i+1 < len(f); i += 2 {
-		v := f[i+1]
-		switch f[i] {
-		case "raddr":
-			c.RelAddr = v
-		case "rport":
-			c.RelPort, _ = strconv.Atoi(v)
-		case "generation":
-			c.Generation, _ = strconv.Atoi(v)
-		case "network-id":
-			c.Network, _ = strconv.Atoi(v)
-		case "tcptype":
-			c.TCPType = v
-		}
-	}
-	return c, nil
-}
+// ParseCandidate parses an SDP candidate attribute value (transport.ParseCandidate).
+func ParseCandidate(s string) (transport.Candidate, error) { return transport.ParseCandidate(s) }

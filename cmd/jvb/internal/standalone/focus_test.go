@@ -67,7 +67,7 @@ func TestJoinAllocatesEndpointAndOffersItsTransport(t *testing.T) {
 	fa, fv := confs[0].FeedbackSSRCs()
 	for _, want := range []string{"a=ice-ufrag:" + local.Ufrag + "\r\n", "a=ice-pwd:" + local.Pwd + "\r\n",
 		"a=fingerprint:sha-256 " + local.Fingerprints[0].Value + "\r\n", "a=setup:actpass\r\n",
-		"a=" + formatCandidate(local.Candidates[0]) + "\r\n",
+		"a=" + local.Candidates[0].SDP() + "\r\n",
 		fmt.Sprintf("a=ssrc:%d msid:mixedmslabel mixedlabelaudio0", fa),
 		fmt.Sprintf("a=ssrc:%d msid:mixedmslabel mixedlabelvideo0", fv), "a=sctp-port:5000"} {
 		if !strings.Contains(jr.Offer.SDP, want) {

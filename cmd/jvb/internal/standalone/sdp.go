@@ -186,7 +186,7 @@ func (o *offer) transportAttrs(b *strings.Builder, mid string) {
 	w("a=setup:actpass")
 	w("a=mid:%s", mid)
 	for _, c := range o.Bridge.Candidates {
-		w("a=%s", formatCandidate(c))
+		w("a=%s", c.SDP())
 	}
 }
 
@@ -252,62 +252,6 @@ func (o *offer) rtpSection(b *strings.Builder, kind, mid, dir string, src *media
 		w("a=ssrc:%d cname:%s", s, stream)
 		w("a=ssrc:%d msid:%s %s", s, stream, track)
 	}
-}
-
-// formatCandidate renders an ICE candidate as an SDP attribute value ("candidate:...").
-func formatCandidate(c transport.Candidate) string {
-	proto := c.Protocol
-	if proto == "" {
-		proto = "udp"
-	}
-	comp := c.Component
-	if comp == 0 {
-		comp = 1
-	}
-	s := fmt.Sprintf("candidate:%s %d %s %d %s %d typ %s", c.Foundation, comp, proto, c.Priority, c.IP, c.Port, c.Type)
-	if c.RelAddr != "" {
-		s += fmt.Sprintf(" raddr %s rport %d", c.RelAddr, c.RelPort)
-	}
-	if c.TCPType != "" {
-		s += " tcptype " + c.TCPType
-	}
-	return s + fmt.Sprintf(" generation %d", c.Generation)
-}
-
-var errBadCandidate = errors.New("malformed ICE candidate")
-
-// parseCandidate parses "candidate:<foundation> <component> <protocol> <priority> <ip> <port>
-// typ <type> [raddr a rport p] [tcptype t] [generation g] [network-id n] [other k v]...".
-func parseCandidate(s string) (transport.Candidate, error) {
-	s = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s), "a="))
-	s = strings.TrimPrefix(s, "candidate:")
-	f := strings.Fields(s)
-	if len(f) < 8 || f[6] != "typ" {
-		return transport.Candidate{}, fmt.Errorf("%w: %q", errBadCandidate, s)
-	}
-	comp, err1 := strconv.Atoi(f[1])
-	prio, err2 := strconv.ParseUint(f[3], 10, 32)
-	port, err3 := strconv.Atoi(f[5])
-	if err := errors.Join(err1, err2, err3); err != nil || comp < 1 || comp > 2 || port < 1 || port > 65535 {
-		return transport.Candidate{}, fmt.Errorf("%w: %q: numbers out of range", errBadCandidate, s)
-	}
-	c := transport.Candidate{Foundation: f[0], Component: comp, Protocol: strings.ToLower(f[2]),
-		Priority: uint32(prio), IP: f[4], Port: port, Type: f[7]}
-	for i := 8; i+1 < len(f); i += 2 {
-		switch f[i] {
-		case "raddr":
-			c.RelAddr = f[i+1]
-		case "rport":
-			c.RelPort, _ = strconv.Atoi(f[i+1])
-		case "tcptype":
-			c.TCPType = f[i+1]
-		case "generation":
-			c.Generation, _ = strconv.Atoi(f[i+1])
-		case "network-id":
-			c.Network, _ = strconv.Atoi(f[i+1])
-		}
-	}
-	return c, nil
 }
 
 // answer is what the focus takes from a browser's SDP answer.
@@ -438,7 +382,7 @@ func parseAnswer(sdp string, extraCandidates []string, ep string) (answer, error
 		if strings.TrimSpace(s) == "" {
 			continue
 		}
-		c, err := parseCandidate(s)
+		c, err := transport.ParseCandidate(s)
 		// rtcp-mux is always on: component 2 (RTCP) candidates are of no use to the bridge.
 		if err != nil || c.Protocol != "udp" || c.Component != 1 || strings.HasSuffix(c.IP, ".local") ||
 			len(a.Transport.Candidates) >= maxCandidates {

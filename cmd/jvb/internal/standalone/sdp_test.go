@@ -222,15 +222,15 @@ func TestAnswerCandidatesAreCapped(t *testing.T) {
 func TestCandidateRoundTrip(t *testing.T) {
 	in := transport.Candidate{Foundation: "f1", Component: 1, Protocol: "udp", Priority: 12345, IP: "198.51.100.7",
 		Port: 4444, Type: "srflx", RelAddr: "10.0.0.2", RelPort: 5555, Generation: 1}
-	out, err := parseCandidate("a=" + formatCandidate(in))
+	out, err := transport.ParseCandidate("a=" + in.SDP())
 	if err != nil || out != in {
 		t.Fatalf("round trip: %+v, %v; want %+v", out, err, in)
 	}
 	for _, bad := range []string{"", "candidate:", "candidate:1 1 udp 1 1.2.3.4 99999 typ host",
 		"candidate:1 3 udp 1 1.2.3.4 9 typ host", "candidate:1 1 udp -1 1.2.3.4 9 typ host",
 		"candidate:1 1 udp 1 1.2.3.4 9 type host"} {
-		if _, err := parseCandidate(bad); err == nil {
-			t.Errorf("parseCandidate(%q) accepted", bad)
+		if _, err := transport.ParseCandidate(bad); err == nil {
+			t.Errorf("transport.ParseCandidate(%q) accepted", bad)
 		}
 	}
 }
