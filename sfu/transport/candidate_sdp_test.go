@@ -20,3 +20,4 @@ func TestCandidateSDPRoundTrip(t *testing.T) {
 		}
 	}
 }
+

@@ -69,11 +69,13 @@ type Transport struct {
 	started     bool
 	remoteUfrag string
 	remoteFPs   []Fingerprint
-	fpReady     chan struct{}
-	roleKnown   bool
-	isServer    bool // bridge is the DTLS server
-	dconn       *dtls.Conn
-	assoc       *sctp.Association
+	// remoteCandidates counts the remote candidates handed to the agent (MaxRemoteCandidates).
+	remoteCandidates int
+	fpReady          chan struct{}
+	roleKnown        bool
+	isServer         bool // bridge is the DTLS server
+	dconn            *dtls.Conn
+	assoc            *sctp.Association
 
 	dcMu sync.Mutex
 	dc   dataChannel
@@ -274,6 +276,10 @@ func (t *Transport) SetRemoteDescription(d Description) error {
 	}
 	var errs []error
 	for _, c := range d.Candidates {
+		if t.remoteCandidates >= MaxRemoteCandidates {
+			errs = append(errs, fmt.Errorf("transport: more than %d remote candidates: the rest are ignored", MaxRemoteCandidates))
+			break
+		}
 		if c.Protocol != "" && !strings.EqualFold(c.Protocol, "udp") {
 			continue // the bridge only does ICE over UDP
 		}
@@ -287,7 +293,9 @@ func (t *Transport) SetRemoteDescription(d Description) error {
 		}
 		if err := t.agent.AddRemoteCandidate(pc); err != nil {
 			errs = append(errs, fmt.Errorf("transport: add remote candidate %s:%d: %w", c.IP, c.Port, err))
+			continue
 		}
+		t.remoteCandidates++
 	}
 	if start {
 		t.started = true
@@ -296,6 +304,11 @@ func (t *Transport) SetRemoteDescription(d Description) error {
 	}
 	return errors.Join(errs...)
 }
+
+// MaxRemoteCandidates caps the remote candidates one transport takes over its lifetime (first
+// description and trickle together): a browser gathers a handful per interface, and every one
+// costs the ICE agent a pair to check, so a hostile request cannot make it check thousands.
+const MaxRemoteCandidates = 64
 
 func candidateString(c Candidate) string {
 	comp := c.Component
