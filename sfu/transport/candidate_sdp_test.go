@@ -20,4 +20,3 @@ func TestCandidateSDPRoundTrip(t *testing.T) {
 		}
 	}
 }
-
