@@ -67,6 +67,7 @@ var metrics = []metric{
 	counter("endpoints_dtls_failed", "Endpoints whose DTLS handshake failed.", func(r *Report) uint64 { return r.Bridge.DTLSFailed }),
 	counter("data_channel_messages_received", "Bridge-channel messages received.", func(r *Report) uint64 { return r.Bridge.DataChannelMessagesReceived }),
 	counter("data_channel_messages_sent", "Bridge-channel messages sent.", func(r *Report) uint64 { return r.Bridge.DataChannelMessagesSent }),
+	counter("rejected_data_channels", "Data channels refused (wrong protocol or over max-channels).", func(r *Report) uint64 { return r.Bridge.Mux.RejectedDataChannels }),
 	counter("xmpp_disconnects", "XMPP sessions that ended without being asked to.", func(r *Report) uint64 { return r.XMPP.Disconnects }),
 	counter("keyframe_requests_forwarded", "PLI/FIR relayed to a media sender.", func(r *Report) uint64 { return r.Bridge.KeyframeRequestsForwarded }),
 }
@@ -88,6 +89,8 @@ var drops = []struct {
 	{"unknown_ufrag", func(r *Report) uint64 { return r.Bridge.Mux.DroppedUnknownUfrag }},
 	{"bad_integrity", func(r *Report) uint64 { return r.Bridge.Mux.DroppedBadIntegrity }},
 	{"unknown_address", func(r *Report) uint64 { return r.Bridge.Mux.DroppedUnknownAddr }},
+	{"ice_dtls_queue_full", func(r *Report) uint64 { return r.Bridge.Mux.DroppedQueueFull }},
+	{"socket_overflow", func(r *Report) uint64 { return r.Bridge.Mux.DroppedSocketOverflow }},
 }
 
 var (

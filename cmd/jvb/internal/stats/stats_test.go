@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -244,5 +245,57 @@ func TestXMPPMetricsUseJVBNames(t *testing.T) {
 		if got := value(t, fams, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// dropped returns the jitsi_jvb_dropped_packets_total series with that reason label.
+func dropped(t *testing.T, fams map[string]*dto.MetricFamily, reason string) (float64, bool) {
+	t.Helper()
+	for _, m := range fams["jitsi_jvb_dropped_packets_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "reason" && l.GetValue() == reason {
+				return m.GetCounter().GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// TestSocketDropsReachMetrics sends a garbage datagram to a real bridge's port: the drop counted
+// at the socket shows in /metrics under its reason, and the socket-level reasons are all exported.
+func TestSocketDropsReachMetrics(t *testing.T) {
+	b, err := sfu.New(sfu.Config{
+		Transport: transport.Config{Port: 0, BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 1},
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s := NewSampler(Sources{Bridge: b.Stats}, Info{Version: "test"}, time.Now())
+	for _, reason := range []string{"garbage", "unknown_ufrag", "bad_integrity", "unknown_address", "ice_dtls_queue_full", "socket_overflow"} {
+		if _, ok := dropped(t, scrape(t, s), reason); !ok {
+			t.Errorf("no dropped_packets_total{reason=%q}", reason)
+		}
+	}
+	if _, ok := scrape(t, s)["jitsi_jvb_rejected_data_channels_total"]; !ok {
+		t.Error("jitsi_jvb_rejected_data_channels_total missing")
+	}
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(b.LocalAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte{0xff, 0x00, 0x11}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if v, _ := dropped(t, scrape(t, s), "garbage"); v == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("garbage datagram not counted in jitsi_jvb_dropped_packets_total{reason=garbage}")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
