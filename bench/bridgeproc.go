@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +38,7 @@ type BridgeConfig struct {
 	Binary string   // path to the cmd/jvb binary
 	Env    []string // extra KEY=VALUE on top of the defaults below
 	Args   []string // extra command-line flags, e.g. --pprof
-	HTTP   string   // private HTTP HOST:PORT passed as --http; "" = a free loopback port
+	HTTP   string   // private HTTP HOST:PORT passed as --http; "" = 127.0.0.1:0 (port 0: read from the log)
 	// XMPP, when set, connects the bridge to this prosody under XMPP.BridgeNick (which must be
 	// set) with REST COLIBRI2 off, instead of REST only.
 	XMPP    *XMPPConfig
@@ -56,27 +57,14 @@ func BuildBridge(ctx context.Context, moduleDir, dir string) (string, error) {
 	return out, nil
 }
 
-// FreeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
-func FreeUDPPort() (int, error) {
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free UDP port: %w", err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port, nil
-}
-
 // StartBridge execs the bridge with a loopback media port, COLIBRI_REST_ENABLED=true and XMPP
 // off (or, with cfg.XMPP, the jitsi/jvb XMPP variables and REST COLIBRI2 off), and waits until its
-// private HTTP server answers.
+// private HTTP server answers. The bridge binds port 0 for media (and for HTTP unless cfg.HTTP
+// says otherwise) and StartBridge reads the ports it got from its "bridge started" log line: a
+// port picked here and closed again could be taken by another process before the bridge binds it.
 func StartBridge(ctx context.Context, cfg BridgeConfig) (*BridgeProcess, error) {
 	if cfg.HTTP == "" {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free TCP port: %w", err)
-		}
-		cfg.HTTP = l.Addr().String()
-		_ = l.Close()
+		cfg.HTTP = "127.0.0.1:0"
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 20 * time.Second
@@ -88,12 +76,7 @@ func StartBridge(ctx context.Context, cfg BridgeConfig) (*BridgeProcess, error) 
 	if cfg.XMPP != nil && cfg.XMPP.BridgeNick == "" {
 		return nil, errors.New("start bridge: XMPP.BridgeNick is empty; the bridge needs a known nick in the brewery")
 	}
-	port, err := FreeUDPPort()
-	if err != nil {
-		return nil, err
-	}
 	env := append(os.Environ(),
-		"JVB_PORT="+strconv.Itoa(port),
 		"JVB_ADVERTISE_IPS=127.0.0.1",
 		"JVB_ADVERTISE_PRIVATE_CANDIDATES=true",
 	)
@@ -103,34 +86,43 @@ func StartBridge(ctx context.Context, cfg BridgeConfig) (*BridgeProcess, error) 
 		env = append(env, "COLIBRI_REST_ENABLED=true", "JVB_DISABLE_XMPP=true")
 	}
 	env = append(env, cfg.Env...)
-	args := append([]string{"--http", cfg.HTTP, "--port", strconv.Itoa(port)}, cfg.Args...)
+	args := append([]string{"--http", cfg.HTTP, "--port", "0"}, cfg.Args...)
 	cmd := exec.Command(cfg.Binary, args...)
 	cmd.Env = env
 	tail := &tailBuffer{max: 16 << 10}
-	cmd.Stdout = tail
-	cmd.Stderr = tail
+	started := &startWatcher{found: make(chan startedLine, 1)}
+	out := io.MultiWriter(tail, started)
+	cmd.Stdout = out
+	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start bridge %s: %w", cfg.Binary, err)
 	}
-	p := &BridgeProcess{URL: "http://" + cfg.HTTP, cmd: cmd, done: make(chan struct{}), stderr: tail}
+	p := &BridgeProcess{cmd: cmd, done: make(chan struct{}), stderr: tail}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
-	log.Info("bridge started", "pid", cmd.Process.Pid, "binary", cfg.Binary, "media_port", port, "url", p.URL)
 
 	deadline := time.Now().Add(cfg.Timeout)
+	timeout := time.NewTimer(cfg.Timeout)
+	defer timeout.Stop()
+	select {
+	case sl := <-started.found:
+		p.URL = "http://" + sl.http
+		log.Info("bridge started", "pid", cmd.Process.Pid, "binary", cfg.Binary, "media", sl.udp, "url", p.URL)
+	case <-p.done:
+		return nil, fmt.Errorf("bridge exited before it was ready (%v): %s", p.err, tail.String())
+	case <-ctx.Done():
+		p.Stop()
+		return nil, ctx.Err()
+	case <-timeout.C:
+		p.Stop()
+		return nil, fmt.Errorf("bridge logged no \"bridge started\" line with http= after %v; output: %s", cfg.Timeout, tail.String())
+	}
+
 	hc := &http.Client{Timeout: time.Second}
 	for {
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("bridge exited before it was ready (%v): %s", p.err, tail.String())
-		case <-ctx.Done():
-			p.Stop()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
 		resp, err := hc.Get(p.URL + "/about/health")
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
@@ -141,7 +133,92 @@ func StartBridge(ctx context.Context, cfg BridgeConfig) (*BridgeProcess, error) 
 			p.Stop()
 			return nil, fmt.Errorf("bridge not answering %s after %v: %w; output: %s", p.URL, cfg.Timeout, err, tail.String())
 		}
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("bridge exited before it was ready (%v): %s", p.err, tail.String())
+		case <-ctx.Done():
+			p.Stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
+}
+
+// startedLine is what the bridge's "bridge started" log line says about where it listens.
+type startedLine struct{ http, udp string }
+
+var (
+	textAttr = regexp.MustCompile(`(?:^| )(http|udp)=(\S+)`)
+	jsonAttr = regexp.MustCompile(`"(http|udp)":"([^"]+)"`)
+)
+
+// parseStartedLine reads the HTTP and UDP addresses from the bridge's "bridge started" line, in
+// the text or the JSON log format; ok is false for any other line. An unspecified HTTP host
+// (0.0.0.0, ::) becomes the loopback address, where it can be dialled.
+func parseStartedLine(line string) (sl startedLine, ok bool) {
+	var attrs [][]string
+	switch {
+	case strings.Contains(line, `msg="bridge started"`):
+		attrs = textAttr.FindAllStringSubmatch(line, -1)
+	case strings.Contains(line, `"msg":"bridge started"`):
+		attrs = jsonAttr.FindAllStringSubmatch(line, -1)
+	default:
+		return sl, false
+	}
+	for _, a := range attrs {
+		v := strings.Trim(a[2], `"`)
+		if a[1] == "http" {
+			sl.http = v
+		} else {
+			sl.udp = v
+		}
+	}
+	if sl.http == "" {
+		return sl, false
+	}
+	if ap, err := netip.ParseAddrPort(sl.http); err == nil && ap.Addr().IsUnspecified() {
+		lo := netip.MustParseAddr("127.0.0.1")
+		if ap.Addr().Is6() {
+			lo = netip.IPv6Loopback()
+		}
+		sl.http = netip.AddrPortFrom(lo, ap.Port()).String()
+	}
+	return sl, true
+}
+
+// startWatcher is written the bridge's output and hands over the first "bridge started" line.
+type startWatcher struct {
+	mu    sync.Mutex
+	line  []byte // the current incomplete line
+	done  bool
+	found chan startedLine // buffered 1
+}
+
+func (w *startWatcher) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return len(b), nil
+	}
+	rest := b
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			if len(w.line) < 64<<10 { // a line this long is not the one looked for
+				w.line = append(w.line, rest...)
+			}
+			break
+		}
+		w.line = append(w.line, rest[:i]...)
+		rest = rest[i+1:]
+		if sl, ok := parseStartedLine(string(w.line)); ok {
+			w.done, w.line = true, nil
+			w.found <- sl
+			break
+		}
+		w.line = w.line[:0]
+	}
+	return len(b), nil
 }
 
 // PID is the bridge's process id.
