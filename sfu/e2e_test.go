@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -35,13 +33,12 @@ type peer struct {
 	idx                  int
 	id                   string
 	ep                   *Endpoint
-	pc                   *webrtc.PeerConnection
+	client               *transporttest.Peer
 	audio, video         *webrtc.TrackLocalStaticRTP
 	audioSSRC, videoSSRC uint32
 	dc                   *webrtc.DataChannel
 	dcMsgs               chan string
 	plis                 chan *rtcp.PictureLossIndication
-	readers              sync.WaitGroup
 
 	mu    sync.Mutex
 	got   map[uint32]int // RTP packets received per SSRC
@@ -95,16 +92,8 @@ func (p *peer) offer(remotes []*peer) string {
 	b.WriteString("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n")
 	fmt.Fprintf(&b, "a=group:BUNDLE %s\r\na=msid-semantic: WMS *\r\n", strings.Join(mids, " "))
 	section := func(m, mid, dir string) {
-		b.WriteString(m + "\r\nc=IN IP4 0.0.0.0\r\n")
-		fmt.Fprintf(&b, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\n", desc.Ufrag, desc.Pwd)
-		for _, fp := range desc.Fingerprints {
-			fmt.Fprintf(&b, "a=fingerprint:%s %s\r\n", fp.Hash, fp.Value)
-		}
-		b.WriteString("a=setup:actpass\r\n")
-		for _, c := range desc.Candidates {
-			fmt.Fprintf(&b, "a=%s\r\n", transporttest.CandidateLine(c))
-		}
-		fmt.Fprintf(&b, "a=end-of-candidates\r\na=mid:%s\r\n", mid)
+		b.WriteString(m + "\r\nc=IN IP4 0.0.0.0\r\n" + transporttest.TransportAttrs(desc))
+		fmt.Fprintf(&b, "a=mid:%s\r\n", mid)
 		if dir != "" {
 			fmt.Fprintf(&b, "a=%s\r\na=rtcp-mux\r\n", dir)
 		}
@@ -144,69 +133,33 @@ func joinPeer(t *testing.T, conf *Conference, idx int) *peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	se := webrtc.SettingEngine{}
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
+	if p.client, err = transporttest.NewPeer(transporttest.PeerOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	p.pc, err = webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
+	t.Cleanup(p.client.Close)
+	p.client.OnRTP(func(_ *webrtc.TrackRemote, pkt *rtp.Packet) { p.record(pkt) })
+	if err := p.client.SetOffer(p.offer(nil)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = p.pc.Close()
-		p.readers.Wait()
-	})
-	p.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			p.record(pkt)
-		}
-	})
-	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: p.offer(nil)}); err != nil {
-		t.Fatal(err)
-	}
-	p.audio, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", p.id)
-	p.video, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", p.id)
-	for _, tr := range []*webrtc.TrackLocalStaticRTP{p.audio, p.video} {
-		s, err := p.pc.AddTrack(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ssrc := uint32(s.GetParameters().Encodings[0].SSRC)
-		if tr == p.audio {
-			p.audioSSRC = ssrc
-		} else {
-			p.videoSSRC = ssrc
-		}
-		p.readers.Add(1)
-		go func() { // pion needs sender RTCP read; keyframe requests are what we look for
-			defer p.readers.Done()
-			for {
-				pkts, _, err := s.ReadRTCP()
-				if err != nil {
-					return
-				}
-				for _, pk := range pkts {
-					if pli, ok := pk.(*rtcp.PictureLossIndication); ok {
-						select {
-						case p.plis <- pli:
-						default:
-						}
-					}
+	onRTCP := func(pkts []rtcp.Packet) { // keyframe requests are what we look for
+		for _, pk := range pkts {
+			if pli, ok := pk.(*rtcp.PictureLossIndication); ok {
+				select {
+				case p.plis <- pli:
+				default:
 				}
 			}
-		}()
+		}
+	}
+	p.audio, p.video = transporttest.OpusTrack(p.id), transporttest.VP8Track(p.id)
+	if p.audioSSRC, err = p.client.AddTrack(p.audio, onRTCP); err != nil {
+		t.Fatal(err)
+	}
+	if p.videoSSRC, err = p.client.AddTrack(p.video, onRTCP); err != nil {
+		t.Fatal(err)
 	}
 	proto := transport.ColibriProtocol
-	p.dc, err = p.pc.CreateDataChannel("JVB data channel", &webrtc.DataChannelInit{Protocol: &proto})
+	p.dc, err = p.client.PC.CreateDataChannel("JVB data channel", &webrtc.DataChannelInit{Protocol: &proto})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,16 +169,7 @@ func joinPeer(t *testing.T, conf *Conference, idx int) *peer {
 		default:
 		}
 	})
-	answer, err := p.pc.CreateAnswer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(p.pc)
-	if err := p.pc.SetLocalDescription(answer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	desc, err := transporttest.DescriptionFromSDP(p.pc.LocalDescription().SDP)
+	desc, err := p.client.AnswerTransport()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,15 +228,11 @@ func connectAll(t *testing.T, peers []*peer) {
 		p.mu.Lock()
 		p.owner = owner
 		p.mu.Unlock()
-		if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: p.offer(remotes)}); err != nil {
+		if err := p.client.SetOffer(p.offer(remotes)); err != nil {
 			t.Fatalf("%s renegotiation: %v", p.id, err)
 		}
-		answer, err := p.pc.CreateAnswer(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.pc.SetLocalDescription(answer); err != nil {
-			t.Fatal(err)
+		if _, err := p.client.Answer(); err != nil {
+			t.Fatalf("%s renegotiation: %v", p.id, err)
 		}
 	}
 	for _, p := range peers {

@@ -27,7 +27,7 @@ func TestTwoPionClientsExchangeMediaMessagesAndKeyframeRequests(t *testing.T) {
 	_, fbVideo := conf.FeedbackSSRCs()
 	deadline := time.After(10 * time.Second)
 	for got := false; !got; {
-		if err := peers[1].pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{SenderSSRC: 1, MediaSSRC: peers[0].videoSSRC}}); err != nil {
+		if err := peers[1].client.PC.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{SenderSSRC: 1, MediaSSRC: peers[0].videoSSRC}}); err != nil {
 			t.Fatal(err)
 		}
 		select {

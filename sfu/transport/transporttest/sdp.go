@@ -88,6 +88,15 @@ func OfferSDP(desc transport.Description, opts OfferOptions) string {
 	return b.String()
 }
 
+// TransportAttrs returns the media-level SDP attribute lines (CRLF-terminated) carrying desc:
+// ice-ufrag, ice-pwd, fingerprints, setup:actpass, candidates and end-of-candidates. It is for
+// callers that lay out their own media sections.
+func TransportAttrs(desc transport.Description) string {
+	var b strings.Builder
+	writeTransport(&b, desc)
+	return b.String()
+}
+
 func writeTransport(b *strings.Builder, desc transport.Description) {
 	fmt.Fprintf(b, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\n", desc.Ufrag, desc.Pwd)
 	for _, fp := range desc.Fingerprints {
