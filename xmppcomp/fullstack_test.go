@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -89,62 +87,26 @@ func mustModified(t *testing.T, st prosodytest.Stanza) *colibri.ConferenceModifi
 // client is a pion/webrtc participant.
 type client struct {
 	id                   string
-	pc                   *webrtc.PeerConnection
+	peer                 *transporttest.Peer
 	audio, video         *webrtc.TrackLocalStaticRTP
 	audioSSRC, videoSSRC uint32
 	got                  map[uint32]*atomic.Int64
-
-	// readers counts the goroutines reading from pc. OnTrack handlers register under mu and
-	// only while !closed, so no Add can race with the cleanup's Wait.
-	mu      sync.Mutex
-	closed  bool
-	readers sync.WaitGroup
 }
 
 func newClient(t *testing.T, id string) *client {
 	t.Helper()
 	c := &client{id: id, got: map[uint32]*atomic.Int64{}}
-	se := webrtc.SettingEngine{}
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
 	var err error
-	c.pc, err = webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
+	if c.peer, err = transporttest.NewPeer(transporttest.PeerOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c.mu.Lock()
-		c.closed = true
-		c.mu.Unlock()
-		_ = c.pc.Close()
-		c.readers.Wait()
-	})
-	c.audio, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", id)
-	c.video, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", id)
-	for _, tr := range []*webrtc.TrackLocalStaticRTP{c.audio, c.video} {
-		s, err := c.pc.AddTrack(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ssrc := uint32(s.GetParameters().Encodings[0].SSRC)
-		if tr == c.audio {
-			c.audioSSRC = ssrc
-		} else {
-			c.videoSSRC = ssrc
-		}
-		c.readers.Go(func() { // drain RTCP so pion's interceptors keep running
-			for {
-				if _, _, err := s.ReadRTCP(); err != nil {
-					return
-				}
-			}
-		})
+	t.Cleanup(c.peer.Close)
+	c.audio, c.video = transporttest.OpusTrack(id), transporttest.VP8Track(id)
+	if c.audioSSRC, err = c.peer.AddTrack(c.audio, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.videoSSRC, err = c.peer.AddTrack(c.video, nil); err != nil {
+		t.Fatal(err)
 	}
 	return c
 }
@@ -153,23 +115,9 @@ func (c *client) expect(ssrcs ...uint32) {
 	for _, s := range ssrcs {
 		c.got[s] = &atomic.Int64{}
 	}
-	c.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
-			return
-		}
-		c.readers.Add(1)
-		c.mu.Unlock()
-		defer c.readers.Done()
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			if n, ok := c.got[pkt.SSRC]; ok {
-				n.Add(1)
-			}
+	c.peer.OnRTP(func(_ *webrtc.TrackRemote, pkt *rtp.Packet) {
+		if n, ok := c.got[pkt.SSRC]; ok {
+			n.Add(1)
 		}
 	})
 }
@@ -182,25 +130,12 @@ func (c *client) answer(t *testing.T, desc transport.Description, remote *client
 	t.Helper()
 	offer := transporttest.OfferSDP(desc, transporttest.OfferOptions{Audio: true, Video: true, NoData: true,
 		AudioSSRCs: []uint32{remote.audioSSRC}, VideoSSRCs: []uint32{remote.videoSSRC}})
-	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		t.Fatalf("%s: SetRemoteDescription: %v\n%s", c.id, err, offer)
+	if err := c.peer.SetOffer(offer); err != nil {
+		t.Fatalf("%s: %v\n%s", c.id, err, offer)
 	}
-	ans, err := c.pc.CreateAnswer(nil)
+	d, err := c.peer.AnswerTransport()
 	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(c.pc)
-	if err := c.pc.SetLocalDescription(ans); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-gathered:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("%s: ICE gathering did not complete", c.id)
-	}
-	d, err := transporttest.DescriptionFromSDP(c.pc.LocalDescription().SDP)
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", c.id, err)
 	}
 	return d
 }
