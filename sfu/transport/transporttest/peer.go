@@ -88,7 +88,7 @@ func (p *Peer) Close() {
 }
 
 // Go runs f in a goroutine Close waits for; once the peer is closed it runs nothing. f must
-// return when the PeerConnection is closed.
+// return when the PeerConnection is closed (or be ended by its caller before Close).
 func (p *Peer) Go(f func()) {
 	if p.enter() {
 		go func() {

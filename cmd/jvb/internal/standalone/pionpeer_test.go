@@ -7,18 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
+
+	"gojvb/sfu/transport/transporttest"
 )
 
 // pionPeer is an independent WebRTC client (pion) that joins a room through the focus's HTTP
@@ -28,14 +28,13 @@ import (
 type pionPeer struct {
 	t      *testing.T
 	base   string
-	pc     *webrtc.PeerConnection
+	peer   *transporttest.Peer
 	ep     string
 	token  string
 	audio  *webrtc.TrackLocalStaticRTP
 	video  *webrtc.TrackLocalStaticRTP
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
 
 	mu        sync.Mutex
 	version   int
@@ -57,28 +56,14 @@ type received struct {
 
 func newPionPeer(t *testing.T, base string) *pionPeer {
 	t.Helper()
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle})
+	tp, err := transporttest.NewPeer(transporttest.PeerOptions{Interceptors: true, MaxBundle: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pionPeer{t: t, base: base, pc: pc, got: map[string]*received{}, mids: map[string]midInfo{}}
+	p := &pionPeer{t: t, base: base, peer: tp, got: map[string]*received{}, mids: map[string]midInfo{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.audio, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "pion")
-	p.video, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "pion")
-	pc.OnTrack(p.onTrack)
+	p.audio, p.video = transporttest.OpusTrack("pion"), transporttest.VP8Track("pion")
+	tp.OnTrack(p.onTrack)
 	t.Cleanup(p.close)
 	return p
 }
@@ -110,40 +95,31 @@ func (p *pionPeer) join(room string) error {
 	if err := p.applyOffer(jr.Offer, true); err != nil {
 		return err
 	}
-	p.wg.Add(2)
-	go p.pollLoop()
-	go p.pliLoop()
+	p.peer.Go(p.pollLoop)
+	p.peer.Go(p.pliLoop)
 	return nil
 }
 
 func (p *pionPeer) applyOffer(o offerMessage, first bool) error {
-	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: o.SDP}); err != nil {
-		return fmt.Errorf("pion SetRemoteDescription: %w", err)
+	if err := p.peer.SetOffer(o.SDP); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	p.mids = parseOfferMids(o.SDP)
 	p.mu.Unlock()
 	if first {
 		for _, tr := range []*webrtc.TrackLocalStaticRTP{p.audio, p.video} {
-			sender, err := p.pc.AddTrack(tr)
-			if err != nil {
+			if _, err := p.peer.AddTrack(tr, p.senderRTCP); err != nil {
 				return err
 			}
-			p.wg.Add(1)
-			go p.senderRTCP(sender)
 		}
 	}
-	answer, err := p.pc.CreateAnswer(nil)
+	answer, err := p.peer.Answer()
 	if err != nil {
-		return fmt.Errorf("pion CreateAnswer: %w", err)
+		return err
 	}
-	gathered := webrtc.GatheringCompletePromise(p.pc)
-	if err := p.pc.SetLocalDescription(answer); err != nil {
-		return fmt.Errorf("pion SetLocalDescription: %w", err)
-	}
-	<-gathered
 	err = p.post("/api/answer", answerRequest{EndpointID: p.ep, Token: p.token, Version: o.Version,
-		SDP: p.pc.LocalDescription().SDP}, nil)
+		SDP: answer}, nil)
 	if err == nil {
 		p.mu.Lock()
 		p.version = o.Version
@@ -153,7 +129,6 @@ func (p *pionPeer) applyOffer(o offerMessage, first bool) error {
 }
 
 func (p *pionPeer) pollLoop() {
-	defer p.wg.Done()
 	for p.ctx.Err() == nil {
 		p.mu.Lock()
 		url := fmt.Sprintf("%s/api/offer?endpoint=%s&token=%s&after=%d", p.base, p.ep, p.token, p.version)
@@ -195,7 +170,6 @@ func (p *pionPeer) setErr(err error) {
 // pliLoop asks every remote video sender for key frames once a second, like a receiver that
 // has just started decoding.
 func (p *pionPeer) pliLoop() {
-	defer p.wg.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -205,7 +179,7 @@ func (p *pionPeer) pliLoop() {
 		case <-t.C:
 		}
 		var pkts []rtcp.Packet
-		for _, tr := range p.pc.GetTransceivers() {
+		for _, tr := range p.peer.PC.GetTransceivers() {
 			if r := tr.Receiver(); r != nil && tr.Kind() == webrtc.RTPCodecTypeVideo {
 				for _, track := range r.Tracks() {
 					if track.SSRC() != 0 {
@@ -215,29 +189,22 @@ func (p *pionPeer) pliLoop() {
 			}
 		}
 		if len(pkts) > 0 {
-			_ = p.pc.WriteRTCP(pkts)
+			_ = p.peer.PC.WriteRTCP(pkts)
 		}
 	}
 }
 
-// senderRTCP reads RTCP for one of our tracks; a PLI for our (echoed) video goes upstream to
+// senderRTCP handles RTCP for one of our tracks; a PLI for our (echoed) video goes upstream to
 // the browser we echo.
-func (p *pionPeer) senderRTCP(s *webrtc.RTPSender) {
-	defer p.wg.Done()
-	for {
-		pkts, _, err := s.ReadRTCP()
-		if err != nil {
-			return
-		}
-		for _, pkt := range pkts {
-			switch pkt.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				p.mu.Lock()
-				src := p.echoVideo
-				p.mu.Unlock()
-				if src != 0 {
-					_ = p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: src}})
-				}
+func (p *pionPeer) senderRTCP(pkts []rtcp.Packet) {
+	for _, pkt := range pkts {
+		switch pkt.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			p.mu.Lock()
+			src := p.echoVideo
+			p.mu.Unlock()
+			if src != 0 {
+				_ = p.peer.PC.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: src}})
 			}
 		}
 	}
@@ -246,7 +213,7 @@ func (p *pionPeer) senderRTCP(s *webrtc.RTPSender) {
 func (p *pionPeer) onTrack(track *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	owner := ""
 	p.mu.Lock()
-	for _, tr := range p.pc.GetTransceivers() {
+	for _, tr := range p.peer.PC.GetTransceivers() {
 		if tr.Receiver() == r {
 			owner = p.mids[tr.Mid()].owner
 		}
@@ -269,8 +236,6 @@ func (p *pionPeer) onTrack(track *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	}
 	st := p.got[owner]
 	p.mu.Unlock()
-	p.wg.Add(1)
-	defer p.wg.Done()
 	var vp8 codecs.VP8Packet
 	for {
 		pkt, _, err := track.ReadRTP()
@@ -329,8 +294,7 @@ func (p *pionPeer) leave() error {
 
 func (p *pionPeer) close() {
 	p.cancel()
-	_ = p.pc.Close()
-	p.wg.Wait()
+	p.peer.Close()
 }
 
 // parseOfferMids maps each m-line's mid to the owner/source of its a=msid.
