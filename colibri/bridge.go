@@ -48,7 +48,8 @@ type BridgeEndpoint interface {
 	AddMedia(m []Media)
 	Expire()
 	CreatedAt() time.Time
-	// LastActivity is when the last packet arrived from the endpoint (zero if none yet).
+	// LastActivity is when the endpoint last sent a packet or an ICE consent check (its
+	// creation time if nothing yet).
 	LastActivity() time.Time
 	ConnState() ConnState
 }

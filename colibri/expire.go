@@ -104,8 +104,8 @@ func (h *Handler) expireConferenceIdle(cfg ExpiryConfig, c Conference, now time.
 }
 
 // endpointExpiry returns why ep should expire at now, or "" (JVB Endpoint.shouldExpire): its
-// transport failed; or no media arrived and it is NoICETimeout old; or no media arrived for
-// InactivityTimeout.
+// transport failed; or nothing (media or ICE consent check) arrived and it is NoICETimeout old;
+// or nothing arrived for InactivityTimeout.
 func endpointExpiry(cfg ExpiryConfig, ep BridgeEndpoint, now time.Time) string {
 	if ep.ConnState() == ConnFailed {
 		return "transport failed"

@@ -22,6 +22,7 @@ type endpointTransport interface {
 	LocalDescription() transport.Description
 	SetRemoteDescription(d transport.Description) error
 	State() transport.State
+	LastConsentCheck() time.Time
 	SendDataChannel(msg []byte, isString bool) error
 	Close() error
 }
@@ -123,9 +124,17 @@ func (e *Endpoint) Config() EndpointConfig { return e.cfg }
 // CreatedAt returns when the endpoint was created.
 func (e *Endpoint) CreatedAt() time.Time { return e.created }
 
-// LastActivity returns when the endpoint last sent the bridge a packet (its creation time
-// before that).
-func (e *Endpoint) LastActivity() time.Time { return time.Unix(0, e.lastActivity.Load()) }
+// LastActivity returns when the endpoint last showed it is there: an SRTP/SRTCP packet, or an
+// authenticated ICE check (browsers send consent checks every few seconds even when nothing
+// else flows, e.g. a receive-only participant in a room where nobody sends). Its creation time
+// before either.
+func (e *Endpoint) LastActivity() time.Time {
+	last := time.Unix(0, e.lastActivity.Load())
+	if c := e.tr.LastConsentCheck(); c.After(last) {
+		return c
+	}
+	return last
+}
 
 // LocalTransport returns the bridge's ICE/DTLS description for this endpoint.
 func (e *Endpoint) LocalTransport() transport.Description { return e.tr.LocalDescription() }

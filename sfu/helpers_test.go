@@ -36,6 +36,8 @@ func (t *fakeTransport) SetRemoteDescription(d transport.Description) error {
 
 func (t *fakeTransport) State() transport.State { return transport.StateSecure }
 
+func (t *fakeTransport) LastConsentCheck() time.Time { return time.Time{} }
+
 func (t *fakeTransport) SendDataChannel(msg []byte, isString bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -65,6 +65,7 @@ func (m *Mux) handleSTUN(s *socket, st *readerState, buf []byte, from netip.Addr
 			return
 		}
 		m.validate(from, t)
+		t.lastCheck.Store(st.batch.Now())
 		t.deliver(s, buf, from)
 	case stun.ClassSuccessResponse, stun.ClassErrorResponse:
 		t := m.takeTx(msg.TransactionID)
@@ -84,6 +85,7 @@ func (m *Mux) handleSTUN(s *socket, st *readerState, buf []byte, from netip.Addr
 		}
 		if msg.Type.Class == stun.ClassSuccessResponse {
 			m.validate(from, t)
+			t.lastCheck.Store(st.batch.Now())
 		}
 		t.deliver(s, buf, from)
 	default: // indication (keepalive)

@@ -48,6 +48,7 @@ type Transport struct {
 	localKey             []byte                 // MESSAGE-INTEGRITY key of requests to us
 	remoteKey            atomic.Pointer[[]byte] // MESSAGE-INTEGRITY key of responses to our checks
 	secure               atomic.Bool            // SRTP keys were delivered: SRTP may flow
+	lastCheck            atomic.Int64           // unix ns of the last authenticated STUN from the peer
 	remoteAddr           atomic.Pointer[netip.AddrPort]
 	conn4, conn6         *muxedConn
 	agent                *ice.Agent
@@ -328,6 +329,16 @@ func candidateString(c Candidate) string {
 		s += fmt.Sprintf(" raddr %s rport %d", rel, rport)
 	}
 	return s
+}
+
+// LastConsentCheck returns when the peer last sent an authenticated STUN message (a
+// connectivity or consent-freshness check, RFC 7675, or the answer to one of ours); zero if
+// never. Browsers send one every few seconds while they are there, even when no media flows.
+func (t *Transport) LastConsentCheck() time.Time {
+	if ns := t.lastCheck.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // State returns the current connectivity state.

@@ -547,3 +547,21 @@ func TestCloseDuringHandshakeStopsEverything(t *testing.T) {
 	}
 	// goleak in TestMain checks that no agent, DTLS or reader goroutine survived.
 }
+
+// A connected peer that sends no media still shows it is there: its authenticated ICE checks
+// (pion's keepalives, a browser's consent checks) move LastConsentCheck forward.
+func TestConsentChecksShowAnIdlePeerIsThere(t *testing.T) {
+	m := listenLoopback(t)
+	tr, _, _ := connect(t, m, clientOptions{})
+	first := tr.LastConsentCheck()
+	if first.IsZero() {
+		t.Fatal("no authenticated STUN recorded after connecting")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !tr.LastConsentCheck().After(first) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no ICE check from the idle peer since %v", first)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
