@@ -352,11 +352,16 @@ func (k *conn) abort(cancel context.CancelFunc, lc *limitConn, readDone <-chan e
 	return err
 }
 
-// leave sends unavailable presence to every joined room, closes the
-// stream and waits (bounded) for the server to close its side.
+// leave sends a last stats presence and then unavailable presence to every joined room, closes
+// the stream and waits (bounded) for the server to close its side. The last stats carry the
+// state the bridge stops in (e.g. shutting_down=true when the last participant left during a
+// graceful shutdown), which the periodic presence may not have published yet.
 func (k *conn) leave(s *xmpp.Session, lc *limitConn, w *sessionWriter, readDone <-chan error) {
 	for _, room := range k.srv.mucs {
 		if k.isJoined(room) {
+			if err := w.send(k.statsPresence(room)); err != nil {
+				k.log.Debug("last stats presence not sent", "room", room.String(), "err", err)
+			}
 			if err := w.send(k.unavailablePresence(room)); err != nil {
 				k.log.Debug("leave presence not sent", "room", room.String(), "err", err)
 			}

@@ -543,14 +543,29 @@ func TestProsodyRestartBridgeRejoinsWithin5s(t *testing.T) {
 
 func TestStopLeavesBreweryCleanly(t *testing.T) {
 	srv := prosodytest.Start(t, prosodytest.Options{})
-	b := startBridge(t, srv, nil)
+	var shuttingDown atomic.Bool
+	b := startBridge(t, srv, func(c *xmppcomp.Config) {
+		c.PresenceInterval = time.Hour // only the join and the leave publish stats
+		c.Stats = func() []xmppcomp.Stat {
+			return []xmppcomp.Stat{{Name: "shutting_down", Value: strconv.FormatBool(shuttingDown.Load())}}
+		}
+	})
 	b.waitJoined(t, 5*time.Second)
 	f := joinedFocus(t, srv)
 	nextBridgePresence(t, f, 3*time.Second, hasStats)
+	shuttingDown.Store(true) // the state the bridge stops in, not yet published
 	start := time.Now()
 	b.stop()
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("Run took %v to return after cancel", d)
+	}
+	// Jicofo sees the final state before the bridge leaves.
+	last := nextBridgePresence(t, f, 3*time.Second, func(p statsPresence) bool {
+		v, _ := p.stat("shutting_down")
+		return p.Type == "unavailable" || v == "true"
+	})
+	if last.Type == "unavailable" {
+		t.Fatal("bridge left the brewery without publishing its final stats")
 	}
 	nextBridgePresence(t, f, 3*time.Second, func(p statsPresence) bool { return p.Type == "unavailable" })
 	if st := b.Status(); st.MUCClientsConnected != 0 || st.MUCsJoined != 0 || st.Disconnects != 0 {
