@@ -49,7 +49,7 @@ func (p *packet) release() {
 
 // packetQueue is a bounded lock-free multi-producer single-consumer ring of packets (Dmitry
 // Vyukov's bounded queue). Producers are socket reader goroutines fanning out; the consumer is
-// the holder of the receiving endpoint's send token. A full queue makes push fail instead of
+// the receiving endpoint's sender goroutine. A full queue makes push fail instead of
 // blocking.
 type packetQueue struct {
 	_       [64]byte
