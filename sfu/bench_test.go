@@ -77,6 +77,7 @@ func forwardSetup(tb testing.TB, profile srtp.ProtectionProfile, n int) (*client
 	for i := range receivers {
 		receivers[i] = joinSecure(tb, c, fmt.Sprintf("r%02d", i), profile)
 	}
+	settle(receivers...)
 	return sender, receivers
 }
 

@@ -17,8 +17,15 @@ type packet struct {
 	refs atomic.Int32
 	rtcp bool
 	n    int
-	src  *source // RTP: the signalled source the SSRC belongs to; nil for RTCP
-	buf  [maxPacket]byte
+	src  *source // RTP and sender reports: the signalled source the SSRC belongs to
+
+	// Metadata parsed once on receive (RTP), so no receiver parses the packet again.
+	seq          uint16
+	ts           uint32
+	keyframe     bool // first packet of a keyframe (video)
+	startOfFrame bool
+
+	buf [maxPacket]byte
 }
 
 var packetPool = sync.Pool{New: func() any { return new(packet) }}
@@ -41,6 +48,7 @@ func (p *packet) release() {
 		p.src = nil
 		p.n = 0
 		p.rtcp = false
+		p.keyframe, p.startOfFrame = false, false
 		packetPool.Put(p)
 	case r < 0:
 		panic("sfu: packet released more often than retained")

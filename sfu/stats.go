@@ -42,6 +42,16 @@ type Stats struct {
 	ICESucceeded, ICEFailed, DTLSFailed      uint64
 
 	DataChannelMessagesReceived, DataChannelMessagesSent uint64
+
+	DroppedRTX       uint64 // RTP on an RTX SSRC (retransmissions and probing are not used yet)
+	DroppedSilence   uint64 // audio silence past the forwarded-silence limit (renumbered away)
+	DroppedMalformed uint64 // decrypted RTP with a malformed header
+
+	DataChannelMessagesUnknown   uint64 // bridge-channel messages of an unknown or meaningless class
+	DataChannelMessagesMalformed uint64 // not JSON, too large, too deep, wrong field types
+	DataChannelMessagesDropped   uint64 // rate limited, from a visitor, or to an unknown endpoint
+
+	DominantSpeakerChanges uint64
 }
 
 // EndpointStats is a snapshot of one endpoint's counters.
@@ -56,6 +66,9 @@ type EndpointStats struct {
 	KeyframeRequestsForwarded, KeyframeRequestsDropped uint64
 
 	DataChannelMessagesReceived, DataChannelMessagesSent uint64
+
+	DroppedRTX, DroppedSilence, DroppedMalformed                                         uint64
+	DataChannelMessagesUnknown, DataChannelMessagesMalformed, DataChannelMessagesDropped uint64
 }
 
 func (s *EndpointStats) add(o EndpointStats) {
@@ -74,6 +87,12 @@ func (s *EndpointStats) add(o EndpointStats) {
 	s.KeyframeRequestsDropped += o.KeyframeRequestsDropped
 	s.DataChannelMessagesReceived += o.DataChannelMessagesReceived
 	s.DataChannelMessagesSent += o.DataChannelMessagesSent
+	s.DroppedRTX += o.DroppedRTX
+	s.DroppedSilence += o.DroppedSilence
+	s.DroppedMalformed += o.DroppedMalformed
+	s.DataChannelMessagesUnknown += o.DataChannelMessagesUnknown
+	s.DataChannelMessagesMalformed += o.DataChannelMessagesMalformed
+	s.DataChannelMessagesDropped += o.DataChannelMessagesDropped
 }
 
 // receiveCounters are written only by the socket reader goroutine(s) delivering this endpoint's
@@ -83,6 +102,7 @@ type receiveCounters struct {
 	unknownSSRC, foreignSSRC, srtpAuth   atomic.Uint64
 	queueFull, notSecure, muted          atomic.Uint64
 	keyframesForwarded, keyframesDropped atomic.Uint64
+	rtx, silence, malformed              atomic.Uint64
 	_                                    [64]byte // keep the sender's counters off this cache line
 }
 
@@ -95,7 +115,8 @@ type sendCounters struct {
 
 // controlCounters are written by the transport's control goroutines (data channel).
 type controlCounters struct {
-	messagesReceived, messagesSent atomic.Uint64
+	messagesReceived, messagesSent                      atomic.Uint64
+	messagesUnknown, messagesMalformed, messagesDropped atomic.Uint64
 }
 
 // Stats returns a snapshot of the endpoint's counters.
@@ -116,6 +137,13 @@ func (e *Endpoint) Stats() EndpointStats {
 		KeyframeRequestsDropped:     e.rx.keyframesDropped.Load(),
 		DataChannelMessagesReceived: e.ctl.messagesReceived.Load(),
 		DataChannelMessagesSent:     e.ctl.messagesSent.Load(),
+
+		DroppedRTX:                   e.rx.rtx.Load(),
+		DroppedSilence:               e.rx.silence.Load(),
+		DroppedMalformed:             e.rx.malformed.Load(),
+		DataChannelMessagesUnknown:   e.ctl.messagesUnknown.Load(),
+		DataChannelMessagesMalformed: e.ctl.messagesMalformed.Load(),
+		DataChannelMessagesDropped:   e.ctl.messagesDropped.Load(),
 	}
 }
 
@@ -124,4 +152,5 @@ type bridgeCounters struct {
 	conferencesCreated, conferencesCompleted atomic.Uint64
 	endpointsCreated                         atomic.Uint64
 	iceSucceeded, iceFailed, dtlsFailed      atomic.Uint64
+	dominantSpeakerChanges                   atomic.Uint64
 }
