@@ -141,7 +141,7 @@ func (rs *receiverState) forward(e *Endpoint, proj *projection, out []byte, p *p
 	}, now)
 	if !ok {
 		if proj.p.NeedsKeyframe() {
-			e.requestKeyframe(proj.t.encodings[proj.p.Target()], now)
+			e.requestKeyframe(proj.t.encodings[proj.p.Target()], now, false)
 		}
 		return out, false
 	}
@@ -248,7 +248,7 @@ func (e *Endpoint) keyframeRequested(mediaSSRC uint32, now int64) {
 		proj = rs.projections[src.track]
 		if proj == nil && src.enc >= 0 {
 			// Nothing forwarded yet: ask for what was named.
-			e.requestKeyframe(src.track.encodings[src.enc], now)
+			e.requestKeyframe(src.track.encodings[src.enc], now, true)
 			return
 		}
 	}
@@ -264,15 +264,19 @@ func (e *Endpoint) keyframeRequested(mediaSSRC uint32, now int64) {
 		e.rx.keyframesDropped.Add(1)
 		return
 	}
-	e.requestKeyframe(proj.t.encodings[enc], now)
+	e.requestKeyframe(proj.t.encodings[enc], now, true)
 }
 
 // requestKeyframe queues a PLI for src to its owner, at most once per keyframeMinInterval per
-// source whoever asks. It runs on e's sender goroutine (e is the requesting receiver).
-func (e *Endpoint) requestKeyframe(src *source, now int64) {
+// source whoever asks. It runs on e's sender goroutine (e is the requesting receiver). A request
+// of the bridge's own (a projection waiting to start or switch) that the interval holds back is
+// not a dropped request: it is asked again with the next packet or tick.
+func (e *Endpoint) requestKeyframe(src *source, now int64, fromReceiver bool) {
 	last := src.lastKeyframeRequest.Load()
 	if now-last < keyframeMinInterval || !src.lastKeyframeRequest.CompareAndSwap(last, now) {
-		e.rx.keyframesDropped.Add(1)
+		if fromReceiver {
+			e.rx.keyframesDropped.Add(1)
+		}
 		return
 	}
 	owner := src.owner
@@ -305,7 +309,7 @@ func (e *Endpoint) tick(now int64) {
 	}
 	for _, proj := range e.rs.projections {
 		if proj.p.NeedsKeyframe() {
-			e.requestKeyframe(proj.t.encodings[proj.p.Target()], now)
+			e.requestKeyframe(proj.t.encodings[proj.p.Target()], now, false)
 		}
 	}
 	if e.rs.wantStale {
