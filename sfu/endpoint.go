@@ -93,6 +93,7 @@ type Endpoint struct {
 	// Receive side: socket reader goroutines. recvMu is per endpoint, and only contended if two
 	// readers deliver this endpoint's packets at the same time (an ICE pair switch).
 	recvMu   sync.Mutex
+	fb       senderFeedback // the bridge's RTCP to this endpoint as a sender (feedback.go)
 	recvCtx  *srtp.Context
 	recvRTP  rtp.Header
 	recvRTCP rtcp.Header
@@ -357,6 +358,7 @@ type rxFormat struct {
 	codec        [128]simulcast.Codec // by payload type
 	audioLevelID uint8                // ssrc-audio-level extension id, 0 = not negotiated
 	av1DDID      uint8                // AV1 dependency descriptor extension id
+	tccID        uint8                // transport-wide sequence number extension id
 }
 
 // Header extension URIs the receive side reads.
@@ -379,6 +381,8 @@ func newRxFormat(pts []PayloadType, exts []HeaderExtension) *rxFormat {
 			f.audioLevelID = uint8(x.ID)
 		case x.URI == extAV1DD && x.Media == MediaVideo:
 			f.av1DDID = uint8(x.ID)
+		case x.URI == extTransportCC:
+			f.tccID = uint8(x.ID)
 		}
 	}
 	return f

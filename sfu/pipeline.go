@@ -123,6 +123,10 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 		return nil, false
 	}
 	p.seq, p.ts = h.Seq, h.TS
+	f := e.rxFormat.Load()
+	if f.tccID != 0 {
+		e.recordTCC(h.SSRC, simulcast.Extension(out, &h, f.tccID), b.Now())
+	}
 	// source lookup
 	src := e.conf.sources.Load().bySSRC[h.SSRC]
 	switch {
@@ -132,6 +136,9 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 	case src.owner != e:
 		e.rx.foreignSSRC.Add(1)
 		return nil, false
+	}
+	src.rx.Packet(h.Seq, h.TS, b.Now())
+	switch {
 	case src.rtx:
 		// Retransmissions and probing padding on RTX SSRCs: the bridge requests no
 		// retransmissions yet, so there is nothing to restore them into.
@@ -139,7 +146,6 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 		return nil, false
 	}
 	// ingress rules and metadata
-	f := e.rxFormat.Load()
 	if src.media == MediaAudio {
 		if e.muteAudio.Load() {
 			e.rx.muted.Add(1)
@@ -286,7 +292,11 @@ func (e *Endpoint) handleRTCP(b *transport.Batch, p *packet) {
 // endpoints, stripped of its report blocks (they describe what e received, not what others get).
 func (e *Endpoint) forwardSenderReport(b *transport.Batch, sr []byte) {
 	src := e.conf.sources.Load().bySSRC[binary.BigEndian.Uint32(sr[4:8])]
-	if src == nil || src.owner != e || src.rtx || src.media == MediaAudio && e.muteAudio.Load() || src.media == MediaVideo && e.muteVideo.Load() {
+	if src == nil || src.owner != e {
+		return
+	}
+	e.recordSenderReport(src, sr, b.Now())
+	if src.rtx || src.media == MediaAudio && e.muteAudio.Load() || src.media == MediaVideo && e.muteVideo.Load() {
 		return
 	}
 	p := getPacket()

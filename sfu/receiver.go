@@ -315,6 +315,7 @@ func (e *Endpoint) tick(now int64) {
 	if e.rs.wantStale {
 		e.publishWanted()
 	}
+	e.sendFeedback(now)
 }
 
 // reselect re-runs the receiver's choice of sources (spec 3.2-3.3: priority order, lastN,

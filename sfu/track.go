@@ -18,6 +18,7 @@ type track struct {
 	media     MediaType
 	name      string
 	encodings []*source // primary SSRC of each encoding, lowest first
+	sources   []*source // every SSRC of the track: encodings, RTX, others signalled with it
 	videoType atomic.Uint32
 }
 
@@ -36,9 +37,9 @@ type source struct {
 	height int // nominal height of the encoding (180 doubling), for the allocator
 
 	// Receive side, written by the owner's socket reader under owner.recvMu.
-	silent    int    // consecutive silence packets (audio)
-	seqShift  uint16 // packets discarded so far, hidden by renumbering (audio silence)
-	discarded bool
+	silent   int              // consecutive silence packets (audio)
+	seqShift uint16           // packets discarded so far, hidden by renumbering (audio silence)
+	rx       bwe.ReceiveStats // for the bridge's receiver reports to the owner
 
 	lastKeyframeRequest atomic.Int64 // unix nanoseconds of the last PLI relayed to owner
 }
@@ -134,6 +135,14 @@ func buildTrack(owner *Endpoint, m MediaSource) (*track, []*source) {
 			}
 		}
 	}
+	rate := uint32(90000)
+	if m.Type == MediaAudio {
+		rate = 48000
+	}
+	for _, s := range srcs {
+		s.rx.ClockRate = rate
+	}
+	t.sources = srcs
 	return t, srcs
 }
 
