@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"gojvb/bwe"
 	"gojvb/cmd/jvb/internal/config"
 	"gojvb/cmd/jvb/internal/health"
 	"gojvb/cmd/jvb/internal/httpapi"
@@ -40,7 +41,9 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 
-	b, err := sfu.New(sfu.Config{Transport: transportConfig(cfg, log), Logger: log})
+	alloc := allocationConfig(cfg.Allocation)
+	b, err := sfu.New(sfu.Config{Transport: transportConfig(cfg, log), Logger: log,
+		Allocation: &alloc, SSRCLimitAudio: cfg.Allocation.SSRCLimitAudio})
 	if err != nil {
 		log.Error("cannot start the media core", "err", err)
 		return exitFailed
@@ -232,6 +235,20 @@ func transportConfig(cfg *config.Config, log *slog.Logger) transport.Config {
 		tc.Advertised = append(tc.Advertised, transport.AdvertisedAddr{IP: a.IP, Port: a.Port})
 	}
 	return tc
+}
+
+// allocationConfig maps videobridge.cc.* and ssrc-limit.video onto the media core's receiver
+// defaults (ssrc-limit.audio goes to sfu.Config directly).
+func allocationConfig(a config.Allocation) bwe.Config {
+	return bwe.Config{
+		InitialLastN:              a.InitialLastN,
+		JVBLastN:                  a.JVBLastN,
+		SSRCLimitVideo:            a.SSRCLimitVideo,
+		DefaultMaxHeight:          a.DefaultMaxHeight,
+		InitialMaxHeight:          a.InitialMaxHeight,
+		OnstagePreferredHeight:    a.OnstagePreferredHeight,
+		OnstagePreferredFramerate: a.OnstagePreferredFramerate,
+	}
 }
 
 func advertisedIPs(cfg *config.Config) []netip.Addr {

@@ -220,6 +220,11 @@ func text(v hocon.Value) string {
 	if s, ok := v.(hocon.String); ok {
 		return strings.Trim(string(s), `"`)
 	}
+	if v.Type() == hocon.ConcatenationType {
+		// An unquoted value with letters after digits (180px, 5 sec) is a concatenation,
+		// which the library renders with its parts' quotes: show what the operator wrote.
+		return strings.ReplaceAll(v.String(), `"`, "")
+	}
 	return strings.Trim(v.String(), `"`)
 }
 

@@ -196,6 +196,7 @@ func (r Report) Fields() []Field {
 		{"total_bytes_sent", b.BytesSent},
 		{"total_packets_received", b.PacketsReceived},
 		{"total_packets_sent", b.PacketsSent},
+		{"total_dominant_speaker_changes", b.DominantSpeakerChanges},
 		{"total_ice_failed", b.ICEFailed},
 		{"total_ice_succeeded", b.ICESucceeded},
 		{"average_participant_stress", r.Info.AverageParticipantStress},
