@@ -254,6 +254,9 @@ func (b *Bridge) Stats() Stats {
 	s.DataChannelMessagesMalformed = sum.DataChannelMessagesMalformed
 	s.DataChannelMessagesDropped = sum.DataChannelMessagesDropped
 	s.DominantSpeakerChanges = b.counters.dominantSpeakerChanges.Load()
+	s.NACKsReceived, s.NACKsSent = sum.NACKsReceived, sum.NACKsSent
+	s.Retransmissions, s.RetransmissionsNotCached = sum.Retransmissions, sum.RetransmissionsNotCached
+	s.RetransmissionsReceived, s.DroppedDuplicates = sum.RetransmissionsReceived, sum.DroppedDuplicates
 
 	if b.mux != nil {
 		s.Mux = b.mux.Stats()

@@ -67,6 +67,7 @@ type Endpoint struct {
 	videoTypes map[string]string // SourceVideoTypeMessage for sources not signalled yet (conf.mu)
 	msgLimit   *channel.RateLimiter
 	ctlDirty   atomic.Bool
+	nackDue    atomic.Bool // the receive side saw a gap: the sender goroutine NACKs now
 	chanOpen   atomic.Bool
 
 	wanted atomic.Pointer[wantSet] // published by the sender goroutine, read by fan-outs
@@ -359,6 +360,9 @@ type rxFormat struct {
 	audioLevelID uint8                // ssrc-audio-level extension id, 0 = not negotiated
 	av1DDID      uint8                // AV1 dependency descriptor extension id
 	tccID        uint8                // transport-wide sequence number extension id
+	rtxFor       [128]uint8           // media payload type -> its RTX payload type (0: none)
+	aptOf        [128]uint8           // RTX payload type -> the media payload type it carries
+	nack         bool                 // the endpoint's video payload types accept generic NACK
 }
 
 // Header extension URIs the receive side reads.
@@ -371,7 +375,13 @@ func newRxFormat(pts []PayloadType, exts []HeaderExtension) *rxFormat {
 	f := &rxFormat{}
 	for _, pt := range pts {
 		f.codec[pt.ID&0x7f] = simulcast.CodecFromName(pt.Name)
+		for _, fb := range pt.Feedback {
+			if pt.Media == MediaVideo && fb.Type == "nack" && fb.Subtype == "" {
+				f.nack = true
+			}
+		}
 	}
+	f.rtxFor, f.aptOf = rtxPayloadTypes(pts)
 	for _, x := range exts {
 		if x.ID <= 0 || x.ID > 255 {
 			continue

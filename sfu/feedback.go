@@ -6,6 +6,7 @@ import (
 
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
+	"github.com/pion/srtp/v3"
 )
 
 // This file is the bridge's own RTCP toward a media sender, the receiving half of RTCP
@@ -70,6 +71,11 @@ func (e *Endpoint) sendFeedback(now int64) {
 		pkts = append(pkts, e.receiverReports(sm, now)...)
 	}
 	e.recvMu.Unlock()
+	e.writeRTCP(ctx, pkts)
+}
+
+// writeRTCP marshals, protects and writes the bridge's own RTCP packets to e, one datagram each.
+func (e *Endpoint) writeRTCP(ctx *srtp.Context, pkts []rtcp.Packet) {
 	n := 0
 	for _, p := range pkts {
 		b, err := p.Marshal()

@@ -138,12 +138,26 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 		return nil, false
 	}
 	src.rx.Packet(h.Seq, h.TS, b.Now())
-	switch {
-	case src.rtx:
-		// Retransmissions and probing padding on RTX SSRCs: the bridge requests no
-		// retransmissions yet, so there is nothing to restore them into.
-		e.rx.rtx.Add(1)
-		return nil, false
+	if src.rtx {
+		// RTX: a retransmission the bridge asked for (restored into its original stream) or
+		// probing padding (dropped).
+		if src, ok = e.unwrapRTX(p, src, f); !ok {
+			e.rx.rtx.Add(1)
+			return nil, false
+		}
+		e.rx.retransmissions.Add(1)
+		out = p.data()
+		h, _ = simulcast.ParseRTP(out)
+	}
+	if src.media == MediaVideo && f.nack {
+		if !src.nack.Received(p.seq, b.Now()) {
+			e.rx.duplicates.Add(1)
+			return nil, false
+		}
+		if src.nack.Missing() > 0 {
+			e.nackDue.Store(true)
+			e.sendAtEnd(b)
+		}
 	}
 	// ingress rules and metadata
 	if src.media == MediaAudio {
@@ -271,7 +285,8 @@ func (e *Endpoint) handleRTCP(b *transport.Batch, p *packet) {
 		switch {
 		case pt == rtcpSR && size >= srLen:
 			e.forwardSenderReport(b, out[:srLen])
-		case pt == rtcpPSFB && (format == fmtPLI || format == fmtFIR) && size >= 12:
+		case pt == rtcpPSFB && (format == fmtPLI || format == fmtFIR) && size >= 12,
+			pt == rtcpRTPFB && format == rtpfbNACK && size >= 16:
 			toInbox = true
 		}
 		out = out[size:]
@@ -355,6 +370,7 @@ func (e *Endpoint) stopSending() {
 		}
 		q.publish()
 	}
+	e.rs.hist.release()
 }
 
 // drain is the send side of the pipeline: the receiver's own RTCP, then control changes, then
@@ -371,6 +387,9 @@ func (e *Endpoint) drain() int {
 	// control
 	if e.ctlDirty.Swap(false) {
 		e.reselect(now)
+	}
+	if e.nackDue.Swap(false) {
+		e.sendNACKs(now)
 	}
 	// dequeue -> project -> protect -> write
 	ctx := e.sendCtx.Load()

@@ -62,6 +62,7 @@ type receiverState struct {
 	videoSlots, audioSlots *simulcast.SlotPool
 	streams                map[*simulcast.Slot]*simulcast.Stream
 
+	hist          history  // video sent, for the receiver's NACKs (retransmit.go)
 	forwarded     []string // as last sent in ForwardedSources
 	sentForwarded bool
 	wantStale     bool // a projection finished a switch: the old encoding can leave the wanted set
@@ -152,6 +153,9 @@ func (rs *receiverState) forward(e *Endpoint, proj *projection, out []byte, p *p
 	simulcast.SetSeq(out, seq)
 	simulcast.SetTimestamp(out, ts)
 	simulcast.SetSSRC(out, proj.p.Stream().SSRC)
+	if proj.t.media == MediaVideo {
+		rs.hist.remember(p, out)
+	}
 	return out, true
 }
 
@@ -225,6 +229,8 @@ func (e *Endpoint) handleFeedback(data []byte, now int64) {
 			for fci := data[12:size]; len(fci) >= 8; fci = fci[8:] {
 				e.keyframeRequested(binary.BigEndian.Uint32(fci[0:4]), now)
 			}
+		case pt == rtcpRTPFB && format == rtpfbNACK && size >= 16:
+			e.handleNACK(data[:size], now)
 		}
 		data = data[size:]
 	}
@@ -316,6 +322,7 @@ func (e *Endpoint) tick(now int64) {
 		e.publishWanted()
 	}
 	e.sendFeedback(now)
+	e.sendNACKs(now)
 }
 
 // reselect re-runs the receiver's choice of sources (spec 3.2-3.3: priority order, lastN,

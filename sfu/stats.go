@@ -52,6 +52,12 @@ type Stats struct {
 	DataChannelMessagesDropped   uint64 // rate limited, from a visitor, or to an unknown endpoint
 
 	DominantSpeakerChanges uint64
+
+	NACKsReceived, NACKsSent uint64 // generic NACK packets from receivers; from the bridge to senders
+	Retransmissions          uint64 // packets resent to receivers from their history
+	RetransmissionsNotCached uint64 // NACKed packets no longer in the history
+	RetransmissionsReceived  uint64 // RTX from senders restored into their streams
+	DroppedDuplicates        uint64 // video packets received twice
 }
 
 // EndpointStats is a snapshot of one endpoint's counters.
@@ -69,6 +75,9 @@ type EndpointStats struct {
 
 	DroppedRTX, DroppedSilence, DroppedMalformed                                         uint64
 	DataChannelMessagesUnknown, DataChannelMessagesMalformed, DataChannelMessagesDropped uint64
+
+	NACKsReceived, NACKsSent, Retransmissions, RetransmissionsNotCached uint64
+	RetransmissionsReceived, DroppedDuplicates                          uint64
 }
 
 func (s *EndpointStats) add(o EndpointStats) {
@@ -93,6 +102,12 @@ func (s *EndpointStats) add(o EndpointStats) {
 	s.DataChannelMessagesUnknown += o.DataChannelMessagesUnknown
 	s.DataChannelMessagesMalformed += o.DataChannelMessagesMalformed
 	s.DataChannelMessagesDropped += o.DataChannelMessagesDropped
+	s.NACKsReceived += o.NACKsReceived
+	s.NACKsSent += o.NACKsSent
+	s.Retransmissions += o.Retransmissions
+	s.RetransmissionsNotCached += o.RetransmissionsNotCached
+	s.RetransmissionsReceived += o.RetransmissionsReceived
+	s.DroppedDuplicates += o.DroppedDuplicates
 }
 
 // receiveCounters are written only by the socket reader goroutine(s) delivering this endpoint's
@@ -103,13 +118,17 @@ type receiveCounters struct {
 	queueFull, notSecure, muted          atomic.Uint64
 	keyframesForwarded, keyframesDropped atomic.Uint64
 	rtx, silence, malformed              atomic.Uint64
-	_                                    [64]byte // keep the sender's counters off this cache line
+	retransmissions, duplicates          atomic.Uint64 // RTX restored; duplicate video dropped
+	nacksReceived, nacksSent             atomic.Uint64 // NACK packets from the endpoint; to it as a sender
+	_                                    [64]byte      // keep the sender's counters off this cache line
 }
 
 // sendCounters are written only by the endpoint's sender goroutine.
 type sendCounters struct {
 	packets, bytes, failed atomic.Uint64
 	stale                  atomic.Uint64 // queued for a source that is no longer signalled
+	retransmitted          atomic.Uint64 // packets resent for the endpoint's NACKs
+	notCached              atomic.Uint64 // NACKed packets no longer in its history
 	_                      [64]byte
 }
 
@@ -144,6 +163,13 @@ func (e *Endpoint) Stats() EndpointStats {
 		DataChannelMessagesUnknown:   e.ctl.messagesUnknown.Load(),
 		DataChannelMessagesMalformed: e.ctl.messagesMalformed.Load(),
 		DataChannelMessagesDropped:   e.ctl.messagesDropped.Load(),
+
+		NACKsReceived:            e.rx.nacksReceived.Load(),
+		NACKsSent:                e.rx.nacksSent.Load(),
+		Retransmissions:          e.tx.retransmitted.Load(),
+		RetransmissionsNotCached: e.tx.notCached.Load(),
+		RetransmissionsReceived:  e.rx.retransmissions.Load(),
+		DroppedDuplicates:        e.rx.duplicates.Load(),
 	}
 }
 

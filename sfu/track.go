@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"gojvb/bwe"
+	"gojvb/sfu/nack"
 )
 
 // A track is one signalled source of an endpoint (a colibri2 <source name="ep-v0">): audio, or
@@ -40,6 +41,7 @@ type source struct {
 	silent   int              // consecutive silence packets (audio)
 	seqShift uint16           // packets discarded so far, hidden by renumbering (audio silence)
 	rx       bwe.ReceiveStats // for the bridge's receiver reports to the owner
+	nack     nack.Requester   // video: what the bridge asks the owner to retransmit
 
 	lastKeyframeRequest atomic.Int64 // unix nanoseconds of the last PLI relayed to owner
 }
@@ -53,6 +55,16 @@ func (t *track) primarySSRC() uint32 {
 		return 0
 	}
 	return t.encodings[0].ssrc
+}
+
+// rtxOf returns the RTX SSRC of encoding enc, or 0.
+func (t *track) rtxOf(enc int) uint32 {
+	for _, s := range t.sources {
+		if s.rtx && s.enc == enc {
+			return s.ssrc
+		}
+	}
+	return 0
 }
 
 // baseLayerHeight is JVB's assumed height of a simulcast sender's lowest encoding; each higher

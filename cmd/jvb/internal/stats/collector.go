@@ -71,6 +71,11 @@ var metrics = []metric{
 	counter("xmpp_disconnects", "XMPP sessions that ended without being asked to.", func(r *Report) uint64 { return r.XMPP.Disconnects }),
 	counter("keyframe_requests_forwarded", "PLI/FIR relayed to a media sender.", func(r *Report) uint64 { return r.Bridge.KeyframeRequestsForwarded }),
 	counter("dominant_speaker_changes", "Times a conference's dominant speaker changed.", func(r *Report) uint64 { return r.Bridge.DominantSpeakerChanges }),
+	counter("nacks_received", "Generic NACK packets received from endpoints about what the bridge sent them.", func(r *Report) uint64 { return r.Bridge.NACKsReceived }),
+	counter("nacks_sent", "Generic NACK packets the bridge sent to media senders for its own incoming loss.", func(r *Report) uint64 { return r.Bridge.NACKsSent }),
+	counter("retransmissions_sent", "Packets resent to receivers for their NACKs.", func(r *Report) uint64 { return r.Bridge.Retransmissions }),
+	counter("retransmissions_not_cached", "NACKed packets no longer in the receiver's history.", func(r *Report) uint64 { return r.Bridge.RetransmissionsNotCached }),
+	counter("retransmissions_received", "RTX retransmissions from senders restored into their streams.", func(r *Report) uint64 { return r.Bridge.RetransmissionsReceived }),
 }
 
 // drops are the labelled jitsi_jvb_dropped_packets_total series: forwarding pipeline and socket.
@@ -89,6 +94,7 @@ var drops = []struct {
 	{"rtx", func(r *Report) uint64 { return r.Bridge.DroppedRTX }},
 	{"silence", func(r *Report) uint64 { return r.Bridge.DroppedSilence }},
 	{"malformed", func(r *Report) uint64 { return r.Bridge.DroppedMalformed }},
+	{"duplicate", func(r *Report) uint64 { return r.Bridge.DroppedDuplicates }},
 	{"garbage", func(r *Report) uint64 { return r.Bridge.Mux.DroppedGarbage }},
 	{"unknown_ufrag", func(r *Report) uint64 { return r.Bridge.Mux.DroppedUnknownUfrag }},
 	{"bad_integrity", func(r *Report) uint64 { return r.Bridge.Mux.DroppedBadIntegrity }},
