@@ -2,6 +2,7 @@ package xmppcomp_test
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,14 +83,22 @@ func TestNicknameTakenThenFreedJoinsLater(t *testing.T) {
 	b := startBridge(t, srv, func(c *xmppcomp.Config) { c.Logger = slog.New(logs) })
 	// Wait for the refused join itself rather than sleeping: on a loaded machine the login alone
 	// can take longer than any fixed pause.
-	waitFor(t, 20*time.Second, "the bridge's join refused", func() bool { return logs.count("cannot join brewery") > 0 })
-	if st := b.Status(); st.MUCClientsConnected != 1 || st.MUCsJoined != 0 {
-		t.Fatalf("joined despite the nickname conflict: %+v", st)
+	const taken = "brewery nickname taken by another occupant: make JVB_MUC_NICKNAME unique per bridge"
+	waitFor(t, 20*time.Second, "the bridge's join refused", func() bool { return logs.count(taken) > 0 })
+	if st := b.Status(); st.MUCClientsConnected != 1 || st.MUCsJoined != 0 || len(st.Connections[0].NicknameConflicts) != 1 ||
+		!strings.Contains(st.Connections[0].NicknameConflicts[0], `"jvb1"`) {
+		t.Fatalf("joined despite the nickname conflict, or conflict not reported: %+v", st)
 	}
 	if err := f.Send(ctx, "<presence xmlns='jabber:client' type='unavailable' to='"+occupant+"'/>"); err != nil {
 		t.Fatal(err)
 	}
 	b.waitJoined(t, 10*time.Second) // rejoin attempts every 5 s
+	if c := b.Status().Connections[0].NicknameConflicts; len(c) != 0 {
+		t.Fatalf("conflict still reported after joining: %q", c)
+	}
+	if n := logs.count(taken); n != 1 {
+		t.Fatalf("conflict logged %d times, want once (not on every retry)", n)
+	}
 }
 
 func TestKeepAlivePingsAnswered(t *testing.T) {
