@@ -181,6 +181,23 @@ func (p *Process) Stop() {
 	p.cmd = nil
 }
 
+// Freeze stops prosody with SIGSTOP: its sockets stay open and the kernel still accepts
+// connections, but nothing is answered, like a hung server. Thaw resumes it.
+func (p *Process) Freeze() error { return p.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen prosody with SIGCONT.
+func (p *Process) Thaw() error { return p.signal(syscall.SIGCONT) }
+
+func (p *Process) signal(sig syscall.Signal) error {
+	if p.cmd == nil {
+		return errors.New("prosody is not running")
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal prosody (%v): %w", sig, err)
+	}
+	return nil
+}
+
 // Logs returns prosody's log files, for error messages.
 func (p *Process) Logs() string {
 	var b strings.Builder
