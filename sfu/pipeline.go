@@ -189,7 +189,11 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 		return nil, false
 	}
 	e.lastVideo.Store(b.Now())
-	p.keyframe, p.startOfFrame = videoFrame(out, &h, f)
+	var fi simulcast.FrameInfo
+	p.keyframe, p.startOfFrame = videoFrame(out, &h, f, &fi)
+	if p.keyframe && fi.Width > 0 && fi.Height > 0 {
+		e.learnHeight(src, int32(min(fi.Width, fi.Height)))
+	}
 	return src, true
 }
 
@@ -204,21 +208,20 @@ func audioLevel(pkt []byte, h *simulcast.RTPInfo, id uint8) (uint8, bool) {
 
 // videoFrame reports whether a video packet starts a keyframe, and whether it starts a frame.
 // Codecs the bridge cannot parse count every packet as a frame start that is no keyframe.
-func videoFrame(pkt []byte, h *simulcast.RTPInfo, f *rxFormat) (keyframe, start bool) {
-	var fi simulcast.FrameInfo
+func videoFrame(pkt []byte, h *simulcast.RTPInfo, f *rxFormat, fi *simulcast.FrameInfo) (keyframe, start bool) {
 	fi.Reset()
 	payload := pkt[h.HeaderLen:h.PayloadEnd]
 	var ok bool
 	switch f.codec[h.PT&0x7f] {
 	case simulcast.CodecVP8:
-		ok = simulcast.ParseVP8(payload, &fi)
+		ok = simulcast.ParseVP8(payload, fi)
 	case simulcast.CodecVP9:
-		ok = simulcast.ParseVP9(payload, &fi)
+		ok = simulcast.ParseVP9(payload, fi)
 	case simulcast.CodecH264:
-		ok = simulcast.ParseH264(payload, &fi)
+		ok = simulcast.ParseH264(payload, fi)
 	case simulcast.CodecAV1:
 		if f.av1DDID != 0 {
-			ok = simulcast.ParseAV1DD(simulcast.Extension(pkt, h, f.av1DDID), &fi)
+			ok = simulcast.ParseAV1DD(simulcast.Extension(pkt, h, f.av1DDID), fi)
 		}
 	}
 	if !ok {
@@ -447,4 +450,12 @@ func (e *Endpoint) send(ctx *srtp.Context, p *packet, now int64) {
 	e.writer.Commit(out)
 	e.tx.packets.Add(1)
 	e.tx.bytes.Add(uint64(len(out)))
+}
+
+// learnHeight records the frame height a keyframe of src announced; receivers re-run their
+// choice when it differs from what they assumed (a sender whose encodings are not 180/360/720).
+func (e *Endpoint) learnHeight(src *source, h int32) {
+	if src.height.Swap(h) != h {
+		e.conf.kickAll()
+	}
 }

@@ -348,7 +348,7 @@ func (e *Endpoint) reselect(now int64) {
 		byName[t.name] = t
 		hs := make([]int, len(t.encodings))
 		for i, s := range t.encodings {
-			hs[i] = s.height
+			hs[i] = int(s.height.Load())
 		}
 		sources = append(sources, bwe.Source{Name: t.name, Owner: t.owner.id, Type: t.vtype(), Heights: hs})
 	}

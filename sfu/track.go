@@ -35,7 +35,9 @@ type source struct {
 	enc   int    // encoding index within the track
 	rtx   bool   // RTX SSRC of encoding enc (dropped on ingress until the bridge requests retransmissions)
 
-	height int // nominal height of the encoding (180 doubling), for the allocator
+	// height is the encoding's frame height (the smaller dimension) for the allocator: 180
+	// doubling per encoding until a keyframe tells the real size.
+	height atomic.Int32
 
 	// Receive side, written by the owner's socket reader under owner.recvMu.
 	silent   int              // consecutive silence packets (audio)
@@ -122,13 +124,14 @@ func buildTrack(owner *Endpoint, m MediaSource) (*track, []*source) {
 			continue
 		}
 		seen[ssrc] = true
-		s := &source{ssrc: ssrc, track: t, owner: owner, media: m.Type, name: m.Name, enc: len(t.encodings), height: h}
+		s := &source{ssrc: ssrc, track: t, owner: owner, media: m.Type, name: m.Name, enc: len(t.encodings)}
+		s.height.Store(int32(h))
 		h *= 2
 		t.encodings = append(t.encodings, s)
 		srcs = append(srcs, s)
 		if rtx := rtxOf[ssrc]; rtx != 0 && !seen[rtx] {
 			seen[rtx] = true
-			srcs = append(srcs, &source{ssrc: rtx, track: t, owner: owner, media: m.Type, name: m.Name, enc: s.enc, rtx: true, height: s.height})
+			srcs = append(srcs, &source{ssrc: rtx, track: t, owner: owner, media: m.Type, name: m.Name, enc: s.enc, rtx: true})
 		}
 	}
 	// SSRCs signalled as RTX of something that is not an encoding, or listed outside any group
