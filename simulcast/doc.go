@@ -1,6 +1,7 @@
 // Package simulcast holds the per-receiver video forwarding logic of the bridge: reading the
-// RTP and codec metadata that layer selection needs, rewriting RTP headers and VP8 descriptors
-// in place for the projection of several simulcast encodings onto one outgoing stream, and the
+// RTP and codec metadata that layer selection needs, the projection of a track's simulcast
+// encodings and SVC layers onto the one stream a receiver gets (layer filtering, and rewriting
+// RTP headers, VP8/VP9 payload descriptors and AV1 dependency descriptors in place), and the
 // LRU pool of bridge-allocated send SSRCs used for SSRC rewriting.
 //
 // The packet functions run once per received or forwarded packet on the bridge's hot path: they

@@ -145,3 +145,53 @@ func FuzzParseH264(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRewrite runs hostile packets and hostile offsets through a projection: Rewrite never
+// panics or changes a packet's length, leaves a dropped packet untouched, and puts a forwarded
+// one on the stream's SSRC with the codec fields still parseable.
+func FuzzRewrite(f *testing.F) {
+	f.Fuzz(func(t *testing.T, pkt []byte, codec uint8, payloadOff, ddOff, ddLen int, layers uint8) {
+		c := Codec(codec % 6)
+		p := NewProjection(true, 90000)
+		s := &Stream{SSRC: 0x5eed}
+		p.SetStream(s)
+		p.SetTarget(0)
+		p.SetLayers(int(layers&3)-1, int(layers>>2&3)-1)
+		in := Packet{Codec: c, PayloadOffset: payloadOff, DDOffset: ddOff, DDLen: ddLen}
+		if h, ok := ParseRTP(pkt); ok {
+			in.Seq, in.TS, in.Marker = h.Seq, h.TS, h.Marker
+			if layers&0x10 != 0 { // honest offsets
+				in.PayloadOffset, in.PayloadEnd = h.HeaderLen, h.PayloadEnd
+			}
+			switch c {
+			case CodecVP8:
+				ParseVP8(h.Payload(pkt), &in.Frame)
+			case CodecVP9:
+				ParseVP9(h.Payload(pkt), &in.Frame)
+			}
+		}
+		in.Keyframe, in.StartOfFrame = true, true
+		for i := range 3 {
+			b := bytes.Clone(pkt)
+			ok := p.Rewrite(b, in, int64(i)*33e6)
+			if len(b) != len(pkt) {
+				t.Fatal("length changed")
+			}
+			if !ok {
+				if !bytes.Equal(b, pkt) {
+					t.Fatal("dropped packet changed")
+				}
+				continue
+			}
+			if h, hok := ParseRTP(b); hok && h.SSRC != s.SSRC {
+				t.Fatalf("forwarded on SSRC %#x", h.SSRC)
+			}
+			var g FrameInfo
+			if c == CodecVP8 && !ParseVP8(b[in.PayloadOffset:], &g) {
+				t.Fatal("rewritten VP8 payload no longer parses")
+			}
+			in.Seq++
+			in.Keyframe = false
+		}
+	})
+}

@@ -91,14 +91,26 @@ func ParseRTP(pkt []byte) (h RTPInfo, ok bool) {
 // elements (profile 0x100X, ids 1-255). A present two-byte element of length zero yields an
 // empty, non-nil slice. The result aliases pkt and has no spare capacity.
 func Extension(pkt []byte, h *RTPInfo, id uint8) []byte {
-	if id == 0 || h.ExtLen <= 0 || h.ExtOffset < 0 || h.ExtLen > len(pkt)-h.ExtOffset {
+	off, n, ok := ExtensionAt(pkt, h, id)
+	if !ok {
 		return nil
 	}
-	ext := pkt[h.ExtOffset : h.ExtOffset+h.ExtLen]
+	return pkt[off : off+n : off+n]
+}
+
+// ExtensionAt is Extension returning where the element's value lies in pkt: its offset and
+// length (for rewriting it in place, e.g. Packet.DDOffset and DDLen); ok is false if there is
+// no such element.
+func ExtensionAt(pkt []byte, h *RTPInfo, id uint8) (offset, length int, ok bool) {
+	if id == 0 || h.ExtLen <= 0 || h.ExtOffset < 0 || h.ExtLen > len(pkt)-h.ExtOffset {
+		return 0, 0, false
+	}
+	base := h.ExtOffset
+	ext := pkt[base : base+h.ExtLen]
 	switch {
 	case h.ExtProfile == oneByteProfile:
 		if id >= oneByteReservedID {
-			return nil
+			return 0, 0, false
 		}
 		for i := 0; i < len(ext); {
 			b := ext[i]
@@ -108,14 +120,14 @@ func Extension(pkt []byte, h *RTPInfo, id uint8) []byte {
 			}
 			eid := b >> 4
 			if eid == oneByteReservedID {
-				return nil
+				return 0, 0, false
 			}
 			end := i + 1 + int(b&0x0f) + 1
 			if end > len(ext) {
-				return nil
+				return 0, 0, false
 			}
 			if eid == id {
-				return ext[i+1 : end : end]
+				return base + i + 1, end - i - 1, true
 			}
 			i = end
 		}
@@ -127,19 +139,19 @@ func Extension(pkt []byte, h *RTPInfo, id uint8) []byte {
 				continue
 			}
 			if i+2 > len(ext) {
-				return nil
+				return 0, 0, false
 			}
 			end := i + 2 + int(ext[i+1])
 			if end > len(ext) {
-				return nil
+				return 0, 0, false
 			}
 			if eid == id {
-				return ext[i+2 : end : end]
+				return base + i + 2, end - i - 2, true
 			}
 			i = end
 		}
 	}
-	return nil
+	return 0, 0, false
 }
 
 // AudioLevel decodes the ssrc-audio-level element (RFC 6464): the level in -dBov (0 loudest,

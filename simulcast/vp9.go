@@ -140,3 +140,52 @@ func parseVP9SS(p []byte, i int, f *FrameInfo) (int, bool) {
 	}
 	return i, true
 }
+
+// vp9Fields returns the offsets of the picture ID and TL0PICIDX in a VP9 payload descriptor,
+// -1 when absent; ok is false for a descriptor too short to hold them.
+func vp9Fields(p []byte) (pic, tl0 int, ok bool) {
+	pic, tl0 = -1, -1
+	if len(p) < 1 {
+		return pic, tl0, false
+	}
+	b0 := p[0]
+	i := 1
+	if b0&vp9I != 0 {
+		if i >= len(p) {
+			return pic, tl0, false
+		}
+		pic = i
+		i++
+		if p[pic]&vp9M != 0 {
+			i++
+		}
+	}
+	if b0&vp9L != 0 {
+		i++ // TID, U, SID, D
+		if b0&vp9F == 0 {
+			tl0 = i
+			i++
+		}
+	}
+	return pic, tl0, i <= len(p)
+}
+
+// setVP9Fields overwrites the picture ID (keeping its width) and TL0PICIDX of a VP9 payload
+// descriptor where present; it reports false, changing nothing, for a truncated descriptor.
+func setVP9Fields(p []byte, pictureID uint16, tl0 uint8) bool {
+	pic, t, ok := vp9Fields(p)
+	if !ok {
+		return false
+	}
+	if pic >= 0 {
+		if p[pic]&vp9M != 0 {
+			binary.BigEndian.PutUint16(p[pic:], vp9M<<8|pictureID&0x7fff)
+		} else {
+			p[pic] = byte(pictureID & 0x7f)
+		}
+	}
+	if t >= 0 {
+		p[t] = tl0
+	}
+	return true
+}
