@@ -3,6 +3,8 @@ package sfu
 import (
 	"sync"
 	"sync/atomic"
+
+	"gojvb/simulcast"
 )
 
 // maxPacket is the largest datagram the bridge handles (Ethernet MTU). Buffers are this big so
@@ -19,11 +21,10 @@ type packet struct {
 	n    int
 	src  *source // RTP and sender reports: the signalled source the SSRC belongs to
 
-	// Metadata parsed once on receive (RTP), so no receiver parses the packet again.
-	seq          uint16
-	ts           uint32
-	keyframe     bool // first packet of a keyframe (video)
-	startOfFrame bool
+	// Metadata parsed once on receive (RTP), so no receiver parses the packet again: sequence
+	// number, timestamp, marker, payload and AV1 descriptor offsets, codec, keyframe and layer
+	// ids. Encoding is filled in by each receiver's projection from src.
+	meta simulcast.Packet
 
 	buf [maxPacket]byte
 }
@@ -48,7 +49,7 @@ func (p *packet) release() {
 		p.src = nil
 		p.n = 0
 		p.rtcp = false
-		p.keyframe, p.startOfFrame = false, false
+		p.meta = simulcast.Packet{}
 		packetPool.Put(p)
 	case r < 0:
 		panic("sfu: packet released more often than retained")

@@ -122,7 +122,6 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 		e.rx.malformed.Add(1)
 		return nil, false
 	}
-	p.seq, p.ts = h.Seq, h.TS
 	f := e.rxFormat.Load()
 	if f.tccID != 0 {
 		e.recordTCC(h.SSRC, simulcast.Extension(out, &h, f.tccID), b.Now())
@@ -149,8 +148,11 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 		out = p.data()
 		h, _ = simulcast.ParseRTP(out)
 	}
+	m := &p.meta
+	m.Seq, m.TS, m.Marker = h.Seq, h.TS, h.Marker
+	m.PayloadOffset, m.PayloadEnd = h.HeaderLen, h.PayloadEnd
 	if src.media == MediaVideo && f.nack {
-		if !src.nack.Received(p.seq, b.Now()) {
+		if !src.nack.Received(m.Seq, b.Now()) {
 			e.rx.duplicates.Add(1)
 			return nil, false
 		}
@@ -179,8 +181,8 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 			}
 		}
 		if src.seqShift != 0 {
-			p.seq -= src.seqShift
-			simulcast.SetSeq(out, p.seq)
+			m.Seq -= src.seqShift
+			simulcast.SetSeq(out, m.Seq)
 		}
 		return src, true
 	}
@@ -189,10 +191,9 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 		return nil, false
 	}
 	e.lastVideo.Store(b.Now())
-	var fi simulcast.FrameInfo
-	p.keyframe, p.startOfFrame = videoFrame(out, &h, f, &fi)
-	if p.keyframe && fi.Width > 0 && fi.Height > 0 {
-		e.learnHeight(src, int32(min(fi.Width, fi.Height)))
+	videoFrame(out, &h, f, src, m)
+	if m.Keyframe && m.Frame.Width > 0 && m.Frame.Height > 0 {
+		e.learnHeight(src, int32(min(m.Frame.Width, m.Frame.Height)))
 	}
 	return src, true
 }
@@ -206,13 +207,17 @@ func audioLevel(pkt []byte, h *simulcast.RTPInfo, id uint8) (uint8, bool) {
 	return level, ok
 }
 
-// videoFrame reports whether a video packet starts a keyframe, and whether it starts a frame.
-// Codecs the bridge cannot parse count every packet as a frame start that is no keyframe.
-func videoFrame(pkt []byte, h *simulcast.RTPInfo, f *rxFormat, fi *simulcast.FrameInfo) (keyframe, start bool) {
+// videoFrame fills in what the projections need of a video packet: its codec, layer ids and
+// picture ids, whether it starts a frame and a keyframe, and where its AV1 descriptor is. The AV1
+// template structure is kept per encoding (src.av1) so later packets' layers are known. Packets
+// the bridge cannot parse count as keyframe starts: there are no frame boundaries to wait for.
+func videoFrame(pkt []byte, h *simulcast.RTPInfo, f *rxFormat, src *source, m *simulcast.Packet) {
+	fi := &m.Frame
 	fi.Reset()
 	payload := pkt[h.HeaderLen:h.PayloadEnd]
 	var ok bool
-	switch f.codec[h.PT&0x7f] {
+	m.Codec = f.codec[h.PT&0x7f]
+	switch m.Codec {
 	case simulcast.CodecVP8:
 		ok = simulcast.ParseVP8(payload, fi)
 	case simulcast.CodecVP9:
@@ -220,16 +225,18 @@ func videoFrame(pkt []byte, h *simulcast.RTPInfo, f *rxFormat, fi *simulcast.Fra
 	case simulcast.CodecH264:
 		ok = simulcast.ParseH264(payload, fi)
 	case simulcast.CodecAV1:
-		if f.av1DDID != 0 {
-			ok = simulcast.ParseAV1DD(simulcast.Extension(pkt, h, f.av1DDID), fi)
+		if off, n, found := simulcast.ExtensionAt(pkt, h, f.av1DDID); f.av1DDID != 0 && found {
+			m.DDOffset, m.DDLen = off, n
+			ok = simulcast.ParseAV1DDWith(pkt[off:off+n], &src.av1, fi)
 		}
 	}
 	if !ok {
-		// Unknown codec or unparseable payload: no frame boundaries to wait for, so any packet
-		// may start or switch the stream.
-		return true, true
+		m.Codec = simulcast.CodecUnknown
+		fi.Reset()
+		m.Keyframe, m.StartOfFrame = true, true
+		return
 	}
-	return fi.Keyframe && fi.StartOfFrame, fi.StartOfFrame
+	m.Keyframe, m.StartOfFrame = fi.Keyframe && fi.StartOfFrame, fi.StartOfFrame
 }
 
 // fanOut offers p to every other endpoint of the conference that wants its source. The caller

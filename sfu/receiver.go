@@ -61,6 +61,7 @@ type receiverState struct {
 	// SSRC rewriting (nil without): slot pools and each slot's outgoing stream.
 	videoSlots, audioSlots *simulcast.SlotPool
 	streams                map[*simulcast.Slot]*simulcast.Stream
+	slotsReady             bool
 
 	hist          history  // video sent, for the receiver's NACKs (retransmit.go)
 	forwarded     []string // as last sent in ForwardedSources
@@ -80,6 +81,22 @@ func newReceiverState(rewrite bool, videoLimit, audioLimit int) receiverState {
 }
 
 func (rs *receiverState) rewriting() bool { return rs.videoSlots != nil }
+
+// slotsFor makes sure the slot pools never hand out an SSRC the receiver already knows: the
+// other pool's, the conference's feedback SSRCs, or any SSRC signalled in the conference.
+func (rs *receiverState) slotsFor(e *Endpoint) {
+	if rs.slotsReady {
+		return
+	}
+	rs.slotsReady = true
+	taken := func(ssrc uint32) bool {
+		c := e.conf
+		return ssrc == c.feedbackAudio || ssrc == c.feedbackVideo || rs.videoSlots.Owns(ssrc) ||
+			rs.audioSlots.Owns(ssrc) || c.sources.Load().bySSRC[ssrc] != nil
+	}
+	rs.videoSlots.SetTaken(taken)
+	rs.audioSlots.SetTaken(taken)
+}
 
 // syncSources drops projections of tracks that are no longer signalled.
 func (rs *receiverState) syncSources(e *Endpoint) *sourceMap {
@@ -137,22 +154,18 @@ func (rs *receiverState) forward(e *Endpoint, proj *projection, out []byte, p *p
 		rs.mapAudio(e, proj, now)
 	}
 	before := proj.p.Current()
-	seq, ts, ok := proj.p.Accept(simulcast.Packet{
-		Encoding: p.src.enc, Seq: p.seq, TS: p.ts, Keyframe: p.keyframe, StartOfFrame: p.startOfFrame,
-	}, now)
-	if !ok {
+	in := p.meta
+	in.Encoding = p.src.enc
+	out = append(out, p.data()...)
+	if !proj.p.Rewrite(out, in, now) {
 		if proj.p.NeedsKeyframe() {
 			e.requestKeyframe(proj.t.encodings[proj.p.Target()], now, false)
 		}
-		return out, false
+		return out[:0], false
 	}
 	if proj.p.Current() != before {
 		rs.wantStale = true
 	}
-	out = append(out, p.data()...)
-	simulcast.SetSeq(out, seq)
-	simulcast.SetTimestamp(out, ts)
-	simulcast.SetSSRC(out, proj.p.Stream().SSRC)
 	if proj.t.media == MediaVideo {
 		rs.hist.remember(p, out)
 	}
@@ -167,6 +180,7 @@ func (rs *receiverState) mapAudio(e *Endpoint, proj *projection, now int64) {
 		rs.audioSlots.Touch(name, unixTime(now))
 		return
 	}
+	rs.slotsFor(e)
 	slot, remapped, evicted := rs.audioSlots.Get(name, unixTime(now))
 	rs.bind(proj, slot, evicted)
 	if remapped {
@@ -380,6 +394,7 @@ func (e *Endpoint) reselect(now int64) {
 			proj = rs.newProjection(t)
 		}
 		if rs.rewriting() && (proj.slot == nil || proj.slot.Source != name) {
+			rs.slotsFor(e)
 			slot, remapped, evicted := rs.videoSlots.Get(name, unixTime(now))
 			rs.bind(proj, slot, evicted)
 			if remapped {

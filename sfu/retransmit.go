@@ -253,6 +253,6 @@ func (e *Endpoint) unwrapRTX(p *packet, rtx *source, f *rxFormat) (*source, bool
 	pkt[1] = pkt[1]&0x80 | apt
 	simulcast.SetSeq(pkt, osn)
 	simulcast.SetSSRC(pkt, orig.ssrc)
-	p.seq = osn
+	p.meta.Seq = osn
 	return orig, true
 }

@@ -6,6 +6,7 @@ import (
 
 	"gojvb/bwe"
 	"gojvb/sfu/nack"
+	"gojvb/simulcast"
 )
 
 // A track is one signalled source of an endpoint (a colibri2 <source name="ep-v0">): audio, or
@@ -40,10 +41,11 @@ type source struct {
 	height atomic.Int32
 
 	// Receive side, written by the owner's socket reader under owner.recvMu.
-	silent   int              // consecutive silence packets (audio)
-	seqShift uint16           // packets discarded so far, hidden by renumbering (audio silence)
-	rx       bwe.ReceiveStats // for the bridge's receiver reports to the owner
-	nack     nack.Requester   // video: what the bridge asks the owner to retransmit
+	silent   int                    // consecutive silence packets (audio)
+	seqShift uint16                 // packets discarded so far, hidden by renumbering (audio silence)
+	rx       bwe.ReceiveStats       // for the bridge's receiver reports to the owner
+	nack     nack.Requester         // video: what the bridge asks the owner to retransmit
+	av1      simulcast.AV1Structure // the encoding's last AV1 template structure
 
 	lastKeyframeRequest atomic.Int64 // unix nanoseconds of the last PLI relayed to owner
 }
