@@ -349,6 +349,9 @@ func TestSenderReportFollowsForwardedRTPWithoutReportBlocks(t *testing.T) {
 	}
 	want := senderReport(222)[:28]
 	want[0], want[3] = 0x80, 6
+	// The counts are what b got on the stream: one packet of 10 payload bytes.
+	binary.BigEndian.PutUint32(want[20:], 1)
+	binary.BigEndian.PutUint32(want[24:], 10)
 	if !bytes.Equal(plain, want) {
 		t.Errorf("forwarded SR = %x, want %x", plain, want)
 	}

@@ -166,6 +166,9 @@ func (rs *receiverState) forward(e *Endpoint, proj *projection, out []byte, p *p
 	if proj.p.Current() != before {
 		rs.wantStale = true
 	}
+	st := proj.p.Stream()
+	st.Packets++
+	st.Octets += uint32(len(out) - in.PayloadOffset)
 	if proj.t.media == MediaVideo {
 		rs.hist.remember(p, out)
 	}
@@ -221,9 +224,13 @@ func (rs *receiverState) senderReport(out []byte, p *packet) ([]byte, bool) {
 	if !ok {
 		return out, false
 	}
+	st := proj.p.Stream()
 	out = append(out, in...)
-	binary.BigEndian.PutUint32(out[4:8], proj.p.Stream().SSRC)
+	binary.BigEndian.PutUint32(out[4:8], st.SSRC)
 	binary.BigEndian.PutUint32(out[16:20], ts)
+	// What this receiver got on the stream, not what the sender sent.
+	binary.BigEndian.PutUint32(out[20:24], st.Packets)
+	binary.BigEndian.PutUint32(out[24:28], st.Octets)
 	return out, true
 }
 

@@ -5,11 +5,14 @@ package simulcast
 // own (on the track's primary SSRC); with rewriting it belongs to a slot and passes from one
 // source to the next, so the receiver's decoder sees one continuous stream whoever is mapped to it.
 type Stream struct {
-	SSRC    uint32
-	lastSeq uint16
-	lastTS  uint32
-	lastAt  int64 // unix nanoseconds of the last packet sent on it
-	started bool
+	SSRC uint32
+	// Packets and Octets count what was sent on the stream (RTP payload bytes), for the sender
+	// reports the receiver gets; the caller adds to them.
+	Packets, Octets uint32
+	lastSeq         uint16
+	lastTS          uint32
+	lastAt          int64 // unix nanoseconds of the last packet sent on it
+	started         bool
 
 	// The newest VP8/VP9 picture ID (15 bits) or AV1 frame_number sent, and TL0PICIDX.
 	lastPic        uint16
