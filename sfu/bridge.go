@@ -254,6 +254,7 @@ func (b *Bridge) Stats() Stats {
 	s.DataChannelMessagesMalformed = sum.DataChannelMessagesMalformed
 	s.DataChannelMessagesDropped = sum.DataChannelMessagesDropped
 	s.DominantSpeakerChanges = b.counters.dominantSpeakerChanges.Load()
+	s.KeyframesReceived = sum.KeyframesReceived
 	s.NACKsReceived, s.NACKsSent = sum.NACKsReceived, sum.NACKsSent
 	s.Retransmissions, s.RetransmissionsNotCached = sum.Retransmissions, sum.RetransmissionsNotCached
 	s.RetransmissionsReceived, s.DroppedDuplicates = sum.RetransmissionsReceived, sum.DroppedDuplicates

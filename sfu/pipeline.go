@@ -192,8 +192,11 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 	}
 	e.lastVideo.Store(b.Now())
 	videoFrame(out, &h, f, src, m)
-	if m.Keyframe && m.Frame.Width > 0 && m.Frame.Height > 0 {
-		e.learnHeight(src, int32(min(m.Frame.Width, m.Frame.Height)))
+	if m.Keyframe && m.Codec != simulcast.CodecUnknown {
+		e.rx.keyframes.Add(1)
+		if m.Frame.Width > 0 && m.Frame.Height > 0 {
+			e.learnHeight(src, int32(min(m.Frame.Width, m.Frame.Height)))
+		}
 	}
 	return src, true
 }

@@ -53,6 +53,7 @@ type Stats struct {
 
 	DominantSpeakerChanges uint64
 
+	KeyframesReceived        uint64 // video keyframes (their first packet) from senders
 	NACKsReceived, NACKsSent uint64 // generic NACK packets from receivers; from the bridge to senders
 	Retransmissions          uint64 // packets resent to receivers from their history
 	RetransmissionsNotCached uint64 // NACKed packets no longer in the history
@@ -77,6 +78,7 @@ type EndpointStats struct {
 	DataChannelMessagesUnknown, DataChannelMessagesMalformed, DataChannelMessagesDropped uint64
 
 	NACKsReceived, NACKsSent, Retransmissions, RetransmissionsNotCached uint64
+	KeyframesReceived                                                   uint64
 	RetransmissionsReceived, DroppedDuplicates                          uint64
 }
 
@@ -102,6 +104,7 @@ func (s *EndpointStats) add(o EndpointStats) {
 	s.DataChannelMessagesUnknown += o.DataChannelMessagesUnknown
 	s.DataChannelMessagesMalformed += o.DataChannelMessagesMalformed
 	s.DataChannelMessagesDropped += o.DataChannelMessagesDropped
+	s.KeyframesReceived += o.KeyframesReceived
 	s.NACKsReceived += o.NACKsReceived
 	s.NACKsSent += o.NACKsSent
 	s.Retransmissions += o.Retransmissions
@@ -119,6 +122,7 @@ type receiveCounters struct {
 	keyframesForwarded, keyframesDropped atomic.Uint64
 	rtx, silence, malformed              atomic.Uint64
 	retransmissions, duplicates          atomic.Uint64 // RTX restored; duplicate video dropped
+	keyframes                            atomic.Uint64
 	nacksReceived, nacksSent             atomic.Uint64 // NACK packets from the endpoint; to it as a sender
 	_                                    [64]byte      // keep the sender's counters off this cache line
 }
@@ -164,6 +168,7 @@ func (e *Endpoint) Stats() EndpointStats {
 		DataChannelMessagesMalformed: e.ctl.messagesMalformed.Load(),
 		DataChannelMessagesDropped:   e.ctl.messagesDropped.Load(),
 
+		KeyframesReceived:        e.rx.keyframes.Load(),
 		NACKsReceived:            e.rx.nacksReceived.Load(),
 		NACKsSent:                e.rx.nacksSent.Load(),
 		Retransmissions:          e.tx.retransmitted.Load(),

@@ -199,6 +199,7 @@ func (r Report) Fields() []Field {
 		{"total_dominant_speaker_changes", b.DominantSpeakerChanges},
 		{"total_ice_failed", b.ICEFailed},
 		{"total_ice_succeeded", b.ICESucceeded},
+		{"total_keyframes_received", b.KeyframesReceived},
 		{"average_participant_stress", r.Info.AverageParticipantStress},
 		{"threads", r.Threads},
 		{"graceful_shutdown", r.Flags.GracefulShutdown},
