@@ -363,12 +363,17 @@ type rxFormat struct {
 	rtxFor       [128]uint8           // media payload type -> its RTX payload type (0: none)
 	aptOf        [128]uint8           // RTX payload type -> the media payload type it carries
 	nack         bool                 // the endpoint's video payload types accept generic NACK
+	// keepAudio and keepVideo are the header extensions of the endpoint's packets that
+	// receivers get (JVB strips all but audio level, video orientation and the AV1 descriptor;
+	// transport-cc is kept in place for the receiver's own sequence numbers).
+	keepAudio, keepVideo simulcast.ExtensionSet
 }
 
 // Header extension URIs the receive side reads.
 const (
-	extAudioLevel = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
-	extAV1DD      = "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension"
+	extAudioLevel       = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+	extAV1DD            = "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension"
+	extVideoOrientation = "urn:3gpp:video-orientation"
 )
 
 func newRxFormat(pts []PayloadType, exts []HeaderExtension) *rxFormat {
@@ -382,6 +387,17 @@ func newRxFormat(pts []PayloadType, exts []HeaderExtension) *rxFormat {
 		}
 	}
 	f.rtxFor, f.aptOf = rtxPayloadTypes(pts)
+	defer func() {
+		if f.audioLevelID != 0 {
+			f.keepAudio.Add(f.audioLevelID)
+		}
+		if f.av1DDID != 0 {
+			f.keepVideo.Add(f.av1DDID)
+		}
+		if f.tccID != 0 {
+			f.keepVideo.Add(f.tccID)
+		}
+	}()
 	for _, x := range exts {
 		if x.ID <= 0 || x.ID > 255 {
 			continue
@@ -393,6 +409,8 @@ func newRxFormat(pts []PayloadType, exts []HeaderExtension) *rxFormat {
 			f.av1DDID = uint8(x.ID)
 		case x.URI == extTransportCC:
 			f.tccID = uint8(x.ID)
+		case x.URI == extVideoOrientation && x.Media == MediaVideo:
+			f.keepVideo.Add(uint8(x.ID))
 		}
 	}
 	return f

@@ -299,7 +299,8 @@ func (e *Endpoint) handleRTCP(b *transport.Batch, p *packet) {
 		case pt == rtcpSR && size >= srLen:
 			e.forwardSenderReport(b, out[:srLen])
 		case pt == rtcpPSFB && (format == fmtPLI || format == fmtFIR) && size >= 12,
-			pt == rtcpRTPFB && format == rtpfbNACK && size >= 16:
+			pt == rtcpRTPFB && format == rtpfbNACK && size >= 16,
+			pt == rtcpRR && format > 0, pt == rtcpSR && format > 0:
 			toInbox = true
 		}
 		out = out[size:]
