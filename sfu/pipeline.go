@@ -196,6 +196,9 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 	}
 	e.lastVideo.Store(b.Now())
 	videoFrame(out, &h, f, src, m)
+	if src.rates != nil {
+		src.rates.add(m.Frame.TID, len(out), b.Now())
+	}
 	if m.Keyframe && m.Codec != simulcast.CodecUnknown {
 		e.rx.keyframes.Add(1)
 		if m.Frame.Width > 0 && m.Frame.Height > 0 {

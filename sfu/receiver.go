@@ -66,6 +66,9 @@ type receiverState struct {
 	hist          history  // video sent, for the receiver's NACKs (retransmit.go)
 	tccSeq        uint16   // the receiver's own transport-wide sequence numbers (video)
 	rtt           rttState // round-trip time from its reports on the SRs it got (rtt.go)
+	allocator     *bwe.Allocator
+	lastAlloc     bwe.LayerAllocation
+	estimate      uint64   // the receiver's bandwidth estimate in bps; 0 = none (unlimited)
 	forwarded     []string // as last sent in ForwardedSources
 	sentForwarded bool
 	wantStale     bool // a projection finished a switch: the old encoding can leave the wanted set
@@ -393,31 +396,36 @@ func (e *Endpoint) reselect(now int64) {
 	e.resendAll = false
 	e.ctlMu.Unlock()
 
-	byName := make(map[string]*track)
-	var sources []bwe.Source
-	for _, t := range sm.tracks {
-		if t.owner == e || t.media != MediaVideo {
-			continue
-		}
-		byName[t.name] = t
-		hs := make([]int, len(t.encodings))
-		for i, s := range t.encodings {
-			hs[i] = int(s.height.Load())
-		}
-		sources = append(sources, bwe.Source{Name: t.name, Owner: t.owner.id, Type: t.vtype(), Heights: hs})
+	sources, byName := e.layeredSources(sm, now)
+	if rs.allocator == nil {
+		cfg := bwe.DefaultAllocatorConfig()
+		cfg.Config = e.conf.bridge.alloc
+		rs.allocator = bwe.NewAllocator(cfg)
 	}
-	alloc := bwe.Allocate(e.conf.bridge.alloc, e.conf.speakerOrder(e), sources, settings)
+	alloc := rs.allocator.Allocate(now, rs.estimate, e.conf.speakerOrder(e), sources, settings)
+	if !alloc.SameSuspensions(rs.lastAlloc) && alloc.BWE > 0 {
+		e.log.Info(alloc.Summary())
+	}
+	rs.lastAlloc = alloc
 
-	// projection targets
+	// projection targets: an encoding, and the temporal layers up to one within it
+	layersOf := make(map[string][]bwe.Layer, len(sources))
+	for _, ls := range sources {
+		layersOf[ls.Name] = ls.Layers
+	}
 	targets := make(map[*track]int, len(alloc.Sources))
+	temporal := make(map[*track]int, len(alloc.Sources))
 	effective := make(map[string]int, len(alloc.Sources))
-	for _, sa := range alloc.Sources {
-		t := byName[sa.Name]
+	for _, sl := range alloc.Sources {
+		t := byName[sl.Name]
 		if t == nil {
 			continue
 		}
-		targets[t] = sa.Encoding
-		effective[sa.Name] = sa.Constraints.MaxHeight
+		targets[t], temporal[t] = -1, -1
+		if layers := layersOf[sl.Name]; sl.Target >= 0 && sl.Target < len(layers) {
+			targets[t], temporal[t] = layers[sl.Target].Encoding, layers[sl.Target].Temporal
+		}
+		effective[sl.Name] = sl.Constraints.MaxHeight
 	}
 	for t, proj := range rs.projections {
 		if t.media == MediaVideo {
@@ -444,6 +452,7 @@ func (e *Endpoint) reselect(now int64) {
 			rs.videoSlots.Touch(name, unixTime(now))
 		}
 		proj.p.SetTarget(targets[t])
+		proj.p.SetLayers(temporal[t], -1)
 	}
 	for t, enc := range targets {
 		if enc < 0 {
