@@ -307,7 +307,8 @@ func (e *Endpoint) handleRTCP(b *transport.Batch, p *packet) {
 			e.forwardSenderReport(b, out[:srLen])
 		case pt == rtcpPSFB && (format == fmtPLI || format == fmtFIR) && size >= 12,
 			pt == rtcpRTPFB && format == rtpfbNACK && size >= 16,
-			pt == rtcpRR && format > 0, pt == rtcpSR && format > 0:
+			pt == rtcpRR && format > 0, pt == rtcpSR && format > 0,
+			pt == rtcpRTPFB && format == rtpfbTCC, pt == rtcpPSFB && format == psfbREMB:
 			toInbox = true
 		}
 		out = out[size:]

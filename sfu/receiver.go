@@ -68,7 +68,11 @@ type receiverState struct {
 	rtt           rttState // round-trip time from its reports on the SRs it got (rtt.go)
 	allocator     *bwe.Allocator
 	lastAlloc     bwe.LayerAllocation
-	estimate      uint64   // the receiver's bandwidth estimate in bps; 0 = none (unlimited)
+	estimate      uint64 // the receiver's bandwidth estimate in bps; 0 = none (unlimited)
+	est           *bwe.Estimator
+	feedbackSeen  bool     // the receiver sends transport-cc feedback
+	trusted       bool     // an estimate came from its feedback (or REMB): allocate with it
+	lastStats     int64    // last ConnectionStats
 	forwarded     []string // as last sent in ForwardedSources
 	sentForwarded bool
 	wantStale     bool // a projection finished a switch: the old encoding can leave the wanted set
@@ -174,7 +178,7 @@ func (rs *receiverState) forward(e *Endpoint, proj *projection, out []byte, p *p
 	st := proj.p.Stream()
 	st.Packets++
 	st.Octets += uint32(len(out) - in.PayloadOffset)
-	rs.egressExtensions(e, p, out)
+	rs.egressExtensions(e, p, out, now)
 	if proj.t.media == MediaVideo {
 		rs.hist.remember(p, out)
 	}
@@ -185,7 +189,7 @@ func (rs *receiverState) forward(e *Endpoint, proj *projection, out []byte, p *p
 // transport-wide sequence numbers, abs-send-time, mid, ...) and, on video, writes the receiver's
 // own transport-wide sequence number where the sender's was, when both use the same id (jicofo
 // gives every endpoint the same ids).
-func (rs *receiverState) egressExtensions(e *Endpoint, p *packet, out []byte) {
+func (rs *receiverState) egressExtensions(e *Endpoint, p *packet, out []byte, now int64) {
 	h, ok := simulcast.ParseRTP(out)
 	if !ok || h.ExtLen == 0 {
 		return
@@ -205,6 +209,7 @@ func (rs *receiverState) egressExtensions(e *Endpoint, p *packet, out []byte) {
 	if off, n, ok := simulcast.ExtensionAt(out, &h, from.tccID); ok && n >= 2 {
 		rs.tccSeq++
 		binary.BigEndian.PutUint16(out[off:], rs.tccSeq)
+		rs.sentTCC(rs.tccSeq, len(out), now)
 	}
 }
 
@@ -288,6 +293,13 @@ func (e *Endpoint) handleFeedback(data []byte, now int64) {
 			e.handleNACK(data[:size], now)
 		case (pt == rtcpRR || pt == rtcpSR) && format > 0:
 			e.rs.rtt.receiverReport(data[:size], now)
+			if lost, ok := maxFractionLost(data[:size]); ok && e.rs.est != nil {
+				e.rs.est.OnLoss(lost, now)
+			}
+		case pt == rtcpRTPFB && format == rtpfbTCC:
+			e.rs.transportFeedback(data[:size], now)
+		case pt == rtcpPSFB && format == psfbREMB:
+			e.rs.remb(data[:size], now)
 		}
 		data = data[size:]
 	}
@@ -380,6 +392,7 @@ func (e *Endpoint) tick(now int64) {
 	}
 	e.sendFeedback(now)
 	e.sendNACKs(now)
+	e.updateEstimate(now)
 }
 
 // reselect re-runs the receiver's choice of sources (spec 3.2-3.3: priority order, lastN,

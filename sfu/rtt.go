@@ -83,3 +83,25 @@ func (r *rttState) receiverReport(pkt []byte, now int64) {
 func (r *rttState) publishedRTT() time.Duration {
 	return time.Duration(atomic.LoadInt64(&r.published))
 }
+
+// maxFractionLost returns the largest fraction lost among an RR's (or SR's) report blocks.
+func maxFractionLost(pkt []byte) (uint8, bool) {
+	if len(pkt) < 8 {
+		return 0, false
+	}
+	count := int(pkt[0] & 0x1f)
+	blocks := pkt[8:]
+	if pkt[1] == rtcpSR {
+		if len(pkt) < srLen {
+			return 0, false
+		}
+		blocks = pkt[srLen:]
+	}
+	var lost uint8
+	found := false
+	for i := 0; i < count && len(blocks) >= 24; i, blocks = i+1, blocks[24:] {
+		lost = max(lost, blocks[4])
+		found = true
+	}
+	return lost, found
+}
