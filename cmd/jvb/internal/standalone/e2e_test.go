@@ -1,6 +1,7 @@
 package standalone
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -47,6 +48,94 @@ func checkDecoding(browsers []*browser, ids []string, p *pionPeer, pionID string
 			}
 		}
 		return nil
+	}
+}
+
+// The bridge's transport-cc feedback is what lets a Chromium sender's congestion control rise
+// above its start rate. Without it the estimate decays to ~70 kb/s and the video to ~30 kb/s
+// within 10 s; with it a simulcast sender's estimate is usually 3-7 Mb/s within 2 s of joining
+// (seldom ~1.1 Mb/s) and it sends ~1.3 Mb/s of video. A single-stream sender's estimate
+// (0.3-4 Mb/s) depends on how little its encoder sends while it starts at 360p, so it is only
+// reported.
+const (
+	chromeStartRate = 300e3               // b/s, libwebrtc's default start bitrate
+	minEstimate     = 2 * chromeStartRate // availableOutgoingBitrate of the sender's candidate pair
+	minVideo        = 400e3               // the sender's video bytesSent rate, b/s
+	minRateWindow   = 2000                // ms of page time the video rate is measured over
+)
+
+// checkRampUp returns nil once browsers[sender]'s bandwidth estimate (its selected candidate
+// pair's availableOutgoingBitrate) is above minEstimate and it sends video above minVideo,
+// measured from outbound-rtp bytesSent over at least minRateWindow, while every other browser
+// keeps decoding it over the same window. It stores what it saw in measured.
+func checkRampUp(browsers []*browser, ids []string, sender int, measured *string) func() error {
+	prev := make([]pageStats, len(browsers))
+	videoSent := func(s pageStats) (n int) {
+		for _, o := range s.Outbound {
+			if o.Kind == "video" {
+				n += o.BytesSent
+			}
+		}
+		return n
+	}
+	last := errors.New("no window measured yet")
+	return func() error {
+		cur := make([]pageStats, len(browsers))
+		for i, b := range browsers {
+			s, err := b.stats()
+			if err != nil {
+				return err
+			}
+			cur[i] = s
+		}
+		window := cur[sender].At - prev[sender].At
+		if prev[sender].At == 0 || window < minRateWindow {
+			if prev[sender].At == 0 {
+				copy(prev, cur)
+			}
+			return last // until the window is long enough, the previous window's verdict stands
+		}
+		rate := float64(videoSent(cur[sender])-videoSent(prev[sender])) * 8 / (window / 1000)
+		var b strings.Builder
+		var layers []string
+		lost := map[uint32]string{}
+		for _, r := range cur[sender].RemoteInbound {
+			lost[r.SSRC] = fmt.Sprintf("%d lost (%.0f%%), RTT %.0f ms", r.PacketsLost, r.FractionLost*100, r.RoundTripTime*1000)
+		}
+		for _, o := range cur[sender].Outbound {
+			if o.Kind == "video" {
+				layers = append(layers, fmt.Sprintf("%dp target %.0f kb/s limited by %q, %d NACKs, %s",
+					o.FrameHeight, o.TargetBitrate/1e3, o.Limitation, o.NACKs, lost[o.SSRC]))
+			}
+		}
+		fmt.Fprintf(&b, "browser %s sends video at %.0f kb/s over %.1f s (%s; pair RTT %.0f ms)", ids[sender], rate/1e3,
+			window/1e3, strings.Join(layers, "; "), cur[sender].RoundTripTime*1000)
+		var errs []string
+		if rate < minVideo {
+			errs = append(errs, fmt.Sprintf("video below %.0f kb/s", minVideo/1e3))
+		}
+		for i, s := range cur {
+			fmt.Fprintf(&b, "; %s estimates %.0f kb/s", ids[i], s.AvailableOutgoingBitrate/1e3)
+			if i == sender && s.AvailableOutgoingBitrate < minEstimate {
+				errs = append(errs, fmt.Sprintf("%s's estimate below %.0f kb/s", ids[i], minEstimate/1e3))
+			}
+			if i == sender {
+				continue
+			}
+			f0, _, _, _ := prev[i].fromOwner(ids[sender])
+			f1, _, _, _ := s.fromOwner(ids[sender])
+			fmt.Fprintf(&b, " and decodes %d frames of it", f1-f0)
+			if f1 <= f0 {
+				errs = append(errs, fmt.Sprintf("%s stopped decoding %s", ids[i], ids[sender]))
+			}
+		}
+		copy(prev, cur)
+		*measured = b.String()
+		last = nil
+		if len(errs) > 0 {
+			last = fmt.Errorf("%s: %s", b.String(), strings.Join(errs, ", "))
+		}
+		return last
 	}
 }
 
@@ -117,8 +206,9 @@ func sentOnOpen(t *testing.T, b *browser, id string) {
 // TestBrowsersAndPionMeetThroughTheBridge puts two headless Chromiums with SSRC rewriting (one
 // sending SSRC simulcast, one a single stream) and a pion client without it in one room through
 // the standalone focus and the in-process bridge: everyone decodes everyone's video and audio,
-// the browsers only on SSRCs announced in source maps; the data channel carries ServerHello and
-// ForwardedSources; when one browser leaves, its endpoint is expired on the bridge and the
+// the browsers only on SSRCs announced in source maps; the bridge's transport-cc feedback lets
+// the browsers' send rate rise above Chrome's start rate; the data channel carries ServerHello
+// and ForwardedSources; when one browser leaves, its endpoint is expired on the bridge and the
 // others stop receiving it.
 func TestBrowsersAndPionMeetThroughTheBridge(t *testing.T) {
 	exe := chromiumPath(t)
@@ -126,8 +216,14 @@ func TestBrowsersAndPionMeetThroughTheBridge(t *testing.T) {
 	a := startBrowser(t, exe, st.http.URL+"/")
 	b := startBrowser(t, exe, st.http.URL+"/")
 	const room = "e2e"
+	joined := time.Now()
 	idA := a.join(room, true, true)  // SSRC simulcast, SIM-munged like lib-jitsi-meet
 	idB := b.join(room, false, true) // a single stream
+	// The send rate is measured from here (a first window ending when decoding is checked, so
+	// this costs no time when it passes), later windows of minRateWindow if that one fails.
+	var measured string
+	rampUp := checkRampUp([]*browser{a, b}, []string{idA, idB}, 0, &measured)
+	_ = rampUp()
 	p := newPionPeer(t, st.http.URL)
 	p.echoFrom = idA // A stays to the end: pion's own video must not depend on B
 	if err := p.join(room); err != nil {
@@ -135,6 +231,10 @@ func TestBrowsersAndPionMeetThroughTheBridge(t *testing.T) {
 	}
 	browsers, ids := []*browser{a, b}, []string{idA, idB}
 	waitFor(t, 30*time.Second, "everyone decodes everyone", checkDecoding(browsers, ids, p, p.ep))
+	// Within ~15 s of joining (and a few windows more on a machine slow to start decoding).
+	waitFor(t, max(time.Until(joined.Add(15*time.Second)), 8*time.Second),
+		"A's send rate rises with the bridge's transport-cc feedback", rampUp)
+	t.Logf("%.1f s after joining: %s", time.Since(joined).Seconds(), measured)
 	waitFor(t, 15*time.Second, "browsers get everyone on rewritten SSRCs", checkRewritten(st, browsers, ids, []string{p.ep}))
 	for id, want := range map[string]bool{idA: true, idB: true, p.ep: false} {
 		if got := st.bridge.Conferences()[0].Endpoint(id).Config().SSRCRewriting; got != want {

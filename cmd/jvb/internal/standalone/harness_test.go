@@ -173,8 +173,11 @@ type pageStats struct {
 		Owner  string `json:"owner"`
 		Source string `json:"source"`
 	} `json:"mapped"`
-	Tiles   []string `json:"tiles"`
-	Inbound []struct {
+	Tiles                    []string `json:"tiles"`
+	AvailableOutgoingBitrate float64  `json:"availableOutgoingBitrate"`
+	RoundTripTime            float64  `json:"roundTripTime"` // of the selected candidate pair, s
+	At                       float64  `json:"at"`            // performance.now() of the sample, in ms
+	Inbound                  []struct {
 		Kind                 string  `json:"kind"`
 		SSRC                 uint32  `json:"ssrc"`
 		Mid                  string  `json:"mid"`
@@ -188,11 +191,22 @@ type pageStats struct {
 		FrameHeight          int     `json:"frameHeight"`
 	} `json:"inbound"`
 	Outbound []struct {
-		Kind        string `json:"kind"`
-		SSRC        uint32 `json:"ssrc"`
-		PacketsSent int    `json:"packetsSent"`
-		FrameHeight int    `json:"frameHeight"`
+		Kind          string  `json:"kind"`
+		SSRC          uint32  `json:"ssrc"`
+		PacketsSent   int     `json:"packetsSent"`
+		BytesSent     int     `json:"bytesSent"`
+		TargetBitrate float64 `json:"targetBitrate"`
+		FrameHeight   int     `json:"frameHeight"`
+		Limitation    string  `json:"qualityLimitationReason"`
+		NACKs         int     `json:"nackCount"`
 	} `json:"outbound"`
+	RemoteInbound []struct { // what the bridge's receiver reports say about the page's streams
+		Kind          string  `json:"kind"`
+		SSRC          uint32  `json:"ssrc"`
+		PacketsLost   int     `json:"packetsLost"`
+		FractionLost  float64 `json:"fractionLost"`
+		RoundTripTime float64 `json:"roundTripTime"`
+	} `json:"remoteInbound"`
 }
 
 // fromOwner sums what the page received from one remote endpoint.

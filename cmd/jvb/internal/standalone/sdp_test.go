@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/sdp/v3"
 
+	"gojvb/colibri"
 	"gojvb/sfu/transport"
 )
 
@@ -268,4 +269,66 @@ func FuzzParseAnswer(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTransportCCIsNegotiatedWithBrowserAndBridge: every audio and video m-line the browser is
+// offered maps the transport-wide sequence number extension and lists transport-cc feedback on
+// Opus and VP8, and the COLIBRI2 <media> the bridge gets carries the same extension id, so the
+// bridge reads the numbers the browser writes and answers them with transport-cc feedback.
+func TestTransportCCIsNegotiatedWithBrowserAndBridge(t *testing.T) {
+	const uri = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+	audio := mediaSource{Kind: "audio", Name: "ep1-a0", Owner: "ep1", SSRCs: []uint32{5}}
+	o := offer{SessionID: 1, Version: 1, Bridge: testBridgeTransport(), SCTPPort: 5000,
+		Slots: []slot{{Mid: "3", Kind: "audio", Owner: "ep1", Name: "ep1-a0", Source: &audio},
+			{Mid: "4", Kind: "video", Owner: "ep1", Name: "ep1-v0", Source: &simVideo}}}
+	var parsed sdp.SessionDescription
+	if err := parsed.UnmarshalString(o.sdp()); err != nil {
+		t.Fatalf("pion/sdp rejects the offer: %v", err)
+	}
+	offered := map[string]string{} // kind -> extension id
+	for i, md := range parsed.MediaDescriptions {
+		kind := md.MediaName.Media
+		if kind != "audio" && kind != "video" {
+			continue
+		}
+		id := ""
+		for _, a := range md.Attributes {
+			if v, ok := strings.CutSuffix(a.Value, " "+uri); ok && a.Key == "extmap" {
+				id = v
+			}
+		}
+		if id == "" || (offered[kind] != "" && offered[kind] != id) {
+			t.Errorf("m-line %d (%s) maps transport-cc as %q, other %s m-lines as %q", i, kind, id, kind, offered[kind])
+		}
+		offered[kind] = id
+		pt := map[string]string{"audio": "111", "video": "100"}[kind]
+		if !slices.ContainsFunc(md.Attributes, func(a sdp.Attribute) bool {
+			return a.Key == "rtcp-fb" && a.Value == pt+" transport-cc"
+		}) {
+			t.Errorf("m-line %d (%s) lacks a=rtcp-fb:%s transport-cc", i, kind, pt)
+		}
+	}
+	media := colibriMedia()
+	if len(media) != 2 {
+		t.Fatalf("%d <media> for the bridge, want audio and video", len(media))
+	}
+	for _, m := range media {
+		id := ""
+		for _, x := range m.HeaderExtensions {
+			if x.URI == uri {
+				id = fmt.Sprint(x.ID)
+			}
+		}
+		if id == "" || id != offered[m.Type] {
+			t.Errorf("bridge's %s <media> maps transport-cc as %q, the browser's offer as %q", m.Type, id, offered[m.Type])
+		}
+		for _, pt := range m.PayloadTypes {
+			if pt.Name == "rtx" {
+				continue
+			}
+			if !slices.ContainsFunc(pt.RTCPFeedback, func(fb colibri.RTCPFb) bool { return fb.Type == "transport-cc" }) {
+				t.Errorf("bridge's %s payload type %d (%s) lacks transport-cc feedback", m.Type, pt.ID, pt.Name)
+			}
+		}
+	}
 }

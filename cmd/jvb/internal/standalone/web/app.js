@@ -440,12 +440,21 @@ async function stats() {
     dcState: state.dcState, serverHello: state.serverHello, received: state.received,
     ssrcRewriting: state.rewriting, forwarded: state.forwarded, dominant: state.dominant,
     mapped: state.mapped.map(({kind, ssrc, rtx, owner, source}) => ({kind, ssrc, rtx, owner, source})),
-    tiles: [...state.tiles.keys()], inbound: [], outbound: []};
+    tiles: [...state.tiles.keys()], inbound: [], outbound: [], remoteInbound: [],
+    availableOutgoingBitrate: 0, roundTripTime: 0, at: performance.now()};
   if (!state.pc) return out;
   const midOfTrack = {};
   for (const t of state.pc.getTransceivers()) if (t.mid !== null) midOfTrack[t.receiver.track.id] = t.mid;
-  (await state.pc.getStats()).forEach((r) => {
-    if (r.type === 'inbound-rtp') {
+  const report = await state.pc.getStats();
+  report.forEach((r) => {
+    if (r.type === 'transport' && r.selectedCandidatePairId) {
+      const pair = report.get(r.selectedCandidatePairId);
+      out.availableOutgoingBitrate = (pair && pair.availableOutgoingBitrate) || 0;
+      out.roundTripTime = (pair && pair.currentRoundTripTime) || 0;
+    } else if (r.type === 'remote-inbound-rtp') {
+      out.remoteInbound.push({kind: r.kind, ssrc: r.ssrc, packetsLost: r.packetsLost || 0,
+        fractionLost: r.fractionLost || 0, roundTripTime: r.roundTripTime || 0});
+    } else if (r.type === 'inbound-rtp') {
       const mid = r.mid || midOfTrack[r.trackIdentifier] || '';
       const info = remoteLabel(mid) || {};
       out.inbound.push({kind: r.kind, ssrc: r.ssrc, mid, owner: info.owner || '', source: info.source || '',
@@ -454,7 +463,9 @@ async function stats() {
         totalAudioEnergy: r.totalAudioEnergy || 0,
         frameHeight: r.frameHeight || 0});
     } else if (r.type === 'outbound-rtp') {
-      out.outbound.push({kind: r.kind, ssrc: r.ssrc, packetsSent: r.packetsSent || 0,
+      out.outbound.push({kind: r.kind, ssrc: r.ssrc, packetsSent: r.packetsSent || 0, bytesSent: r.bytesSent || 0,
+        targetBitrate: r.targetBitrate || 0,
+        nackCount: r.nackCount || 0,
         frameHeight: r.frameHeight || 0, qualityLimitationReason: r.qualityLimitationReason || ''});
     }
   });
