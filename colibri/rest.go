@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 )
 
@@ -15,7 +16,8 @@ import (
 //	PATCH /colibri/v2/conferences/{meetingId}  JSON conference-modify for that meeting
 //	GET   /colibri/v2/conferences[/{id}...]    501
 //
-// Requests go through the same per-meeting queue as XMPP. Success is 200 with the JSON
+// Bodies must be Content-Type: application/json (415 otherwise). Requests go through the same
+// per-meeting queue as XMPP. Success is 200 with the JSON
 // conference-modified. As in JVB's Conferences.java, a PATCH for an unknown meeting is 404 and
 // every other COLIBRI2 error is 400 with its text; a request the handler could not run (closed,
 // cancelled, queue full) is 503.
@@ -34,6 +36,11 @@ func (h *Handler) RESTHandler() http.Handler {
 }
 
 func (h *Handler) restModify(w http.ResponseWriter, r *http.Request) {
+	// JSON only: a web page can post text/plain or a form anywhere without the browser asking.
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		http.Error(w, "conference-modify must be sent as Content-Type: application/json", http.StatusUnsupportedMediaType)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.limits.MaxRequestBytes)))
 	if err != nil {
 		var mbe *http.MaxBytesError

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"gojvb/cmd/jvb/internal/config"
@@ -144,6 +145,14 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 		page = sa
 	}
 	reg := stats.NewRegistry(sampler)
+	var httpConns httpapi.ConnStats
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: stats.Namespace + "_http_connections_refused_total",
+			Help: "Private HTTP connections closed on accept: too many open (in all or from one address)."},
+			func() float64 { return float64(httpConns.Refused.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: stats.Namespace + "_http_accept_errors_total",
+			Help: "Failed accepts on the private HTTP port (e.g. out of file descriptors)."},
+			func() float64 { return float64(httpConns.AcceptErrors.Load()) }))
 	startShutdown := func(graceful bool) {
 		now := time.Now()
 		mgr.Initiate(graceful, now)
@@ -167,7 +176,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 
 	fatal := make(chan error, 2)
 	wg.Go(func() {
-		if err := httpapi.Serve(ctx, ln, handler, log); err != nil {
+		if err := httpapi.Serve(ctx, ln, handler, log, httpapi.Limits{}, &httpConns); err != nil {
 			fatal <- err
 		}
 	})
