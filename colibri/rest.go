@@ -20,7 +20,7 @@ import (
 // per-meeting queue as XMPP. Success is 200 with the JSON
 // conference-modified. As in JVB's Conferences.java, a PATCH for an unknown meeting is 404 and
 // every other COLIBRI2 error is 400 with its text; a request the handler could not run (closed,
-// cancelled, queue full) is 503.
+// cancelled, queue full) or refused by a cap (resource-constraint) is 503.
 // The caller mounts it (when videobridge.apis.rest.enabled) on the private HTTP server.
 func (h *Handler) RESTHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -72,6 +72,8 @@ func (h *Handler) restModify(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		case r.Method == http.MethodPatch && ce.Reason == ReasonConferenceNotFound:
 			http.Error(w, ce.Text, http.StatusNotFound)
+		case ce.Condition == CondResourceConstraint:
+			http.Error(w, ce.Text, http.StatusServiceUnavailable)
 		default:
 			http.Error(w, ce.Text, http.StatusBadRequest)
 		}

@@ -66,6 +66,8 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 		GracefulShutdown: func() bool { return !mgr.AcceptsConferences() },
 		DisableSCTP:      !cfg.SCTP,
 		Logger:           log,
+		Caps: colibri.Caps{MaxConferences: cfg.Limits.MaxConferences, MaxEndpoints: cfg.Limits.MaxEndpoints,
+			MaxEndpointsPerConference: cfg.Limits.MaxEndpointsPerConference},
 	})
 	if err != nil {
 		log.Error("cannot start the COLIBRI2 handler", "err", err)
@@ -153,6 +155,18 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: stats.Namespace + "_http_accept_errors_total",
 			Help: "Failed accepts on the private HTTP port (e.g. out of file descriptors)."},
 			func() float64 { return float64(httpConns.AcceptErrors.Load()) }))
+	for _, c := range []struct {
+		limit string
+		value func(colibri.CapRefusals) uint64
+	}{
+		{"conferences", func(r colibri.CapRefusals) uint64 { return r.Conferences }},
+		{"endpoints", func(r colibri.CapRefusals) uint64 { return r.Endpoints }},
+		{"endpoints_per_conference", func(r colibri.CapRefusals) uint64 { return r.EndpointsPerConference }},
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: stats.Namespace + "_colibri_cap_refusals_total",
+			Help: "COLIBRI2 creates refused by a cap (videobridge.limits.*), by cap.", ConstLabels: prometheus.Labels{"limit": c.limit}},
+			func() float64 { return float64(c.value(col.CapRefusals())) }))
+	}
 	startShutdown := func(graceful bool) {
 		now := time.Now()
 		mgr.Initiate(graceful, now)

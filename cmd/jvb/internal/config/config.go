@@ -41,6 +41,7 @@ type Config struct {
 	StatsInterval    time.Duration // videobridge.stats.interval
 	EntityExpiration time.Duration // videobridge.entity-expiration.timeout
 	Relay            Relay
+	Limits           Limits
 	Release          string // videobridge.version.release, appended to the version by jicofo
 	InstanceID       string // JVB_INSTANCE_ID, only logged
 
@@ -76,6 +77,18 @@ type REST struct {
 	Prometheus bool
 	Version    bool
 }
+
+// Limits are gojvb's caps on what the bridge holds at once (videobridge.limits.*,
+// JVB_MAX_CONFERENCES, JVB_MAX_ENDPOINTS, JVB_MAX_ENDPOINTS_PER_CONFERENCE): 0 takes the
+// COLIBRI2 handler's default, -1 means no cap. JVB itself has no such settings.
+type Limits struct {
+	MaxConferences            int
+	MaxEndpoints              int
+	MaxEndpointsPerConference int
+}
+
+// maxLimit bounds a cap setting, so that a typo cannot overflow anything.
+const maxLimit = 1_000_000
 
 // Shutdown is videobridge.shutdown.*.
 type Shutdown struct {

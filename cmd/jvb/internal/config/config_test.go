@@ -403,3 +403,24 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+// The caps read the same from jvb.conf and the environment (which wins), with the same checks.
+func TestLimitsFromFileAndEnv(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "jvb.conf", "videobridge.limits { max-conferences = 10, max-endpoints = -1, max-endpoints-per-conference = 7 }\n")
+	cfg, err := Load([]string{"--config", p}, envOf(map[string]string{"JVB_MAX_CONFERENCES": "20"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Limits{MaxConferences: 20, MaxEndpoints: -1, MaxEndpointsPerConference: 7}); cfg.Limits != want {
+		t.Fatalf("limits %+v, want %+v", cfg.Limits, want)
+	}
+	for _, env := range []map[string]string{{"JVB_MAX_ENDPOINTS": "-2"}, {"JVB_MAX_ENDPOINTS": "many"}} {
+		if _, err := Load(nil, envOf(env)); err == nil || !strings.Contains(err.Error(), "JVB_MAX_ENDPOINTS") {
+			t.Errorf("env %v: err %v, want one naming JVB_MAX_ENDPOINTS", env, err)
+		}
+	}
+	bad := writeFile(t, t.TempDir(), "jvb.conf", "videobridge.limits.max-conferences = -5\n")
+	if _, err := Load([]string{"--config", bad}, envOf(nil)); err == nil || !strings.Contains(err.Error(), "limits.max-conferences") {
+		t.Errorf("file max-conferences = -5: err %v", err)
+	}
+}

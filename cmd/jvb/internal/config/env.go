@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"sort"
@@ -13,6 +14,7 @@ var usedEnv = []string{
 	"COLIBRI_REST_ENABLED", "DOCKER_HOST_ADDRESS", "ENABLE_JVB_XMPP_SERVER", "ENABLE_OCTO", "HOSTNAME",
 	"JVB_ADVERTISE_IPS", "JVB_ADVERTISE_PRIVATE_CANDIDATES", "JVB_AUTH_PASSWORD", "JVB_AUTH_USER",
 	"JVB_BREWERY_MUC", "JVB_CONFIG", "JVB_DISABLE_XMPP", "JVB_INSTANCE_ID", "JVB_MUC_NICKNAME",
+	"JVB_MAX_CONFERENCES", "JVB_MAX_ENDPOINTS", "JVB_MAX_ENDPOINTS_PER_CONFERENCE",
 	"JVB_OCTO_BIND_ADDRESS", "JVB_OCTO_REGION", "JVB_OCTO_RELAY_ID", "JVB_PORT", "JVB_REQUIRE_VALID_ADDRESS",
 	"JVB_XMPP_AUTH_DOMAIN", "JVB_XMPP_INTERNAL_MUC_DOMAIN", "JVB_XMPP_PORT", "JVB_XMPP_SERVER",
 	"SHUTDOWN_REST_ENABLED", "TZ", "XMPP_AUTH_DOMAIN", "XMPP_INTERNAL_MUC_DOMAIN", "XMPP_PORT", "XMPP_SERVER",
@@ -102,8 +104,25 @@ func (r *envReader) port(key string, def int) int {
 	return n
 }
 
+// limit reads a cap: -1 (none), 0 (default) or a positive count.
+func (r *envReader) limit(key string, def int) int {
+	v, ok := lookup(r.env, key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < -1 || n > maxLimit {
+		r.bad(key, v, fmt.Sprintf("a count from 1 to %d, 0 for the default or -1 for no limit", maxLimit))
+		return def
+	}
+	return n
+}
+
 func applyEnv(cfg *Config, env Env) []error {
 	r := &envReader{env: env}
+	cfg.Limits.MaxConferences = r.limit("JVB_MAX_CONFERENCES", cfg.Limits.MaxConferences)
+	cfg.Limits.MaxEndpoints = r.limit("JVB_MAX_ENDPOINTS", cfg.Limits.MaxEndpoints)
+	cfg.Limits.MaxEndpointsPerConference = r.limit("JVB_MAX_ENDPOINTS_PER_CONFERENCE", cfg.Limits.MaxEndpointsPerConference)
 	if _, ok := lookup(env, "JVB_PORT"); ok {
 		cfg.Port = r.port("JVB_PORT", cfg.Port)
 	}

@@ -225,6 +225,9 @@ func applyFile(cfg *Config, path string, env Env) (bool, []error, error) {
 	presenceSet := f.duration(vb+"apis.xmpp-client.presence-interval", &cfg.PresenceInterval)
 	f.duration(vb+"entity-expiration.timeout", &cfg.EntityExpiration)
 	f.str(vb+"version.release", &cfg.Release)
+	f.integer(vb+"limits.max-conferences", &cfg.Limits.MaxConferences, -1, maxLimit)
+	f.integer(vb+"limits.max-endpoints", &cfg.Limits.MaxEndpoints, -1, maxLimit)
+	f.integer(vb+"limits.max-endpoints-per-conference", &cfg.Limits.MaxEndpointsPerConference, -1, maxLimit)
 
 	// videobridge.octo.* is the legacy spelling; relay.* wins.
 	for _, base := range []string{vb + "octo.", vb + "relay."} {
