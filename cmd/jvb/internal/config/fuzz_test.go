@@ -1,8 +1,10 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -145,4 +147,47 @@ func TestParserRejectsWhatTheLibraryLoopedOn(t *testing.T) {
 			t.Errorf("parseHOCON(%q): %v", good, err)
 		}
 	}
+}
+
+// FuzzEnv gives one variable the loader reads an arbitrary value: Load either refuses with an
+// error naming that variable, or returns a configuration whose values are all in range.
+func FuzzEnv(f *testing.F) {
+	for i, v := range []string{"10000", "0", "-1", "99999", "1.2.3.4#5", "xmpp.example:5222", "true", "nope", " ", "a,b,,c"} {
+		f.Add(uint8(i*3), v)
+	}
+	// JVB_CONFIG names a file to read: FuzzLoadFile covers what is in it.
+	keys := slices.DeleteFunc(slices.Clone(usedEnv), func(k string) bool { return k == "JVB_CONFIG" })
+	f.Fuzz(func(t *testing.T, k uint8, v string) {
+		key := keys[int(k)%len(keys)]
+		env := map[string]string{key: v}
+		if key != "JVB_AUTH_PASSWORD" {
+			env["JVB_AUTH_PASSWORD"] = "pw" // so that the XMPP variables are read too
+		}
+		cfg, err := Load(nil, envOf(env))
+		if err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("%s=%q: error %v is not a *config.Error", key, v, err)
+			}
+			return
+		}
+		if cfg.Port < 0 || cfg.Port > 65535 {
+			t.Fatalf("%s=%q: port %d", key, v, cfg.Port)
+		}
+		for _, a := range cfg.Advertised {
+			if !a.IP.IsValid() || a.Port < 0 || a.Port > 65535 {
+				t.Fatalf("%s=%q: advertised %v", key, v, a)
+			}
+		}
+		for _, x := range cfg.XMPP {
+			if x.Hostname == "" || x.Port < 1 || x.Port > 65535 || len(x.MUCJIDs) == 0 {
+				t.Fatalf("%s=%q: XMPP connection %+v", key, v, x)
+			}
+		}
+		for _, n := range []int{cfg.Limits.MaxConferences, cfg.Limits.MaxEndpoints, cfg.Limits.MaxEndpointsPerConference} {
+			if n < -1 || n > maxLimit {
+				t.Fatalf("%s=%q: limits %+v", key, v, cfg.Limits)
+			}
+		}
+	})
 }
