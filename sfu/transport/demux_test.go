@@ -293,6 +293,14 @@ func TestSTUNAddressCapAndRate(t *testing.T) {
 	if n != MaxRemoteAddrs {
 		t.Fatalf("%d addresses validated, want MaxRemoteAddrs=%d", n, MaxRemoteAddrs)
 	}
+	// A signalled candidate's address is still validated: only peer-reflexive ones are capped.
+	if err := f.t.SetRemoteDescription(Description{Candidates: []Candidate{{Foundation: "1", Component: 1, Protocol: "udp", Priority: 1, IP: "127.0.0.3", Port: 3000, Type: "host"}}}); err != nil {
+		t.Fatal(err)
+	}
+	f.m.demux(f.s, f.st, req, netip.MustParseAddrPort("127.0.0.3:3000"))
+	if got, _ := f.m.addrs.get(netip.MustParseAddrPort("127.0.0.3:3000")); got != f.t {
+		t.Fatal("the address of a signalled candidate was refused after the peer-reflexive cap")
+	}
 	st := f.m.Stats()
 	if st.DroppedAddrRefused != 50-(MaxRemoteAddrs-1) { // the fixture validated one already
 		t.Fatalf("DroppedAddrRefused = %d, want %d", st.DroppedAddrRefused, 50-(MaxRemoteAddrs-1))
@@ -301,8 +309,9 @@ func TestSTUNAddressCapAndRate(t *testing.T) {
 	for range STUNRequestBurst {
 		f.m.demux(f.s, f.st, req, f.known)
 	}
-	if st := f.m.Stats(); st.DroppedSTUNRateLimited != 50 {
-		t.Fatalf("DroppedSTUNRateLimited = %d after %d requests at once, want 50", st.DroppedSTUNRateLimited, 50+STUNRequestBurst)
+	// 50 + 1 + STUNRequestBurst requests at one instant: all over the burst are dropped.
+	if st := f.m.Stats(); st.DroppedSTUNRateLimited != 51 {
+		t.Fatalf("DroppedSTUNRateLimited = %d after %d requests at once, want 51", st.DroppedSTUNRateLimited, 51+STUNRequestBurst)
 	}
 
 	// A second transport's holder cannot take the first one's address.

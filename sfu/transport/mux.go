@@ -300,8 +300,8 @@ func (m *Mux) demux(s *socket, st *readerState, buf []byte, from netip.AddrPort)
 // validate makes from a validated address of t (STUN with good integrity came from it). It
 // refuses, returning false, an address another transport has validated (a participant with
 // its own credentials could otherwise spoof another's address and take its media) and a new
-// address of a transport that already has MaxRemoteAddrs of them. The cost is O(1) whatever
-// the number of addresses on the port.
+// address that was not signalled as a candidate (a peer-reflexive one) once the transport has
+// MaxRemoteAddrs of those. The cost is O(1) whatever the number of addresses on the port.
 func (m *Mux) validate(from netip.AddrPort, t *Transport) bool {
 	if owner, _ := m.addrs.get(from); owner == t {
 		return true
@@ -314,8 +314,12 @@ func (m *Mux) validate(from netip.AddrPort, t *Transport) bool {
 	if owner, _ := m.addrs.get(from); owner != nil {
 		return owner == t
 	}
-	if len(t.addrs) >= MaxRemoteAddrs {
+	signalled := t.signalledAddr(from)
+	if !signalled && t.learned >= MaxRemoteAddrs {
 		return false
+	}
+	if !signalled {
+		t.learned++
 	}
 	t.addrs = append(t.addrs, from)
 	m.addrs.put(from, t)
@@ -439,7 +443,8 @@ func listenAddresses(local netip.AddrPort, v6 bool) []net.Addr {
 	return out
 }
 
-// MaxRemoteAddrs caps the remote addresses one transport may validate over its lifetime: a
-// browser's checks come from one address per local candidate (a handful), and every address
-// the mux passes on becomes a peer-reflexive candidate the agent answers and checks.
+// MaxRemoteAddrs caps the peer-reflexive remote addresses (not signalled as candidates) one
+// transport may validate over its lifetime: a browser behind NAT shows a handful, and every
+// address the mux passes on becomes a candidate the agent answers and checks. Signalled
+// candidates are bounded by MaxRemoteCandidates.
 const MaxRemoteAddrs = 8

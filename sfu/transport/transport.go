@@ -64,6 +64,7 @@ type Transport struct {
 
 	unregistered bool             // guarded by mux.regMu
 	addrs        []netip.AddrPort // validated remote addresses, guarded by mux.regMu
+	learned      int              // how many of them were not signalled, guarded by mux.regMu
 	// stunRequests limits the STUN requests passed to the agent (STUNRequestRate).
 	stunRequests rateCell
 	// signalled holds the addresses of the remote candidates given to the agent (replaced
@@ -333,6 +334,11 @@ func (t *Transport) mayCheck(addr netip.AddrPort) bool {
 	if owner, _ := t.mux.addrs.get(addr); owner == t {
 		return true
 	}
+	return t.signalledAddr(addr)
+}
+
+// signalledAddr says whether addr is one of the remote candidates given to the agent.
+func (t *Transport) signalledAddr(addr netip.AddrPort) bool {
 	if s := t.signalled.Load(); s != nil {
 		for _, a := range *s {
 			if a == addr {
