@@ -233,6 +233,9 @@ func validateXMPP(x XMPPClient) []error {
 		}
 	}
 	need("HOSTNAME", x.Hostname)
+	if x.Hostname != "" && !validHost(x.Hostname) {
+		errs = append(errs, &Error{Source: "config", Key: key + "HOSTNAME", Value: x.Hostname, Expected: "a host name or IP address"})
+	}
 	need("USERNAME", x.Username)
 	need("PASSWORD", x.Password)
 	need("MUC_NICKNAME", x.MUCNickname)
