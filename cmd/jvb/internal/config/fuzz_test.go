@@ -191,3 +191,26 @@ func FuzzEnv(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLoadFileWithInclude: a jvb.conf that includes a second file with arbitrary content (and
+// may include itself or the main file) loads or is refused within loadDeadline, and what the
+// included file sets never escapes the key checks (a bad value is an error, not a config).
+func FuzzLoadFileWithInclude(f *testing.F) {
+	f.Add([]byte("videobridge.ice.udp.port = 1\ninclude \"inc.conf\"\n"), []byte("videobridge.ice.udp.port = 2\n"))
+	f.Add([]byte("include required(\"inc.conf\")\n"), []byte("include \"jvb.conf\"\n"))
+	f.Add([]byte("a = 1\ninclude file(\"inc.conf\")\n"), []byte("videobridge.ice.udp.port = ${a}\n"))
+	f.Add([]byte("include \"inc.conf\"\n"), []byte("include \"inc.conf\"\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, main, inc []byte) {
+		if err := os.WriteFile(filepath.Join(dir, "inc.conf"), inc, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := loadWithin(t, filepath.Join(dir, "jvb.conf"), main)
+		if (err == nil) == (cfg == nil) {
+			t.Fatalf("Load returned config %v and error %v", cfg != nil, err)
+		}
+		if err == nil && (cfg.Port < 0 || cfg.Port > 65535) {
+			t.Fatalf("port %d accepted", cfg.Port)
+		}
+	})
+}
