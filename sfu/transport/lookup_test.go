@@ -148,3 +148,31 @@ func TestRateCellAllowsBurstThenRate(t *testing.T) {
 		}
 	}
 }
+
+// One source address gets its burst and no more; another address is not affected.
+func TestSourceLimiterIsPerAddress(t *testing.T) {
+	l := newSourceLimiter()
+	now := time.Unix(1000, 0).UnixNano()
+	a := netip.MustParseAddr("192.0.2.1")
+	for i := range STUNSourceRequestBurst {
+		if !l.allow(a, now) {
+			t.Fatalf("request %d of the burst refused", i)
+		}
+	}
+	if l.allow(a, now) {
+		t.Fatal("request over the burst allowed")
+	}
+	if !l.allow(netip.AddrFrom16(a.As16()), now+int64(time.Second)/STUNSourceRequestRate) {
+		t.Fatal("the IPv4-mapped form of the address did not share its refilled cell")
+	}
+	// Other addresses have their own cells (barring a 1 in 4096 hash collision each).
+	refused := 0
+	for i := range 10 {
+		if !l.allow(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), now) {
+			refused++
+		}
+	}
+	if refused > 1 {
+		t.Fatalf("%d of 10 other addresses refused", refused)
+	}
+}

@@ -15,8 +15,8 @@ import (
 const (
 	STUNRequestRate        = 50 // per endpoint, per second
 	STUNRequestBurst       = 100
-	STUNSourceRequestRate  = 500 // per source IP address, per second
-	STUNSourceRequestBurst = 1000
+	STUNSourceRequestRate  = 1000 // per source IP address, per second
+	STUNSourceRequestBurst = 2000
 
 	sourceCells = 4096 // per-source limiter cells; sources hash into them
 )
