@@ -138,7 +138,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	// browsers can meet through this bridge with nothing else installed.
 	var page http.Handler
 	if len(cfg.XMPP) == 0 {
-		sa, err := standalone.New(standalone.Config{Modifier: col, Logger: log})
+		sa, err := standalone.New(standalone.Config{Modifier: col, Logger: log, AllowedHosts: cfg.StandaloneHosts})
 		if err != nil {
 			log.Error("cannot start the standalone page", "err", err)
 			return exitFailed

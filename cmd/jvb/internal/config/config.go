@@ -49,6 +49,10 @@ type Config struct {
 	LogLevel  slog.Level
 	Pprof     bool // /debug/pprof on the private server
 
+	// StandaloneHosts are host names the standalone page answers to besides IP literals and
+	// localhost (JVB_STANDALONE_HOSTS, comma-separated; gojvb only).
+	StandaloneHosts []string
+
 	// Ignored lists settings that were given but have no effect in this bridge
 	// (JVM, STUN, sidecar, websocket variables); cmd/jvb logs them once.
 	Ignored []string

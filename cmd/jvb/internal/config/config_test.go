@@ -476,3 +476,13 @@ func TestSameValidationWhateverTheSource(t *testing.T) {
 		t.Errorf("HOSTNAME with a space in jvb.conf: err %v", err)
 	}
 }
+
+func TestStandaloneHosts(t *testing.T) {
+	cfg, err := Load(nil, envOf(map[string]string{"JVB_STANDALONE_HOSTS": "meet.example, bridge.lan"}))
+	if err != nil || !reflect.DeepEqual(cfg.StandaloneHosts, []string{"meet.example", "bridge.lan"}) {
+		t.Fatalf("hosts %v, err %v", cfg, err)
+	}
+	if _, err := Load(nil, envOf(map[string]string{"JVB_STANDALONE_HOSTS": "meet example"})); err == nil || !strings.Contains(err.Error(), "JVB_STANDALONE_HOSTS") {
+		t.Fatalf("a host with a space: err %v", err)
+	}
+}

@@ -15,7 +15,7 @@ var usedEnv = []string{
 	"COLIBRI_REST_ENABLED", "DOCKER_HOST_ADDRESS", "ENABLE_JVB_XMPP_SERVER", "ENABLE_OCTO", "HOSTNAME",
 	"JVB_ADVERTISE_IPS", "JVB_ADVERTISE_PRIVATE_CANDIDATES", "JVB_AUTH_PASSWORD", "JVB_AUTH_USER",
 	"JVB_BREWERY_MUC", "JVB_CONFIG", "JVB_DISABLE_XMPP", "JVB_INSTANCE_ID", "JVB_MUC_NICKNAME",
-	"JVB_MAX_CONFERENCES", "JVB_MAX_ENDPOINTS", "JVB_MAX_ENDPOINTS_PER_CONFERENCE",
+	"JVB_MAX_CONFERENCES", "JVB_MAX_ENDPOINTS", "JVB_MAX_ENDPOINTS_PER_CONFERENCE", "JVB_STANDALONE_HOSTS",
 	"JVB_OCTO_BIND_ADDRESS", "JVB_OCTO_REGION", "JVB_OCTO_RELAY_ID", "JVB_PORT", "JVB_REQUIRE_VALID_ADDRESS",
 	"JVB_XMPP_AUTH_DOMAIN", "JVB_XMPP_INTERNAL_MUC_DOMAIN", "JVB_XMPP_PORT", "JVB_XMPP_SERVER",
 	"SHUTDOWN_REST_ENABLED", "TZ", "XMPP_AUTH_DOMAIN", "XMPP_INTERNAL_MUC_DOMAIN", "XMPP_PORT", "XMPP_SERVER",
@@ -138,6 +138,19 @@ func applyEnv(cfg *Config, env Env) []error {
 	cfg.Limits.MaxConferences = r.limit("JVB_MAX_CONFERENCES", cfg.Limits.MaxConferences)
 	cfg.Limits.MaxEndpoints = r.limit("JVB_MAX_ENDPOINTS", cfg.Limits.MaxEndpoints)
 	cfg.Limits.MaxEndpointsPerConference = r.limit("JVB_MAX_ENDPOINTS_PER_CONFERENCE", cfg.Limits.MaxEndpointsPerConference)
+	if v, ok := lookup(env, "JVB_STANDALONE_HOSTS"); ok {
+		cfg.StandaloneHosts = nil
+		for h := range strings.SplitSeq(v, ",") {
+			if h = strings.TrimSpace(h); h == "" {
+				continue
+			}
+			if !validHost(h) {
+				r.bad("JVB_STANDALONE_HOSTS", v, "a comma-separated list of host names")
+				break
+			}
+			cfg.StandaloneHosts = append(cfg.StandaloneHosts, h)
+		}
+	}
 	if _, ok := lookup(env, "JVB_PORT"); ok {
 		cfg.Port = r.udpPort("JVB_PORT", cfg.Port)
 	}
