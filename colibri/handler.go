@@ -20,6 +20,7 @@ type Config struct {
 	DisableSCTP bool
 	Logger      *slog.Logger
 	Limits      Limits
+	Caps        Caps
 }
 
 // Limits bound what a single request may ask for. Zero fields take the defaults.
@@ -53,6 +54,7 @@ type Handler struct {
 	sctp     bool
 	log      *slog.Logger
 	limits   Limits
+	caps     capState
 
 	mu     sync.Mutex
 	queues map[string]*meetingQueue
@@ -69,14 +71,16 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{
+	h := &Handler{
 		bridge:   cfg.Bridge,
 		graceful: cfg.GracefulShutdown,
 		sctp:     !cfg.DisableSCTP,
 		log:      log.With("component", "colibri"),
 		limits:   cfg.Limits.withDefaults(),
 		queues:   make(map[string]*meetingQueue),
-	}, nil
+	}
+	h.caps.caps = cfg.Caps.withDefaults()
+	return h, nil
 }
 
 // HandleIQ handles the raw <conference-modify/> element of an IQ. It is meant to be called from
@@ -260,7 +264,13 @@ func (h *Handler) lookup(req *ConferenceModify) (Conference, *Error) {
 		if c := h.bridge.Conference(req.MeetingID); c != nil && !c.Expired() {
 			return nil, newError(CondConflict, ReasonConferenceAlreadyExists, "Conference already exists for meeting-id %s", req.MeetingID)
 		}
+		release, cerr := h.reserveConference()
+		if cerr != nil {
+			h.log.Debug("conference create refused", "meeting_id", req.MeetingID, "err", cerr)
+			return nil, cerr
+		}
 		c, err := h.bridge.CreateConference(req.MeetingID, req.Name)
+		release()
 		if errors.Is(err, ErrConferenceExists) {
 			return nil, newError(CondConflict, ReasonConferenceAlreadyExists, "Conference already exists for meeting-id %s", req.MeetingID)
 		}

@@ -102,6 +102,16 @@ type MuxStats struct {
 	DroppedQueueFull               uint64 // STUN/DTLS for a transport whose ICE/DTLS reader lags
 	DroppedSocketOverflow          uint64 // datagrams the kernel dropped: socket receive buffer full
 	RejectedDataChannels           uint64 // DCEP OPEN refused (wrong protocol or over max-channels=1)
+	// DroppedAddrRefused counts authenticated STUN from an address the mux would not validate
+	// for its transport: a new address of a transport that already has MaxRemoteAddrs, or one
+	// another transport validated first. The address is not learned and nothing is answered.
+	DroppedAddrRefused uint64
+	// DroppedSTUNRateLimited counts authenticated STUN requests over the per-endpoint or
+	// per-source rate (STUNRequestRate, STUNSourceRequestRate).
+	DroppedSTUNRateLimited uint64
+	// RefusedChecks counts connectivity checks an ICE agent wanted to send to an address that
+	// was neither signalled as a candidate nor validated by the mux (never sent).
+	RefusedChecks uint64
 }
 
 // BatchEnder is called once a socket reader has dispatched a whole batch (see Batch.AtEnd).

@@ -39,13 +39,17 @@ type Mux struct {
 	readers  sync.WaitGroup
 	closed   atomic.Bool
 	rejected atomic.Uint64 // data channels refused
+	// refusedChecks counts STUN requests an agent wanted to send to an address it may not check.
+	refusedChecks atomic.Uint64
 
 	// addrs maps a validated remote address to its transport; read per packet without locks,
-	// replaced copy-on-write under regMu.
-	addrs atomic.Pointer[map[netip.AddrPort]*Transport]
-	// ufrags maps a local ufrag to its transport; read per STUN request.
-	ufrags atomic.Pointer[map[string]*Transport]
+	// changed in place under regMu.
+	addrs *lookup[netip.AddrPort, *Transport]
+	// ufrags maps a local ufrag to its transport; read per STUN request, changed under regMu.
+	ufrags *lookup[string, *Transport]
 	regMu  sync.Mutex
+	// sources limits the STUN requests passed to agents per source IP address.
+	sources *sourceLimiter
 
 	txMu      sync.Mutex
 	pendingTx map[[12]byte]pendingTx // STUN requests the agents sent, to route the responses
@@ -80,6 +84,7 @@ type socketStats struct {
 	garbage, unknownUfrag          atomic.Uint64
 	badIntegrity, unknownAddr      atomic.Uint64
 	notSecure, queueFull           atomic.Uint64
+	addrRefused, stunRateLimited   atomic.Uint64
 }
 
 // Listen binds cfg.Readers SO_REUSEPORT sockets on one port and starts one reader goroutine per
@@ -108,8 +113,9 @@ func Listen(cfg Config) (*Mux, error) {
 		return nil, err
 	}
 	m := &Mux{cfg: cfg, log: cfg.Logger.With("component", "transport"), cert: cert, pendingTx: map[[12]byte]pendingTx{}}
-	m.addrs.Store(&map[netip.AddrPort]*Transport{})
-	m.ufrags.Store(&map[string]*Transport{})
+	m.addrs = newLookup[netip.AddrPort, *Transport](hashAddrPort)
+	m.ufrags = newLookup[string, *Transport](hashString)
+	m.sources = newSourceLimiter()
 	port := cfg.Port
 	buffer := cfg.SocketBuffer
 	if buffer == 0 {
@@ -188,8 +194,11 @@ func (m *Mux) Stats() MuxStats {
 		st.DroppedNotSecure += c.notSecure.Load()
 		st.DroppedQueueFull += c.queueFull.Load()
 		st.DroppedSocketOverflow += socketDrops(s.conn)
+		st.DroppedAddrRefused += c.addrRefused.Load()
+		st.DroppedSTUNRateLimited += c.stunRateLimited.Load()
 	}
 	st.RejectedDataChannels = m.rejected.Load()
+	st.RefusedChecks = m.refusedChecks.Load()
 	return st
 }
 
@@ -255,7 +264,7 @@ func (m *Mux) demux(s *socket, st *readerState, buf []byte, from netip.AddrPort)
 			s.stats.garbage.Add(1)
 			return
 		}
-		t := (*m.addrs.Load())[from]
+		t, _ := m.addrs.get(from)
 		if t == nil {
 			s.stats.unknownAddr.Add(1)
 			return
@@ -277,7 +286,7 @@ func (m *Mux) demux(s *socket, st *readerState, buf []byte, from netip.AddrPort)
 			s.stats.garbage.Add(1)
 			return
 		}
-		t := (*m.addrs.Load())[from]
+		t, _ := m.addrs.get(from)
 		if t == nil {
 			s.stats.unknownAddr.Add(1)
 			return
@@ -288,39 +297,43 @@ func (m *Mux) demux(s *socket, st *readerState, buf []byte, from netip.AddrPort)
 	}
 }
 
-// validate makes from a validated address of t (STUN with good integrity came from it).
-func (m *Mux) validate(from netip.AddrPort, t *Transport) {
-	if (*m.addrs.Load())[from] == t {
-		return
+// validate makes from a validated address of t (STUN with good integrity came from it). It
+// refuses, returning false, an address another transport has validated (a participant with
+// its own credentials could otherwise spoof another's address and take its media) and a new
+// address that was not signalled as a candidate (a peer-reflexive one) once the transport has
+// MaxRemoteAddrs of those. The cost is O(1) whatever the number of addresses on the port.
+func (m *Mux) validate(from netip.AddrPort, t *Transport) bool {
+	if owner, _ := m.addrs.get(from); owner == t {
+		return true
 	}
 	m.regMu.Lock()
 	defer m.regMu.Unlock()
 	if t.unregistered {
-		return
+		return false
 	}
-	old := *m.addrs.Load()
-	next := make(map[netip.AddrPort]*Transport, len(old)+1)
-	for k, v := range old {
-		next[k] = v
+	if owner, _ := m.addrs.get(from); owner != nil {
+		return owner == t
 	}
-	next[from] = t
-	m.addrs.Store(&next)
+	signalled := t.signalledAddr(from)
+	if !signalled && t.learned >= MaxRemoteAddrs {
+		return false
+	}
+	if !signalled {
+		t.learned++
+	}
+	t.addrs = append(t.addrs, from)
+	m.addrs.put(from, t)
+	return true
 }
 
 // register makes t reachable by its local ufrag; it fails if the ufrag is taken.
 func (m *Mux) register(t *Transport) bool {
 	m.regMu.Lock()
 	defer m.regMu.Unlock()
-	old := *m.ufrags.Load()
-	if _, taken := old[t.localUfrag]; taken {
+	if _, taken := m.ufrags.get(t.localUfrag); taken {
 		return false
 	}
-	next := make(map[string]*Transport, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
-	next[t.localUfrag] = t
-	m.ufrags.Store(&next)
+	m.ufrags.put(t.localUfrag, t)
 	return true
 }
 
@@ -329,22 +342,13 @@ func (m *Mux) register(t *Transport) bool {
 func (m *Mux) unregister(t *Transport) {
 	m.regMu.Lock()
 	t.unregistered = true
-	oldU := *m.ufrags.Load()
-	nextU := make(map[string]*Transport, len(oldU))
-	for k, v := range oldU {
-		if v != t {
-			nextU[k] = v
-		}
+	if owner, _ := m.ufrags.get(t.localUfrag); owner == t {
+		m.ufrags.remove(t.localUfrag)
 	}
-	m.ufrags.Store(&nextU)
-	oldA := *m.addrs.Load()
-	nextA := make(map[netip.AddrPort]*Transport, len(oldA))
-	for k, v := range oldA {
-		if v != t {
-			nextA[k] = v
-		}
+	for _, a := range t.addrs {
+		m.addrs.remove(a)
 	}
-	m.addrs.Store(&nextA)
+	t.addrs = nil
 	m.regMu.Unlock()
 
 	m.txMu.Lock()
@@ -379,6 +383,10 @@ func (m *Mux) writeTo(t *Transport, b []byte, to netip.AddrPort) (int, error) {
 		return 0, ErrClosed
 	}
 	if isSTUNRequest(b) {
+		if !t.mayCheck(to) {
+			m.refusedChecks.Add(1)
+			return len(b), nil // as if sent: the agent gives up on the pair by itself
+		}
 		m.rememberTx(t, b)
 	}
 	s := m.socks[0]
@@ -434,3 +442,9 @@ func listenAddresses(local netip.AddrPort, v6 bool) []net.Addr {
 	}
 	return out
 }
+
+// MaxRemoteAddrs caps the peer-reflexive remote addresses (not signalled as candidates) one
+// transport may validate over its lifetime: a browser behind NAT shows a handful, and every
+// address the mux passes on becomes a candidate the agent answers and checks. Signalled
+// candidates are bounded by MaxRemoteCandidates.
+const MaxRemoteAddrs = 8

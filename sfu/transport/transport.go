@@ -62,7 +62,14 @@ type Transport struct {
 	eventsDone chan struct{}
 	inCallback atomic.Bool
 
-	unregistered bool // guarded by mux.regMu
+	unregistered bool             // guarded by mux.regMu
+	addrs        []netip.AddrPort // validated remote addresses, guarded by mux.regMu
+	learned      int              // how many of them were not signalled, guarded by mux.regMu
+	// stunRequests limits the STUN requests passed to the agent (STUNRequestRate).
+	stunRequests rateCell
+	// signalled holds the addresses of the remote candidates given to the agent (replaced
+	// copy-on-write under mu): with the validated ones, the only addresses it may check.
+	signalled atomic.Pointer[[]netip.AddrPort]
 
 	mu          sync.Mutex
 	state       State
@@ -292,6 +299,14 @@ func (t *Transport) SetRemoteDescription(d Description) error {
 			errs = append(errs, fmt.Errorf("transport: remote candidate %s:%d: %w", c.IP, c.Port, err))
 			continue
 		}
+		if ip, err := netip.ParseAddr(pc.Address()); err == nil {
+			var next []netip.AddrPort
+			if old := t.signalled.Load(); old != nil {
+				next = append(next, *old...)
+			}
+			next = append(next, netip.AddrPortFrom(ip.Unmap(), uint16(pc.Port())))
+			t.signalled.Store(&next)
+		}
 		if err := t.agent.AddRemoteCandidate(pc); err != nil {
 			errs = append(errs, fmt.Errorf("transport: add remote candidate %s:%d: %w", c.IP, c.Port, err))
 			continue
@@ -310,6 +325,29 @@ func (t *Transport) SetRemoteDescription(d Description) error {
 // description and trickle together): a browser gathers a handful per interface, and every one
 // costs the ICE agent a pair to check, so a hostile request cannot make it check thousands.
 const MaxRemoteCandidates = 64
+
+// mayCheck says whether the agent may send a connectivity check to addr: a signalled remote
+// candidate, or an address this transport validated (authenticated STUN came from it). Any
+// other address would make the bridge a reflector for whoever can make the agent learn it.
+func (t *Transport) mayCheck(addr netip.AddrPort) bool {
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	if owner, _ := t.mux.addrs.get(addr); owner == t {
+		return true
+	}
+	return t.signalledAddr(addr)
+}
+
+// signalledAddr says whether addr is one of the remote candidates given to the agent.
+func (t *Transport) signalledAddr(addr netip.AddrPort) bool {
+	if s := t.signalled.Load(); s != nil {
+		for _, a := range *s {
+			if a == addr {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 func candidateString(c Candidate) string {
 	comp := c.Component

@@ -102,6 +102,9 @@ var drops = []struct {
 	{"unknown_address", func(r *Report) uint64 { return r.Bridge.Mux.DroppedUnknownAddr }},
 	{"ice_dtls_queue_full", func(r *Report) uint64 { return r.Bridge.Mux.DroppedQueueFull }},
 	{"socket_overflow", func(r *Report) uint64 { return r.Bridge.Mux.DroppedSocketOverflow }},
+	{"stun_address_refused", func(r *Report) uint64 { return r.Bridge.Mux.DroppedAddrRefused }},
+	{"stun_rate_limited", func(r *Report) uint64 { return r.Bridge.Mux.DroppedSTUNRateLimited }},
+	{"ice_check_refused", func(r *Report) uint64 { return r.Bridge.Mux.RefusedChecks }},
 }
 
 // messageDrops are the labelled jitsi_jvb_data_channel_messages_dropped_total series: bridge-channel
