@@ -21,6 +21,8 @@ type Config struct {
 	Logger      *slog.Logger
 	Limits      Limits
 	Caps        Caps
+	// WebSockets, when it has domains, adds colibri-ws URLs to created endpoints' transports.
+	WebSockets WebSockets
 }
 
 // Limits bound what a single request may ask for. Zero fields take the defaults.
@@ -55,6 +57,7 @@ type Handler struct {
 	log      *slog.Logger
 	limits   Limits
 	caps     capState
+	ws       WebSockets
 
 	mu     sync.Mutex
 	queues map[string]*meetingQueue
@@ -77,6 +80,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		sctp:     !cfg.DisableSCTP,
 		log:      log.With("component", "colibri"),
 		limits:   cfg.Limits.withDefaults(),
+		ws:       cfg.WebSockets,
 		queues:   make(map[string]*meetingQueue),
 	}
 	h.caps.caps = cfg.Caps.withDefaults()

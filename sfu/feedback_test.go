@@ -168,3 +168,102 @@ func TestRetransmissionsBothWays(t *testing.T) {
 		t.Errorf("r: retransmissions %d not cached %d NACKs %d, want 1 1 1", s.Retransmissions, s.RetransmissionsNotCached, s.NACKsReceived)
 	}
 }
+
+// The round-trip time to a receiver comes from its report on a sender report it got.
+func TestRTTFromReceiverReportsOnForwardedSenderReports(t *testing.T) {
+	tb, _, a, b, _ := threeParty(t)
+	a.ep.receiveOne(a.protect(t, a.rtpPacket(222, 100, 10)), false)
+	a.ep.receiveOne(a.protectRTCP(t, senderReport(222)), true)
+	b.ep.drain()
+	tb.writer("b").take()
+	// b reports on SSRC 222 naming that SR (NTP middle 32 bits 0x0a0b0c0d), no delay.
+	rr := &rtcp.ReceiverReport{SSRC: 0xb, Reports: []rtcp.ReceptionReport{{SSRC: 222, LastSenderReport: 0x0a0b0c0d}}}
+	raw, _ := rr.Marshal()
+	b.ep.receiveOne(b.protectRTCP(t, raw), true)
+	b.ep.drain()
+	rtt := b.ep.rs.rtt.publishedRTT()
+	if rtt <= 0 || rtt > time.Second {
+		t.Fatalf("RTT %v, want a small positive value", rtt)
+	}
+	if s := tb.Stats(); s.AverageRTT != rtt {
+		t.Errorf("bridge average RTT %v, want %v", s.AverageRTT, rtt)
+	}
+	// A report on an SR b never got changes nothing.
+	rr.Reports[0].LastSenderReport = 0x12345678
+	raw, _ = rr.Marshal()
+	b.ep.receiveOne(b.protectRTCP(t, raw), true)
+	b.ep.drain()
+	if got := b.ep.rs.rtt.publishedRTT(); got != rtt {
+		t.Errorf("RTT moved to %v on an unknown LSR", got)
+	}
+}
+
+// A receiver's transport-cc feedback on the bridge's own sequence numbers drives its estimate,
+// which the allocation then uses and ConnectionStats reports.
+func TestReceiverFeedbackDrivesItsEstimate(t *testing.T) {
+	tb, c := jvbBridge(t, nil)
+	a := joinMeet(t, c, "a", false)
+	r := joinMeet(t, c, "r", false)
+	tccExt := []HeaderExtension{{Media: MediaVideo, ID: 5, URI: extTransportCC}}
+	a.ep.AddPayloadTypes(nil, tccExt)
+	r.ep.AddPayloadTypes(nil, tccExt)
+	if err := a.ep.SetSources([]MediaSource{videoSource("a-v0", 2)}); err != nil {
+		t.Fatal(err)
+	}
+	r.say(`{"colibriClass":"ReceiverVideoConstraints","lastN":-1}`)
+	settle(a, r)
+	send := func(from, n uint16) []uint16 {
+		var seqs []uint16
+		for i := from; i < from+n; i++ {
+			p := a.vp8(2, i, uint32(i)*3000, i == 0)
+			ext := []byte{0xbe, 0xde, 0, 1, 5<<4 | 1, byte(i >> 8), byte(i), 0}
+			p[0] |= 0x10
+			p = append(p[:12:12], append(ext, p[12:]...)...)
+			a.ep.receiveOne(a.protect(t, p), false)
+		}
+		r.ep.drain()
+		for _, d := range tb.writer("r").take() {
+			if d[1] >= 192 && d[1] <= 223 {
+				continue
+			}
+			plain := r.unprotect(t, d)
+			seqs = append(seqs, binary.BigEndian.Uint16(plain[17:19]))
+		}
+		return seqs
+	}
+	feedback := func(seqs []uint16) {
+		fb := &rtcp.TransportLayerCC{SenderSSRC: 9, MediaSSRC: 1, BaseSequenceNumber: seqs[0],
+			PacketStatusCount: uint16(len(seqs)), ReferenceTime: 1, FbPktCount: uint8(seqs[0])}
+		fb.PacketChunks = []rtcp.PacketStatusChunk{&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: uint16(len(seqs))}}
+		for range seqs {
+			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 1000})
+		}
+		raw, err := fb.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// pion marshals the header as given: fill it in for the packet's length.
+		fb.Header = rtcp.Header{Count: rtcp.FormatTCC, Type: rtcp.TypeTransportSpecificFeedback, Length: uint16(len(raw)/4 - 1)}
+		if raw, err = fb.Marshal(); err != nil {
+			t.Fatal(err)
+		}
+		r.ep.receiveOne(r.protectRTCP(t, raw), true)
+		r.ep.drain()
+	}
+	first := send(0, 10)
+	if len(first) != 10 || first[0] != 1 || first[9] != 10 {
+		t.Fatalf("transport-wide sequence numbers r got %v, want 1..10 (its own)", first)
+	}
+	feedback(first) // the first feedback shows r sends it; packets are recorded from then on
+	second := send(10, 30)
+	feedback(second)
+	now := time.Now().UnixNano() + int64(11*time.Second)
+	r.ep.tick(now)
+	if r.ep.rs.est == nil || !r.ep.rs.trusted || r.ep.rs.estimate == 0 {
+		t.Fatalf("estimator %v trusted %v estimate %d", r.ep.rs.est != nil, r.ep.rs.trusted, r.ep.rs.estimate)
+	}
+	cs := messages(tb, r, "ConnectionStats")
+	if len(cs) == 0 || cs[0]["estimatedDownlinkBandwidth"].(float64) <= 0 {
+		t.Errorf("ConnectionStats %v", cs)
+	}
+}

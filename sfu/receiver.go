@@ -64,6 +64,15 @@ type receiverState struct {
 	slotsReady             bool
 
 	hist          history  // video sent, for the receiver's NACKs (retransmit.go)
+	tccSeq        uint16   // the receiver's own transport-wide sequence numbers (video)
+	rtt           rttState // round-trip time from its reports on the SRs it got (rtt.go)
+	allocator     *bwe.Allocator
+	lastAlloc     bwe.LayerAllocation
+	estimate      uint64 // the receiver's bandwidth estimate in bps; 0 = none (unlimited)
+	est           *bwe.Estimator
+	feedbackSeen  bool     // the receiver sends transport-cc feedback
+	trusted       bool     // an estimate came from its feedback (or REMB): allocate with it
+	lastStats     int64    // last ConnectionStats
 	forwarded     []string // as last sent in ForwardedSources
 	sentForwarded bool
 	wantStale     bool // a projection finished a switch: the old encoding can leave the wanted set
@@ -169,10 +178,39 @@ func (rs *receiverState) forward(e *Endpoint, proj *projection, out []byte, p *p
 	st := proj.p.Stream()
 	st.Packets++
 	st.Octets += uint32(len(out) - in.PayloadOffset)
+	rs.egressExtensions(e, p, out, now)
 	if proj.t.media == MediaVideo {
 		rs.hist.remember(p, out)
 	}
 	return out, true
+}
+
+// egressExtensions strips the header extensions a receiver must not get (the sender's
+// transport-wide sequence numbers, abs-send-time, mid, ...) and, on video, writes the receiver's
+// own transport-wide sequence number where the sender's was, when both use the same id (jicofo
+// gives every endpoint the same ids).
+func (rs *receiverState) egressExtensions(e *Endpoint, p *packet, out []byte, now int64) {
+	h, ok := simulcast.ParseRTP(out)
+	if !ok || h.ExtLen == 0 {
+		return
+	}
+	from, to := p.src.owner.rxFormat.Load(), e.rxFormat.Load()
+	keep := from.keepAudio
+	tcc := p.src.media == MediaVideo && from.tccID != 0 && from.tccID == to.tccID
+	if p.src.media == MediaVideo {
+		keep = from.keepVideo
+		if !tcc && from.tccID != 0 {
+			keep[from.tccID>>6] &^= 1 << (from.tccID & 63)
+		}
+	}
+	if !simulcast.KeepExtensions(out, &h, &keep) || !tcc {
+		return
+	}
+	if off, n, ok := simulcast.ExtensionAt(out, &h, from.tccID); ok && n >= 2 {
+		rs.tccSeq++
+		binary.BigEndian.PutUint16(out[off:], rs.tccSeq)
+		rs.sentTCC(rs.tccSeq, len(out), now)
+	}
 }
 
 // mapAudio gives an audio track a slot on its first packet (or after losing it), announcing the
@@ -231,6 +269,7 @@ func (rs *receiverState) senderReport(out []byte, p *packet) ([]byte, bool) {
 	// What this receiver got on the stream, not what the sender sent.
 	binary.BigEndian.PutUint32(out[20:24], st.Packets)
 	binary.BigEndian.PutUint32(out[24:28], st.Octets)
+	rs.rtt.sentSR(out, time.Now().UnixNano())
 	return out, true
 }
 
@@ -252,6 +291,15 @@ func (e *Endpoint) handleFeedback(data []byte, now int64) {
 			}
 		case pt == rtcpRTPFB && format == rtpfbNACK && size >= 16:
 			e.handleNACK(data[:size], now)
+		case (pt == rtcpRR || pt == rtcpSR) && format > 0:
+			e.rs.rtt.receiverReport(data[:size], now)
+			if lost, ok := maxFractionLost(data[:size]); ok && e.rs.est != nil {
+				e.rs.est.OnLoss(lost, now)
+			}
+		case pt == rtcpRTPFB && format == rtpfbTCC:
+			e.rs.transportFeedback(data[:size], now)
+		case pt == rtcpPSFB && format == psfbREMB:
+			e.rs.remb(data[:size], now)
 		}
 		data = data[size:]
 	}
@@ -344,6 +392,7 @@ func (e *Endpoint) tick(now int64) {
 	}
 	e.sendFeedback(now)
 	e.sendNACKs(now)
+	e.updateEstimate(now)
 }
 
 // reselect re-runs the receiver's choice of sources (spec 3.2-3.3: priority order, lastN,
@@ -360,31 +409,36 @@ func (e *Endpoint) reselect(now int64) {
 	e.resendAll = false
 	e.ctlMu.Unlock()
 
-	byName := make(map[string]*track)
-	var sources []bwe.Source
-	for _, t := range sm.tracks {
-		if t.owner == e || t.media != MediaVideo {
-			continue
-		}
-		byName[t.name] = t
-		hs := make([]int, len(t.encodings))
-		for i, s := range t.encodings {
-			hs[i] = int(s.height.Load())
-		}
-		sources = append(sources, bwe.Source{Name: t.name, Owner: t.owner.id, Type: t.vtype(), Heights: hs})
+	sources, byName := e.layeredSources(sm, now)
+	if rs.allocator == nil {
+		cfg := bwe.DefaultAllocatorConfig()
+		cfg.Config = e.conf.bridge.alloc
+		rs.allocator = bwe.NewAllocator(cfg)
 	}
-	alloc := bwe.Allocate(e.conf.bridge.alloc, e.conf.speakerOrder(e), sources, settings)
+	alloc := rs.allocator.Allocate(now, rs.estimate, e.conf.speakerOrder(e), sources, settings)
+	if !alloc.SameSuspensions(rs.lastAlloc) && alloc.BWE > 0 {
+		e.log.Info(alloc.Summary())
+	}
+	rs.lastAlloc = alloc
 
-	// projection targets
+	// projection targets: an encoding, and the temporal layers up to one within it
+	layersOf := make(map[string][]bwe.Layer, len(sources))
+	for _, ls := range sources {
+		layersOf[ls.Name] = ls.Layers
+	}
 	targets := make(map[*track]int, len(alloc.Sources))
+	temporal := make(map[*track]int, len(alloc.Sources))
 	effective := make(map[string]int, len(alloc.Sources))
-	for _, sa := range alloc.Sources {
-		t := byName[sa.Name]
+	for _, sl := range alloc.Sources {
+		t := byName[sl.Name]
 		if t == nil {
 			continue
 		}
-		targets[t] = sa.Encoding
-		effective[sa.Name] = sa.Constraints.MaxHeight
+		targets[t], temporal[t] = -1, -1
+		if layers := layersOf[sl.Name]; sl.Target >= 0 && sl.Target < len(layers) {
+			targets[t], temporal[t] = layers[sl.Target].Encoding, layers[sl.Target].Temporal
+		}
+		effective[sl.Name] = sl.Constraints.MaxHeight
 	}
 	for t, proj := range rs.projections {
 		if t.media == MediaVideo {
@@ -411,6 +465,7 @@ func (e *Endpoint) reselect(now int64) {
 			rs.videoSlots.Touch(name, unixTime(now))
 		}
 		proj.p.SetTarget(targets[t])
+		proj.p.SetLayers(temporal[t], -1)
 	}
 	for t, enc := range targets {
 		if enc < 0 {

@@ -85,7 +85,10 @@ func (cl *client) vp8(ssrc uint32, seq uint16, ts uint32, keyframe bool) []byte 
 	binary.BigEndian.PutUint32(p[8:], ssrc)
 	p = append(p, 0x10) // S: start of partition 0
 	if keyframe {
-		p = append(p, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01) // 640x360
+		// A keyframe header with the size of a Chrome simulcast layer: SSRCs ending in 0 are
+		// 320x180, in 1 640x360, in 2 1280x720.
+		w, h := 320<<(ssrc%10%3), 180<<(ssrc%10%3)
+		p = append(p, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, byte(w), byte(w>>8), byte(h), byte(h>>8))
 	} else {
 		p = append(p, 0x11, 0x02, 0x00)
 	}

@@ -46,6 +46,7 @@ type source struct {
 	rx       bwe.ReceiveStats       // for the bridge's receiver reports to the owner
 	nack     nack.Requester         // video: what the bridge asks the owner to retransmit
 	av1      simulcast.AV1Structure // the encoding's last AV1 template structure
+	rates    *layerRates            // video encodings: bitrate per temporal layer
 
 	lastKeyframeRequest atomic.Int64 // unix nanoseconds of the last PLI relayed to owner
 }
@@ -127,6 +128,9 @@ func buildTrack(owner *Endpoint, m MediaSource) (*track, []*source) {
 		}
 		seen[ssrc] = true
 		s := &source{ssrc: ssrc, track: t, owner: owner, media: m.Type, name: m.Name, enc: len(t.encodings)}
+		if m.Type == MediaVideo {
+			s.rates = newLayerRates()
+		}
 		s.height.Store(int32(h))
 		h *= 2
 		t.encodings = append(t.encodings, s)

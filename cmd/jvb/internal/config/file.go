@@ -234,6 +234,7 @@ func applyFile(cfg *Config, path string, env Env) (bool, []error, error) {
 	f.integer(vb+"limits.max-conferences", &cfg.Limits.MaxConferences, -1, maxLimit)
 	f.integer(vb+"limits.max-endpoints", &cfg.Limits.MaxEndpoints, -1, maxLimit)
 	f.integer(vb+"limits.max-endpoints-per-conference", &cfg.Limits.MaxEndpointsPerConference, -1, maxLimit)
+	readWebSockets(f, cfg)
 
 	// videobridge.octo.* is the legacy spelling; relay.* wins.
 	for _, base := range []string{vb + "octo.", vb + "relay."} {

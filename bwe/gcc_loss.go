@@ -1,0 +1,110 @@
+package bwe
+
+// Loss-based bound (libwebrtc SendSideBandwidthEstimation, the classic "v1" controller): below
+// the low-loss threshold the rate grows to 1.08 × the minimum of the last second + 1 kbps;
+// between the thresholds it holds; above the high one it is cut by (1 - loss/2), at most once
+// per loss sample and once per 300 ms + RTT. It is always capped by the delay-based estimate
+// (or REMB) and the configured maximum, so it is the final target.
+
+const (
+	gccLossIncreaseInterval = 1_000_000_000 // the min-history window
+	gccLossDecreaseInterval = 300_000_000   // plus RTT between decreases
+	gccLossStartPhase       = 2_000_000_000 // follow the delay-based/REMB bound at start if loss free
+	gccLossIncreaseFactor   = 1.08
+	gccLossIncreaseOffset   = 1000        // bps
+	gccLossMinPackets       = 20          // expected packets per TCC loss sample ...
+	gccLossMinInterval      = 500_000_000 // ... and at least this long (ns)
+	gccLossHistoryLen       = 64
+)
+
+type gccRateAt struct {
+	at   int64
+	rate float64
+}
+
+type gccLossBased struct {
+	rate    float64
+	hist    [gccLossHistoryLen]gccRateAt // monotonic deque: rates increase front to back
+	head, n int
+
+	loss        float64
+	samples     uint64 // loss samples seen
+	decreasedAt uint64 // sample count at the last decrease
+	lastDecr    int64
+	hasDecr     bool
+
+	// TCC loss accumulator
+	expected, lost int
+	since          int64
+	hasSince       bool
+}
+
+func (l *gccLossBased) addLossSample(fraction float64) {
+	l.loss = min(max(fraction, 0), 1)
+	l.samples++
+}
+
+// accumulate adds one feedback's counts and emits a sample once it covers gccLossMinPackets
+// packets and gccLossMinInterval (a sample of 20 packets alone is too noisy: 5 % random loss
+// would often read as over 10 %).
+func (l *gccLossBased) accumulate(c gccFeedbackCounts, now int64) {
+	if !l.hasSince {
+		l.since, l.hasSince = now, true
+	}
+	l.expected += c.expected
+	l.lost = max(l.lost+c.lost-c.recovered, 0)
+	if l.expected >= gccLossMinPackets && now-l.since >= gccLossMinInterval {
+		l.addLossSample(float64(min(l.lost, l.expected)) / float64(l.expected))
+		l.expected, l.lost = 0, 0
+		l.since = now
+	}
+}
+
+func (l *gccLossBased) minHistory(now int64) float64 {
+	for l.n > 0 && now-l.hist[l.head].at > gccLossIncreaseInterval {
+		l.head = (l.head + 1) % gccLossHistoryLen
+		l.n--
+	}
+	if l.n == 0 {
+		return l.rate
+	}
+	return l.hist[l.head].rate
+}
+
+func (l *gccLossBased) pushHistory(now int64) {
+	for l.n > 0 && l.hist[(l.head+l.n-1)%gccLossHistoryLen].rate >= l.rate {
+		l.n--
+	}
+	if l.n == gccLossHistoryLen {
+		l.head = (l.head + 1) % gccLossHistoryLen
+		l.n--
+	}
+	l.hist[(l.head+l.n)%gccLossHistoryLen] = gccRateAt{at: now, rate: l.rate}
+	l.n++
+}
+
+// update runs the controller at now; limit is the delay-based (or REMB) bound and the maximum,
+// startPhase says whether the estimator is in its first seconds.
+func (l *gccLossBased) update(now int64, limit float64, cfg *EstimatorConfig, rtt int64, startPhase bool) {
+	switch {
+	case startPhase && l.loss == 0:
+		l.rate = max(l.rate, limit)
+	case l.rate < float64(cfg.LossBitrateThreshold) || l.loss <= cfg.LowLossThreshold:
+		l.rate = max(l.rate, l.minHistory(now)*gccLossIncreaseFactor+gccLossIncreaseOffset)
+	case l.loss <= cfg.HighLossThreshold:
+		// hold
+	case l.decreasedAt != l.samples && (!l.hasDecr || now-l.lastDecr >= gccLossDecreaseInterval+rtt):
+		l.rate *= 1 - 0.5*l.loss
+		l.decreasedAt = l.samples
+		l.lastDecr, l.hasDecr = now, true
+	}
+	l.rate = min(max(min(l.rate, limit), float64(cfg.MinBitrate)), float64(cfg.MaxBitrate))
+	l.pushHistory(now)
+}
+
+// set is used after a successful probe (libwebrtc SetSendBitrate): the history restarts there.
+func (l *gccLossBased) set(bps float64, now int64) {
+	l.rate = bps
+	l.n = 0
+	l.pushHistory(now)
+}

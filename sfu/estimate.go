@@ -1,0 +1,84 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"time"
+
+	"gojvb/bwe"
+	"gojvb/sfu/channel"
+)
+
+// This file drives a receiver's bandwidth estimate (bwe.Estimator) from its own goroutine: each
+// video packet sent with the receiver's transport-wide sequence number, the receiver's
+// transport-cc feedback (or REMB), loss from its receiver reports and the RTT; on the ticker it
+// updates the estimate, re-runs the allocation when the estimate moved enough (or 5 s passed),
+// and tells the client its estimated downlink (ConnectionStats).
+
+const (
+	rtpfbTCC   = 15
+	psfbREMB   = 15
+	statsEvery = int64(10 * time.Second) // videobridge.connection-stats.interval
+)
+
+// estimator returns the receiver's estimator, creating it on first use.
+func (rs *receiverState) estimator() *bwe.Estimator {
+	if rs.est == nil {
+		rs.est = bwe.NewEstimator(bwe.DefaultEstimatorConfig())
+	}
+	return rs.est
+}
+
+// sentTCC records a video packet the receiver got with transport-wide sequence number seq.
+func (rs *receiverState) sentTCC(seq uint16, size int, now int64) {
+	if rs.est != nil || rs.feedbackSeen {
+		rs.estimator().OnPacketSent(seq, size, now, -1)
+	}
+}
+
+// transportFeedback takes one transport-cc feedback packet from the receiver.
+func (rs *receiverState) transportFeedback(pkt []byte, now int64) {
+	if !rs.feedbackSeen {
+		rs.feedbackSeen = true // from now on, sent packets are recorded
+		return
+	}
+	rs.estimator().OnTransportFeedback(pkt, now)
+	rs.trusted = true
+}
+
+// remb takes a REMB (receiver estimated maximum bitrate) from a receiver without transport-cc.
+func (rs *receiverState) remb(pkt []byte, now int64) {
+	if len(pkt) < 20 || string(pkt[12:16]) != "REMB" {
+		return
+	}
+	exp := pkt[17] >> 2
+	mantissa := uint64(pkt[17]&3)<<16 | uint64(binary.BigEndian.Uint16(pkt[18:20]))
+	if exp > 46 {
+		return
+	}
+	rs.estimator().OnREMB(mantissa<<exp, now)
+	rs.trusted = true
+}
+
+// updateEstimate runs on the ticker: the estimate, a re-allocation if it calls for one, and the
+// periodic ConnectionStats.
+func (e *Endpoint) updateEstimate(now int64) {
+	rs := &e.rs
+	if rs.est == nil {
+		return
+	}
+	if rtt := rs.rtt.publishedRTT(); rtt > 0 {
+		rs.est.OnRTT(rtt, now)
+	}
+	target, _ := rs.est.Process(now)
+	if !rs.trusted {
+		return
+	}
+	if rs.allocator != nil && rs.allocator.ShouldRun(target, now) {
+		rs.estimate = target
+		e.reselect(now)
+	}
+	if now-rs.lastStats >= statsEvery {
+		rs.lastStats = now
+		e.sendMessage(&channel.ConnectionStats{EstimatedDownlinkBandwidth: int64(target)})
+	}
+}
