@@ -71,6 +71,7 @@ type Endpoint struct {
 	wake                 chan struct{} // cap 1: the sender goroutine has work (wakeSender)
 	sendQueued           atomic.Bool   // in a reader batch's end list (sendAtEnd)
 	lastDrain            atomic.Int64  // unix nanoseconds of the sender's last drain (Alive)
+	senderIdle           atomic.Bool   // the sender is parked with nothing queued (liveness.go)
 	queue                *packetQueue
 	sendCtx              atomic.Pointer[srtp.Context]
 	rx                   receiveCounters

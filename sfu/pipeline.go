@@ -247,6 +247,7 @@ func (e *Endpoint) requestKeyframe(b *transport.Batch, mediaSSRC uint32) {
 // first one's wakeup, which comes after both pushes.
 func (e *Endpoint) sendAtEnd(b *transport.Batch) {
 	if e.sendQueued.CompareAndSwap(false, true) {
+		e.markBusy(b.Now())
 		b.AtEnd(endpointHandler{e})
 	}
 }
@@ -263,8 +264,10 @@ func (e *Endpoint) wakeSender() {
 func (e *Endpoint) sendLoop() {
 	defer close(e.senderDone)
 	for {
+		e.senderIdle.Store(true)
 		select {
 		case <-e.wake:
+			e.senderIdle.Store(false)
 			e.drain()
 			e.lastDrain.Store(time.Now().UnixNano())
 		case <-e.stop:
