@@ -70,7 +70,14 @@ func (r *recorder) rtpPackets() [][]byte {
 
 func listenLoopback(t testing.TB) *Mux {
 	t.Helper()
-	m, err := Listen(Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 2, Logger: slog.New(slog.DiscardHandler)})
+	return listenLoopbackWith(t, Config{})
+}
+
+// listenLoopbackWith binds a mux on 127.0.0.1 with two readers and cfg's other settings.
+func listenLoopbackWith(t testing.TB, cfg Config) *Mux {
+	t.Helper()
+	cfg.BindAddr, cfg.Readers, cfg.Logger = netip.MustParseAddr("127.0.0.1"), 2, slog.New(slog.DiscardHandler)
+	m, err := Listen(cfg)
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
@@ -251,13 +258,17 @@ func TestTransportConnectsPionClient(t *testing.T) {
 		dtls    dtls.SRTPProtectionProfile
 		profile srtp.ProtectionProfile
 		passive bool
+		// portable forces the socket path other platforms take (one socket, plain reads and
+		// writes), so that Linux CI runs it end to end.
+		portable bool
 	}{
-		{"AEAD_AES_128_GCM", dtls.SRTP_AEAD_AES_128_GCM, srtp.ProtectionProfileAeadAes128Gcm, false},
-		{"AES128_CM_HMAC_SHA1_80", dtls.SRTP_AES128_CM_HMAC_SHA1_80, srtp.ProtectionProfileAes128CmHmacSha1_80, false},
-		{"bridge DTLS client", 0, srtp.ProtectionProfileAeadAes128Gcm, true},
+		{"AEAD_AES_128_GCM", dtls.SRTP_AEAD_AES_128_GCM, srtp.ProtectionProfileAeadAes128Gcm, false, false},
+		{"AES128_CM_HMAC_SHA1_80", dtls.SRTP_AES128_CM_HMAC_SHA1_80, srtp.ProtectionProfileAes128CmHmacSha1_80, false, false},
+		{"bridge DTLS client", 0, srtp.ProtectionProfileAeadAes128Gcm, true, false},
+		{"portable sockets", 0, srtp.ProtectionProfileAeadAes128Gcm, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := listenLoopback(t)
+			m := listenLoopbackWith(t, Config{PortableSockets: tc.portable})
 			tr, r, c := connect(t, m, clientOptions{profile: tc.dtls, passive: tc.passive})
 			keys := recv(t, r.keys, "SRTP keys")
 			if keys.Profile != tc.profile {

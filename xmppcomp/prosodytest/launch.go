@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/template"
 	"time"
 )
@@ -137,7 +136,7 @@ func (p *Process) start(ctx context.Context, conf string) error {
 	logStart := p.logSize()
 	cmd := exec.Command("prosody", "--config", conf, "-F")
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = dieWithParent()
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return fmt.Errorf("start prosody: %w", err)
