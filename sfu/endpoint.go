@@ -27,11 +27,13 @@ type endpointTransport interface {
 	Close() error
 }
 
-// datagramWriter is what the send side writes through (*transport.BatchWriter).
+// datagramWriter is what the send side writes through (*transport.BatchWriter). Stats counts
+// every committed datagram as accepted by the kernel or dropped.
 type datagramWriter interface {
 	Buffer() []byte
 	Commit(b []byte)
 	Flush() error
+	Stats() transport.WriteStats
 }
 
 // transportFactory creates an endpoint's transport and the batch writer its send side owns.

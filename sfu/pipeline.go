@@ -299,8 +299,7 @@ func (e *Endpoint) drain() int {
 	}
 	e.queue.publish()
 	if n > 0 { // also when nothing was committed: the writer gives its buffers back
-		if err := e.writer.Flush(); err != nil {
-			e.tx.failed.Add(1)
+		if err := e.writer.Flush(); err != nil { // the writer counts each datagram it dropped
 			e.log.Debug("flush failed", "err", err)
 		}
 	}
@@ -346,9 +345,7 @@ func (e *Endpoint) send(ctx *srtp.Context, p *packet) {
 		e.tx.failed.Add(1)
 		return
 	}
-	e.writer.Commit(out)
-	e.tx.packets.Add(1)
-	e.tx.bytes.Add(uint64(len(out)))
+	e.writer.Commit(out) // counted by the writer as sent or dropped once the kernel answered
 }
 
 // projectionFor returns this receiver's projection of src, or nil if src is no longer signalled
