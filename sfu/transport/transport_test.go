@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -574,5 +575,56 @@ func TestConsentChecksShowAnIdlePeerIsThere(t *testing.T) {
 			t.Fatalf("no ICE check from the idle peer since %v", first)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// secureBlocker holds HandleSecure until release is closed.
+type secureBlocker struct {
+	*recorder
+	entered, release chan struct{}
+	returned         atomic.Bool
+}
+
+func (h *secureBlocker) HandleSecure(SRTPKeys) {
+	close(h.entered)
+	<-h.release
+	h.returned.Store(true)
+}
+
+// Close from another goroutine waits for a Handler call in progress: after it returns, nothing
+// of the transport's runs in the Handler any more.
+func TestCloseWaitsForARunningCallback(t *testing.T) {
+	m := listenLoopback(t)
+	h := &secureBlocker{recorder: newRecorder(), entered: make(chan struct{}), release: make(chan struct{})}
+	tr, err := m.NewTransport(Options{ICEControlling: true}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	defer func() {
+		if !released {
+			close(h.release)
+		}
+		tr.Close()
+	}()
+	_, remote := newClient(t, tr.LocalDescription(), clientOptions{})
+	if err := tr.SetRemoteDescription(remote); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, h.entered, "HandleSecure")
+	closed := make(chan bool, 1)
+	go func() {
+		tr.Close()
+		closed <- h.returned.Load()
+	}()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while HandleSecure was still running")
+	case <-time.After(300 * time.Millisecond): // Close is (still) waiting, as it must
+	}
+	close(h.release)
+	released = true
+	if returned := recv(t, closed, "Close after HandleSecure returned"); !returned {
+		t.Fatal("Close returned before HandleSecure did")
 	}
 }
