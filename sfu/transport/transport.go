@@ -290,7 +290,7 @@ func (t *Transport) SetRemoteDescription(d Description) error {
 		if strings.HasSuffix(c.IP, ".local") {
 			continue // mDNS-obfuscated host candidate: the peer is found as peer-reflexive instead
 		}
-		pc, err := ice.UnmarshalCandidate(candidateString(c))
+		pc, err := ice.UnmarshalCandidate(c.SDP())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("transport: remote candidate %s:%d: %w", c.IP, c.Port, err))
 			continue
@@ -313,26 +313,6 @@ func (t *Transport) SetRemoteDescription(d Description) error {
 // description and trickle together): a browser gathers a handful per interface, and every one
 // costs the ICE agent a pair to check, so a hostile request cannot make it check thousands.
 const MaxRemoteCandidates = 64
-
-func candidateString(c Candidate) string {
-	comp := c.Component
-	if comp == 0 {
-		comp = 1
-	}
-	typ := c.Type
-	if typ == "" {
-		typ = "host"
-	}
-	s := fmt.Sprintf("%s %d udp %d %s %d typ %s", c.Foundation, comp, c.Priority, c.IP, c.Port, typ)
-	if typ != "host" {
-		rel, rport := c.RelAddr, c.RelPort
-		if rel == "" {
-			rel, rport = "0.0.0.0", 0
-		}
-		s += fmt.Sprintf(" raddr %s rport %d", rel, rport)
-	}
-	return s
-}
 
 // LastConsentCheck returns when the peer last sent an authenticated STUN message (a
 // connectivity or consent-freshness check, RFC 7675, or the answer to one of ours); zero if
