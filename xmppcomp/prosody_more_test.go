@@ -38,13 +38,21 @@ func TestSecurityDisabledCannotLogInWhereTLSIsRequired(t *testing.T) {
 	}
 }
 
+// A refused login is retried, again and again: prosody refuses each attempt (the client did
+// reach it and authenticate), and the bridge never counts itself connected.
 func TestWrongPasswordKeepsRetrying(t *testing.T) {
 	srv := prosodytest.Start(t, prosodytest.Options{})
+	logs := newLogSeen(testLogger(t).Handler())
 	b := startBridge(t, srv, func(c *xmppcomp.Config) {
 		c.Servers[0].Password = "wrong"
 		c.MinBackoff, c.MaxBackoff = 50*time.Millisecond, 100*time.Millisecond
+		c.Logger = slog.New(logs)
 	})
-	time.Sleep(500 * time.Millisecond)
+	// prosody's SCRAM refusal: the client reached it, negotiated TLS and offered a proof.
+	const refused = "doesn't match the one we calculated"
+	waitFor(t, 30*time.Second, "three logins refused by prosody", func() bool {
+		return logs.countErr("xmpp connect failed, retrying", refused) >= 3
+	})
 	st := b.Status()
 	if st.MUCClientsConnected != 0 || st.MUCsJoined != 0 || st.Disconnects != 0 {
 		t.Fatalf("status with a wrong password %+v", st)

@@ -45,10 +45,11 @@ type logSeen struct {
 	next slog.Handler
 	mu   *sync.Mutex
 	msgs map[string]int
+	errs map[string][]string // the err attributes of each message, in order
 }
 
 func newLogSeen(next slog.Handler) *logSeen {
-	return &logSeen{next: next, mu: &sync.Mutex{}, msgs: map[string]int{}}
+	return &logSeen{next: next, mu: &sync.Mutex{}, msgs: map[string]int{}, errs: map[string][]string{}}
 }
 
 func (l *logSeen) Enabled(context.Context, slog.Level) bool { return true }
@@ -56,6 +57,12 @@ func (l *logSeen) Enabled(context.Context, slog.Level) bool { return true }
 func (l *logSeen) Handle(ctx context.Context, r slog.Record) error {
 	l.mu.Lock()
 	l.msgs[r.Message]++
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "err" {
+			l.errs[r.Message] = append(l.errs[r.Message], a.Value.String())
+		}
+		return true
+	})
 	l.mu.Unlock()
 	if l.next.Enabled(ctx, r.Level) {
 		return l.next.Handle(ctx, r)
@@ -64,17 +71,30 @@ func (l *logSeen) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (l *logSeen) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logSeen{next: l.next.WithAttrs(as), mu: l.mu, msgs: l.msgs}
+	return &logSeen{next: l.next.WithAttrs(as), mu: l.mu, msgs: l.msgs, errs: l.errs}
 }
 
 func (l *logSeen) WithGroup(name string) slog.Handler {
-	return &logSeen{next: l.next.WithGroup(name), mu: l.mu, msgs: l.msgs}
+	return &logSeen{next: l.next.WithGroup(name), mu: l.mu, msgs: l.msgs, errs: l.errs}
 }
 
 func (l *logSeen) count(msg string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.msgs[msg]
+}
+
+// countErr is how many times msg was logged with an err attribute containing sub.
+func (l *logSeen) countErr(msg, sub string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, e := range l.errs[msg] {
+		if strings.Contains(e, sub) {
+			n++
+		}
+	}
+	return n
 }
 
 func serverConfig(srv *prosodytest.Server) xmppcomp.ServerConfig {
