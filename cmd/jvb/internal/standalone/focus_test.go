@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -211,7 +212,20 @@ func TestCloseEndsPollsAndExpiresConferences(t *testing.T) {
 		resp.Body.Close()
 		done <- resp.StatusCode
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// Close only once the poll is waiting in the focus: a poll that arrived after Close would be
+	// refused anyway, and would not show that Close ends the ones in progress.
+	p, err := st.focus.f.participant(jr.EndpointID, jr.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the long-poll waiting in the focus", func() error {
+		p.room.mu.Lock()
+		defer p.room.mu.Unlock()
+		if p.polling == 0 {
+			return errors.New("no poll in progress")
+		}
+		return nil
+	})
 	if err := st.focus.Close(); err != nil {
 		t.Fatal(err)
 	}
