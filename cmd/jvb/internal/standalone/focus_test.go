@@ -157,7 +157,7 @@ func TestBadRequestsGetClearErrors(t *testing.T) {
 		{"huge body", "POST", "/api/join", `{"room":"` + strings.Repeat("a", maxRequestBody) + `"}`, 400, "request body"},
 		{"wrong token", "POST", "/api/answer", fmt.Sprintf(`{"endpointId":%q,"token":"x","sdp":"v=0"}`, jr.EndpointID), 404, "unknown participant"},
 		{"garbage sdp", "POST", "/api/answer", `{` + auth + `,"version":1,"sdp":"hello"}`, 400, "not SDP"},
-		{"answer without dtls", "POST", "/api/answer", `{` + auth + `,"version":1,"sdp":"v=0\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n"}`, 400, "fingerprint"},
+		{"answer without dtls", "POST", "/api/answer", `{` + auth + `,"version":1,"sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n"}`, 400, "fingerprint"},
 		{"poll bad after", "GET", "/api/offer?endpoint=" + jr.EndpointID + "&token=" + jr.Token + "&after=x", "", 400, "after"},
 		{"poll unknown", "GET", "/api/offer?endpoint=nobody&token=x", "", 404, "unknown participant"},
 		{"leave unknown", "POST", "/api/leave", `{"endpointId":"nobody","token":"x"}`, 404, "unknown participant"},
