@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"gojvb/bwe"
 	"gojvb/sfu/transport"
 )
 
@@ -19,10 +20,21 @@ import (
 // Stats.EndpointsSendingAudio (EndpointsSendingVideo).
 const SendingWindow = 5 * time.Second
 
+// defaultSSRCLimit is videobridge.ssrc-limit.audio's default: SSRC slots per rewriting receiver.
+const defaultSSRCLimit = 50
+
+// tickInterval is how often an endpoint's sender goroutine runs what is due without a packet.
+const tickInterval = 100 * time.Millisecond
+
 // Config configures a Bridge.
 type Config struct {
 	Transport transport.Config // port, advertised addresses, readers
 	Logger    *slog.Logger     // nil: slog.Default()
+	// Allocation holds the videobridge.cc receiver defaults (lastN, heights) and the video SSRC
+	// limit; the zero value means bwe.DefaultConfig().
+	Allocation *bwe.Config
+	// SSRCLimitAudio is videobridge.ssrc-limit.audio (0: 50): audio slots per rewriting receiver.
+	SSRCLimitAudio int
 }
 
 // Bridge owns the UDP port and the conferences on it.
@@ -35,7 +47,9 @@ type Bridge struct {
 	// endpoints itself, synchronously.
 	manualSend bool
 	// readerSilence is how long a socket reader may stay away from its socket (Alive).
-	readerSilence time.Duration
+	readerSilence  time.Duration
+	alloc          bwe.Config
+	ssrcLimitAudio int
 
 	mu          sync.Mutex
 	conferences map[string]*Conference // by meeting id
@@ -68,6 +82,12 @@ func New(cfg Config) (*Bridge, error) {
 		return t, t.NewBatchWriter(), nil
 	})
 	b.mux = m
+	if cfg.Allocation != nil {
+		b.alloc = *cfg.Allocation
+	}
+	if cfg.SSRCLimitAudio > 0 {
+		b.ssrcLimitAudio = cfg.SSRCLimitAudio
+	}
 	log.Info("bridge listening", "addr", m.LocalAddr())
 	return b, nil
 }
@@ -79,7 +99,9 @@ func newBridge(log *slog.Logger, f transportFactory) *Bridge {
 		conferences:  make(map[string]*Conference),
 		live:         make(map[*Endpoint]struct{}),
 
-		readerSilence: defaultReaderSilence,
+		readerSilence:  defaultReaderSilence,
+		alloc:          bwe.DefaultConfig(),
+		ssrcLimitAudio: defaultSSRCLimit,
 	}
 }
 
@@ -225,6 +247,17 @@ func (b *Bridge) Stats() Stats {
 	s.KeyframeRequestsDropped = sum.KeyframeRequestsDropped
 	s.DataChannelMessagesReceived = sum.DataChannelMessagesReceived
 	s.DataChannelMessagesSent = sum.DataChannelMessagesSent
+	s.DroppedRTX = sum.DroppedRTX
+	s.DroppedSilence = sum.DroppedSilence
+	s.DroppedMalformed = sum.DroppedMalformed
+	s.DataChannelMessagesUnknown = sum.DataChannelMessagesUnknown
+	s.DataChannelMessagesMalformed = sum.DataChannelMessagesMalformed
+	s.DataChannelMessagesDropped = sum.DataChannelMessagesDropped
+	s.DominantSpeakerChanges = b.counters.dominantSpeakerChanges.Load()
+	s.KeyframesReceived = sum.KeyframesReceived
+	s.NACKsReceived, s.NACKsSent = sum.NACKsReceived, sum.NACKsSent
+	s.Retransmissions, s.RetransmissionsNotCached = sum.Retransmissions, sum.RetransmissionsNotCached
+	s.RetransmissionsReceived, s.DroppedDuplicates = sum.RetransmissionsReceived, sum.DroppedDuplicates
 
 	if b.mux != nil {
 		s.Mux = b.mux.Stats()

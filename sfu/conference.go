@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gojvb/bwe"
 	"gojvb/sfu/transport"
 )
 
@@ -33,23 +34,18 @@ type Conference struct {
 	expired   atomic.Bool
 
 	mu        sync.Mutex
-	endpoints map[string]*Endpoint // also guards every endpoint's sources and srcs
+	endpoints map[string]*Endpoint // also guards every endpoint's sources, srcs and tracks
+	nextIdx   int                  // wanted-set bits handed out so far
+	freeIdx   []int                // bits of sources no longer signalled
+
+	speech *speechActivity // dominant speaker, speaker order, sender constraints (speech.go)
 }
 
-// sourceMap is an immutable SSRC -> source snapshot.
+// sourceMap is an immutable snapshot of the conference's signalled sources: by SSRC for the
+// receive side, and as tracks (ordered by owner id, then as signalled) for receivers' choices.
 type sourceMap struct {
 	bySSRC map[uint32]*source
-}
-
-// source is one signalled SSRC. Its identity (pointer) is stable while the owner keeps signalling
-// it with the same media type and name, so receivers' projections survive unrelated changes.
-type source struct {
-	ssrc  uint32
-	owner *Endpoint
-	media MediaType
-	name  string
-
-	lastKeyframeRequest atomic.Int64 // unix nanoseconds of the last PLI relayed to owner
+	tracks []*track
 }
 
 func newConference(b *Bridge, meetingID, name string) *Conference {
@@ -68,6 +64,8 @@ func newConference(b *Bridge, meetingID, name string) *Conference {
 	}
 	c.receivers.Store(&[]*Endpoint{})
 	c.sources.Store(&sourceMap{bySSRC: map[uint32]*source{}})
+	c.speech = newSpeechActivity()
+	go c.run()
 	return c
 }
 
@@ -120,6 +118,7 @@ func (c *Conference) CreateEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 	}
 	c.endpoints[cfg.ID] = e
 	c.rebuildLocked()
+	e.ctlDirty.Store(true) // its first choice of sources
 	c.bridge.adopt(e)
 	e.log.Debug("endpoint created", "visitor", cfg.Visitor, "sctp", cfg.SCTP)
 	return e, nil
@@ -154,6 +153,7 @@ func (c *Conference) Expire() {
 	for _, e := range c.Endpoints() {
 		e.Expire()
 	}
+	c.stopSpeech()
 	c.bridge.removeConference(c)
 	c.log.Debug("conference expired")
 }
@@ -174,21 +174,28 @@ func (c *Conference) removeEndpoint(e *Endpoint) {
 		return
 	}
 	delete(c.endpoints, e.id)
-	e.srcs = nil
+	for _, s := range e.srcs {
+		c.freeIdx = append(c.freeIdx, s.idx)
+	}
+	c.forgetTracks(e.tracks, nil)
+	e.srcs, e.tracks = nil, nil
 	c.rebuildLocked()
+	c.kickAll()
 }
 
 // rebuildLocked publishes new receiver and source snapshots. c.mu must be held.
 func (c *Conference) rebuildLocked() {
 	eps := c.sortedLocked()
 	m := make(map[uint32]*source)
+	var tracks []*track
 	for _, e := range eps {
 		for _, s := range e.srcs {
 			m[s.ssrc] = s
 		}
+		tracks = append(tracks, e.tracks...)
 	}
 	c.receivers.Store(&eps)
-	c.sources.Store(&sourceMap{bySSRC: m})
+	c.sources.Store(&sourceMap{bySSRC: m, tracks: tracks})
 }
 
 // setSources replaces e's sources (Endpoint.SetSources).
@@ -199,50 +206,109 @@ func (c *Conference) setSources(e *Endpoint, in []MediaSource) error {
 		return fmt.Errorf("set sources of endpoint %s: %w", e.id, ErrExpired)
 	}
 	cur := c.sources.Load().bySSRC
+	oldTracks := make(map[string]*track, len(e.tracks))
+	for _, t := range e.tracks {
+		oldTracks[t.name] = t
+	}
+	var tracks []*track
 	var srcs []*source
 	seen := make(map[uint32]bool)
-	add := func(ssrc uint32, m MediaSource) error {
-		if ssrc == 0 {
-			return fmt.Errorf("set sources of endpoint %s: source %q: SSRC 0: %w", e.id, m.Name, ErrInvalidSource)
-		}
-		if seen[ssrc] {
-			return nil
-		}
-		seen[ssrc] = true
-		old := cur[ssrc]
-		switch {
-		case old != nil && old.owner != e:
-			return fmt.Errorf("set sources of endpoint %s: SSRC %d is signalled by endpoint %s: %w",
-				e.id, ssrc, old.owner.id, ErrSSRCConflict)
-		case old != nil && old.media == m.Type && old.name == m.Name:
-			srcs = append(srcs, old)
-		default:
-			srcs = append(srcs, &source{ssrc: ssrc, owner: e, media: m.Type, name: m.Name})
-		}
-		return nil
-	}
+	names := make(map[string]bool)
 	for _, m := range in {
 		if m.Type != MediaAudio && m.Type != MediaVideo {
 			return fmt.Errorf("set sources of endpoint %s: source %q has media type %v, want audio or video: %w",
 				e.id, m.Name, m.Type, ErrInvalidSource)
 		}
-		for _, s := range m.Sources {
-			if err := add(s.SSRC, m); err != nil {
-				return err
+		if names[m.Name] {
+			return fmt.Errorf("set sources of endpoint %s: source name %q signalled twice: %w", e.id, m.Name, ErrInvalidSource)
+		}
+		names[m.Name] = true
+		t, ts := buildTrack(e, m)
+		for _, s := range ts {
+			if s.ssrc == 0 {
+				return fmt.Errorf("set sources of endpoint %s: source %q: SSRC 0: %w", e.id, m.Name, ErrInvalidSource)
+			}
+			if seen[s.ssrc] {
+				return fmt.Errorf("set sources of endpoint %s: SSRC %d signalled twice: %w", e.id, s.ssrc, ErrInvalidSource)
+			}
+			seen[s.ssrc] = true
+			if old := cur[s.ssrc]; old != nil && old.owner != e {
+				return fmt.Errorf("set sources of endpoint %s: SSRC %d is signalled by endpoint %s: %w",
+					e.id, s.ssrc, old.owner.id, ErrSSRCConflict)
 			}
 		}
-		for _, g := range m.Groups {
-			for _, ssrc := range g.SSRCs {
-				if err := add(ssrc, m); err != nil {
-					return err
-				}
+		if len(ts) == 0 {
+			continue
+		}
+		if old := oldTracks[m.Name]; old != nil && sameShape(old, t, e.trackSources(old), ts) {
+			if vt := t.vtype(); hasVideoType(m) {
+				old.videoType.Store(uint32(vt))
 			}
+			t, ts = old, e.trackSources(old)
+		}
+		if vt, ok := e.videoTypes[m.Name]; ok && t.media == MediaVideo {
+			t.videoType.Store(uint32(bwe.ParseVideoType(vt)))
+			delete(e.videoTypes, m.Name)
+		}
+		tracks = append(tracks, t)
+		srcs = append(srcs, ts...)
+	}
+	// Wanted-set bits: keep those of kept sources, free those of dropped ones, give new ones a bit.
+	kept := make(map[*source]bool, len(srcs))
+	for _, s := range srcs {
+		kept[s] = true
+	}
+	for _, s := range e.srcs {
+		if !kept[s] {
+			c.freeIdx = append(c.freeIdx, s.idx)
+		}
+	}
+	c.forgetTracks(e.tracks, tracks)
+	for _, s := range srcs {
+		if s.idx == 0 {
+			s.idx = c.takeIdx()
 		}
 	}
 	e.sources = cloneSources(in)
 	e.srcs = srcs
+	e.tracks = tracks
 	c.rebuildLocked()
+	c.kickAll()
 	return nil
+}
+
+// forgetTracks drops the sender constraints kept for tracks that are no longer signalled.
+// c.mu must be held.
+func (c *Conference) forgetTracks(old, kept []*track) {
+	s := c.speech
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range old {
+		if !slices.Contains(kept, t) && !slices.ContainsFunc(kept, func(k *track) bool { return k.name == t.name }) {
+			s.senders.RemoveSource(t.name)
+		}
+	}
+}
+
+// hasVideoType reports whether the signalling named a video type for m.
+func hasVideoType(m MediaSource) bool {
+	for _, s := range m.Sources {
+		if s.VideoType != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// takeIdx returns a free wanted-set bit (1-based, so 0 means "none yet"). c.mu must be held.
+func (c *Conference) takeIdx() int {
+	if n := len(c.freeIdx); n > 0 {
+		i := c.freeIdx[n-1]
+		c.freeIdx = c.freeIdx[:n-1]
+		return i
+	}
+	c.nextIdx++
+	return c.nextIdx
 }
 
 func randomHex(n int) string {

@@ -18,6 +18,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
+	"gojvb/bwe"
 	"gojvb/sfu/transport"
 	"gojvb/sfu/transport/transporttest"
 )
@@ -66,9 +67,12 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 func newLoopbackBridge(t *testing.T) *Bridge {
 	t.Helper()
+	alloc := bwe.DefaultConfig()
+	alloc.InitialMaxHeight = -1 // every source without waiting for ReceiverVideoConstraints
 	b, err := New(Config{
-		Transport: transport.Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 2},
-		Logger:    quietLogger(),
+		Transport:  transport.Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 2},
+		Logger:     quietLogger(),
+		Allocation: &alloc,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package sfu
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -13,7 +12,10 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 
+	"gojvb/bwe"
+	"gojvb/sfu/channel"
 	"gojvb/sfu/transport"
+	"gojvb/simulcast"
 )
 
 // endpointTransport is what an endpoint needs from its ICE/DTLS/SCTP transport
@@ -39,9 +41,6 @@ type datagramWriter interface {
 // transportFactory creates an endpoint's transport and the batch writer its send side owns.
 type transportFactory func(opts transport.Options, h transport.Handler) (endpointTransport, datagramWriter, error)
 
-// serverHello is the bridge-channel greeting (JVB EndpointMessageTransport).
-var serverHello = []byte(`{"colibriClass":"ServerHello"}`)
-
 // Endpoint is one participant's connection to the bridge: its transport, its signalled sources
 // and the goroutine that sends media to it.
 type Endpoint struct {
@@ -52,13 +51,29 @@ type Endpoint struct {
 	created time.Time
 	tr      endpointTransport
 
-	// Control-plane state. sources and srcs are guarded by conf.mu; the rest by mu.
-	sources []MediaSource
-	srcs    []*source
-	mu      sync.Mutex
-	pts     []PayloadType
-	exts    []HeaderExtension
-	handler MessageHandler
+	// Control-plane state. sources, srcs and tracks are guarded by conf.mu; the rest by mu.
+	sources  []MediaSource
+	srcs     []*source
+	tracks   []*track
+	mu       sync.Mutex
+	pts      []PayloadType
+	exts     []HeaderExtension
+	rxFormat atomic.Pointer[rxFormat] // what the receive side parses with, rebuilt from pts/exts
+
+	// Receiver settings from the bridge channel, guarded by ctlMu; the sender goroutine applies
+	// them (reselect) after kick.
+	ctlMu      sync.Mutex
+	settings   bwe.Settings
+	audioSub   channel.ReceiverAudioSubscription
+	resendAll  bool              // the bridge channel (re)opened: send every mapping again
+	videoTypes map[string]string // SourceVideoTypeMessage for sources not signalled yet (conf.mu)
+	msgLimit   *channel.RateLimiter
+	ctlDirty   atomic.Bool
+	nackDue    atomic.Bool // the receive side saw a gap: the sender goroutine NACKs now
+	chanOpen   atomic.Bool
+
+	wanted atomic.Pointer[wantSet] // published by the sender goroutine, read by fan-outs
+	speech levelBuffer             // audio levels for the conference's speaker detection
 
 	muteAudio, muteVideo atomic.Bool
 	secure               atomic.Bool // send keys are in place: packets may be queued to it
@@ -75,12 +90,14 @@ type Endpoint struct {
 	lastDrain            atomic.Int64  // unix nanoseconds of the sender's last drain (Alive)
 	senderIdle           atomic.Bool   // the sender is parked with nothing queued (liveness.go)
 	queue                *packetQueue
+	inbox                *packetQueue // RTCP the endpoint sent about what it receives
 	sendCtx              atomic.Pointer[srtp.Context]
 	rx                   receiveCounters
 
 	// Receive side: socket reader goroutines. recvMu is per endpoint, and only contended if two
 	// readers deliver this endpoint's packets at the same time (an ICE pair switch).
 	recvMu   sync.Mutex
+	fb       senderFeedback // the bridge's RTCP to this endpoint as a sender (feedback.go)
 	recvCtx  *srtp.Context
 	recvRTP  rtp.Header
 	recvRTCP rtcp.Header
@@ -89,27 +106,33 @@ type Endpoint struct {
 	writer      datagramWriter
 	sendRTP     rtp.Header
 	sendRTCP    rtcp.Header
-	projections map[*source]*projection
-	projSources *sourceMap
+	rs          receiverState
+	audioWanted channel.ReceiverAudioSubscription
 	tx          sendCounters
 }
 
 func newEndpoint(c *Conference, cfg EndpointConfig) *Endpoint {
 	e := &Endpoint{
-		id:          cfg.ID,
-		cfg:         cfg,
-		conf:        c,
-		log:         c.log.With("endpoint", cfg.ID),
-		created:     time.Now(),
-		pts:         slices.Clone(cfg.PayloadTypes),
-		exts:        slices.Clone(cfg.HeaderExts),
-		stop:        make(chan struct{}),
-		senderDone:  make(chan struct{}),
-		done:        make(chan struct{}),
-		wake:        make(chan struct{}, 1),
-		queue:       newPacketQueue(queueSize),
-		projections: make(map[*source]*projection),
+		id:         cfg.ID,
+		cfg:        cfg,
+		conf:       c,
+		log:        c.log.With("endpoint", cfg.ID),
+		created:    time.Now(),
+		pts:        slices.Clone(cfg.PayloadTypes),
+		exts:       slices.Clone(cfg.HeaderExts),
+		stop:       make(chan struct{}),
+		senderDone: make(chan struct{}),
+		done:       make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		queue:      newPacketQueue(queueSize),
+		inbox:      newPacketQueue(inboxSize),
+		settings:   bwe.NewSettings(c.bridge.alloc, cfg.InitialLastN),
+		videoTypes: make(map[string]string),
+		msgLimit:   channel.NewRateLimiter(endpointMessageRate, endpointMessageBurst),
+		rs:         newReceiverState(cfg.SSRCRewriting, c.bridge.alloc.SSRCLimitVideo, c.bridge.ssrcLimitAudio),
 	}
+	e.wanted.Store(defaultWantSet)
+	e.rxFormat.Store(newRxFormat(e.pts, e.exts))
 	e.lastActivity.Store(e.created.UnixNano())
 	e.lastDrain.Store(e.created.UnixNano())
 	return e
@@ -189,6 +212,7 @@ func (e *Endpoint) AddPayloadTypes(pts []PayloadType, exts []HeaderExtension) {
 		e.exts = slices.DeleteFunc(e.exts, func(o HeaderExtension) bool { return o.ID == x.ID && o.Media == x.Media })
 		e.exts = append(e.exts, x)
 	}
+	e.rxFormat.Store(newRxFormat(e.pts, e.exts))
 }
 
 // PayloadTypes returns the payload types and header extensions negotiated so far.
@@ -196,13 +220,6 @@ func (e *Endpoint) PayloadTypes() ([]PayloadType, []HeaderExtension) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return slices.Clone(e.pts), slices.Clone(e.exts)
-}
-
-// SetMessageHandler sets where bridge-channel messages go (nil drops them).
-func (e *Endpoint) SetMessageHandler(h MessageHandler) {
-	e.mu.Lock()
-	e.handler = h
-	e.mu.Unlock()
 }
 
 // SendMessage sends a JSON text message on the endpoint's data channel.
@@ -235,6 +252,7 @@ func (e *Endpoint) Expire() {
 		e.recvMu.Lock()
 		e.recvCtx = nil
 		e.recvMu.Unlock()
+		e.conf.receiverGone(e)
 		e.conf.bridge.retire(e)
 		e.log.Debug("endpoint expired")
 		close(e.done)
@@ -306,26 +324,6 @@ func (h endpointHandler) HandleState(s transport.State) {
 	}
 }
 
-func (h endpointHandler) HandleDataChannelMessage(msg []byte, isString bool) {
-	e := h.e
-	e.ctl.messagesReceived.Add(1)
-	var envelope struct {
-		ColibriClass string `json:"colibriClass"`
-	}
-	if isString && json.Unmarshal(msg, &envelope) == nil && envelope.ColibriClass == "ClientHello" {
-		if err := e.SendMessage(serverHello); err != nil {
-			e.log.Debug("replying ServerHello", "err", err)
-		}
-		return
-	}
-	e.mu.Lock()
-	handler := e.handler
-	e.mu.Unlock()
-	if handler != nil {
-		handler.HandleMessage(e, slices.Clone(msg))
-	}
-}
-
 func cloneSources(in []MediaSource) []MediaSource {
 	out := make([]MediaSource, len(in))
 	for i, m := range in {
@@ -340,4 +338,65 @@ func cloneSources(in []MediaSource) []MediaSource {
 		}
 	}
 	return out
+}
+
+// trackSources returns e's signalled sources of t, in order. conf.mu must be held.
+func (e *Endpoint) trackSources(t *track) []*source {
+	var out []*source
+	for _, s := range e.srcs {
+		if s.track == t {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// kick makes the sender goroutine re-run the receiver's choice of sources.
+func (e *Endpoint) kick() {
+	e.ctlDirty.Store(true)
+	e.wakeSender()
+}
+
+// rxFormat is what the receive side needs of the endpoint's negotiated formats.
+type rxFormat struct {
+	codec        [128]simulcast.Codec // by payload type
+	audioLevelID uint8                // ssrc-audio-level extension id, 0 = not negotiated
+	av1DDID      uint8                // AV1 dependency descriptor extension id
+	tccID        uint8                // transport-wide sequence number extension id
+	rtxFor       [128]uint8           // media payload type -> its RTX payload type (0: none)
+	aptOf        [128]uint8           // RTX payload type -> the media payload type it carries
+	nack         bool                 // the endpoint's video payload types accept generic NACK
+}
+
+// Header extension URIs the receive side reads.
+const (
+	extAudioLevel = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+	extAV1DD      = "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension"
+)
+
+func newRxFormat(pts []PayloadType, exts []HeaderExtension) *rxFormat {
+	f := &rxFormat{}
+	for _, pt := range pts {
+		f.codec[pt.ID&0x7f] = simulcast.CodecFromName(pt.Name)
+		for _, fb := range pt.Feedback {
+			if pt.Media == MediaVideo && fb.Type == "nack" && fb.Subtype == "" {
+				f.nack = true
+			}
+		}
+	}
+	f.rtxFor, f.aptOf = rtxPayloadTypes(pts)
+	for _, x := range exts {
+		if x.ID <= 0 || x.ID > 255 {
+			continue
+		}
+		switch {
+		case x.URI == extAudioLevel && x.Media == MediaAudio:
+			f.audioLevelID = uint8(x.ID)
+		case x.URI == extAV1DD && x.Media == MediaVideo:
+			f.av1DDID = uint8(x.ID)
+		case x.URI == extTransportCC:
+			f.tccID = uint8(x.ID)
+		}
+	}
+	return f
 }

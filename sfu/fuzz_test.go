@@ -89,8 +89,12 @@ func FuzzKeyframeRequests(f *testing.F) {
 		before := b.ep.Stats()
 		var batch transport.Batch
 		batch.Start(time.Now().UnixNano() + int64(time.Hour)) // past any rate limit
-		b.ep.handleRTCP(&batch, plain)
+		p := getPacket()
+		p.n = copy(p.buf[:], plain)
+		b.ep.handleRTCP(&batch, p)
+		p.release()
 		batch.Finish()
+		b.ep.drain() // b's goroutine translates and relays what its inbox got
 		after := b.ep.Stats()
 		a.ep.drain()
 		got := tb.writer("a").take()

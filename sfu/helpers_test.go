@@ -53,6 +53,23 @@ func (t *fakeTransport) Close() error {
 	return nil
 }
 
+// take returns and forgets the messages sent so far.
+func (t *fakeTransport) take() [][]byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.messages
+	t.messages = nil
+	return m
+}
+
+// settle runs each manual-mode endpoint's pending control work (its choice of sources), as its
+// sender goroutine would after a kick.
+func settle(cls ...*client) {
+	for _, cl := range cls {
+		cl.ep.drain()
+	}
+}
+
 func (t *fakeTransport) sent() [][]byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -119,6 +136,10 @@ func newTestBridge(t testing.TB, manual, discard bool) *testBridge {
 		return tr, w, nil
 	})
 	tb.manualSend = manual
+	// Forward every video source at its highest encoding without waiting for the receivers'
+	// ReceiverVideoConstraints (JVB's initial max height is 0): these tests are about the
+	// pipeline; the allocation tests set the defaults back.
+	tb.alloc.InitialMaxHeight = -1
 	t.Cleanup(func() { _ = tb.Close() })
 	return tb
 }
@@ -251,4 +272,22 @@ func (e *Endpoint) receiveOne(buf []byte, rtcp bool) {
 	b.Start(time.Now().UnixNano())
 	e.handleSRTP(&b, buf, rtcp)
 	b.Finish()
+}
+
+// waitWanted waits until r's sender goroutine has chosen to receive each SSRC.
+func waitWanted(t testing.TB, r *Endpoint, ssrcs ...uint32) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, ssrc := range ssrcs {
+		for {
+			src := r.conf.sources.Load().bySSRC[ssrc]
+			if src != nil && r.wanted.Load().has(src) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never chose to receive SSRC %d", r.id, ssrc)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 }

@@ -51,15 +51,8 @@ func TestOverloadedSocketSentPlusDroppedIsWhatWasTried(t *testing.T) {
 		}
 	}
 	tc("ip", "link", "set", "lo", "up")
-	b, err := New(Config{
-		// 16 KiB (32 KiB granted): enough for the handshakes, little for a slow link.
-		Transport: transport.Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 1, SocketBuffer: 16 << 10},
-		Logger:    quietLogger(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	// 16 KiB (32 KiB granted): enough for the handshakes, little for a slow link.
+	b := newBridgeOn(t, transport.Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 1, SocketBuffer: 16 << 10})
 	var (
 		mu       sync.Mutex
 		counters []*commitCounter

@@ -3,6 +3,8 @@ package sfu
 import (
 	"sync"
 	"sync/atomic"
+
+	"gojvb/simulcast"
 )
 
 // maxPacket is the largest datagram the bridge handles (Ethernet MTU). Buffers are this big so
@@ -17,8 +19,14 @@ type packet struct {
 	refs atomic.Int32
 	rtcp bool
 	n    int
-	src  *source // RTP: the signalled source the SSRC belongs to; nil for RTCP
-	buf  [maxPacket]byte
+	src  *source // RTP and sender reports: the signalled source the SSRC belongs to
+
+	// Metadata parsed once on receive (RTP), so no receiver parses the packet again: sequence
+	// number, timestamp, marker, payload and AV1 descriptor offsets, codec, keyframe and layer
+	// ids. Encoding is filled in by each receiver's projection from src.
+	meta simulcast.Packet
+
+	buf [maxPacket]byte
 }
 
 var packetPool = sync.Pool{New: func() any { return new(packet) }}
@@ -41,6 +49,7 @@ func (p *packet) release() {
 		p.src = nil
 		p.n = 0
 		p.rtcp = false
+		p.meta = simulcast.Packet{}
 		packetPool.Put(p)
 	case r < 0:
 		panic("sfu: packet released more often than retained")

@@ -101,6 +101,7 @@ func TestSenderGoroutinesForwardAndEndOnExpire(t *testing.T) {
 	if err := a.ep.SetSources([]MediaSource{videoSource("a-v0", 7)}); err != nil {
 		t.Fatal(err)
 	}
+	waitWanted(t, b.ep, 7)
 	const n = 300
 	var got [][]byte
 	for i := 0; i < n; i++ {

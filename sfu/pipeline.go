@@ -7,32 +7,39 @@ import (
 	"github.com/pion/srtp/v3"
 
 	"gojvb/sfu/transport"
+	"gojvb/simulcast"
 )
 
 // This file is the whole per-packet path, in order.
 //
 // Receive side, on the socket reader goroutine that delivered the datagram (handleSRTP):
 //
-//	unprotect (sender's SRTP context) -> parse header -> source lookup -> mute/drop rules -> fan out
+//	unprotect (sender's SRTP context) -> parse header and metadata once (seq, ts, audio level,
+//	keyframe) -> source lookup -> ingress rules (RTX, force-mute, silence with renumbering;
+//	audio level to the speech detector) -> fan out to receivers that want the source
 //
-// Fan out pushes one reference to the shared, read-only decrypted packet into every other
-// endpoint's lock-free queue and marks the receiver for the end of the socket batch
-// (sendAtEnd). Nothing here blocks: a full queue or a receiver without keys is a counted drop.
-// Once the reader has dispatched its whole recvmmsg batch it wakes each marked receiver's sender
-// goroutine once, so a burst costs one wakeup per receiver, not one per packet.
+// Fan out pushes one reference to the shared, read-only decrypted packet into the queue of every
+// other endpoint whose wanted set (published by that receiver's own goroutine, read atomically)
+// has the source, and marks the receiver for the end of the socket batch (sendAtEnd). Nothing
+// here blocks: a full queue or a receiver without keys is a counted drop. Once the reader has
+// dispatched its whole recvmmsg batch it wakes each marked receiver's sender goroutine once.
 //
 // Send side, on the receiving endpoint's own sender goroutine (sendLoop), which alone owns the
-// receiver's send SRTP context, projections and batch writer:
+// receiver's send SRTP context, projections, SSRC slots and batch writer:
 //
-//	dequeue -> projection (accept? + copy and rewrite into the datagram buffer) -> protect -> batch write
+//	inbox (the receiver's own RTCP: keyframe requests) -> control (re-run the receiver's choice
+//	of sources after a settings, sources or speaker change: receiver.go) -> dequeue ->
+//	projection (accept? encoding, SSRC slot, seq/ts rewrite) -> protect -> batch write
 //
 // so every wakeup drains the whole queue into one sendmmsg. The writer never waits for the
 // socket (a full send buffer is a counted drop), and a slow receiver only delays itself.
 //
-// RTCP: PLI/FIR from a receiver become a PLI (sender SSRC = the conference's feedback video SSRC)
-// queued to the media sender like RTP. A sender report about a signalled source is
-// fanned out like RTP, without its report blocks, and passes the receiver's projection of that
-// source (so it only goes where the source's RTP went). Every other RTCP packet ends here.
+// RTCP: a receiver's PLI/FIR goes to its own inbox; its goroutine translates the media SSRC (a
+// rewritten slot, or a track's primary SSRC) to the encoding it waits for or forwards and queues a
+// PLI (sender SSRC = the conference's feedback video SSRC) to the media sender like RTP. A sender
+// report about a signalled source is fanned out like RTP, without its report blocks, and passes
+// the receiver's projection of that source (only the forwarded encoding's, timestamp and SSRC
+// rewritten). Every other RTCP packet ends here.
 
 const (
 	// queueSize is how many packets one receiver may have waiting (a power of two): what
@@ -44,6 +51,13 @@ const (
 	// keyframeMinInterval limits keyframe requests relayed to one source (JVB's source-wide
 	// min interval, jmt.keyframe).
 	keyframeMinInterval = int64(200 * time.Millisecond)
+	// inboxSize is how many RTCP packets from the endpoint itself may wait for its goroutine.
+	inboxSize = 64
+	// forwardedSilenceLimit is how many consecutive silent audio packets (level 127) are
+	// forwarded before the rest are discarded (jmt.audio.level.forwarded-silence-packets-limit).
+	forwardedSilenceLimit = 3
+	// levelSilence is the RFC 6464 level of digital silence (-127 dBov).
+	levelSilence = 127
 )
 
 // RTCP packet types and feedback formats the pipeline looks at (RFC 3550, 4585, 5104).
@@ -73,65 +87,166 @@ func (e *Endpoint) handleSRTP(b *transport.Batch, buf []byte, isRTCP bool) {
 }
 
 func (e *Endpoint) receiveRTP(b *transport.Batch, p *packet, buf []byte) {
-	// unprotect + parse header
-	ssrc, ok := e.unprotectRTP(p, buf)
+	if len(buf) > maxPacket {
+		e.rx.srtpAuth.Add(1)
+		return
+	}
+	e.recvMu.Lock()
+	src, ok := e.receiveRTPLocked(b, p, buf)
+	e.recvMu.Unlock()
 	if !ok {
 		return
-	}
-	// source lookup
-	src := e.conf.sources.Load().bySSRC[ssrc]
-	switch {
-	case src == nil:
-		e.rx.unknownSSRC.Add(1)
-		return
-	case src.owner != e:
-		e.rx.foreignSSRC.Add(1)
-		return
-	}
-	// mute/drop rules
-	if src.media == MediaAudio {
-		if e.muteAudio.Load() {
-			e.rx.muted.Add(1)
-			return
-		}
-		e.lastAudio.Store(b.Now())
-	} else {
-		if e.muteVideo.Load() {
-			e.rx.muted.Add(1)
-			return
-		}
-		e.lastVideo.Store(b.Now())
 	}
 	// fan out
 	p.src = src
 	e.fanOut(b, p)
 }
 
-// unprotectRTP decrypts buf into p with the endpoint's receive context and returns the SSRC.
-func (e *Endpoint) unprotectRTP(p *packet, buf []byte) (uint32, bool) {
-	if len(buf) > maxPacket {
-		e.rx.srtpAuth.Add(1)
-		return 0, false
-	}
-	e.recvMu.Lock()
-	defer e.recvMu.Unlock()
+// receiveRTPLocked is the receive side up to the fan-out; e.recvMu is held, so the ingress
+// state of e's sources (silence run, renumbering) has one writer.
+func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (*source, bool) {
+	// unprotect
 	if e.recvCtx == nil {
 		e.rx.notSecure.Add(1)
-		return 0, false
+		return nil, false
 	}
 	out, err := e.recvCtx.DecryptRTP(p.buf[:0], buf, &e.recvRTP)
 	if err != nil {
 		e.rx.srtpAuth.Add(1)
-		return 0, false
+		return nil, false
 	}
 	p.n = len(out)
-	return e.recvRTP.SSRC, true
+	// parse the header once
+	h, ok := simulcast.ParseRTP(out)
+	if !ok {
+		e.rx.malformed.Add(1)
+		return nil, false
+	}
+	f := e.rxFormat.Load()
+	if f.tccID != 0 {
+		e.recordTCC(h.SSRC, simulcast.Extension(out, &h, f.tccID), b.Now())
+	}
+	// source lookup
+	src := e.conf.sources.Load().bySSRC[h.SSRC]
+	switch {
+	case src == nil:
+		e.rx.unknownSSRC.Add(1)
+		return nil, false
+	case src.owner != e:
+		e.rx.foreignSSRC.Add(1)
+		return nil, false
+	}
+	src.rx.Packet(h.Seq, h.TS, b.Now())
+	if src.rtx {
+		// RTX: a retransmission the bridge asked for (restored into its original stream) or
+		// probing padding (dropped).
+		if src, ok = e.unwrapRTX(p, src, f); !ok {
+			e.rx.rtx.Add(1)
+			return nil, false
+		}
+		e.rx.retransmissions.Add(1)
+		out = p.data()
+		h, _ = simulcast.ParseRTP(out)
+	}
+	m := &p.meta
+	m.Seq, m.TS, m.Marker = h.Seq, h.TS, h.Marker
+	m.PayloadOffset, m.PayloadEnd = h.HeaderLen, h.PayloadEnd
+	if src.media == MediaVideo && f.nack {
+		if !src.nack.Received(m.Seq, b.Now()) {
+			e.rx.duplicates.Add(1)
+			return nil, false
+		}
+		if src.nack.Missing() > 0 {
+			e.nackDue.Store(true)
+			e.sendAtEnd(b)
+		}
+	}
+	// ingress rules and metadata
+	if src.media == MediaAudio {
+		if e.muteAudio.Load() {
+			e.rx.muted.Add(1)
+			return nil, false
+		}
+		e.lastAudio.Store(b.Now())
+		if level, ok := audioLevel(out, &h, f.audioLevelID); ok {
+			if level >= levelSilence {
+				if src.silent++; src.silent > forwardedSilenceLimit {
+					src.seqShift++
+					e.rx.silence.Add(1)
+					return nil, false
+				}
+			} else {
+				src.silent = 0
+				e.speech.record(b.Now(), level)
+			}
+		}
+		if src.seqShift != 0 {
+			m.Seq -= src.seqShift
+			simulcast.SetSeq(out, m.Seq)
+		}
+		return src, true
+	}
+	if e.muteVideo.Load() {
+		e.rx.muted.Add(1)
+		return nil, false
+	}
+	e.lastVideo.Store(b.Now())
+	videoFrame(out, &h, f, src, m)
+	if m.Keyframe && m.Codec != simulcast.CodecUnknown {
+		e.rx.keyframes.Add(1)
+		if m.Frame.Width > 0 && m.Frame.Height > 0 {
+			e.learnHeight(src, int32(min(m.Frame.Width, m.Frame.Height)))
+		}
+	}
+	return src, true
 }
 
-// fanOut offers p to every other endpoint of the conference. The caller keeps its reference.
+// audioLevel returns the RFC 6464 level (0 loudest .. 127 silence) of an audio packet.
+func audioLevel(pkt []byte, h *simulcast.RTPInfo, id uint8) (uint8, bool) {
+	if id == 0 {
+		return 0, false
+	}
+	level, _, ok := simulcast.AudioLevel(simulcast.Extension(pkt, h, id))
+	return level, ok
+}
+
+// videoFrame fills in what the projections need of a video packet: its codec, layer ids and
+// picture ids, whether it starts a frame and a keyframe, and where its AV1 descriptor is. The AV1
+// template structure is kept per encoding (src.av1) so later packets' layers are known. Packets
+// the bridge cannot parse count as keyframe starts: there are no frame boundaries to wait for.
+func videoFrame(pkt []byte, h *simulcast.RTPInfo, f *rxFormat, src *source, m *simulcast.Packet) {
+	fi := &m.Frame
+	fi.Reset()
+	payload := pkt[h.HeaderLen:h.PayloadEnd]
+	var ok bool
+	m.Codec = f.codec[h.PT&0x7f]
+	switch m.Codec {
+	case simulcast.CodecVP8:
+		ok = simulcast.ParseVP8(payload, fi)
+	case simulcast.CodecVP9:
+		ok = simulcast.ParseVP9(payload, fi)
+	case simulcast.CodecH264:
+		ok = simulcast.ParseH264(payload, fi)
+	case simulcast.CodecAV1:
+		if off, n, found := simulcast.ExtensionAt(pkt, h, f.av1DDID); f.av1DDID != 0 && found {
+			m.DDOffset, m.DDLen = off, n
+			ok = simulcast.ParseAV1DDWith(pkt[off:off+n], &src.av1, fi)
+		}
+	}
+	if !ok {
+		m.Codec = simulcast.CodecUnknown
+		fi.Reset()
+		m.Keyframe, m.StartOfFrame = true, true
+		return
+	}
+	m.Keyframe, m.StartOfFrame = fi.Keyframe && fi.StartOfFrame, fi.StartOfFrame
+}
+
+// fanOut offers p to every other endpoint of the conference that wants its source. The caller
+// keeps its reference.
 func (e *Endpoint) fanOut(b *transport.Batch, p *packet) {
 	for _, r := range *e.conf.receivers.Load() {
-		if r == e {
+		if r == e || !r.wanted.Load().has(p.src) {
 			continue
 		}
 		if !r.secure.Load() {
@@ -165,36 +280,51 @@ func (e *Endpoint) receiveRTCP(b *transport.Batch, p *packet, buf []byte) {
 		e.rx.srtpAuth.Add(1)
 		return
 	}
-	e.handleRTCP(b, out)
+	p.n = len(out)
+	e.handleRTCP(b, p)
 }
 
-// handleRTCP walks a decrypted compound RTCP packet; only keyframe requests leave it.
-func (e *Endpoint) handleRTCP(b *transport.Batch, out []byte) {
-	for len(out) >= 4 {
+// handleRTCP walks a decrypted compound RTCP packet: sender reports are fanned out, a compound
+// with keyframe requests goes to e's own inbox (its goroutine knows what e was sent), the rest
+// ends here.
+func (e *Endpoint) handleRTCP(b *transport.Batch, p *packet) {
+	toInbox := false
+	for out := p.data(); len(out) >= 4; {
 		size := (int(binary.BigEndian.Uint16(out[2:4])) + 1) * 4
 		if size > len(out) {
-			return
+			break
 		}
 		pt, format := out[1], out[0]&0x1f
 		switch {
 		case pt == rtcpSR && size >= srLen:
 			e.forwardSenderReport(b, out[:srLen])
-		case pt == rtcpPSFB && format == fmtPLI && size >= 12:
-			e.requestKeyframe(b, binary.BigEndian.Uint32(out[8:12]))
-		case pt == rtcpPSFB && format == fmtFIR && size >= 12:
-			for fci := out[12:size]; len(fci) >= 8; fci = fci[8:] {
-				e.requestKeyframe(b, binary.BigEndian.Uint32(fci[0:4]))
-			}
+		case pt == rtcpPSFB && (format == fmtPLI || format == fmtFIR) && size >= 12,
+			pt == rtcpRTPFB && format == rtpfbNACK && size >= 16:
+			toInbox = true
 		}
 		out = out[size:]
 	}
+	if !toInbox {
+		return
+	}
+	p.retain()
+	if !e.inbox.push(p) {
+		p.release()
+		e.rx.keyframesDropped.Add(1)
+		return
+	}
+	e.sendAtEnd(b)
 }
 
 // forwardSenderReport fans a sender report about one of e's signalled sources out to the other
 // endpoints, stripped of its report blocks (they describe what e received, not what others get).
 func (e *Endpoint) forwardSenderReport(b *transport.Batch, sr []byte) {
 	src := e.conf.sources.Load().bySSRC[binary.BigEndian.Uint32(sr[4:8])]
-	if src == nil || src.owner != e || src.media == MediaAudio && e.muteAudio.Load() || src.media == MediaVideo && e.muteVideo.Load() {
+	if src == nil || src.owner != e {
+		return
+	}
+	e.recordSenderReport(src, sr, b.Now())
+	if src.rtx || src.media == MediaAudio && e.muteAudio.Load() || src.media == MediaVideo && e.muteVideo.Load() {
 		return
 	}
 	p := getPacket()
@@ -204,42 +334,6 @@ func (e *Endpoint) forwardSenderReport(b *transport.Batch, sr []byte) {
 	binary.BigEndian.PutUint16(p.buf[2:4], srLen/4-1)
 	e.fanOut(b, p)
 	p.release()
-}
-
-// requestKeyframe relays a receiver's keyframe request for mediaSSRC to the source's owner as a
-// PLI, at most once per keyframeMinInterval per source.
-func (e *Endpoint) requestKeyframe(b *transport.Batch, mediaSSRC uint32) {
-	now := b.Now()
-	src := e.conf.sources.Load().bySSRC[mediaSSRC]
-	if src == nil || src.owner == e {
-		e.rx.keyframesDropped.Add(1)
-		return
-	}
-	last := src.lastKeyframeRequest.Load()
-	if now-last < keyframeMinInterval || !src.lastKeyframeRequest.CompareAndSwap(last, now) {
-		e.rx.keyframesDropped.Add(1)
-		return
-	}
-	owner := src.owner
-	if !owner.secure.Load() {
-		e.rx.notSecure.Add(1)
-		return
-	}
-	pli := getPacket()
-	pli.rtcp = true
-	h := pli.buf[:12]
-	h[0], h[1] = 0x80|fmtPLI, rtcpPSFB
-	binary.BigEndian.PutUint16(h[2:4], 2)
-	binary.BigEndian.PutUint32(h[4:8], e.conf.feedbackVideo)
-	binary.BigEndian.PutUint32(h[8:12], mediaSSRC)
-	pli.n = 12
-	if !owner.queue.push(pli) {
-		pli.release()
-		e.rx.queueFull.Add(1)
-		return
-	}
-	owner.sendAtEnd(b)
-	e.rx.keyframesForwarded.Add(1)
 }
 
 // sendAtEnd makes the reader wake e's sender goroutine once its batch is dispatched. The flag
@@ -260,9 +354,13 @@ func (e *Endpoint) wakeSender() {
 	}
 }
 
-// sendLoop is the endpoint's sender goroutine: it owns the send side until Expire stops it.
+// sendLoop is the endpoint's sender goroutine: it owns the send side until Expire stops it. Its
+// ticker drives what is due without a packet (keyframe requests still waited for, the periodic
+// re-run of the receiver's choice).
 func (e *Endpoint) sendLoop() {
 	defer close(e.senderDone)
+	tick := time.NewTicker(tickInterval)
+	defer tick.Stop()
 	for {
 		e.senderIdle.Store(true)
 		select {
@@ -270,6 +368,8 @@ func (e *Endpoint) sendLoop() {
 			e.senderIdle.Store(false)
 			e.drain()
 			e.lastDrain.Store(time.Now().UnixNano())
+		case <-tick.C:
+			e.tick(time.Now().UnixNano())
 		case <-e.stop:
 			return
 		}
@@ -280,21 +380,39 @@ func (e *Endpoint) sendLoop() {
 func (e *Endpoint) stopSending() {
 	close(e.stop)
 	<-e.senderDone
-	for p := e.queue.pop(); p != nil; p = e.queue.pop() {
-		p.release()
+	for _, q := range []*packetQueue{e.queue, e.inbox} {
+		for p := q.pop(); p != nil; p = q.pop() {
+			p.release()
+		}
+		q.publish()
 	}
-	e.queue.publish()
+	e.rs.hist.release()
 }
 
-// drain is the send side of the pipeline: it forwards everything queued and flushes the batch.
-// It returns how many packets it took from the queue. Only the sender goroutine calls it (tests
-// with manualSend call it themselves instead).
+// drain is the send side of the pipeline: the receiver's own RTCP, then control changes, then
+// everything queued to it, flushed as one batch. It returns how many packets it took from the
+// queue. Only the sender goroutine calls it (tests with manualSend call it themselves instead).
 func (e *Endpoint) drain() int {
+	now := time.Now().UnixNano()
+	// inbox
+	for p := e.inbox.pop(); p != nil; p = e.inbox.pop() {
+		e.handleFeedback(p.data(), now)
+		p.release()
+	}
+	e.inbox.publish()
+	// control
+	if e.ctlDirty.Swap(false) {
+		e.reselect(now)
+	}
+	if e.nackDue.Swap(false) {
+		e.sendNACKs(now)
+	}
+	// dequeue -> project -> protect -> write
 	ctx := e.sendCtx.Load()
 	n := 0
 	for p := e.queue.pop(); p != nil; p = e.queue.pop() {
 		n++
-		e.send(ctx, p)
+		e.send(ctx, p, now)
 		p.release()
 	}
 	e.queue.publish()
@@ -307,7 +425,7 @@ func (e *Endpoint) drain() int {
 }
 
 // send builds, protects and commits one datagram for p, or counts why not.
-func (e *Endpoint) send(ctx *srtp.Context, p *packet) {
+func (e *Endpoint) send(ctx *srtp.Context, p *packet, now int64) {
 	in := p.data()
 	out := e.writer.Buffer()
 	if ctx == nil || len(in)+srtpOverhead > cap(out) {
@@ -317,26 +435,22 @@ func (e *Endpoint) send(ctx *srtp.Context, p *packet) {
 	var err error
 	switch {
 	case p.rtcp && p.src != nil: // sender report
-		proj := e.projections[p.src]
-		if proj == nil {
-			return // no RTP of that source was forwarded here yet
-		}
 		var ok bool
-		if out, ok = proj.forwardSenderReport(out, in); !ok {
+		if out, ok = e.rs.senderReport(out, p); !ok {
 			return
 		}
 		out, err = ctx.EncryptRTCP(out, out, &e.sendRTCP)
-	case p.rtcp: // keyframe request
+	case p.rtcp: // keyframe request to this endpoint as a media sender
 		out = append(out, in...)
 		out, err = ctx.EncryptRTCP(out, out, &e.sendRTCP)
 	default:
-		proj := e.projectionFor(p.src)
+		proj := e.rs.projectionFor(e, p.src)
 		if proj == nil {
 			e.tx.stale.Add(1)
 			return
 		}
 		var ok bool
-		if out, ok = proj.forward(out, in); !ok {
+		if out, ok = e.rs.forward(e, proj, out, p, now); !ok {
 			return
 		}
 		out, err = ctx.EncryptRTP(out, out, &e.sendRTP)
@@ -348,45 +462,10 @@ func (e *Endpoint) send(ctx *srtp.Context, p *packet) {
 	e.writer.Commit(out) // counted by the writer as sent or dropped once the kernel answered
 }
 
-// projectionFor returns this receiver's projection of src, or nil if src is no longer signalled
-// (the packet was queued before its owner changed its sources or left).
-func (e *Endpoint) projectionFor(src *source) *projection {
-	if sm := e.conf.sources.Load(); sm != e.projSources {
-		e.projSources = sm
-		for s := range e.projections {
-			if sm.bySSRC[s.ssrc] != s {
-				delete(e.projections, s)
-			}
-		}
+// learnHeight records the frame height a keyframe of src announced; receivers re-run their
+// choice when it differs from what they assumed (a sender whose encodings are not 180/360/720).
+func (e *Endpoint) learnHeight(src *source, h int32) {
+	if src.height.Swap(h) != h {
+		e.conf.kickAll()
 	}
-	if proj := e.projections[src]; proj != nil {
-		return proj
-	}
-	if e.projSources.bySSRC[src.ssrc] != src {
-		return nil
-	}
-	proj := &projection{src: src}
-	e.projections[src] = proj
-	return proj
-}
-
-// projection is the per-(receiver, source) seam where simulcast layer selection and SSRC
-// rewriting plug in. It belongs to the receiver's sender goroutine.
-type projection struct {
-	src       *source
-	forwarded uint64
-}
-
-// forward decides whether the receiver gets the RTP packet in and, if so, appends the packet as
-// the receiver must see it to out. Today it is the identity: original SSRC, sequence number and
-// timestamp.
-func (j *projection) forward(out, in []byte) ([]byte, bool) {
-	j.forwarded++
-	return append(out, in...), true
-}
-
-// forwardSenderReport does for a sender report of the source what forward does for its RTP.
-// Identity today; with rewriting it shifts the RTP timestamp and replaces SSRC and counts.
-func (j *projection) forwardSenderReport(out, in []byte) ([]byte, bool) {
-	return append(out, in...), true
 }

@@ -3,6 +3,7 @@ package sfu
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -26,6 +27,7 @@ func threeParty(t *testing.T) (*testBridge, *Conference, *client, *client, *clie
 	if err := a.ep.SetSources([]MediaSource{audioSource("a-a0", 111), videoSource("a-v0", 222)}); err != nil {
 		t.Fatal(err)
 	}
+	settle(a, b, cc)
 	return tb, c, a, b, cc
 }
 
@@ -107,12 +109,14 @@ func TestReceiverWithoutKeysAndFullQueueAreCountedDrops(t *testing.T) {
 	c, _ := tb.CreateConference("m", "")
 	a := joinSecure(t, c, "a", gcm)
 	b := joinSecure(t, c, "b", gcm)
-	if _, err := c.CreateEndpoint(EndpointConfig{ID: "nokeys"}); err != nil {
+	if _, err := c.CreateEndpoint(EndpointConfig{ID: "nokeys", InitialLastN: -1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.ep.SetSources([]MediaSource{videoSource("a-v0", 1)}); err != nil {
 		t.Fatal(err)
 	}
+	settle(b)
+	c.Endpoint("nokeys").drain() // it chooses what to receive before it has keys
 	for range queueSize + 10 {
 		a.ep.receiveOne(a.protect(t, a.rtpPacket(1, 100, 50)), false)
 	}
@@ -130,6 +134,7 @@ func TestKeyframeRequestReachesSenderFromFeedbackSSRC(t *testing.T) {
 	tb, c, a, b, _ := threeParty(t)
 	_, fbVideo := c.FeedbackSSRCs()
 	b.ep.receiveOne(b.protectRTCP(t, pli(0xb0b, 222)), true)
+	b.ep.drain() // b's goroutine translates its request
 	a.ep.drain()
 	got := tb.writer("a").take()
 	if len(got) != 1 {
@@ -145,6 +150,7 @@ func TestKeyframeRequestReachesSenderFromFeedbackSSRC(t *testing.T) {
 	// A second one inside the min interval is dropped; one for an unknown SSRC too.
 	b.ep.receiveOne(b.protectRTCP(t, pli(0xb0b, 222)), true)
 	b.ep.receiveOne(b.protectRTCP(t, pli(0xb0b, 4242)), true)
+	b.ep.drain()
 	if s := b.ep.Stats(); s.KeyframeRequestsForwarded != 1 || s.KeyframeRequestsDropped != 2 {
 		t.Errorf("keyframe requests forwarded %d dropped %d, want 1 2", s.KeyframeRequestsForwarded, s.KeyframeRequestsDropped)
 	}
@@ -162,6 +168,7 @@ func TestFIRBecomesPLI(t *testing.T) {
 	binary.BigEndian.PutUint32(fir[12:], 222)
 	fir[16] = 7
 	b.ep.receiveOne(b.protectRTCP(t, append(rr, fir...)), true)
+	b.ep.drain()
 	a.ep.drain()
 	got := tb.writer("a").take()
 	if len(got) != 1 {
@@ -191,15 +198,17 @@ func TestSetSourcesReplacesAndRejectsConflicts(t *testing.T) {
 	if got := a.ep.Sources(); len(got) != 1 || got[0].Name != "a-v0" || len(got[0].Groups) != 1 {
 		t.Errorf("Sources() = %+v", got)
 	}
+	settle(b, c)
 	a.ep.receiveOne(a.protect(t, a.rtpPacket(111, 111, 20)), false)
 	a.ep.receiveOne(a.protect(t, a.rtpPacket(223, 96, 20)), false)
-	if s := a.ep.Stats(); s.DroppedUnknownSSRC != 1 {
-		t.Errorf("removed audio SSRC: unknown drops = %d, want 1", s.DroppedUnknownSSRC)
+	a.ep.receiveOne(a.protect(t, a.rtpPacket(222, 100, 20)), false)
+	if s := a.ep.Stats(); s.DroppedUnknownSSRC != 1 || s.DroppedRTX != 1 {
+		t.Errorf("removed audio SSRC: unknown drops = %d, RTX drops %d, want 1 and 1", s.DroppedUnknownSSRC, s.DroppedRTX)
 	}
 	for _, r := range []*client{b, c} {
 		r.ep.drain()
 		if n := len(tb.writer(r.ep.id).take()); n != 1 {
-			t.Errorf("%s got %d, want the RTX packet only", r.ep.id, n)
+			t.Errorf("%s got %d, want the video packet only (RTX is not forwarded)", r.ep.id, n)
 		}
 	}
 	// Once a leaves, b may take its SSRC.
@@ -236,28 +245,38 @@ func TestExpiredEndpointStopsReceiving(t *testing.T) {
 	}
 }
 
-func TestClientHelloGetsServerHelloAndOtherMessagesReachHandler(t *testing.T) {
-	tb, _, a, _, _ := threeParty(t)
-	var got [][]byte
-	a.ep.SetMessageHandler(MessageHandlerFunc(func(e *Endpoint, msg []byte) {
-		if e != a.ep {
-			t.Error("handler called with the wrong endpoint")
-		}
-		got = append(got, msg)
-	}))
+func TestClientHelloGetsOneServerHelloAndEndpointMessagesAreRelayedWithTheirSender(t *testing.T) {
+	tb, _, a, b, c := threeParty(t)
+	for _, cl := range []*client{a, b, c} {
+		endpointHandler{cl.ep}.HandleDataChannelOpen()
+	}
+	for _, cl := range []*client{a, b, c} {
+		tb.transport(cl.ep.id).take()
+	}
 	h := endpointHandler{a.ep}
 	h.HandleDataChannelMessage([]byte(`{"colibriClass":"ClientHello"}`), true)
-	h.HandleDataChannelMessage([]byte(`{"colibriClass":"EndpointStats"}`), true)
+	h.HandleDataChannelMessage([]byte(`{"colibriClass":"EndpointMessage","to":"b","from":"c","msgPayload":{"x":1}}`), true)
+	h.HandleDataChannelMessage([]byte(`{"colibriClass":"EndpointMessage","to":"","msgPayload":{"y":2}}`), true)
 	h.HandleDataChannelMessage([]byte(`not json`), true)
-	sent := tb.transport("a").sent()
-	if len(sent) != 1 || string(sent[0]) != `{"colibriClass":"ServerHello"}` {
-		t.Errorf("sent = %q, want one ServerHello", sent)
+	h.HandleDataChannelMessage([]byte(`{"colibriClass":"NoSuchClass"}`), true)
+	if sent := tb.transport("a").take(); len(sent) != 1 || string(sent[0]) != `{"colibriClass":"ServerHello"}` {
+		t.Errorf("a was sent %q, want one ServerHello", sent)
 	}
-	if len(got) != 2 || string(got[0]) != `{"colibriClass":"EndpointStats"}` {
-		t.Errorf("handler got %q", got)
+	gotB := tb.transport("b").take()
+	gotC := tb.transport("c").take()
+	if len(gotB) != 2 || len(gotC) != 1 {
+		t.Fatalf("b got %q, c got %q; want the one-to-one and the broadcast at b, the broadcast at c", gotB, gotC)
 	}
-	if s := a.ep.Stats(); s.DataChannelMessagesReceived != 3 || s.DataChannelMessagesSent != 1 {
-		t.Errorf("data channel counters %d/%d, want 3/1", s.DataChannelMessagesReceived, s.DataChannelMessagesSent)
+	for _, m := range append(gotB, gotC...) {
+		var v struct{ From string }
+		if err := json.Unmarshal(m, &v); err != nil || v.From != "a" {
+			t.Errorf("relayed %s: from = %q, want a (the bridge overwrites a spoofed from)", m, v.From)
+		}
+	}
+	s := a.ep.Stats()
+	if s.DataChannelMessagesReceived != 5 || s.DataChannelMessagesMalformed != 1 || s.DataChannelMessagesUnknown != 1 {
+		t.Errorf("counters: received %d malformed %d unknown %d, want 5/1/1",
+			s.DataChannelMessagesReceived, s.DataChannelMessagesMalformed, s.DataChannelMessagesUnknown)
 	}
 }
 
@@ -330,6 +349,9 @@ func TestSenderReportFollowsForwardedRTPWithoutReportBlocks(t *testing.T) {
 	}
 	want := senderReport(222)[:28]
 	want[0], want[3] = 0x80, 6
+	// The counts are what b got on the stream: one packet of 10 payload bytes.
+	binary.BigEndian.PutUint32(want[20:], 1)
+	binary.BigEndian.PutUint32(want[24:], 10)
 	if !bytes.Equal(plain, want) {
 		t.Errorf("forwarded SR = %x, want %x", plain, want)
 	}

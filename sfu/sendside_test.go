@@ -23,6 +23,9 @@ func TestConcurrentBatchesSendEveryPacketOnceInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for i := range senders {
+		waitWanted(t, r.ep, uint32(10+i))
+	}
 	const each = queueSize/2 - 10 // both senders together stay below the queue size: no queue-full drops even if r drains late
 	pkts := make([][][]byte, len(senders))
 	for i, s := range senders {

@@ -43,6 +43,23 @@ type Stats struct {
 	ICESucceeded, ICEFailed, DTLSFailed      uint64
 
 	DataChannelMessagesReceived, DataChannelMessagesSent uint64
+
+	DroppedRTX       uint64 // RTP on an RTX SSRC (retransmissions and probing are not used yet)
+	DroppedSilence   uint64 // audio silence past the forwarded-silence limit (renumbered away)
+	DroppedMalformed uint64 // decrypted RTP with a malformed header
+
+	DataChannelMessagesUnknown   uint64 // bridge-channel messages of an unknown or meaningless class
+	DataChannelMessagesMalformed uint64 // not JSON, too large, too deep, wrong field types
+	DataChannelMessagesDropped   uint64 // rate limited, from a visitor, or to an unknown endpoint
+
+	DominantSpeakerChanges uint64
+
+	KeyframesReceived        uint64 // video keyframes (their first packet) from senders
+	NACKsReceived, NACKsSent uint64 // generic NACK packets from receivers; from the bridge to senders
+	Retransmissions          uint64 // packets resent to receivers from their history
+	RetransmissionsNotCached uint64 // NACKed packets no longer in the history
+	RetransmissionsReceived  uint64 // RTX from senders restored into their streams
+	DroppedDuplicates        uint64 // video packets received twice
 }
 
 // EndpointStats is a snapshot of one endpoint's counters.
@@ -57,6 +74,13 @@ type EndpointStats struct {
 	KeyframeRequestsForwarded, KeyframeRequestsDropped uint64
 
 	DataChannelMessagesReceived, DataChannelMessagesSent uint64
+
+	DroppedRTX, DroppedSilence, DroppedMalformed                                         uint64
+	DataChannelMessagesUnknown, DataChannelMessagesMalformed, DataChannelMessagesDropped uint64
+
+	NACKsReceived, NACKsSent, Retransmissions, RetransmissionsNotCached uint64
+	KeyframesReceived                                                   uint64
+	RetransmissionsReceived, DroppedDuplicates                          uint64
 }
 
 func (s *EndpointStats) add(o EndpointStats) {
@@ -75,6 +99,19 @@ func (s *EndpointStats) add(o EndpointStats) {
 	s.KeyframeRequestsDropped += o.KeyframeRequestsDropped
 	s.DataChannelMessagesReceived += o.DataChannelMessagesReceived
 	s.DataChannelMessagesSent += o.DataChannelMessagesSent
+	s.DroppedRTX += o.DroppedRTX
+	s.DroppedSilence += o.DroppedSilence
+	s.DroppedMalformed += o.DroppedMalformed
+	s.DataChannelMessagesUnknown += o.DataChannelMessagesUnknown
+	s.DataChannelMessagesMalformed += o.DataChannelMessagesMalformed
+	s.DataChannelMessagesDropped += o.DataChannelMessagesDropped
+	s.KeyframesReceived += o.KeyframesReceived
+	s.NACKsReceived += o.NACKsReceived
+	s.NACKsSent += o.NACKsSent
+	s.Retransmissions += o.Retransmissions
+	s.RetransmissionsNotCached += o.RetransmissionsNotCached
+	s.RetransmissionsReceived += o.RetransmissionsReceived
+	s.DroppedDuplicates += o.DroppedDuplicates
 }
 
 // receiveCounters are written only by the socket reader goroutine(s) delivering this endpoint's
@@ -84,20 +121,27 @@ type receiveCounters struct {
 	unknownSSRC, foreignSSRC, srtpAuth   atomic.Uint64
 	queueFull, notSecure, muted          atomic.Uint64
 	keyframesForwarded, keyframesDropped atomic.Uint64
-	_                                    [64]byte // keep the sender's counters off this cache line
+	rtx, silence, malformed              atomic.Uint64
+	retransmissions, duplicates          atomic.Uint64 // RTX restored; duplicate video dropped
+	keyframes                            atomic.Uint64
+	nacksReceived, nacksSent             atomic.Uint64 // NACK packets from the endpoint; to it as a sender
+	_                                    [64]byte      // keep the sender's counters off this cache line
 }
 
 // sendCounters are written only by the endpoint's sender goroutine. What it committed to the
 // writer is counted there, as the kernel accepted or dropped it (datagramWriter.Stats).
 type sendCounters struct {
-	failed atomic.Uint64 // could not be protected (no keys yet, too large, SRTP error)
-	stale  atomic.Uint64 // queued for a source that is no longer signalled
-	_      [64]byte
+	failed        atomic.Uint64 // could not be protected (no keys yet, too large, SRTP error)
+	stale         atomic.Uint64 // queued for a source that is no longer signalled
+	retransmitted atomic.Uint64 // packets resent for the endpoint's NACKs
+	notCached     atomic.Uint64 // NACKed packets no longer in its history
+	_             [64]byte
 }
 
 // controlCounters are written by the transport's control goroutines (data channel).
 type controlCounters struct {
-	messagesReceived, messagesSent atomic.Uint64
+	messagesReceived, messagesSent                      atomic.Uint64
+	messagesUnknown, messagesMalformed, messagesDropped atomic.Uint64
 }
 
 // Stats returns a snapshot of the endpoint's counters. PacketsSent and BytesSent are what the
@@ -121,6 +165,21 @@ func (e *Endpoint) Stats() EndpointStats {
 		KeyframeRequestsDropped:     e.rx.keyframesDropped.Load(),
 		DataChannelMessagesReceived: e.ctl.messagesReceived.Load(),
 		DataChannelMessagesSent:     e.ctl.messagesSent.Load(),
+
+		DroppedRTX:                   e.rx.rtx.Load(),
+		DroppedSilence:               e.rx.silence.Load(),
+		DroppedMalformed:             e.rx.malformed.Load(),
+		DataChannelMessagesUnknown:   e.ctl.messagesUnknown.Load(),
+		DataChannelMessagesMalformed: e.ctl.messagesMalformed.Load(),
+		DataChannelMessagesDropped:   e.ctl.messagesDropped.Load(),
+
+		KeyframesReceived:        e.rx.keyframes.Load(),
+		NACKsReceived:            e.rx.nacksReceived.Load(),
+		NACKsSent:                e.rx.nacksSent.Load(),
+		Retransmissions:          e.tx.retransmitted.Load(),
+		RetransmissionsNotCached: e.tx.notCached.Load(),
+		RetransmissionsReceived:  e.rx.retransmissions.Load(),
+		DroppedDuplicates:        e.rx.duplicates.Load(),
 	}
 }
 
@@ -129,4 +188,5 @@ type bridgeCounters struct {
 	conferencesCreated, conferencesCompleted atomic.Uint64
 	endpointsCreated                         atomic.Uint64
 	iceSucceeded, iceFailed, dtlsFailed      atomic.Uint64
+	dominantSpeakerChanges                   atomic.Uint64
 }

@@ -42,7 +42,7 @@ type EndpointConfig struct {
 	Visitor        bool
 	ICEControlling bool
 	SCTP           bool
-	SSRCRewriting  bool // stored for the bridge-channel issue
+	SSRCRewriting  bool // the endpoint learns remote sources from VideoSourcesMap/AudioSourcesMap
 	InitialLastN   int  // -1 unlimited
 	PayloadTypes   []PayloadType
 	HeaderExts     []HeaderExtension
@@ -90,16 +90,3 @@ type MediaSource struct {
 	Sources []Source
 	Groups  []SSRCGroup
 }
-
-// MessageHandler receives bridge-channel messages (the data channel's text messages other than
-// ClientHello). It runs on the endpoint's transport goroutine, in arrival order; msg is the
-// handler's to keep.
-type MessageHandler interface {
-	HandleMessage(e *Endpoint, msg []byte)
-}
-
-// MessageHandlerFunc adapts a function to MessageHandler.
-type MessageHandlerFunc func(e *Endpoint, msg []byte)
-
-// HandleMessage calls f(e, msg).
-func (f MessageHandlerFunc) HandleMessage(e *Endpoint, msg []byte) { f(e, msg) }

@@ -42,6 +42,13 @@ type ConnectionStatus struct {
 	JID            string
 	MUCsConfigured int
 	MUCsJoined     int
+	// LoginProblem says, for an operator, why the last login failed (e.g.
+	// the server refused the password); empty once logged in.
+	LoginProblem string
+	// NicknameConflicts has one entry per room where the nickname is used
+	// by another session, saying so and what to change; such a room is not
+	// joined.
+	NicknameConflicts []string
 }
 
 // New validates cfg (filling defaults) and returns a Client that does

@@ -122,13 +122,29 @@ type Config struct {
 	// Colibri handles conference-modify, called on the read loop in
 	// arrival order; nil answers service-unavailable.
 	Colibri ColibriHandler
+	// StateChanged, when set, is called after every change of what Status
+	// reports (connected, disconnected, room joined or left, nickname
+	// conflict found or gone), from the connection's goroutine and without
+	// any lock held, so it must be quick. After a (re)join it runs before
+	// the first stats presence is built: a cache of health or stats derived
+	// from Status can be dropped there, so that presence is fresh.
+	StateChanged func()
 	// PresenceInterval between stats presences; default 5 s.
 	PresenceInterval time.Duration
-	// PingInterval between XEP-0199 pings to the server; default 30 s.
-	PingInterval time.Duration
-	// MinBackoff and MaxBackoff bound the reconnect delay; defaults 1 s
-	// and 10 s.
+	// PingInterval: the server is pinged (XEP-0199) once nothing has been
+	// read from it for this long, and the connection is dropped when the
+	// ping is not answered within PingTimeout. The server echoes every
+	// stats presence, so in steady state no ping is sent. Defaults 8 s and
+	// 5 s: a frozen server is noticed within about 14 s.
+	PingInterval, PingTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the reconnect delay: MinBackoff
+	// doubled per consecutive failure, capped at MaxBackoff, each delay
+	// shortened by a random 0-20 %. Defaults 1 s and 1.5 s (JVB retries
+	// every second).
 	MinBackoff, MaxBackoff time.Duration
+	// AuthRetry is the delay after the server refused the password (JVB's
+	// 5 s); default 5 s.
+	AuthRetry time.Duration
 	// MaxIQPayload caps the serialized IQ payload handed to handlers;
 	// default 1 MiB. Larger IQs are answered policy-violation.
 	MaxIQPayload int
@@ -139,9 +155,11 @@ type Config struct {
 const (
 	defaultPort             = 5222
 	defaultPresenceInterval = 5 * time.Second
-	defaultPingInterval     = 30 * time.Second
+	defaultPingInterval     = 8 * time.Second
+	defaultPingTimeout      = 5 * time.Second
 	defaultMinBackoff       = time.Second
-	defaultMaxBackoff       = 10 * time.Second
+	defaultMaxBackoff       = 1500 * time.Millisecond
+	defaultAuthRetry        = 5 * time.Second
 	defaultMaxIQPayload     = 1 << 20
 )
 
@@ -159,6 +177,12 @@ func (c *Config) normalize() ([]server, error) {
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = defaultPingInterval
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = defaultPingTimeout
+	}
+	if c.AuthRetry <= 0 {
+		c.AuthRetry = defaultAuthRetry
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = defaultMinBackoff

@@ -6,7 +6,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -25,9 +27,16 @@ const (
 	sendTimeout      = 10 * time.Second
 	closeTimeout     = 2 * time.Second
 	rejoinDelay      = 5 * time.Second
+	// conflictRetry is how long a bridge that found its nickname in use
+	// waits before it tries the brewery again (the other session may have
+	// been a stale one that the server has dropped meanwhile).
+	conflictRetry = 15 * time.Second
 	// hardStanzaLimit closes the stream when one stanza (as read from the
 	// socket) grows past it; smaller oversize IQs get policy-violation.
 	hardStanzaLimit = 16 << 20
+	// keptJIDs is how many of its own earlier full JIDs a connection
+	// remembers, to recognise its stale sessions in the brewery.
+	keptJIDs = 8
 )
 
 // conn is one configured server: it owns the reconnect loop.
@@ -41,19 +50,29 @@ type conn struct {
 	// so that an answer computed across a reconnect still goes out.
 	writer atomic.Pointer[sessionWriter]
 
+	// earlier holds the full JIDs of this connection's earlier sessions,
+	// newest last (run goroutine only).
+	earlier []string
+
 	mu        sync.Mutex
 	connected bool
 	bound     string
 	joined    map[string]bool // lower-cased room bare JID -> joined
+	// conflicts: lower-cased room bare JID -> why the nickname cannot be
+	// used there; kept across reconnects until a clean join.
+	conflicts map[string]string
+	// loginProblem names the last failed login (cleared on login).
+	loginProblem string
 }
 
 func newConn(c *Client, s server) *conn {
 	return &conn{
-		c:      c,
-		srv:    s,
-		log:    c.cfg.Logger.With("xmpp_conn", s.ID, "xmpp_host", s.Host),
-		nudge:  make(chan struct{}, 1),
-		joined: map[string]bool{},
+		c:         c,
+		srv:       s,
+		log:       c.cfg.Logger.With("xmpp_conn", s.ID, "xmpp_host", s.Host),
+		nudge:     make(chan struct{}, 1),
+		joined:    map[string]bool{},
+		conflicts: map[string]string{},
 	}
 }
 
@@ -61,29 +80,56 @@ func (k *conn) status() ConnectionStatus {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	st := ConnectionStatus{ID: k.srv.ID, Host: k.srv.Host, Port: k.srv.Port, Connected: k.connected,
-		JID: k.bound, MUCsConfigured: len(k.srv.mucs)}
+		JID: k.bound, MUCsConfigured: len(k.srv.mucs), LoginProblem: k.loginProblem}
 	for _, j := range k.joined {
 		if j {
 			st.MUCsJoined++
 		}
 	}
+	for _, m := range k.srv.mucs {
+		if c := k.conflicts[roomKey(m)]; c != "" {
+			st.NicknameConflicts = append(st.NicknameConflicts, c)
+		}
+	}
 	return st
+}
+
+// changed tells the owner that Status changed. Never called with k.mu held.
+func (k *conn) changed() {
+	if f := k.c.cfg.StateChanged; f != nil {
+		f()
+	}
 }
 
 func (k *conn) setConnected(up bool, bound string) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	k.connected = up
 	k.bound = bound
-	if !up {
+	if up {
+		k.loginProblem = ""
+	} else {
 		clear(k.joined)
 	}
+	k.mu.Unlock()
+	k.changed()
 }
 
+func (k *conn) setLoginProblem(p string) {
+	k.mu.Lock()
+	k.loginProblem = p
+	k.mu.Unlock()
+}
+
+// setJoined records a room joined or left; a clean join also ends a
+// nickname conflict there.
 func (k *conn) setJoined(room jid.JID, j bool) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	k.joined[roomKey(room)] = j
+	if j {
+		delete(k.conflicts, roomKey(room))
+	}
+	k.mu.Unlock()
+	k.changed()
 }
 
 func (k *conn) isJoined(room jid.JID) bool {
@@ -92,32 +138,96 @@ func (k *conn) isJoined(room jid.JID) bool {
 	return k.joined[roomKey(room)]
 }
 
+// setConflict records why the nickname cannot be used in room and reports
+// whether that is news (not the conflict already recorded).
+func (k *conn) setConflict(room jid.JID, why string) bool {
+	k.mu.Lock()
+	news := k.conflicts[roomKey(room)] != why
+	k.conflicts[roomKey(room)] = why
+	k.mu.Unlock()
+	if news {
+		k.changed()
+	}
+	return news
+}
+
 func roomKey(room jid.JID) string { return strings.ToLower(room.Bare().String()) }
 
-// run reconnects with backoff until ctx is done.
+// run reconnects until ctx is done: about every second while the server
+// is unreachable (jittered, see retryDelay), every AuthRetry while it
+// refuses the password. Each kind of failure is logged once when it
+// starts, not on every retry.
 func (k *conn) run(ctx context.Context) {
-	backoff := k.c.cfg.MinBackoff
+	fails := 0
+	logged := failNone
 	for {
 		established, err := k.session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
+		kind := failOther
+		var le *loginError
+		if errors.As(err, &le) {
+			kind = le.a.kind()
+		}
 		if established {
 			k.c.disconnects.Add(1)
-			backoff = k.c.cfg.MinBackoff
-			k.log.Warn("xmpp connection lost, reconnecting", "err", err, "retry_in", backoff)
-		} else {
-			k.log.Warn("xmpp connect failed, retrying", "err", err, "retry_in", backoff)
+			fails, logged = 0, failNone
 		}
-		t := time.NewTimer(backoff)
+		fails++
+		delay := retryDelay(fails, k.c.cfg.MinBackoff, k.c.cfg.MaxBackoff, rand.Float64())
+		if kind == failAuth {
+			delay = retryDelay(1, k.c.cfg.AuthRetry, k.c.cfg.AuthRetry, rand.Float64())
+		}
+		switch {
+		case established:
+			k.log.Warn("xmpp connection lost, reconnecting", "err", err, "retry_in", delay.Round(time.Millisecond))
+		case kind != logged:
+			k.reportLoginFailure(kind, le, err, delay)
+			logged = kind
+		default:
+			k.log.Debug("xmpp connect failed again", "err", err, "retry_in", delay.Round(time.Millisecond))
+		}
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
 		}
-		backoff = min(backoff*2, k.c.cfg.MaxBackoff)
 	}
+}
+
+// reportLoginFailure logs the first failure of a kind, naming what the
+// operator has to fix, and keeps it for Status.
+func (k *conn) reportLoginFailure(kind failureKind, le *loginError, err error, delay time.Duration) {
+	retry := delay.Round(time.Millisecond)
+	var msg string
+	switch kind {
+	case failAuth:
+		cond := le.a.authCond
+		msg = "XMPP server refused the password for " + k.srv.login.String() + ": check JVB_AUTH_PASSWORD (PASSWORD in jvb.conf)"
+		if cond != "not-authorized" {
+			msg = "XMPP server refused the login of " + k.srv.login.String() + " (" + cond + ")"
+		}
+		k.log.Error(msg, "jid", k.srv.login.String(), "condition", cond, "retry_in", retry)
+	case failTLS:
+		msg = "TLS handshake with the XMPP server failed: fix its certificate or set DISABLE_CERTIFICATE_VERIFICATION"
+		k.log.Error(msg, "err", err, "retry_in", retry)
+	case failNoTLS:
+		msg = "XMPP server offers no STARTTLS but SECURITY_MODE=" + k.srv.mode.String() + " requires TLS"
+		k.log.Error(msg, "err", err, "retry_in", retry)
+	case failUnreachable:
+		msg = "XMPP server unreachable"
+		k.log.Warn(msg+", retrying", "err", err, "retry_in", retry)
+	case failTimeout:
+		msg = "XMPP server not answering"
+		k.log.Warn(msg+", retrying", "err", err, "retry_in", retry)
+	default:
+		msg = "xmpp connect failed"
+		k.log.Warn(msg+", retrying", "err", err, "retry_in", retry)
+	}
+	k.setLoginProblem(msg)
 }
 
 // limitConn fails reads once more than limit bytes arrived since the last
@@ -141,243 +251,91 @@ func (l *limitConn) Read(p []byte) (int, error) {
 
 func (l *limitConn) mark() { l.n.Store(0) }
 
+// loginError is a failed login with the record of how far it got.
+type loginError struct{ a *attempt }
+
+func (e *loginError) Error() string { return e.a.err.Error() }
+func (e *loginError) Unwrap() error { return e.a.err }
+
 // dial connects and negotiates TLS, SASL and resource binding according to
 // the security mode. In ifpossible mode a failed STARTTLS attempt is
-// retried once on a plaintext stream.
+// retried on a plaintext stream only when that cannot leak the password
+// to a server that speaks TLS (see attempt.mayFallBackToPlaintext).
 func (k *conn) dial(ctx context.Context) (*xmpp.Session, *limitConn, error) {
-	tries := []bool{true}
-	switch k.srv.mode {
-	case SecurityDisabled:
-		tries = []bool{false}
-	case SecurityIfPossible:
-		tries = []bool{true, false}
+	useTLS := k.srv.mode != SecurityDisabled
+	s, lc, a := k.negotiate(ctx, useTLS)
+	if a.err == nil {
+		return s, lc, nil
 	}
-	var errs []error
-	for _, useTLS := range tries {
-		s, lc, err := k.negotiate(ctx, useTLS)
-		if err == nil {
-			return s, lc, nil
-		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
+	if !useTLS || k.srv.mode != SecurityIfPossible || ctx.Err() != nil ||
+		!a.mayFallBackToPlaintext(k.srv.SecurityMode == SecurityIfPossible) {
+		return nil, nil, &loginError{a: a}
 	}
-	return nil, nil, errors.Join(errs...)
+	k.log.Debug("STARTTLS failed, trying plaintext (SECURITY_MODE ifpossible)", "err", a.err)
+	s, lc, b := k.negotiate(ctx, false)
+	if b.err == nil {
+		return s, lc, nil
+	}
+	b.err = errors.Join(a.err, b.err)
+	return nil, nil, &loginError{a: b}
 }
 
-func (k *conn) negotiate(ctx context.Context, useTLS bool) (*xmpp.Session, *limitConn, error) {
+// negotiate makes one login attempt; the returned attempt has err == nil
+// on success.
+func (k *conn) negotiate(ctx context.Context, useTLS bool) (*xmpp.Session, *limitConn, *attempt) {
+	a := &attempt{}
 	addr := net.JoinHostPort(k.srv.Host, strconv.Itoa(k.srv.Port))
 	d := net.Dialer{Timeout: dialTimeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dial %s: %w", addr, err)
+		a.err = fmt.Errorf("dial %s: %w", addr, err)
+		return nil, nil, a
 	}
+	a.dialed = true
+	// The deadline bounds the whole negotiation even when the server
+	// accepted the connection but never answers (a stopped process).
+	_ = nc.SetDeadline(time.Now().Add(negotiateTimeout))
 	lc := &limitConn{Conn: nc, limit: hardStanzaLimit}
 	var feats []xmpp.StreamFeature
 	var state xmpp.SessionState
 	if useTLS {
-		feats = append(feats, xmpp.StartTLS(&tls.Config{
+		st := xmpp.StartTLS(&tls.Config{
 			ServerName:         k.srv.Domain,
 			InsecureSkipVerify: k.srv.DisableCertificateVerification, // #nosec G402 -- operator's choice (docker default)
 			MinVersion:         tls.VersionTLS12,
-		}))
+		})
+		inner := st.Negotiate
+		st.Negotiate = func(ctx context.Context, s *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
+			a.tlsTried = true
+			mask, rw, err := inner(ctx, s, data)
+			a.tlsRefused = err != nil
+			return mask, rw, err
+		}
+		feats = append(feats, st)
 	} else {
 		state = xmpp.Secure // lets SASL run on a plaintext stream
 	}
-	feats = append(feats,
-		xmpp.SASL("", k.srv.Password, sasl.ScramSha1Plus, sasl.ScramSha1, sasl.Plain),
-		xmpp.BindResource())
+	auth := xmpp.SASL("", k.srv.Password, sasl.ScramSha1Plus, sasl.ScramSha1, sasl.Plain)
+	innerAuth := auth.Negotiate
+	auth.Negotiate = func(ctx context.Context, s *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
+		a.saslStarted = true
+		return innerAuth(ctx, s, data)
+	}
+	feats = append(feats, auth, xmpp.BindResource())
 	nctx, cancel := context.WithTimeout(ctx, negotiateTimeout)
 	defer cancel()
 	s, err := xmpp.NewSession(nctx, k.srv.login.Domain(), k.srv.login, lc, state, xmpp.NewNegotiator(
 		func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig { return xmpp.StreamConfig{Features: feats} }))
 	if err != nil {
 		_ = nc.Close()
-		return nil, nil, fmt.Errorf("negotiate with %s as %s (tls=%v): %w", addr, k.srv.login, useTLS, err)
-	}
-	return s, lc, nil
-}
-
-// event is sent by the read loop to the session loop.
-type event struct {
-	kind    eventKind
-	room    jid.JID
-	id      string // iq id for iqResponse
-	typ     string // iq type for iqResponse
-	created bool   // joined: the room was created by us
-	cond    string // joinFailed: error condition
-}
-
-type eventKind int
-
-const (
-	evJoined eventKind = iota
-	evJoinFailed
-	evLeft
-	evIQResponse
-)
-
-// session runs one connection until it breaks or ctx ends. established
-// reports whether login succeeded.
-func (k *conn) session(ctx context.Context) (established bool, err error) {
-	s, lc, err := k.dial(ctx)
-	if err != nil {
-		return false, err
-	}
-	bound := s.LocalAddr()
-	k.setConnected(true, bound.String())
-	defer k.setConnected(false, "")
-	k.log.Info("xmpp connected", "jid", bound.String())
-
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w := &sessionWriter{s: s}
-	k.writer.Store(w)
-	defer k.writer.Store(nil)
-	events := make(chan event, 16)
-	readDone := make(chan error, 1)
-	lc.mark()
-	r := &reader{k: k, w: w, lc: lc, events: events, runCtx: ctx}
-	go func() { readDone <- r.loop(sctx, s) }()
-
-	rejoin := map[string]*time.Timer{}
-	rejoinC := make(chan jid.JID, len(k.srv.mucs))
-	defer func() {
-		for _, t := range rejoin {
-			t.Stop()
+		if a.saslStarted {
+			a.authCond = saslFailureCondition(err)
 		}
-	}()
-	for _, room := range k.srv.mucs {
-		if err := w.send(k.joinPresence(room)); err != nil {
-			return true, k.abort(cancel, lc, readDone, fmt.Errorf("join %s: %w", room, err))
-		}
+		a.err = fmt.Errorf("negotiate with %s as %s (tls=%v): %w", addr, k.srv.login, useTLS, err)
+		return nil, nil, a
 	}
-	presence := time.NewTicker(k.c.cfg.PresenceInterval)
-	defer presence.Stop()
-	ping := time.NewTicker(k.c.cfg.PingInterval)
-	defer ping.Stop()
-	var pingID string
-	var seq uint64
-	nextID := func(prefix string) string {
-		seq++
-		return prefix + "-" + strconv.FormatUint(seq, 10)
-	}
-	sendStats := func() error {
-		for _, room := range k.srv.mucs {
-			if k.isJoined(room) {
-				if err := w.send(k.statsPresence(room)); err != nil {
-					return fmt.Errorf("presence to %s: %w", room, err)
-				}
-			}
-		}
-		return nil
-	}
-
-	for {
-		select {
-		case <-ctx.Done():
-			k.leave(s, lc, w, readDone)
-			return true, ctx.Err()
-		case err := <-readDone:
-			_ = lc.Close()
-			return true, err
-		case ev := <-events:
-			key := roomKey(ev.room)
-			switch ev.kind {
-			case evJoined:
-				if k.isJoined(ev.room) {
-					continue
-				}
-				k.setJoined(ev.room, true)
-				k.log.Info("joined brewery", "room", ev.room.String(), "nick", k.srv.Nickname, "created", ev.created)
-				if ev.created {
-					if err := w.send(roomConfig(ev.room, nextID("roomcfg"))); err != nil {
-						return true, k.abort(cancel, lc, readDone, err)
-					}
-				}
-				if err := w.send(k.statsPresence(ev.room)); err != nil {
-					return true, k.abort(cancel, lc, readDone, err)
-				}
-			case evJoinFailed, evLeft:
-				was := k.isJoined(ev.room)
-				k.setJoined(ev.room, false)
-				if ev.kind == evJoinFailed {
-					k.log.Error("cannot join brewery", "room", ev.room.String(), "nick", k.srv.Nickname, "condition", ev.cond, "retry_in", rejoinDelay)
-				} else if was {
-					k.log.Warn("removed from brewery", "room", ev.room.String(), "retry_in", rejoinDelay)
-				}
-				if _, pending := rejoin[key]; !pending {
-					room := ev.room
-					rejoin[key] = time.AfterFunc(rejoinDelay, func() { rejoinC <- room })
-				}
-			case evIQResponse:
-				if ev.id == pingID {
-					pingID = ""
-				} else if strings.HasPrefix(ev.id, "roomcfg-") && ev.typ == "error" {
-					k.log.Warn("room configuration rejected", "iq_id", ev.id)
-				}
-			}
-		case room := <-rejoinC:
-			delete(rejoin, roomKey(room))
-			if err := w.send(k.joinPresence(room)); err != nil {
-				return true, k.abort(cancel, lc, readDone, err)
-			}
-		case <-presence.C:
-			if err := sendStats(); err != nil {
-				return true, k.abort(cancel, lc, readDone, err)
-			}
-		case <-k.nudge:
-			if err := sendStats(); err != nil {
-				return true, k.abort(cancel, lc, readDone, err)
-			}
-		case <-ping.C:
-			if pingID != "" {
-				return true, k.abort(cancel, lc, readDone, fmt.Errorf("no answer to ping %s within %v", pingID, k.c.cfg.PingInterval))
-			}
-			pingID = nextID("ping")
-			if err := w.send(pingIQ(k.srv.login.Domain(), pingID)); err != nil {
-				return true, k.abort(cancel, lc, readDone, err)
-			}
-		}
-	}
-}
-
-// abort closes the socket and waits for the read loop (cancel unblocks
-// it if it is waiting to hand over an event).
-func (k *conn) abort(cancel context.CancelFunc, lc *limitConn, readDone <-chan error, err error) error {
-	cancel()
-	_ = lc.Close()
-	<-readDone
-	return err
-}
-
-// leave sends a last stats presence and then unavailable presence to every joined room, closes
-// the stream and waits (bounded) for the server to close its side. The last stats carry the
-// state the bridge stops in (e.g. shutting_down=true when the last participant left during a
-// graceful shutdown), which the periodic presence may not have published yet.
-func (k *conn) leave(s *xmpp.Session, lc *limitConn, w *sessionWriter, readDone <-chan error) {
-	for _, room := range k.srv.mucs {
-		if k.isJoined(room) {
-			if err := w.send(k.statsPresence(room)); err != nil {
-				k.log.Debug("last stats presence not sent", "room", room.String(), "err", err)
-			}
-			if err := w.send(k.unavailablePresence(room)); err != nil {
-				k.log.Debug("leave presence not sent", "room", room.String(), "err", err)
-			}
-		}
-	}
-	_ = s.Close()
-	t := time.NewTimer(closeTimeout)
-	defer t.Stop()
-	select {
-	case <-readDone:
-		_ = lc.Close()
-	case <-t.C:
-		_ = lc.Close()
-		<-readDone
-	}
-	k.log.Info("xmpp connection closed")
+	_ = nc.SetDeadline(time.Time{})
+	return s, lc, a
 }
 
 // sessionWriter serializes sends with a timeout.

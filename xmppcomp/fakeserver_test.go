@@ -185,7 +185,7 @@ func TestUnansweredPingsCauseReconnect(t *testing.T) {
 	s := startFakeServer(t, func(c net.Conn, d *xml.Decoder) {
 		_, _ = io.Copy(io.Discard, c) // never answers anything
 	})
-	b := fakeBridge(t, s, func(c *xmppcomp.Config) { c.PingInterval = 50 * time.Millisecond })
+	b := fakeBridge(t, s, func(c *xmppcomp.Config) { c.PingInterval, c.PingTimeout = 50*time.Millisecond, 50*time.Millisecond })
 	waitFor(t, 3*time.Second, "a reconnect after a lost ping", func() bool {
 		return s.accepted.Load() >= 2 && b.Status().Disconnects >= 1
 	})

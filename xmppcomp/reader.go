@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
@@ -26,6 +27,9 @@ type reader struct {
 	// runCtx outlives the session; COLIBRI2 work is not tied to one
 	// connection.
 	runCtx context.Context
+	// lastRead is when anything last arrived from the server (UnixNano),
+	// for the session loop's liveness check; nil in tests.
+	lastRead *atomic.Int64
 }
 
 func (r *reader) loop(ctx context.Context, s *xmpp.Session) error {
@@ -45,6 +49,9 @@ func (r *reader) readStanzas(ctx context.Context, tr xml.TokenReader) error {
 		tok, err := tr.Token()
 		if err != nil {
 			return fmt.Errorf("read stream: %w", err)
+		}
+		if r.lastRead != nil {
+			r.lastRead.Store(time.Now().UnixNano())
 		}
 		start, ok := tok.(xml.StartElement)
 		if !ok {
@@ -110,15 +117,21 @@ func (r *reader) handlePresence(ctx context.Context, p *element) {
 	case "unavailable":
 		r.emit(ctx, event{kind: evLeft, room: room})
 	case "":
-		created := false
+		ev := event{kind: evJoined, room: room}
 		if x := p.child(nsMUCUser, "x"); x != nil {
-			for _, st := range x.Children {
-				if st.Name.Local == "status" && st.attr("code") == "201" {
-					created = true
+			for _, c := range x.Children {
+				switch {
+				case c.Name.Local == "status" && c.attr("code") == "201":
+					ev.created = true
+				case c.Name.Local == "item" && c.attr("jid") != "":
+					// One item per session of the occupant: more than one
+					// means another client shares the nickname (prosody
+					// merges sessions of the same account into one occupant).
+					ev.sessions = append(ev.sessions, c.attr("jid"))
 				}
 			}
 		}
-		r.emit(ctx, event{kind: evJoined, room: room, created: created})
+		r.emit(ctx, ev)
 	}
 }
 

@@ -23,6 +23,7 @@ const (
 	nsDataForm    = "jabber:x:data"
 	nsStanzaError = "urn:ietf:params:xml:ns:xmpp-stanzas"
 	nsXML         = "http://www.w3.org/XML/1998/namespace"
+	nsSASL        = "urn:ietf:params:xml:ns:xmpp-sasl"
 )
 
 // maxDepth bounds element nesting; deeper stanzas count as oversized.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"gojvb/bwe"
 	"gojvb/cmd/jvb/internal/config"
 	"gojvb/cmd/jvb/internal/health"
 	"gojvb/cmd/jvb/internal/httpapi"
@@ -40,7 +41,9 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 
-	b, err := sfu.New(sfu.Config{Transport: transportConfig(cfg, log), Logger: log})
+	alloc := allocationConfig(cfg.Allocation)
+	b, err := sfu.New(sfu.Config{Transport: transportConfig(cfg, log), Logger: log,
+		Allocation: &alloc, SSRCLimitAudio: cfg.Allocation.SSRCLimitAudio})
 	if err != nil {
 		log.Error("cannot start the media core", "err", err)
 		return exitFailed
@@ -91,10 +94,32 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 		health.ValidAddress(advertisedIPs(cfg), health.InterfaceAddrs, cfg.RequireValidAddress),
 	}
 	if len(cfg.XMPP) > 0 {
+		connections := func() []xmppcomp.ConnectionStatus {
+			if xc == nil { // not created yet
+				return nil
+			}
+			return xc.Status().Connections
+		}
+		loginProblems := func() (out []string) {
+			for _, c := range connections() {
+				if !c.Connected && c.LoginProblem != "" {
+					out = append(out, c.ID+": "+c.LoginProblem)
+				}
+			}
+			return out
+		}
+		nicknameConflicts := func() (out []string) {
+			for _, c := range connections() {
+				for _, n := range c.NicknameConflicts {
+					out = append(out, c.ID+": "+n)
+				}
+			}
+			return out
+		}
 		checks = append(checks, health.XMPP(func() (int, int) {
 			st := xmppStatus()
 			return st.ClientsConfigured, st.ClientsConnected
-		}))
+		}, loginProblems), health.XMPPNickname(nicknameConflicts))
 	}
 	checker := health.NewChecker(time.Second, log, checks...)
 	flags := func() stats.Flags {
@@ -119,7 +144,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	}
 
 	if len(cfg.XMPP) > 0 {
-		xc, err = xmppcomp.New(xmppConfig(cfg, col, checker.Check, current, log))
+		xc, err = xmppcomp.New(xmppConfig(cfg, col, checker, current, log))
 		if err != nil {
 			log.Error("bad XMPP configuration", "err", err)
 			return exitConfig
@@ -234,6 +259,20 @@ func transportConfig(cfg *config.Config, log *slog.Logger) transport.Config {
 	return tc
 }
 
+// allocationConfig maps videobridge.cc.* and ssrc-limit.video onto the media core's receiver
+// defaults (ssrc-limit.audio goes to sfu.Config directly).
+func allocationConfig(a config.Allocation) bwe.Config {
+	return bwe.Config{
+		InitialLastN:              a.InitialLastN,
+		JVBLastN:                  a.JVBLastN,
+		SSRCLimitVideo:            a.SSRCLimitVideo,
+		DefaultMaxHeight:          a.DefaultMaxHeight,
+		InitialMaxHeight:          a.InitialMaxHeight,
+		OnstagePreferredHeight:    a.OnstagePreferredHeight,
+		OnstagePreferredFramerate: a.OnstagePreferredFramerate,
+	}
+}
+
 func advertisedIPs(cfg *config.Config) []netip.Addr {
 	var out []netip.Addr
 	for _, a := range cfg.Advertised {
@@ -242,7 +281,7 @@ func advertisedIPs(cfg *config.Config) []netip.Addr {
 	return out
 }
 
-func xmppConfig(cfg *config.Config, col *colibri.Handler, healthFn func() error, current func() stats.Report, log *slog.Logger) xmppcomp.Config {
+func xmppConfig(cfg *config.Config, col *colibri.Handler, checker *health.Checker, current func() stats.Report, log *slog.Logger) xmppcomp.Config {
 	xcfg := xmppcomp.Config{
 		Version: version,
 		Stats: func() []xmppcomp.Stat {
@@ -253,7 +292,10 @@ func xmppConfig(cfg *config.Config, col *colibri.Handler, healthFn func() error,
 			}
 			return out
 		},
-		Health:           healthFn,
+		Health: checker.Check,
+		// Health depends on the XMPP state: re-evaluate it when that changes, before the first
+		// presence after a (re)join is built.
+		StateChanged:     checker.Invalidate,
 		Colibri:          col,
 		PresenceInterval: cfg.PresenceInterval,
 		Logger:           log,

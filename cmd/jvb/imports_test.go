@@ -28,6 +28,13 @@ func TestPackageImportRules(t *testing.T) {
 		{pkg: "gojvb/cmd/jvb/internal/standalone", forbidden: []string{"gojvb/sfu", "gojvb/xmppcomp"},
 			allowed: []string{"gojvb/sfu/transport"}},
 		{pkg: "gojvb/cmd/jvb", forbidden: []string{"gojvb/xmppcomp/prosodytest"}},
+		// The media core's pure-logic packages: sfu imports them, never the reverse. bwe,
+		// sfu/channel and sfu/speech import no package of this module at all ("gojvb" is the
+		// whole module); simulcast only stays out of the media core and the control plane.
+		{pkg: "gojvb/sfu/channel", forbidden: []string{"gojvb"}},
+		{pkg: "gojvb/sfu/speech", forbidden: []string{"gojvb"}},
+		{pkg: "gojvb/bwe", forbidden: []string{"gojvb"}},
+		{pkg: "gojvb/simulcast", forbidden: []string{"gojvb/sfu", "gojvb/colibri", "gojvb/xmppcomp", "gojvb/cmd"}},
 	} {
 		reached := moduleDeps(t, r.pkg)
 		if r.pkg == "gojvb/cmd/jvb/internal/standalone" {
@@ -35,14 +42,45 @@ func TestPackageImportRules(t *testing.T) {
 			reached = directModuleImports(t, r.pkg)
 		}
 		for _, dep := range reached {
-			if slices.Contains(r.allowed, dep) {
-				continue
+			if f, bad := forbiddenBy(r.pkg, dep, r.forbidden, r.allowed); bad {
+				t.Errorf("%s imports %s (via the module's packages); its package doc forbids %s", r.pkg, dep, f)
 			}
-			for _, f := range r.forbidden {
-				if dep == f || strings.HasPrefix(dep, f+"/") {
-					t.Errorf("%s imports %s (via the module's packages); its package doc forbids %s", r.pkg, dep, f)
-				}
-			}
+		}
+	}
+}
+
+// forbiddenBy reports which rule of forbidden (a package and its sub-packages) dep breaks for
+// pkg. pkg itself and the allowed exceptions never break a rule, so gojvb/sfu/channel may be
+// told to stay out of gojvb/sfu without flagging its own path.
+func forbiddenBy(pkg, dep string, forbidden, allowed []string) (string, bool) {
+	if dep == pkg || slices.Contains(allowed, dep) {
+		return "", false
+	}
+	for _, f := range forbidden {
+		if dep == f || strings.HasPrefix(dep, f+"/") {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+func TestForbiddenByMatchesWholePathSegments(t *testing.T) {
+	for _, c := range []struct {
+		pkg, dep  string
+		forbidden []string
+		allowed   []string
+		want      bool
+	}{
+		{pkg: "gojvb/sfu/channel", dep: "gojvb/sfu", forbidden: []string{"gojvb/sfu"}, want: true},
+		{pkg: "gojvb/sfu/channel", dep: "gojvb/sfu/transport", forbidden: []string{"gojvb/sfu"}, want: true},
+		{pkg: "gojvb/sfu/channel", dep: "gojvb/sfu/channel", forbidden: []string{"gojvb/sfu"}, want: false},
+		{pkg: "gojvb/simulcast", dep: "gojvb/sfux", forbidden: []string{"gojvb/sfu"}, want: false},
+		{pkg: "gojvb/bwe", dep: "gojvb/simulcast", forbidden: []string{"gojvb"}, want: true},
+		{pkg: "gojvb/bwe", dep: "gojvbx/a", forbidden: []string{"gojvb"}, want: false},
+		{pkg: "x", dep: "gojvb/sfu/transport", forbidden: []string{"gojvb/sfu"}, allowed: []string{"gojvb/sfu/transport"}, want: false},
+	} {
+		if _, got := forbiddenBy(c.pkg, c.dep, c.forbidden, c.allowed); got != c.want {
+			t.Errorf("forbiddenBy(%s, %s, %v, %v) = %v, want %v", c.pkg, c.dep, c.forbidden, c.allowed, got, c.want)
 		}
 	}
 }

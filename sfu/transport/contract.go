@@ -78,6 +78,9 @@ const DefaultSocketBuffer = 4 << 20
 type Handler interface {
 	HandleSRTP(b *Batch, buf []byte, rtcp bool)
 	HandleSecure(keys SRTPKeys)
+	// HandleDataChannelOpen runs when the endpoint opened its bridge channel, before its first
+	// message; the handler greets it (ServerHello) and sends what it must know from the start.
+	HandleDataChannelOpen()
 	HandleDataChannelMessage(msg []byte, isString bool)
 	HandleState(s State)
 }

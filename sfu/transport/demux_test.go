@@ -26,6 +26,7 @@ func (h *nopHandler) HandleSRTP(_ *Batch, _ []byte, rtcp bool) {
 	}
 }
 func (h *nopHandler) HandleSecure(SRTPKeys)                 {}
+func (h *nopHandler) HandleDataChannelOpen()                {}
 func (h *nopHandler) HandleDataChannelMessage([]byte, bool) {}
 func (h *nopHandler) HandleState(State)                     {}
 

@@ -13,7 +13,6 @@ import (
 const (
 	// ColibriProtocol is the DCEP protocol of the bridge channel (the client opens it).
 	ColibriProtocol = "http://jitsi.org/protocols/colibri"
-	serverHello     = `{"colibriClass":"ServerHello"}`
 	maxDataChannels = 1 // videobridge.sctp.max-channels
 	// dcReadBuf is what a bridge channel reader starts with (messages are small JSON); it grows
 	// to dcMaxMessage for a larger message.
@@ -91,9 +90,7 @@ func (t *Transport) acceptChannel(dc dataChannel) bool {
 	}
 	t.dc = dc
 	t.dcMu.Unlock()
-	if _, err := dc.WriteDataChannel([]byte(serverHello), true); err != nil {
-		t.log.Info("sending ServerHello failed", "err", err)
-	}
+	t.emit(t.handler.HandleDataChannelOpen)
 	t.wg.Add(1)
 	go t.readDataChannel(dc)
 	return true

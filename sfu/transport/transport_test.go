@@ -53,6 +53,7 @@ func (r *recorder) HandleSRTP(_ *Batch, buf []byte, rtcp bool) {
 	r.srtp = append(r.srtp, append([]byte(nil), buf...))
 }
 func (r *recorder) HandleSecure(k SRTPKeys) { r.keys <- k }
+func (r *recorder) HandleDataChannelOpen()  { r.msgs <- "open" }
 func (r *recorder) HandleDataChannelMessage(msg []byte, isString bool) {
 	r.msgs <- fmt.Sprintf("%v:%s", isString, msg)
 }
@@ -329,9 +330,9 @@ func TestTransportConnectsPionClient(t *testing.T) {
 				t.Fatalf("client did not decrypt the bridge's SRTP (got %v)", got)
 			}
 
-			// Data channel: ServerHello first, then messages both ways in order.
-			if hello := recv(t, c.dcMsgs, "ServerHello"); hello != `true:{"colibriClass":"ServerHello"}` {
-				t.Fatalf("first bridge message = %s", hello)
+			// Data channel: the open event first, then messages in order.
+			if open := recv(t, r.msgs, "channel open"); open != "open" {
+				t.Fatalf("first data channel event = %s", open)
 			}
 			for i := range 3 {
 				if err := c.dc.SendText(fmt.Sprintf(`{"n":%d}`, i)); err != nil {
@@ -503,8 +504,8 @@ func TestFingerprintMismatchFails(t *testing.T) {
 func TestOnlyOneColibriDataChannelIsAccepted(t *testing.T) {
 	m := listenLoopback(t)
 	_, r, c := connect(t, m, clientOptions{dataProtos: []string{ColibriProtocol, "other-protocol", ColibriProtocol}})
-	if hello := recv(t, c.dcMsgs, "ServerHello"); hello != `true:{"colibriClass":"ServerHello"}` {
-		t.Fatalf("first bridge message = %s", hello)
+	if open := recv(t, r.msgs, "channel open"); open != "open" {
+		t.Fatalf("first data channel event = %s", open)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for m.Stats().RejectedDataChannels < 2 && time.Now().Before(deadline) {

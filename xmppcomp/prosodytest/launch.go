@@ -180,6 +180,26 @@ func (p *Process) Stop() {
 	p.cmd = nil
 }
 
+// Freeze stops prosody with SIGSTOP: its sockets stay open and the kernel still accepts
+// connections, but nothing is answered, like a hung server. Thaw resumes it.
+func (p *Process) Freeze() error { return p.signal(sigStop) }
+
+// Thaw resumes a frozen prosody with SIGCONT.
+func (p *Process) Thaw() error { return p.signal(sigCont) }
+
+func (p *Process) signal(sig os.Signal) error {
+	if sig == nil {
+		return errors.New("stopping and resuming prosody is not supported on this platform")
+	}
+	if p.cmd == nil {
+		return errors.New("prosody is not running")
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal prosody (%v): %w", sig, err)
+	}
+	return nil
+}
+
 // Logs returns prosody's log files, for error messages.
 func (p *Process) Logs() string {
 	var b strings.Builder

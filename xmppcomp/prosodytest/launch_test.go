@@ -90,3 +90,39 @@ func TestLaunchRetriesWhenThePortIsTaken(t *testing.T) {
 	}
 	f.Close()
 }
+
+// A frozen prosody keeps its listener (the kernel completes the handshake) but answers nothing
+// until it is thawed; then it answers what was sent meanwhile.
+func TestFreezeAndThaw(t *testing.T) {
+	srv := Start(t, Options{})
+	if err := srv.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialTimeout("tcp", srv.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatalf("frozen prosody refused the connection: %v", err)
+	}
+	defer c.Close()
+	header := "<?xml version='1.0'?><stream:stream to='" + Domain +
+		"' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+	if _, err := c.Write([]byte(header)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1)
+	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := c.Read(buf); n != 0 || !isTimeout(err) {
+		t.Fatalf("frozen prosody answered: %d bytes, %v", n, err)
+	}
+	if err := srv.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(buf); n != 1 || err != nil {
+		t.Fatalf("thawed prosody did not answer: %d bytes, %v", n, err)
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}

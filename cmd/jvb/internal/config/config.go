@@ -41,8 +41,9 @@ type Config struct {
 	StatsInterval    time.Duration // videobridge.stats.interval
 	EntityExpiration time.Duration // videobridge.entity-expiration.timeout
 	Relay            Relay
-	Release          string // videobridge.version.release, appended to the version by jicofo
-	InstanceID       string // JVB_INSTANCE_ID, only logged
+	Allocation       Allocation // videobridge.cc.* and videobridge.ssrc-limit.*
+	Release          string     // videobridge.version.release, appended to the version by jicofo
+	InstanceID       string     // JVB_INSTANCE_ID, only logged
 
 	LogFormat string // "text" or "json"
 	LogLevel  slog.Level
@@ -153,6 +154,7 @@ func Defaults() *Config {
 		},
 		StatsInterval:    5 * time.Second,
 		EntityExpiration: time.Minute,
+		Allocation:       DefaultAllocation(),
 		LogFormat:        "text",
 		LogLevel:         slog.LevelInfo,
 	}

@@ -220,6 +220,11 @@ func text(v hocon.Value) string {
 	if s, ok := v.(hocon.String); ok {
 		return strings.Trim(string(s), `"`)
 	}
+	if v.Type() == hocon.ConcatenationType {
+		// An unquoted value with letters after digits (180px, 5 sec) is a concatenation,
+		// which the library renders with its parts' quotes: show what the operator wrote.
+		return strings.ReplaceAll(v.String(), `"`, "")
+	}
 	return strings.Trim(v.String(), `"`)
 }
 
@@ -255,13 +260,18 @@ func (f *fileReader) boolean(key string, dst *bool) {
 }
 
 func (f *fileReader) integer(key string, dst *int, lo, hi int) bool {
+	return f.integerWant(key, dst, lo, hi, fmt.Sprintf("an integer from %d to %d", lo, hi))
+}
+
+// integerWant is integer with the operator-facing expectation spelled out.
+func (f *fileReader) integerWant(key string, dst *int, lo, hi int, want string) bool {
 	v, ok := f.get(key)
 	if !ok {
 		return false
 	}
 	n, err := strconv.Atoi(text(v))
 	if err != nil || n < lo || n > hi {
-		f.bad(key, v, fmt.Sprintf("an integer from %d to %d", lo, hi))
+		f.bad(key, v, want)
 		return false
 	}
 	*dst = n
@@ -358,6 +368,7 @@ func applyFile(cfg *Config, path string, env Env) (bool, []error, error) {
 	presenceSet := f.duration(vb+"apis.xmpp-client.presence-interval", &cfg.PresenceInterval)
 	f.duration(vb+"entity-expiration.timeout", &cfg.EntityExpiration)
 	f.str(vb+"version.release", &cfg.Release)
+	readAllocation(f, &cfg.Allocation)
 
 	// videobridge.octo.* is the legacy spelling; relay.* wins.
 	for _, base := range []string{vb + "octo.", vb + "relay."} {

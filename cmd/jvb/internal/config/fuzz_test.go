@@ -13,6 +13,7 @@ func FuzzLoadFile(f *testing.F) {
 	f.Add([]byte("include \"x.conf\"\nvideobridge.ice.udp.port = 1\n"))
 	f.Add([]byte("a = ${b}\n"))
 	f.Add([]byte("videobridge.ice = 5\nvideobridge.ice.udp.port = 3\n"))
+	f.Add([]byte("videobridge.cc { jvb-last-n = 2, thumbnail-max-height-px = 180px, onstage-preferred-framerate = 29.97 }\nvideobridge.ssrc-limit.video = 0\n"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(dir, "jvb.conf")

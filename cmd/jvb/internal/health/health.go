@@ -1,7 +1,7 @@
 // Package health decides whether the bridge is healthy, for /about/health, the healthcheck IQ
 // and the `healthy` stat: the UDP port is bound, the forwarding goroutines make progress, there
 // is at least one usable address to announce, and (when XMPP is configured) at least one
-// brewery connection is up.
+// brewery connection is up and no other session uses the bridge's brewery nickname.
 //
 // Checks read the bridge through small functions; this package must never import the media
 // core or the control protocols.
@@ -93,6 +93,15 @@ func (c *Checker) Check() error {
 	return c.err
 }
 
+// Invalidate makes the next Check run the checks even within ttl. The XMPP client calls it
+// when its connection state changes, so that the presence it sends right after re-joining the
+// brewery carries health as it is now, not as it was while disconnected.
+func (c *Checker) Invalidate() {
+	c.mu.Lock()
+	c.ran = false
+	c.mu.Unlock()
+}
+
 // Healthy is Check() == nil.
 func (c *Checker) Healthy() bool { return c.Check() == nil }
 
@@ -168,11 +177,26 @@ func join(addrs []netip.Addr) string {
 
 // XMPP fails (soft) when connections are configured and none is connected: jicofo cannot reach
 // the bridge. One shard down out of several is not a failure (restarting would hurt the others).
-func XMPP(status func() (configured, connected int)) Check {
+// problems, when it returns any, says why logins fail (e.g. a refused password).
+func XMPP(status func() (configured, connected int), problems func() []string) Check {
 	return Check{Name: "xmpp", Soft: true, Run: func() error {
 		configured, connected := status()
 		if configured > 0 && connected == 0 {
+			if p := problems(); len(p) > 0 {
+				return fmt.Errorf("none of %d XMPP connections is up: %s", configured, strings.Join(p, "; "))
+			}
 			return fmt.Errorf("none of %d XMPP connections is up", configured)
+		}
+		return nil
+	}}
+}
+
+// XMPPNickname fails (soft) while another session uses the bridge's brewery nickname: the bridge
+// stays out of that brewery, so jicofo does not see it there, but it works for everyone else.
+func XMPPNickname(conflicts func() []string) Check {
+	return Check{Name: "xmpp-nickname", Soft: true, Run: func() error {
+		if c := conflicts(); len(c) > 0 {
+			return errors.New(strings.Join(c, "; "))
 		}
 		return nil
 	}}

@@ -57,10 +57,33 @@ func TestXMPPFailsOnlyWhenNoneConnected(t *testing.T) {
 		conf, conn int
 		fail       bool
 	}{{0, 0, false}, {2, 0, true}, {2, 1, false}, {1, 1, false}} {
-		err := XMPP(func() (int, int) { return c.conf, c.conn }).Run()
+		err := XMPP(func() (int, int) { return c.conf, c.conn }, func() []string { return nil }).Run()
 		if (err != nil) != c.fail {
 			t.Errorf("configured %d connected %d: %v", c.conf, c.conn, err)
 		}
+	}
+	refused := "XMPP server refused the password for jvb@auth.meet.jitsi: check JVB_AUTH_PASSWORD"
+	err := XMPP(func() (int, int) { return 1, 0 }, func() []string { return []string{refused} }).Run()
+	if err == nil || !strings.Contains(err.Error(), refused) {
+		t.Fatalf("login problem not named: %v", err)
+	}
+}
+
+func TestXMPPNicknameConflictIsSoft(t *testing.T) {
+	var conflicts []string
+	c := NewChecker(time.Hour, slog.New(slog.DiscardHandler), XMPPNickname(func() []string { return conflicts }))
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+	conflicts = []string{`nickname "jvb1" in jvbbrewery@internal-muc.meet.jitsi is already used by jvb@auth.meet.jitsi/x: make JVB_MUC_NICKNAME unique per bridge`}
+	if err := c.Check(); err != nil {
+		t.Fatalf("cached result ignored: %v", err)
+	}
+	c.Invalidate()
+	err := c.Check()
+	var f *Failure
+	if !errors.As(err, &f) || !f.Soft() || !strings.Contains(err.Error(), `"jvb1"`) {
+		t.Fatalf("after Invalidate, want a soft failure naming the nick: %v", err)
 	}
 }
 

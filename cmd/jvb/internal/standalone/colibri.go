@@ -25,7 +25,8 @@ func New(cfg Config) (*Server, error) {
 
 // colibriModifier turns the focus's requests into conference-modify elements shaped like
 // jicofo's (control-plane §3): one endpoint per request, create with media, an ice-controlling
-// transport with <sctp/>, empty sources and capability source-names; updates with the browser's
+// transport with <sctp/>, empty sources and capability source-names (plus ssrc-rewriting when
+// the page handles source maps); updates with the browser's
 // ICE-UDP transport and the full set of its sources.
 type colibriModifier struct{ m Modifier }
 
@@ -41,6 +42,9 @@ func (c colibriModifier) modify(ctx context.Context, req modifyRequest) (modifyR
 			ep.Transport = &colibri.Transport{ICEControlling: &controlling, SCTP: &colibri.SCTP{}}
 			ep.Sources = &colibri.Sources{}
 			ep.Capabilities = []colibri.Capability{{Name: colibri.CapSourceNames}}
+			if e.SSRCRewriting {
+				ep.Capabilities = append(ep.Capabilities, colibri.Capability{Name: colibri.CapSSRCRewriting})
+			}
 		}
 		if e.Transport != nil {
 			ep.Transport = &colibri.Transport{ICEUDP: colibri.NewICEUDPTransport(*e.Transport)}

@@ -35,6 +35,9 @@ type endpointRequest struct {
 	Transport *transport.Description // the browser's ICE/DTLS, from its answer
 	Sources   []mediaSource          // full replacement when SetSources
 	SetSource bool
+	// SSRCRewriting asks, with Create, for capability ssrc-rewriting: the bridge then sends the
+	// endpoint remote media on its own SSRCs and announces them in VideoSourcesMap/AudioSourcesMap.
+	SSRCRewriting bool
 }
 
 // modifyResult is what the focus needs from conference-modified.
@@ -88,9 +91,14 @@ type participant struct {
 	sources  []mediaSource // from the latest answer
 	answered bool          // the browser's transport went to the bridge
 
+	// rewriting: the endpoint has capability ssrc-rewriting, so its offers carry no remote
+	// sources (the page learns them from the bridge channel), as jicofo does for such clients.
+	rewriting bool
+
 	slots    []slot
 	version  int
 	sdp      string
+	roster   []string      // the others' endpoint ids (join order) sent with the current offer
 	changed  chan struct{} // closed and replaced when version changes or the participant leaves
 	lastSeen time.Time
 	polling  int
@@ -121,8 +129,9 @@ func randomUint64() uint64 {
 }
 
 // join creates the participant's endpoint on the bridge (and the conference for the first one)
-// and returns its first offer.
-func (f *focus) join(ctx context.Context, roomName string) (*participant, error) {
+// and returns its first offer. With rewriting the endpoint gets capability ssrc-rewriting (the
+// page advertised it, like lib-jitsi-meet's ssrc-rewriting-1 disco feature).
+func (f *focus) join(ctx context.Context, roomName string, rewriting bool) (*participant, error) {
 	roomName = strings.ToLower(strings.TrimSpace(roomName))
 	if !roomNameRE.MatchString(roomName) {
 		return nil, fmt.Errorf("room %q: %w", roomName, errBadRoom)
@@ -139,7 +148,7 @@ func (f *focus) join(ctx context.Context, roomName string) (*participant, error)
 			r.mu.Unlock()
 			continue
 		}
-		p, err := f.joinLocked(ctx, r)
+		p, err := f.joinLocked(ctx, r, rewriting)
 		if errors.Is(err, errConferenceGone) && !retried {
 			// The bridge expired the meeting behind our back (ICE failures, inactivity): the
 			// others' endpoints are gone too. Remove them and start a new meeting, as jicofo
@@ -186,14 +195,15 @@ func newMeetingID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-func (f *focus) joinLocked(ctx context.Context, r *room) (*participant, error) {
+func (f *focus) joinLocked(ctx context.Context, r *room, rewriting bool) (*participant, error) {
 	if len(r.participants) >= f.maxParticipants {
 		return nil, fmt.Errorf("room %s has %d participants: %w", r.name, len(r.participants), errRoomFull)
 	}
 	p := &participant{id: f.newEndpointID(), token: randomHex(16), room: r, session: randomUint64(),
-		changed: make(chan struct{}), lastSeen: time.Now()}
+		changed: make(chan struct{}), lastSeen: time.Now(), rewriting: rewriting}
 	create := len(r.participants) == 0
-	req := modifyRequest{MeetingID: r.meetingID, Endpoint: &endpointRequest{ID: p.id, Create: true}}
+	req := modifyRequest{MeetingID: r.meetingID,
+		Endpoint: &endpointRequest{ID: p.id, Create: true, SSRCRewriting: rewriting}}
 	if create {
 		req.CreateConference = true
 		req.Name = r.name + "@" + f.domain
@@ -217,7 +227,7 @@ func (f *focus) joinLocked(ctx context.Context, r *room) (*participant, error) {
 	f.byID[p.id] = p
 	f.mu.Unlock()
 	f.log.Info("participant joined", "room", r.name, "meeting_id", r.meetingID, "endpoint", p.id,
-		"participants", len(r.participants))
+		"participants", len(r.participants), "ssrc_rewriting", rewriting)
 	f.reofferLocked(r)
 	return p, nil
 }
@@ -374,50 +384,65 @@ func removeParticipant(ps []*participant, p *participant) []*participant {
 	return out
 }
 
-// reofferLocked recomputes every participant's offer from the room's current sources and wakes
-// the long-polls of those whose offer changed (jicofo's source-add / source-remove).
+// reofferLocked recomputes every participant's offer from the room's current sources and
+// roster, and wakes the long-polls of those whose offer or roster changed (jicofo's source-add /
+// source-remove, and the MUC presence a rewriting page needs to drop a participant that left).
 func (f *focus) reofferLocked(r *room) {
 	for _, p := range r.participants {
-		want := map[string]*mediaSource{} // key owner/name
-		for _, q := range r.participants {
-			if q == p {
-				continue
-			}
-			for i := range q.sources {
-				s := &q.sources[i]
-				want[s.Owner+"/"+s.Name] = s
-			}
+		if !p.rewriting {
+			f.assignSlotsLocked(r, p)
 		}
-		for i := range p.slots {
-			sl := &p.slots[i]
-			sl.Source = want[sl.Owner+"/"+sl.Name]
-			delete(want, sl.Owner+"/"+sl.Name)
-		}
-		// New sources get new m-lines, in join order then source order, so every offer is stable.
+		roster := make([]string, 0, len(r.participants))
 		for _, q := range r.participants {
-			for i := range q.sources {
-				s := &q.sources[i]
-				if want[s.Owner+"/"+s.Name] == nil {
-					continue
-				}
-				if len(p.slots) >= maxSlots {
-					f.log.Warn("offer has too many m-lines, source not offered", "endpoint", p.id, "source", s.Name)
-					continue
-				}
-				p.slots = append(p.slots, slot{Mid: fmt.Sprint(firstSlotMid + len(p.slots)), Kind: s.Kind,
-					Owner: s.Owner, Name: s.Name, Source: s})
+			if q != p {
+				roster = append(roster, q.id)
 			}
 		}
 		o := offer{SessionID: p.session, Version: p.version + 1, Bridge: p.bridge, SCTPPort: p.sctpPort,
 			Feedback: r.feedback, Slots: p.slots}
 		sdp := o.sdp()
-		if p.sdp != "" && sdpBody(sdp) == sdpBody(p.sdp) {
+		if p.sdp != "" && sdpBody(sdp) == sdpBody(p.sdp) && slices.Equal(roster, p.roster) {
 			continue
 		}
 		p.version++
 		p.sdp = sdp
+		p.roster = roster
 		close(p.changed)
 		p.changed = make(chan struct{})
+	}
+}
+
+// assignSlotsLocked points p's m-lines at the others' current sources, adding m-lines for new
+// ones, in join order then source order, so every offer is stable.
+func (f *focus) assignSlotsLocked(r *room, p *participant) {
+	want := map[string]*mediaSource{} // key owner/name
+	for _, q := range r.participants {
+		if q == p {
+			continue
+		}
+		for i := range q.sources {
+			s := &q.sources[i]
+			want[s.Owner+"/"+s.Name] = s
+		}
+	}
+	for i := range p.slots {
+		sl := &p.slots[i]
+		sl.Source = want[sl.Owner+"/"+sl.Name]
+		delete(want, sl.Owner+"/"+sl.Name)
+	}
+	for _, q := range r.participants {
+		for i := range q.sources {
+			s := &q.sources[i]
+			if want[s.Owner+"/"+s.Name] == nil {
+				continue
+			}
+			if len(p.slots) >= maxSlots {
+				f.log.Warn("offer has too many m-lines, source not offered", "endpoint", p.id, "source", s.Name)
+				continue
+			}
+			p.slots = append(p.slots, slot{Mid: fmt.Sprint(firstSlotMid + len(p.slots)), Kind: s.Kind,
+				Owner: s.Owner, Name: s.Name, Source: s})
+		}
 	}
 }
 
@@ -427,12 +452,12 @@ func sdpBody(sdp string) string {
 	return rest
 }
 
-// current returns the participant's offer version and SDP and a channel closed when it changes.
-func (f *focus) current(p *participant) (version int, sdp string, changed <-chan struct{}, left bool) {
+// current returns the participant's offer and a channel closed when it changes.
+func (f *focus) current(p *participant) (o offerMessage, changed <-chan struct{}, left bool) {
 	p.room.mu.Lock()
 	defer p.room.mu.Unlock()
 	p.lastSeen = time.Now()
-	return p.version, p.sdp, p.changed, p.left
+	return offerMessage{Version: p.version, SDP: p.sdp, Participants: slices.Clone(p.roster)}, p.changed, p.left
 }
 
 func (f *focus) setPolling(p *participant, delta int) {

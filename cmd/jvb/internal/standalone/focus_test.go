@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -311,12 +312,73 @@ func TestRequestsAreShapedLikeJicofos(t *testing.T) {
 			}
 		}
 	}
+	if strings.Contains(reqs[0], "ssrc-rewriting") {
+		t.Errorf("a client that did not ask for SSRC rewriting got it:\n%s", reqs[0])
+	}
 	if strings.Contains(reqs[1], "create=") || strings.Contains(reqs[1], "<media ") {
 		t.Errorf("update repeats create or media:\n%s", reqs[1])
 	}
 	if strings.Contains(reqs[2], "<endpoint") {
 		t.Errorf("last one out should expire the conference, not the endpoint:\n%s", reqs[2])
 	}
+}
+
+// TestSSRCRewritingPageGetsNoRemoteSources: a client that asks for SSRC rewriting gets an
+// endpoint with capability ssrc-rewriting and offers without remote m-lines (it learns sources
+// from the bridge's source maps) that still follow the room's roster; a client without it in the
+// same room gets the rewriting client's sources in its offer as before.
+func TestSSRCRewritingPageGetsNoRemoteSources(t *testing.T) {
+	rec := &recorder{}
+	st := startStackWith(t, Config{}, func(m Modifier) Modifier { rec.next = m; return rec })
+	rw := newPionPeer(t, st.http.URL)
+	rw.rewriting = true
+	if err := rw.join("rw"); err != nil {
+		t.Fatal(err)
+	}
+	if reqs := rec.requests(); len(reqs) == 0 || !strings.Contains(reqs[0], `<capability name="ssrc-rewriting">`) ||
+		!strings.Contains(reqs[0], `<capability name="source-names">`) {
+		t.Fatalf("create request lacks capabilities source-names and ssrc-rewriting:\n%s", strings.Join(reqs, "\n"))
+	}
+	if ep := st.bridge.Conferences()[0].Endpoint(rw.ep); ep == nil || !ep.Config().SSRCRewriting {
+		t.Fatalf("bridge endpoint %s without SSRC rewriting", rw.ep)
+	}
+	plain := newPionPeer(t, st.http.URL)
+	if err := plain.join("rw"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the plain client is offered the rewriting one's sources", func() error {
+		plain.mu.Lock()
+		defer plain.mu.Unlock()
+		n := 0
+		for _, m := range plain.mids {
+			if m.owner == rw.ep {
+				n++
+			}
+		}
+		if n != 2 {
+			return fmt.Errorf("plain client's offer has %d sources of %s, want 2", n, rw.ep)
+		}
+		return nil
+	})
+	waitFor(t, 5*time.Second, "the rewriting client is re-offered for the roster only", func() error {
+		rw.mu.Lock()
+		defer rw.mu.Unlock()
+		if len(rw.mids) != 3 || !slices.Equal(rw.roster, []string{plain.ep}) {
+			return fmt.Errorf("offer has mids %v and participants %v, want 3 own m-lines and [%s]", rw.mids, rw.roster, plain.ep)
+		}
+		return nil
+	})
+	if err := plain.leave(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the rewriting client sees the other leave", func() error {
+		rw.mu.Lock()
+		defer rw.mu.Unlock()
+		if len(rw.roster) != 0 || len(rw.mids) != 3 {
+			return fmt.Errorf("offer has mids %v and participants %v, want 3 and none", rw.mids, rw.roster)
+		}
+		return nil
+	})
 }
 
 // TestMeetingExpiredByTheBridgeIsStartedAgain: when the bridge expires a conference on its own,

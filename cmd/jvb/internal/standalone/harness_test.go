@@ -163,18 +163,29 @@ type pageStats struct {
 	DCState         string         `json:"dcState"`
 	ServerHello     bool           `json:"serverHello"`
 	Received        map[string]int `json:"received"`
-	Tiles           []string       `json:"tiles"`
-	Inbound         []struct {
-		Kind                 string `json:"kind"`
-		SSRC                 uint32 `json:"ssrc"`
-		Mid                  string `json:"mid"`
-		Owner                string `json:"owner"`
-		Source               string `json:"source"`
-		PacketsReceived      int    `json:"packetsReceived"`
-		BytesReceived        int    `json:"bytesReceived"`
-		FramesDecoded        int    `json:"framesDecoded"`
-		TotalSamplesReceived int    `json:"totalSamplesReceived"`
-		FrameHeight          int    `json:"frameHeight"`
+	SSRCRewriting   bool           `json:"ssrcRewriting"`
+	Forwarded       []string       `json:"forwarded"`
+	Dominant        string         `json:"dominant"`
+	Mapped          []struct {
+		Kind   string `json:"kind"`
+		SSRC   uint32 `json:"ssrc"`
+		RTX    uint32 `json:"rtx"`
+		Owner  string `json:"owner"`
+		Source string `json:"source"`
+	} `json:"mapped"`
+	Tiles   []string `json:"tiles"`
+	Inbound []struct {
+		Kind                 string  `json:"kind"`
+		SSRC                 uint32  `json:"ssrc"`
+		Mid                  string  `json:"mid"`
+		Owner                string  `json:"owner"`
+		Source               string  `json:"source"`
+		PacketsReceived      int     `json:"packetsReceived"`
+		BytesReceived        int     `json:"bytesReceived"`
+		FramesDecoded        int     `json:"framesDecoded"`
+		TotalSamplesReceived int     `json:"totalSamplesReceived"`
+		TotalAudioEnergy     float64 `json:"totalAudioEnergy"`
+		FrameHeight          int     `json:"frameHeight"`
 	} `json:"inbound"`
 	Outbound []struct {
 		Kind        string `json:"kind"`
@@ -201,15 +212,48 @@ func (s pageStats) fromOwner(owner string) (videoFrames, videoBytes, audioSample
 	return
 }
 
+// fromMapped sums the video frames decoded and audio energy received on the SSRCs the bridge
+// mapped to owner's sources (SSRC rewriting), and reports the inbound SSRCs labelled with owner
+// that no source map announced.
+func (s pageStats) fromMapped(owner string) (videoFrames int, audioEnergy float64, unmapped []uint32) {
+	mapped := map[string]bool{}
+	for _, m := range s.Mapped {
+		if m.Owner == owner {
+			mapped[fmt.Sprint(m.Kind, m.SSRC)] = true
+		}
+	}
+	for _, in := range s.Inbound {
+		if in.Owner != owner {
+			continue
+		}
+		if !mapped[fmt.Sprint(in.Kind, in.SSRC)] {
+			unmapped = append(unmapped, in.SSRC)
+			continue
+		}
+		if in.Kind == "video" {
+			videoFrames += in.FramesDecoded
+		} else {
+			audioEnergy += in.TotalAudioEnergy
+		}
+	}
+	return
+}
+
 func (b *browser) stats() (pageStats, error) { return eval[pageStats](b, `jvbStats()`) }
 
-func (b *browser) join(room string, simulcast bool) string {
+// join joins room from the page; rewriting says whether the page asks for SSRC rewriting (the
+// page's default) and is checked against what the focus agreed to.
+func (b *browser) join(room string, simulcast, rewriting bool) string {
 	b.t.Helper()
 	r, err := eval[struct {
-		EndpointID string `json:"endpointId"`
-	}](b, fmt.Sprintf(`jvbJoin(%q, {simulcast: %v})`, room, simulcast))
+		EndpointID    string `json:"endpointId"`
+		SSRCRewriting bool   `json:"ssrcRewriting"`
+	}](b, fmt.Sprintf(`jvbJoin(%q, {simulcast: %v, ssrcRewriting: %v})`, room, simulcast, rewriting))
 	if err != nil {
 		b.t.Fatalf("join: %v", err)
+	}
+	if r.SSRCRewriting != rewriting {
+		b.t.Fatalf("joined with SSRC rewriting %v, asked for %v", r.SSRCRewriting, rewriting)
 	}
 	return r.EndpointID
 }

@@ -137,16 +137,21 @@ func (s *Server) expireLoop() {
 type (
 	joinRequest struct {
 		Room string `json:"room"`
+		// SSRCRewriting: the page handles VideoSourcesMap/AudioSourcesMap (lib-jitsi-meet's
+		// ssrc-rewriting-1 feature); its offers then carry no remote sources.
+		SSRCRewriting bool `json:"ssrcRewriting,omitempty"`
 	}
 	offerMessage struct {
-		Version int    `json:"version"`
-		SDP     string `json:"sdp"`
+		Version      int      `json:"version"`
+		SDP          string   `json:"sdp"`
+		Participants []string `json:"participants"` // the other endpoints in the room, join order
 	}
 	joinResponse struct {
-		EndpointID string       `json:"endpointId"`
-		Token      string       `json:"token"`
-		Room       string       `json:"room"`
-		Offer      offerMessage `json:"offer"`
+		EndpointID    string       `json:"endpointId"`
+		Token         string       `json:"token"`
+		Room          string       `json:"room"`
+		SSRCRewriting bool         `json:"ssrcRewriting"`
+		Offer         offerMessage `json:"offer"`
 	}
 	answerRequest struct {
 		EndpointID string   `json:"endpointId"`
@@ -177,14 +182,14 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := bridgeContext(r)
 	defer cancel()
-	p, err := s.f.join(ctx, req.Room)
+	p, err := s.f.join(ctx, req.Room, req.SSRCRewriting)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	v, sdp, _, _ := s.f.current(p)
+	o, _, _ := s.f.current(p)
 	writeJSON(w, http.StatusOK, joinResponse{EndpointID: p.id, Token: p.token, Room: p.room.name,
-		Offer: offerMessage{Version: v, SDP: sdp}})
+		SSRCRewriting: p.rewriting, Offer: o})
 }
 
 func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
@@ -228,13 +233,13 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 	timer := time.NewTimer(s.pollTimeout)
 	defer timer.Stop()
 	for {
-		v, sdp, changed, left := s.f.current(p)
+		o, changed, left := s.f.current(p)
 		if left {
 			writeJSON(w, http.StatusGone, errorResponse{Error: "participant has left"})
 			return
 		}
-		if v > after {
-			writeJSON(w, http.StatusOK, offerMessage{Version: v, SDP: sdp})
+		if o.Version > after {
+			writeJSON(w, http.StatusOK, o)
 			return
 		}
 		select {

@@ -22,7 +22,8 @@ import (
 )
 
 // pionPeer is an independent WebRTC client (pion) that joins a room through the focus's HTTP
-// protocol like the page does. It re-sends the first remote video and audio it receives as its
+// protocol like the page does, without SSRC rewriting (it learns sources from offers). It opens
+// the bridge channel and asks for every source at 180p (nothing is forwarded before that). It re-sends the first remote video and audio it receives as its
 // own tracks (so browsers have a real VP8/Opus stream from it to decode), counts what it gets
 // per remote owner and checks VP8 key frame headers.
 type pionPeer struct {
@@ -36,8 +37,11 @@ type pionPeer struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	rewriting bool // asks the focus for SSRC rewriting (set before join; media maps are not handled)
+
 	mu        sync.Mutex
 	version   int
+	roster    []string // participants of the latest offer
 	mids      map[string]midInfo
 	got       map[string]*received // by owner endpoint id
 	echoFrom  string               // owner whose media is re-sent ("" = whoever arrives first)
@@ -88,7 +92,7 @@ func (p *pionPeer) post(path string, body, out any) error {
 // join joins room, answers the first offer and starts the long-poll loop.
 func (p *pionPeer) join(room string) error {
 	var jr joinResponse
-	if err := p.post("/api/join", joinRequest{Room: room}, &jr); err != nil {
+	if err := p.post("/api/join", joinRequest{Room: room, SSRCRewriting: p.rewriting}, &jr); err != nil {
 		return err
 	}
 	p.ep, p.token = jr.EndpointID, jr.Token
@@ -106,12 +110,16 @@ func (p *pionPeer) applyOffer(o offerMessage, first bool) error {
 	}
 	p.mu.Lock()
 	p.mids = parseOfferMids(o.SDP)
+	p.roster = o.Participants
 	p.mu.Unlock()
 	if first {
 		for _, tr := range []*webrtc.TrackLocalStaticRTP{p.audio, p.video} {
 			if _, err := p.peer.AddTrack(tr, p.senderRTCP); err != nil {
 				return err
 			}
+		}
+		if err := p.openBridgeChannel(); err != nil {
+			return err
 		}
 	}
 	answer, err := p.peer.Answer()
@@ -126,6 +134,23 @@ func (p *pionPeer) applyOffer(o offerMessage, first bool) error {
 		p.mu.Unlock()
 	}
 	return err
+}
+
+// openBridgeChannel creates the bridge channel like the page does; once it is open it sends the
+// tile-view ReceiverVideoConstraints.
+func (p *pionPeer) openBridgeChannel() error {
+	protocol := "http://jitsi.org/protocols/colibri"
+	dc, err := p.peer.PC.CreateDataChannel("JVB data channel", &webrtc.DataChannelInit{Protocol: &protocol})
+	if err != nil {
+		return fmt.Errorf("bridge channel: %w", err)
+	}
+	dc.OnOpen(func() {
+		err := dc.SendText(`{"colibriClass":"ReceiverVideoConstraints","lastN":-1,"defaultConstraints":{"maxHeight":180}}`)
+		if err != nil {
+			p.setErr(fmt.Errorf("send ReceiverVideoConstraints: %w", err))
+		}
+	})
+	return nil
 }
 
 func (p *pionPeer) pollLoop() {

@@ -15,7 +15,7 @@ func BenchmarkScrapeCollect(b *testing.B) {
 	s := NewSampler(Sources{Bridge: func() sfu.Stats { return sfu.Stats{Conferences: 10, Endpoints: 100} },
 		Flags: func() Flags { return Flags{Healthy: true} }}, Info{Version: "bench"}, time.Now())
 	c := NewCollector(s)
-	ch := make(chan prometheus.Metric, 64)
+	ch := make(chan prometheus.Metric, 256) // more than one scrape's series: Collect never blocks
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Collect(ch)

@@ -70,6 +70,13 @@ var metrics = []metric{
 	counter("rejected_data_channels", "Data channels refused (wrong protocol or over max-channels).", func(r *Report) uint64 { return r.Bridge.Mux.RejectedDataChannels }),
 	counter("xmpp_disconnects", "XMPP sessions that ended without being asked to.", func(r *Report) uint64 { return r.XMPP.Disconnects }),
 	counter("keyframe_requests_forwarded", "PLI/FIR relayed to a media sender.", func(r *Report) uint64 { return r.Bridge.KeyframeRequestsForwarded }),
+	counter("dominant_speaker_changes", "Times a conference's dominant speaker changed.", func(r *Report) uint64 { return r.Bridge.DominantSpeakerChanges }),
+	counter("keyframes_received", "Video keyframes received from senders.", func(r *Report) uint64 { return r.Bridge.KeyframesReceived }),
+	counter("nacks_received", "Generic NACK packets received from endpoints about what the bridge sent them.", func(r *Report) uint64 { return r.Bridge.NACKsReceived }),
+	counter("nacks_sent", "Generic NACK packets the bridge sent to media senders for its own incoming loss.", func(r *Report) uint64 { return r.Bridge.NACKsSent }),
+	counter("retransmissions_sent", "Packets resent to receivers for their NACKs.", func(r *Report) uint64 { return r.Bridge.Retransmissions }),
+	counter("retransmissions_not_cached", "NACKed packets no longer in the receiver's history.", func(r *Report) uint64 { return r.Bridge.RetransmissionsNotCached }),
+	counter("retransmissions_received", "RTX retransmissions from senders restored into their streams.", func(r *Report) uint64 { return r.Bridge.RetransmissionsReceived }),
 }
 
 // drops are the labelled jitsi_jvb_dropped_packets_total series: forwarding pipeline and socket.
@@ -85,6 +92,10 @@ var drops = []struct {
 	{"muted", func(r *Report) uint64 { return r.Bridge.DroppedMuted }},
 	{"send_failed", func(r *Report) uint64 { return r.Bridge.DroppedSendFailed }},
 	{"keyframe_request", func(r *Report) uint64 { return r.Bridge.KeyframeRequestsDropped }},
+	{"rtx", func(r *Report) uint64 { return r.Bridge.DroppedRTX }},
+	{"silence", func(r *Report) uint64 { return r.Bridge.DroppedSilence }},
+	{"malformed", func(r *Report) uint64 { return r.Bridge.DroppedMalformed }},
+	{"duplicate", func(r *Report) uint64 { return r.Bridge.DroppedDuplicates }},
 	{"garbage", func(r *Report) uint64 { return r.Bridge.Mux.DroppedGarbage }},
 	{"unknown_ufrag", func(r *Report) uint64 { return r.Bridge.Mux.DroppedUnknownUfrag }},
 	{"bad_integrity", func(r *Report) uint64 { return r.Bridge.Mux.DroppedBadIntegrity }},
@@ -93,9 +104,23 @@ var drops = []struct {
 	{"socket_overflow", func(r *Report) uint64 { return r.Bridge.Mux.DroppedSocketOverflow }},
 }
 
+// messageDrops are the labelled jitsi_jvb_data_channel_messages_dropped_total series: bridge-channel
+// messages from endpoints that were not acted on.
+var messageDrops = []struct {
+	reason string
+	value  func(r *Report) uint64
+}{
+	{"unknown_class", func(r *Report) uint64 { return r.Bridge.DataChannelMessagesUnknown }},
+	{"malformed", func(r *Report) uint64 { return r.Bridge.DataChannelMessagesMalformed }},
+	{"refused", func(r *Report) uint64 { return r.Bridge.DataChannelMessagesDropped }},
+}
+
 var (
 	dropDesc = prometheus.NewDesc(Namespace+"_dropped_packets_total",
 		"Packets dropped, by reason (pipeline and UDP socket).", []string{"reason"}, nil)
+	messageDropDesc = prometheus.NewDesc(Namespace+"_data_channel_messages_dropped_total",
+		"Bridge-channel messages not acted on, by reason: unknown_class, malformed (not JSON, too large or deep, "+
+			"wrong types), refused (rate limited, from a visitor, or to an unknown endpoint).", []string{"reason"}, nil)
 	infoDesc = prometheus.NewDesc(Namespace+"_build_info",
 		"Version and region of this bridge (value 1).", []string{"version", "release", "region"}, nil)
 )
@@ -115,6 +140,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- m.desc
 	}
 	ch <- dropDesc
+	ch <- messageDropDesc
 	ch <- infoDesc
 }
 
@@ -126,6 +152,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, d := range drops {
 		ch <- prometheus.MustNewConstMetric(dropDesc, prometheus.CounterValue, float64(d.value(&r)), d.reason)
+	}
+	for _, d := range messageDrops {
+		ch <- prometheus.MustNewConstMetric(messageDropDesc, prometheus.CounterValue, float64(d.value(&r)), d.reason)
 	}
 	ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1,
 		r.Info.Version, r.Info.Release, r.Info.Region)

@@ -223,10 +223,10 @@ func TestMetricsFollowRealBridge(t *testing.T) {
 		value(t, fams, "jitsi_jvb_conferences_completed_total") != 1 {
 		t.Fatal("gauges did not follow the conference ending")
 	}
-	ch := make(chan prometheus.Metric, 100)
+	ch := make(chan prometheus.Metric, 200)
 	NewCollector(s).Collect(ch)
 	close(ch)
-	if n := len(ch); n != len(metrics)+len(drops)+1 {
+	if n := len(ch); n != len(metrics)+len(drops)+len(messageDrops)+1 {
 		t.Fatalf("collector emitted %d series", n)
 	}
 }

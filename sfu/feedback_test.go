@@ -1,0 +1,170 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+)
+
+// The bridge answers a sender with receiver reports for its SSRCs and transport-cc feedback for
+// the packets that carried a transport-wide sequence number.
+func TestSenderGetsReceiverReportsAndTransportCCFeedback(t *testing.T) {
+	tb, c := jvbBridge(t, nil)
+	a := joinMeet(t, c, "a", false)
+	a.ep.AddPayloadTypes(nil, []HeaderExtension{{Media: MediaVideo, ID: 5, URI: extTransportCC}})
+	if err := a.ep.SetSources([]MediaSource{audioSource("a-a0", 1), videoSource("a-v0", 2)}); err != nil {
+		t.Fatal(err)
+	}
+	settle(a)
+	for i := uint16(0); i < 20; i++ {
+		if i == 7 {
+			continue // lost
+		}
+		p := a.vp8(2, 100+i, 3000*uint32(i), i == 0)
+		// Add a one-byte extension block with the transport-wide sequence number.
+		ext := []byte{0xbe, 0xde, 0, 1, 5<<4 | 1, byte((500 + i) >> 8), byte(500 + i), 0}
+		p[0] |= 0x10
+		p = append(p[:12:12], append(ext, p[12:]...)...)
+		a.ep.receiveOne(a.protect(t, p), false)
+	}
+	a.ep.receiveOne(a.protect(t, a.opus(1, 9, 30)), false)
+	tb.writer("a").take()
+
+	a.ep.tick(time.Now().UnixNano() + int64(time.Second))
+	var rr *rtcp.ReceiverReport
+	var tcc *rtcp.TransportLayerCC
+	_, fbVideo := c.FeedbackSSRCs()
+	for _, d := range tb.writer("a").take() {
+		plain, err := a.recv.DecryptRTCP(nil, d, nil)
+		if err != nil {
+			t.Fatalf("bridge RTCP does not decrypt: %v", err)
+		}
+		pkts, err := rtcp.Unmarshal(plain)
+		if err != nil {
+			t.Fatalf("bridge RTCP does not parse: %v", err)
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.ReceiverReport:
+				rr = p
+			case *rtcp.TransportLayerCC:
+				tcc = p
+			}
+		}
+	}
+	if rr == nil || rr.SSRC != fbVideo || len(rr.Reports) != 2 {
+		t.Fatalf("receiver report %+v, want one from %d with blocks for SSRCs 1 and 2", rr, fbVideo)
+	}
+	for _, b := range rr.Reports {
+		if b.SSRC == 2 && (b.TotalLost != 1 || b.LastSequenceNumber != 119) {
+			t.Errorf("video block %+v, want 1 lost, highest 119", b)
+		}
+	}
+	if tcc == nil || tcc.BaseSequenceNumber != 500 || tcc.PacketStatusCount != 20 {
+		t.Fatalf("transport-cc feedback %+v, want base 500 covering 20 packets", tcc)
+	}
+}
+
+var rtxMedia = append(slices.Clone(meetMedia),
+	PayloadType{Media: MediaVideo, ID: 96, Name: "rtx", ClockRate: testClock, Params: map[string]string{"apt": "100"}})
+
+func init() {
+	for i := range rtxMedia {
+		if rtxMedia[i].ID == ptVP8 {
+			rtxMedia[i].Feedback = []RTCPFeedback{{Type: "nack"}, {Type: "nack", Subtype: "pli"}}
+		}
+	}
+}
+
+// rtcpAt returns the RTCP packets the bridge sent cl.
+func rtcpAt(t *testing.T, tb *testBridge, cl *client) []rtcp.Packet {
+	t.Helper()
+	var out []rtcp.Packet
+	for _, d := range tb.writer(cl.ep.id).take() {
+		if d[1] < 192 || d[1] > 223 {
+			continue
+		}
+		plain, err := cl.recv.DecryptRTCP(nil, d, nil)
+		if err != nil {
+			t.Fatalf("bridge RTCP does not decrypt: %v", err)
+		}
+		pkts, err := rtcp.Unmarshal(plain)
+		if err != nil {
+			t.Fatalf("bridge RTCP does not parse: %v", err)
+		}
+		out = append(out, pkts...)
+	}
+	return out
+}
+
+// The bridge NACKs its own incoming loss, restores the RTX answer into the stream and drops a
+// late duplicate; a receiver's NACK is answered from its history inside RTX.
+func TestRetransmissionsBothWays(t *testing.T) {
+	tb, c := jvbBridge(t, nil)
+	a := joinMeet(t, c, "a", false)
+	r := joinMeet(t, c, "r", false)
+	for _, cl := range []*client{a, r} {
+		cl.ep.AddPayloadTypes(rtxMedia, nil)
+	}
+	v := videoSource("a-v0", 2, 3)
+	v.Groups = []SSRCGroup{{Semantics: "FID", SSRCs: []uint32{2, 3}}}
+	if err := a.ep.SetSources([]MediaSource{v}); err != nil {
+		t.Fatal(err)
+	}
+	r.say(`{"colibriClass":"ReceiverVideoConstraints","lastN":-1}`)
+	settle(a, r)
+	for _, seq := range []uint16{100, 101, 103} {
+		a.ep.receiveOne(a.protect(t, a.vp8(2, seq, uint32(seq)*3000, seq == 100)), false)
+	}
+	if got := r.rtpOut(t, tb); len(got) != 3 {
+		t.Fatalf("r got %d packets, want 3", len(got))
+	}
+	a.ep.drain() // the gap makes a's goroutine NACK at once
+	var nacked []uint16
+	for _, p := range rtcpAt(t, tb, a) {
+		if n, ok := p.(*rtcp.TransportLayerNack); ok && n.MediaSSRC == 2 {
+			for _, pair := range n.Nacks {
+				nacked = append(nacked, pair.PacketList()...)
+			}
+		}
+	}
+	if !slices.Equal(nacked, []uint16{102}) {
+		t.Fatalf("bridge NACKed %v, want [102]", nacked)
+	}
+	// a answers on its RTX SSRC: OSN 102 first in the payload.
+	rtx := a.vp8(3, 7, 102*3000, false)
+	rtx[1] = 96
+	rtx = append(rtx[:12:12], append([]byte{0, 102}, rtx[12:]...)...)
+	a.ep.receiveOne(a.protect(t, rtx), false)
+	a.ep.receiveOne(a.protect(t, a.vp8(2, 102, 102*3000, false)), false) // the original, late: a duplicate
+	got := r.rtpOut(t, tb)
+	if len(got) != 1 || got[0].ssrc != 2 || got[0].seq != 102 {
+		t.Fatalf("after the retransmission r got %+v, want seq 102 once on SSRC 2", got)
+	}
+	if s := a.ep.Stats(); s.RetransmissionsReceived != 1 || s.DroppedDuplicates != 1 || s.NACKsSent != 1 {
+		t.Errorf("a: retransmissions %d duplicates %d NACKs %d, want 1 1 1", s.RetransmissionsReceived, s.DroppedDuplicates, s.NACKsSent)
+	}
+
+	// r lost 101: its NACK is answered inside RTX (r's payload type 96, a-v0's RTX SSRC 3).
+	nack := &rtcp.TransportLayerNack{SenderSSRC: 9, MediaSSRC: 2, Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{101, 555})}
+	raw, _ := nack.Marshal()
+	r.ep.receiveOne(r.protectRTCP(t, raw), true)
+	r.ep.drain()
+	var resent [][]byte
+	for _, d := range tb.writer("r").take() {
+		resent = append(resent, r.unprotect(t, d))
+	}
+	if len(resent) != 1 {
+		t.Fatalf("r got %d retransmissions, want 1", len(resent))
+	}
+	p := resent[0]
+	if p[1]&0x7f != 96 || binary.BigEndian.Uint32(p[8:]) != 3 || binary.BigEndian.Uint16(p[12:]) != 101 {
+		t.Errorf("retransmission PT %d SSRC %d OSN %d, want 96 3 101", p[1]&0x7f, binary.BigEndian.Uint32(p[8:]), binary.BigEndian.Uint16(p[12:]))
+	}
+	if s := r.ep.Stats(); s.Retransmissions != 1 || s.RetransmissionsNotCached != 1 || s.NACKsReceived != 1 {
+		t.Errorf("r: retransmissions %d not cached %d NACKs %d, want 1 1 1", s.Retransmissions, s.RetransmissionsNotCached, s.NACKsReceived)
+	}
+}
