@@ -18,6 +18,8 @@ type Bridge interface {
 // Conference is one meeting on the bridge.
 type Conference interface {
 	MeetingID() string
+	// ID is the bridge's own id of the conference (in colibri-ws URLs).
+	ID() string
 	// FeedbackSSRCs are the conference's random SSRCs announced as jvb-a0 / jvb-v0.
 	FeedbackSSRCs() (audio, video uint32)
 	// CreateEndpoint returns ErrEndpointExists if the id is taken.
@@ -52,6 +54,8 @@ type BridgeEndpoint interface {
 	// creation time if nothing yet).
 	LastActivity() time.Time
 	ConnState() ConnState
+	// WebSocketPassword is the endpoint's colibri-ws password, fixed for its life.
+	WebSocketPassword() string
 }
 
 // ConnState is what expiry needs to know about an endpoint's transport.

@@ -3,6 +3,7 @@ package colibri
 import (
 	"errors"
 	"log/slog"
+	"slices"
 )
 
 // applyEndpoint applies one <endpoint/> of a request (spec 2.5) and returns what the response
@@ -108,7 +109,13 @@ func (h *Handler) applyEndpoint(log *slog.Logger, conf Conference, req *Endpoint
 		}
 	}
 	if req.Create {
-		resp.Transport = &Transport{ICEUDP: ep.LocalTransport()}
+		local := ep.LocalTransport()
+		if urls := h.ws.urls(conf.ID(), ep.ID(), ep.WebSocketPassword()); len(urls) > 0 {
+			withWS := *local
+			withWS.WebSockets = append(slices.Clip(local.WebSockets), urls...)
+			local = &withWS
+		}
+		resp.Transport = &Transport{ICEUDP: local}
 		if sctp {
 			resp.Transport.SCTP = &SCTP{Role: "server", Port: SCTPPort}
 		}

@@ -95,6 +95,7 @@ type fakeConf struct {
 }
 
 func (c *fakeConf) MeetingID() string                    { return c.meetingID }
+func (c *fakeConf) ID() string                           { return "conf-" + c.meetingID }
 func (c *fakeConf) FeedbackSSRCs() (audio, video uint32) { return c.fbAudio, c.fbVideo }
 func (c *fakeConf) CreatedAt() time.Time                 { return c.created }
 
@@ -227,6 +228,8 @@ func (e *fakeEP) LastActivity() time.Time {
 	defer e.c.b.mu.Unlock()
 	return e.lastActivity
 }
+
+func (e *fakeEP) WebSocketPassword() string { return "pw-" + e.id }
 
 func (e *fakeEP) ConnState() ConnState {
 	e.c.b.mu.Lock()

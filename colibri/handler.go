@@ -20,6 +20,8 @@ type Config struct {
 	DisableSCTP bool
 	Logger      *slog.Logger
 	Limits      Limits
+	// WebSockets, when it has domains, adds colibri-ws URLs to created endpoints' transports.
+	WebSockets WebSockets
 }
 
 // Limits bound what a single request may ask for. Zero fields take the defaults.
@@ -53,6 +55,7 @@ type Handler struct {
 	sctp     bool
 	log      *slog.Logger
 	limits   Limits
+	ws       WebSockets
 
 	mu     sync.Mutex
 	queues map[string]*meetingQueue
@@ -75,6 +78,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		sctp:     !cfg.DisableSCTP,
 		log:      log.With("component", "colibri"),
 		limits:   cfg.Limits.withDefaults(),
+		ws:       cfg.WebSockets,
 		queues:   make(map[string]*meetingQueue),
 	}, nil
 }

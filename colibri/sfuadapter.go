@@ -45,6 +45,7 @@ func (s sfuBridge) Conferences() []Conference {
 type sfuConference struct{ c *sfu.Conference }
 
 func (s sfuConference) MeetingID() string                    { return s.c.MeetingID() }
+func (s sfuConference) ID() string                           { return s.c.ID() }
 func (s sfuConference) FeedbackSSRCs() (audio, video uint32) { return s.c.FeedbackSSRCs() }
 func (s sfuConference) Expire()                              { s.c.Expire() }
 func (s sfuConference) Expired() bool                        { return s.c.Expired() }
@@ -100,6 +101,7 @@ func (s sfuEndpoint) SetForceMute(audio, video bool) { s.e.SetForceMute(audio, v
 func (s sfuEndpoint) Expire()                        { s.e.Expire() }
 func (s sfuEndpoint) CreatedAt() time.Time           { return s.e.CreatedAt() }
 func (s sfuEndpoint) LastActivity() time.Time        { return s.e.LastActivity() }
+func (s sfuEndpoint) WebSocketPassword() string      { return s.e.WebSocketPassword() }
 
 func (s sfuEndpoint) SetRemoteTransport(t *ICEUDPTransport) error {
 	return s.e.SetRemoteTransport(t.Description())

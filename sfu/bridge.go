@@ -223,8 +223,14 @@ func (b *Bridge) Stats() Stats {
 	since := time.Now().Add(-SendingWindow).UnixNano()
 	b.statsMu.Lock()
 	sum := b.retired
+	var rttSum time.Duration
+	var rttN int
 	for e := range b.live {
 		sum.add(e.Stats())
+		if rtt := e.rs.rtt.publishedRTT(); rtt > 0 {
+			rttSum += rtt
+			rttN++
+		}
 		if e.lastAudio.Load() > since {
 			s.EndpointsSendingAudio++
 		}
@@ -255,6 +261,9 @@ func (b *Bridge) Stats() Stats {
 	s.DataChannelMessagesDropped = sum.DataChannelMessagesDropped
 	s.DominantSpeakerChanges = b.counters.dominantSpeakerChanges.Load()
 	s.KeyframesReceived = sum.KeyframesReceived
+	if rttN > 0 {
+		s.AverageRTT = rttSum / time.Duration(rttN)
+	}
 	s.NACKsReceived, s.NACKsSent = sum.NACKsReceived, sum.NACKsSent
 	s.Retransmissions, s.RetransmissionsNotCached = sum.Retransmissions, sum.RetransmissionsNotCached
 	s.RetransmissionsReceived, s.DroppedDuplicates = sum.RetransmissionsReceived, sum.DroppedDuplicates

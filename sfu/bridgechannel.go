@@ -29,6 +29,7 @@ const (
 func (h endpointHandler) HandleDataChannelOpen() {
 	e := h.e
 	e.chanOpen.Store(true)
+	e.msgs.dataChannelActive()
 	e.sendMessage(&channel.ServerHello{})
 	e.conf.greet(e)
 	e.ctlMu.Lock()
@@ -37,9 +38,17 @@ func (h endpointHandler) HandleDataChannelOpen() {
 	e.kick()
 }
 
-// HandleDataChannelMessage acts on one bridge-channel message from the endpoint.
+// HandleDataChannelMessage acts on one bridge-channel message from the endpoint's data channel.
 func (h endpointHandler) HandleDataChannelMessage(msg []byte, isString bool) {
-	e := h.e
+	h.e.msgs.dataChannelActive()
+	h.e.handleChannelMessage(msg, isString)
+}
+
+// handleChannelMessage acts on one bridge-channel message from the endpoint, whichever channel
+// (data channel or WebSocket) it came on, one message at a time.
+func (e *Endpoint) handleChannelMessage(msg []byte, isString bool) {
+	e.msgs.in.Lock()
+	defer e.msgs.in.Unlock()
 	e.ctl.messagesReceived.Add(1)
 	if !isString {
 		e.ctl.messagesMalformed.Add(1)
@@ -177,7 +186,7 @@ func (e *Endpoint) sendMessage(m channel.Message) bool {
 }
 
 func (e *Endpoint) sendRaw(b []byte) bool {
-	if !e.chanOpen.Load() {
+	if !e.chanOpen.Load() && !e.msgs.hasWebSocket() {
 		return false
 	}
 	if err := e.SendMessage(b); err != nil {

@@ -71,6 +71,7 @@ type Endpoint struct {
 	ctlDirty   atomic.Bool
 	nackDue    atomic.Bool // the receive side saw a gap: the sender goroutine NACKs now
 	chanOpen   atomic.Bool
+	msgs       messageTransports // the WebSocket bridge channel, if any (websocket.go)
 
 	wanted atomic.Pointer[wantSet] // published by the sender goroutine, read by fan-outs
 	speech levelBuffer             // audio levels for the conference's speaker detection
@@ -131,6 +132,7 @@ func newEndpoint(c *Conference, cfg EndpointConfig) *Endpoint {
 		msgLimit:   channel.NewRateLimiter(endpointMessageRate, endpointMessageBurst),
 		rs:         newReceiverState(cfg.SSRCRewriting, c.bridge.alloc.SSRCLimitVideo, c.bridge.ssrcLimitAudio),
 	}
+	e.msgs.password = newWebSocketPassword()
 	e.wanted.Store(defaultWantSet)
 	e.rxFormat.Store(newRxFormat(e.pts, e.exts))
 	e.lastActivity.Store(e.created.UnixNano())
@@ -222,12 +224,20 @@ func (e *Endpoint) PayloadTypes() ([]PayloadType, []HeaderExtension) {
 	return slices.Clone(e.pts), slices.Clone(e.exts)
 }
 
-// SendMessage sends a JSON text message on the endpoint's data channel.
+// SendMessage sends a JSON text message on the endpoint's bridge channel: its WebSocket or its
+// data channel, whichever last received a message (or is there at all).
 func (e *Endpoint) SendMessage(msg []byte) error {
 	if e.expired.Load() {
 		return fmt.Errorf("send message to endpoint %s: %w", e.id, ErrExpired)
 	}
-	if err := e.tr.SendDataChannel(msg, true); err != nil {
+	dcOpen := e.chanOpen.Load()
+	if ws := e.msgs.webSocketFor(dcOpen); ws != nil {
+		if err := ws.WriteText(msg); err != nil {
+			return fmt.Errorf("send message to endpoint %s over WebSocket: %w", e.id, err)
+		}
+	} else if !dcOpen {
+		return fmt.Errorf("send message to endpoint %s: %w", e.id, errNoChannel)
+	} else if err := e.tr.SendDataChannel(msg, true); err != nil {
 		return fmt.Errorf("send message to endpoint %s: %w", e.id, err)
 	}
 	e.ctl.messagesSent.Add(1)
@@ -243,6 +253,7 @@ func (e *Endpoint) Expired() bool { return e.expired.Load() }
 func (e *Endpoint) Expire() {
 	e.expireOnce.Do(func() {
 		e.expired.Store(true)
+		e.closeWebSocket()
 		e.conf.removeEndpoint(e)
 		if err := e.tr.Close(); err != nil {
 			e.log.Debug("closing transport", "err", err)
@@ -366,12 +377,17 @@ type rxFormat struct {
 	rtxFor       [128]uint8           // media payload type -> its RTX payload type (0: none)
 	aptOf        [128]uint8           // RTX payload type -> the media payload type it carries
 	nack         bool                 // the endpoint's video payload types accept generic NACK
+	// keepAudio and keepVideo are the header extensions of the endpoint's packets that
+	// receivers get (JVB strips all but audio level, video orientation and the AV1 descriptor;
+	// transport-cc is kept in place for the receiver's own sequence numbers).
+	keepAudio, keepVideo simulcast.ExtensionSet
 }
 
 // Header extension URIs the receive side reads.
 const (
-	extAudioLevel = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
-	extAV1DD      = "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension"
+	extAudioLevel       = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+	extAV1DD            = "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension"
+	extVideoOrientation = "urn:3gpp:video-orientation"
 )
 
 func newRxFormat(pts []PayloadType, exts []HeaderExtension) *rxFormat {
@@ -385,6 +401,17 @@ func newRxFormat(pts []PayloadType, exts []HeaderExtension) *rxFormat {
 		}
 	}
 	f.rtxFor, f.aptOf = rtxPayloadTypes(pts)
+	defer func() {
+		if f.audioLevelID != 0 {
+			f.keepAudio.Add(f.audioLevelID)
+		}
+		if f.av1DDID != 0 {
+			f.keepVideo.Add(f.av1DDID)
+		}
+		if f.tccID != 0 {
+			f.keepVideo.Add(f.tccID)
+		}
+	}()
 	for _, x := range exts {
 		if x.ID <= 0 || x.ID > 255 {
 			continue
@@ -396,6 +423,8 @@ func newRxFormat(pts []PayloadType, exts []HeaderExtension) *rxFormat {
 			f.av1DDID = uint8(x.ID)
 		case x.URI == extTransportCC:
 			f.tccID = uint8(x.ID)
+		case x.URI == extVideoOrientation && x.Media == MediaVideo:
+			f.keepVideo.Add(uint8(x.ID))
 		}
 	}
 	return f

@@ -168,3 +168,32 @@ func TestRetransmissionsBothWays(t *testing.T) {
 		t.Errorf("r: retransmissions %d not cached %d NACKs %d, want 1 1 1", s.Retransmissions, s.RetransmissionsNotCached, s.NACKsReceived)
 	}
 }
+
+// The round-trip time to a receiver comes from its report on a sender report it got.
+func TestRTTFromReceiverReportsOnForwardedSenderReports(t *testing.T) {
+	tb, _, a, b, _ := threeParty(t)
+	a.ep.receiveOne(a.protect(t, a.rtpPacket(222, 100, 10)), false)
+	a.ep.receiveOne(a.protectRTCP(t, senderReport(222)), true)
+	b.ep.drain()
+	tb.writer("b").take()
+	// b reports on SSRC 222 naming that SR (NTP middle 32 bits 0x0a0b0c0d), no delay.
+	rr := &rtcp.ReceiverReport{SSRC: 0xb, Reports: []rtcp.ReceptionReport{{SSRC: 222, LastSenderReport: 0x0a0b0c0d}}}
+	raw, _ := rr.Marshal()
+	b.ep.receiveOne(b.protectRTCP(t, raw), true)
+	b.ep.drain()
+	rtt := b.ep.rs.rtt.publishedRTT()
+	if rtt <= 0 || rtt > time.Second {
+		t.Fatalf("RTT %v, want a small positive value", rtt)
+	}
+	if s := tb.Stats(); s.AverageRTT != rtt {
+		t.Errorf("bridge average RTT %v, want %v", s.AverageRTT, rtt)
+	}
+	// A report on an SR b never got changes nothing.
+	rr.Reports[0].LastSenderReport = 0x12345678
+	raw, _ = rr.Marshal()
+	b.ep.receiveOne(b.protectRTCP(t, raw), true)
+	b.ep.drain()
+	if got := b.ep.rs.rtt.publishedRTT(); got != rtt {
+		t.Errorf("RTT moved to %v on an unknown LSR", got)
+	}
+}

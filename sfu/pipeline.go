@@ -137,6 +137,7 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 		return nil, false
 	}
 	src.rx.Packet(h.Seq, h.TS, b.Now())
+	restored := false
 	if src.rtx {
 		// RTX: a retransmission the bridge asked for (restored into its original stream) or
 		// probing padding (dropped).
@@ -144,7 +145,7 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 			e.rx.rtx.Add(1)
 			return nil, false
 		}
-		e.rx.retransmissions.Add(1)
+		restored = true
 		out = p.data()
 		h, _ = simulcast.ParseRTP(out)
 	}
@@ -155,6 +156,9 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 		if !src.nack.Received(m.Seq, b.Now()) {
 			e.rx.duplicates.Add(1)
 			return nil, false
+		}
+		if restored {
+			e.rx.retransmissions.Add(1)
 		}
 		if src.nack.Missing() > 0 {
 			e.nackDue.Store(true)
@@ -299,7 +303,8 @@ func (e *Endpoint) handleRTCP(b *transport.Batch, p *packet) {
 		case pt == rtcpSR && size >= srLen:
 			e.forwardSenderReport(b, out[:srLen])
 		case pt == rtcpPSFB && (format == fmtPLI || format == fmtFIR) && size >= 12,
-			pt == rtcpRTPFB && format == rtpfbNACK && size >= 16:
+			pt == rtcpRTPFB && format == rtpfbNACK && size >= 16,
+			pt == rtcpRR && format > 0, pt == rtcpSR && format > 0:
 			toInbox = true
 		}
 		out = out[size:]

@@ -64,6 +64,8 @@ type receiverState struct {
 	slotsReady             bool
 
 	hist          history  // video sent, for the receiver's NACKs (retransmit.go)
+	tccSeq        uint16   // the receiver's own transport-wide sequence numbers (video)
+	rtt           rttState // round-trip time from its reports on the SRs it got (rtt.go)
 	forwarded     []string // as last sent in ForwardedSources
 	sentForwarded bool
 	wantStale     bool // a projection finished a switch: the old encoding can leave the wanted set
@@ -169,10 +171,38 @@ func (rs *receiverState) forward(e *Endpoint, proj *projection, out []byte, p *p
 	st := proj.p.Stream()
 	st.Packets++
 	st.Octets += uint32(len(out) - in.PayloadOffset)
+	rs.egressExtensions(e, p, out)
 	if proj.t.media == MediaVideo {
 		rs.hist.remember(p, out)
 	}
 	return out, true
+}
+
+// egressExtensions strips the header extensions a receiver must not get (the sender's
+// transport-wide sequence numbers, abs-send-time, mid, ...) and, on video, writes the receiver's
+// own transport-wide sequence number where the sender's was, when both use the same id (jicofo
+// gives every endpoint the same ids).
+func (rs *receiverState) egressExtensions(e *Endpoint, p *packet, out []byte) {
+	h, ok := simulcast.ParseRTP(out)
+	if !ok || h.ExtLen == 0 {
+		return
+	}
+	from, to := p.src.owner.rxFormat.Load(), e.rxFormat.Load()
+	keep := from.keepAudio
+	tcc := p.src.media == MediaVideo && from.tccID != 0 && from.tccID == to.tccID
+	if p.src.media == MediaVideo {
+		keep = from.keepVideo
+		if !tcc && from.tccID != 0 {
+			keep[from.tccID>>6] &^= 1 << (from.tccID & 63)
+		}
+	}
+	if !simulcast.KeepExtensions(out, &h, &keep) || !tcc {
+		return
+	}
+	if off, n, ok := simulcast.ExtensionAt(out, &h, from.tccID); ok && n >= 2 {
+		rs.tccSeq++
+		binary.BigEndian.PutUint16(out[off:], rs.tccSeq)
+	}
 }
 
 // mapAudio gives an audio track a slot on its first packet (or after losing it), announcing the
@@ -231,6 +261,7 @@ func (rs *receiverState) senderReport(out []byte, p *packet) ([]byte, bool) {
 	// What this receiver got on the stream, not what the sender sent.
 	binary.BigEndian.PutUint32(out[20:24], st.Packets)
 	binary.BigEndian.PutUint32(out[24:28], st.Octets)
+	rs.rtt.sentSR(out, time.Now().UnixNano())
 	return out, true
 }
 
@@ -252,6 +283,8 @@ func (e *Endpoint) handleFeedback(data []byte, now int64) {
 			}
 		case pt == rtcpRTPFB && format == rtpfbNACK && size >= 16:
 			e.handleNACK(data[:size], now)
+		case (pt == rtcpRR || pt == rtcpSR) && format > 0:
+			e.rs.rtt.receiverReport(data[:size], now)
 		}
 		data = data[size:]
 	}

@@ -28,8 +28,11 @@ const (
 	// minResendInterval keeps one packet from being resent twice within this time (JVB: about
 	// an RTT; the bridge has no RTT estimate yet).
 	minResendInterval = int64(100 * time.Millisecond)
-	rtpfbNACK         = 1
-	rtcpRTPFB         = 205
+	// maxResends bounds how often one packet is resent to a receiver that keeps asking for it
+	// (some clients re-NACK packets an RTX retransmission already repaired).
+	maxResends = 4
+	rtpfbNACK  = 1
+	rtcpRTPFB  = 205
 )
 
 // sentPacket is one video packet a receiver got: the shared packet and what its projection
@@ -39,6 +42,7 @@ type sentPacket struct {
 	ssrc     uint32 // as sent
 	seq      uint16
 	n        uint8 // bytes of patch used
+	resends  uint8
 	resentAt int64
 	patch    [patchSize]byte
 }
@@ -65,7 +69,7 @@ func (h *history) remember(p *packet, out []byte) {
 		e.p.release()
 	}
 	p.retain()
-	e.p, e.ssrc, e.seq, e.resentAt = p, hdr.SSRC, hdr.Seq, 0
+	e.p, e.ssrc, e.seq, e.resentAt, e.resends = p, hdr.SSRC, hdr.Seq, 0, 0
 	e.n = uint8(copy(e.patch[:], out[:min(len(out), patchSize)]))
 }
 
@@ -107,8 +111,9 @@ func (e *Endpoint) handleNACK(fb []byte, now int64) {
 			if i > 0 && blp&(1<<(i-1)) == 0 {
 				continue
 			}
-			if sp := e.rs.hist.find(ssrc, pid+uint16(i)); sp != nil && now-sp.resentAt >= minResendInterval {
+			if sp := e.rs.hist.find(ssrc, pid+uint16(i)); sp != nil && now-sp.resentAt >= minResendInterval && sp.resends < maxResends {
 				sp.resentAt = now
+				sp.resends++
 				if e.resend(ctx, sp) {
 					sent++
 				}

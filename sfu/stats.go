@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"sync/atomic"
+	"time"
 
 	"gojvb/sfu/transport"
 )
@@ -54,12 +55,13 @@ type Stats struct {
 
 	DominantSpeakerChanges uint64
 
-	KeyframesReceived        uint64 // video keyframes (their first packet) from senders
-	NACKsReceived, NACKsSent uint64 // generic NACK packets from receivers; from the bridge to senders
-	Retransmissions          uint64 // packets resent to receivers from their history
-	RetransmissionsNotCached uint64 // NACKed packets no longer in the history
-	RetransmissionsReceived  uint64 // RTX from senders restored into their streams
-	DroppedDuplicates        uint64 // video packets received twice
+	KeyframesReceived        uint64        // video keyframes (their first packet) from senders
+	AverageRTT               time.Duration // over endpoints with a measured round-trip time (gauge)
+	NACKsReceived, NACKsSent uint64        // generic NACK packets from receivers; from the bridge to senders
+	Retransmissions          uint64        // packets resent to receivers from their history
+	RetransmissionsNotCached uint64        // NACKed packets no longer in the history
+	RetransmissionsReceived  uint64        // RTX from senders restored into their streams
+	DroppedDuplicates        uint64        // video packets received twice
 }
 
 // EndpointStats is a snapshot of one endpoint's counters.

@@ -134,8 +134,9 @@ type Config struct {
 	// PingInterval: the server is pinged (XEP-0199) once nothing has been
 	// read from it for this long, and the connection is dropped when the
 	// ping is not answered within PingTimeout. The server echoes every
-	// stats presence, so in steady state no ping is sent. Defaults 8 s and
-	// 5 s: a frozen server is noticed within about 14 s.
+	// stats presence, so in steady state no ping is sent. Defaults 7 s and
+	// 4 s: a frozen server is noticed within about 12 s (13 s with the 1 s
+	// liveness tick), leaving the 15 s JVB operators expect some margin.
 	PingInterval, PingTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the reconnect delay: MinBackoff
 	// doubled per consecutive failure, capped at MaxBackoff, each delay
@@ -155,8 +156,8 @@ type Config struct {
 const (
 	defaultPort             = 5222
 	defaultPresenceInterval = 5 * time.Second
-	defaultPingInterval     = 8 * time.Second
-	defaultPingTimeout      = 5 * time.Second
+	defaultPingInterval     = 7 * time.Second
+	defaultPingTimeout      = 4 * time.Second
 	defaultMinBackoff       = time.Second
 	defaultMaxBackoff       = 1500 * time.Millisecond
 	defaultAuthRetry        = 5 * time.Second

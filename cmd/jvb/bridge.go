@@ -63,11 +63,13 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 		ShuttingDownDelay: cfg.Shutdown.ShuttingDownDelay,
 	}, cfg.InitialDrain, log, func(shutdown.State) { announce() })
 
+	wsURLs := webSocketURLs(cfg, log)
 	col, err := colibri.NewHandler(colibri.Config{
 		Bridge:           colibri.NewSFUBridge(b),
 		GracefulShutdown: func() bool { return !mgr.AcceptsConferences() },
 		DisableSCTP:      !cfg.SCTP,
 		Logger:           log,
+		WebSockets:       wsURLs,
 	})
 	if err != nil {
 		log.Error("cannot start the COLIBRI2 handler", "err", err)
@@ -190,12 +192,29 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 		Log:      log,
 	})
 
-	fatal := make(chan error, 2)
+	fatal := make(chan error, 3)
 	wg.Go(func() {
 		if err := httpapi.Serve(ctx, ln, handler, log); err != nil {
 			fatal <- err
 		}
 	})
+	if cfg.WebSockets.Enabled && cfg.PublicHTTPAddr != "" {
+		// The public server carries only the colibri WebSockets (videobridge.http-servers.public).
+		pub, err := net.Listen("tcp", cfg.PublicHTTPAddr)
+		if err != nil {
+			log.Error("cannot listen for the public HTTP server (colibri websockets)", "addr", cfg.PublicHTTPAddr, "err", err)
+			return exitFailed
+		}
+		wss := webSocketServer(cfg, wsURLs.ServerID, b, log)
+		defer wss.Close() // before cancel: ends the WebSockets, which the HTTP server no longer tracks
+		wg.Go(func() {
+			if err := httpapi.Serve(ctx, pub, wss, log); err != nil {
+				fatal <- err
+			}
+		})
+		log.Info("colibri websockets", "public_http", pub.Addr().String(), "server_id", wsURLs.ServerID,
+			"domains", wsURLs.Domains, "tls", wsURLs.TLS)
+	}
 	wg.Go(func() {
 		if err := col.RunExpiry(ctx, colibri.ExpiryConfig{InactivityTimeout: cfg.EntityExpiration}); err != nil && !errors.Is(err, context.Canceled) {
 			fatal <- fmt.Errorf("colibri expiry: %w", err)

@@ -24,6 +24,7 @@ func TestPackageImportRules(t *testing.T) {
 		{pkg: "gojvb/cmd/jvb/internal/config", forbidden: []string{"gojvb/sfu", "gojvb/colibri", "gojvb/xmppcomp"}},
 		{pkg: "gojvb/cmd/jvb/internal/httpapi", forbidden: []string{"gojvb/sfu", "gojvb/xmppcomp"}},
 		{pkg: "gojvb/cmd/jvb/internal/shutdown", forbidden: []string{"gojvb/sfu", "gojvb/colibri", "gojvb/xmppcomp"}},
+		{pkg: "gojvb/cmd/jvb/internal/colibriws", forbidden: []string{"gojvb/colibri", "gojvb/xmppcomp"}},
 		{pkg: "gojvb/cmd/jvb/internal/stats", forbidden: []string{"gojvb/colibri", "gojvb/xmppcomp", "gojvb/cmd/jvb/internal/httpapi"}},
 		{pkg: "gojvb/cmd/jvb/internal/standalone", forbidden: []string{"gojvb/sfu", "gojvb/xmppcomp"},
 			allowed: []string{"gojvb/sfu/transport"}},

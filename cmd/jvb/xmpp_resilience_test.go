@@ -158,10 +158,12 @@ func TestSecondBridgeWithSameNicknameIsUnhealthy(t *testing.T) {
 	})
 	second := startBridge(t, env, nil)
 	var body string
-	eventually(t, 10*time.Second, "second bridge unhealthy", func() bool {
+	// Before it has joined, the second bridge is unhealthy for another reason (no XMPP
+	// connection up yet): wait for the one that names the conflict.
+	eventually(t, 15*time.Second, "second bridge unhealthy because of the nickname", func() bool {
 		var code int
 		code, body = second.do(t, "GET", "/about/health", "")
-		return code == 503
+		return code == 503 && strings.Contains(body, "JVB_MUC_NICKNAME")
 	})
 	if !strings.Contains(body, `"`+nick+`"`) || !strings.Contains(body, "JVB_MUC_NICKNAME") {
 		t.Fatalf("health does not name the nickname and the fix: %q", body)

@@ -30,6 +30,10 @@ type Config struct {
 	// Private HTTP server (videobridge.http-servers.private.host/port, --http).
 	HTTPAddr string
 	REST     REST
+	// Public HTTP server (videobridge.http-servers.public.host/port; "" = none, JVB's port -1):
+	// it serves only the colibri WebSockets.
+	PublicHTTPAddr string
+	WebSockets     WebSockets
 
 	// XMPP: empty when XMPP is off; XMPPOff then says why, in words for the operator.
 	XMPP             []XMPPClient
@@ -155,6 +159,7 @@ func Defaults() *Config {
 		StatsInterval:    5 * time.Second,
 		EntityExpiration: time.Minute,
 		Allocation:       DefaultAllocation(),
+		WebSockets:       DefaultWebSockets(),
 		LogFormat:        "text",
 		LogLevel:         slog.LevelInfo,
 	}
@@ -207,6 +212,7 @@ func validate(cfg *Config) []error {
 	for _, x := range cfg.XMPP {
 		errs = append(errs, validateXMPP(x)...)
 	}
+	errs = append(errs, validateWebSockets(cfg)...)
 	if len(cfg.XMPP) == 0 && cfg.XMPPOff == "" {
 		cfg.XMPPOff = "XMPP disabled: set JVB_AUTH_PASSWORD and XMPP_SERVER to connect to prosody"
 	}

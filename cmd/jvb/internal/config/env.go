@@ -10,7 +10,7 @@ import (
 
 // usedEnv are the variables Load reads (TZ is honoured by the Go runtime itself).
 var usedEnv = []string{
-	"COLIBRI_REST_ENABLED", "DOCKER_HOST_ADDRESS", "ENABLE_JVB_XMPP_SERVER", "ENABLE_OCTO", "HOSTNAME",
+	"COLIBRI_REST_ENABLED", "DOCKER_HOST_ADDRESS", "ENABLE_COLIBRI_WEBSOCKET", "ENABLE_JVB_XMPP_SERVER", "ENABLE_OCTO", "HOSTNAME",
 	"JVB_ADVERTISE_IPS", "JVB_ADVERTISE_PRIVATE_CANDIDATES", "JVB_AUTH_PASSWORD", "JVB_AUTH_USER",
 	"JVB_BREWERY_MUC", "JVB_CONFIG", "JVB_DISABLE_XMPP", "JVB_INSTANCE_ID", "JVB_MUC_NICKNAME",
 	"JVB_OCTO_BIND_ADDRESS", "JVB_OCTO_REGION", "JVB_OCTO_RELAY_ID", "JVB_PORT", "JVB_REQUIRE_VALID_ADDRESS",
@@ -20,20 +20,18 @@ var usedEnv = []string{
 
 // KnownEnv lists every variable Load reads or knowingly ignores, sorted.
 func KnownEnv() []string {
-	out := append(append([]string(nil), usedEnv...), ignoredEnv...)
+	out := append(append(append([]string(nil), usedEnv...), ignoredEnv...), webSocketEnv...)
 	sort.Strings(out)
 	return out
 }
 
 // ignoredEnv are jitsi/jvb variables accepted for compatibility that change nothing here
-// (JVM, STUN/AWS harvesting, bandwidth-estimator choice, logging files, sidecar, the removed
-// colibri websockets).
+// (JVM, STUN/AWS harvesting, bandwidth-estimator choice, logging files, sidecar).
 var ignoredEnv = []string{
 	"JVB_STUN_SERVERS", "JVB_DISABLE_STUN", "DISABLE_AWS_HARVESTER", "JVB_CC_TRUST_BWE",
 	"ENABLE_VLA", "BWE_ESTIMATOR_ENGINE", "JVB_USE_USRSCTP", "VIDEOBRIDGE_MAX_MEMORY",
 	"VIDEOBRIDGE_GC_TYPE", "JVB_LOG_FILE", "SENTRY_DSN", "JVB_SENTRY_DSN", "SENTRY_ENVIRONMENT",
-	"SENTRY_RELEASE", "JVB_COLIBRI_PORT", "ENABLE_COLIBRI_WEBSOCKET", "PUBLIC_URL",
-	"JVB_WS_DOMAIN", "JVB_WS_SERVER_ID", "JVB_WS_TLS", "ENABLE_SCTP", "JVB_OCTO_BIND_PORT",
+	"SENTRY_RELEASE", "JVB_COLIBRI_PORT", "ENABLE_SCTP", "JVB_OCTO_BIND_PORT",
 	"JVB_OCTO_PUBLIC_ADDRESS", "AUTOSCALER_URL", "AUTOSCALER_SIDECAR_KEY_FILE",
 	"AUTOSCALER_SIDECAR_KEY_ID", "AUTOSCALER_SIDECAR_PORT", "AUTOSCALER_SIDECAR_INSTANCE_ID",
 	"AUTOSCALER_SIDECAR_REGION", "AUTOSCALER_SIDECAR_GROUP_NAME", "AUTOSCALER_SIDECAR_HOST_ID",
@@ -134,6 +132,7 @@ func applyEnv(cfg *Config, env Env) []error {
 	}
 
 	applyEnvXMPP(cfg, r)
+	applyEnvWebSockets(cfg, r)
 
 	for _, k := range ignoredEnv {
 		if _, ok := lookup(env, k); ok {

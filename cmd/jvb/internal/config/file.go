@@ -369,6 +369,7 @@ func applyFile(cfg *Config, path string, env Env) (bool, []error, error) {
 	f.duration(vb+"entity-expiration.timeout", &cfg.EntityExpiration)
 	f.str(vb+"version.release", &cfg.Release)
 	readAllocation(f, &cfg.Allocation)
+	readWebSockets(f, cfg)
 
 	// videobridge.octo.* is the legacy spelling; relay.* wins.
 	for _, base := range []string{vb + "octo.", vb + "relay."} {

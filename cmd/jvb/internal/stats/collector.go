@@ -39,6 +39,8 @@ var metrics = []metric{
 	gauge("largest_conference", "Endpoints in the largest conference.", func(r *Report) float64 { return float64(r.Bridge.LargestConference) }),
 	gauge("endpoints_sending_audio", "Endpoints that sent audio recently.", func(r *Report) float64 { return float64(r.Bridge.EndpointsSendingAudio) }),
 	gauge("endpoints_sending_video", "Endpoints that sent video recently.", func(r *Report) float64 { return float64(r.Bridge.EndpointsSendingVideo) }),
+	gauge("average_rtt", "Average round-trip time to endpoints, in milliseconds (from their reports on the sender reports they got).",
+		func(r *Report) float64 { return float64(r.Bridge.AverageRTT.Microseconds()) / 1000 }),
 	gauge("stress", "Load estimate: incoming packet rate over the packet-rate load threshold.", func(r *Report) float64 { return r.Stress() }),
 	gauge("healthy", "1 when the last health check passed.", func(r *Report) float64 { return b2f(r.Flags.Healthy) }),
 	gauge("graceful_shutdown", "1 while in graceful shutdown.", func(r *Report) float64 { return b2f(r.Flags.GracefulShutdown) }),

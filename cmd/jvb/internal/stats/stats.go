@@ -200,6 +200,7 @@ func (r Report) Fields() []Field {
 		{"total_ice_failed", b.ICEFailed},
 		{"total_ice_succeeded", b.ICESucceeded},
 		{"total_keyframes_received", b.KeyframesReceived},
+		{"rtt_aggregate", float64(b.AverageRTT.Microseconds()) / 1000},
 		{"average_participant_stress", r.Info.AverageParticipantStress},
 		{"threads", r.Threads},
 		{"graceful_shutdown", r.Flags.GracefulShutdown},
