@@ -123,8 +123,8 @@ func (e *Endpoint) handleNACK(fb []byte, now int64) {
 		}
 	}
 	if sent > 0 {
-		if err := e.writer.Flush(); err != nil {
-			e.tx.failed.Add(1)
+		if err := e.writer.Flush(); err != nil { // each datagram dropped is counted there
+			e.log.Debug("flush of retransmissions failed", "err", err)
 		}
 	}
 }
@@ -165,9 +165,7 @@ func (e *Endpoint) resend(ctx *srtp.Context, sp *sentPacket) bool {
 		e.tx.failed.Add(1)
 		return false
 	}
-	e.writer.Commit(out)
-	e.tx.packets.Add(1)
-	e.tx.bytes.Add(uint64(len(out)))
+	e.writer.Commit(out) // the writer counts it as sent or dropped
 	e.tx.retransmitted.Add(1)
 	return true
 }

@@ -2,7 +2,9 @@
 // state that sits on it. It demultiplexes every datagram at the socket: STUN and DTLS go to the
 // endpoint's ICE agent and DTLS connection, SRTP/SRTCP go straight to the endpoint's Handler
 // without any intermediate buffering. It knows nothing about conferences or forwarding, and must
-// never import package sfu. It is Linux-only (recvmmsg/sendmmsg, SO_REUSEPORT).
+// never import package sfu. On Linux it reads and writes in batches (recvmmsg/sendmmsg) on
+// several SO_REUSEPORT sockets; elsewhere, or with Config.PortableSockets, it takes a portable
+// path: one socket, one datagram per read or write.
 package transport
 
 import (
@@ -22,7 +24,10 @@ type Config struct {
 	SocketBuffer     int
 	Advertised       []AdvertisedAddr // JVB_ADVERTISE_IPS
 	AdvertisePrivate bool             // JVB_ADVERTISE_PRIVATE_CANDIDATES (default true)
-	Logger           *slog.Logger
+	// PortableSockets takes the portable socket path on Linux too: one socket and plain reads
+	// and writes instead of SO_REUSEPORT, recvmmsg and sendmmsg (always so off Linux).
+	PortableSockets bool
+	Logger          *slog.Logger
 }
 
 // SRTPKeys is what DTLS-SRTP exported once the handshake finished.

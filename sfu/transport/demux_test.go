@@ -45,7 +45,14 @@ type demuxFixture struct {
 
 func newDemuxFixture(tb testing.TB) *demuxFixture {
 	tb.Helper()
-	m, err := Listen(Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 1, Logger: quiet})
+	return newDemuxFixtureWith(tb, Config{})
+}
+
+// newDemuxFixtureWith is newDemuxFixture with cfg's socket settings (one reader, on loopback).
+func newDemuxFixtureWith(tb testing.TB, cfg Config) *demuxFixture {
+	tb.Helper()
+	cfg.BindAddr, cfg.Readers, cfg.Logger = netip.MustParseAddr("127.0.0.1"), 1, quiet
+	m, err := Listen(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

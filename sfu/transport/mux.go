@@ -25,10 +25,12 @@ const (
 // ErrClosed is returned by operations on a closed Mux or Transport.
 var ErrClosed = errors.New("transport: closed")
 
-// Mux is the bridge's single UDP port shared by all transports: N SO_REUSEPORT sockets, one
-// reader goroutine each, demultiplexing by first byte (RFC 7983) and by validated address.
+// Mux is the bridge's single UDP port shared by all transports: N SO_REUSEPORT sockets (one on
+// the portable path), one reader goroutine each, demultiplexing by first byte (RFC 7983) and by
+// validated address.
 type Mux struct {
 	cfg      Config
+	api      *socketAPI
 	log      *slog.Logger
 	socks    []*socket
 	v6       bool // sockets are AF_INET6 (dual-stack when bound to ::)
@@ -67,7 +69,7 @@ type pendingTx struct {
 // goroutine adds to the receive counters; writers add once per batch.
 type socket struct {
 	conn  *net.UDPConn
-	batch *recvBatch
+	batch datagramReader
 	// epoch is odd while the reader is dispatching a batch; Transport.Close waits for it to move
 	// so that no HandleSRTP call is in flight after Close returns.
 	epoch atomic.Uint64
@@ -89,6 +91,7 @@ type socketStats struct {
 
 // Listen binds cfg.Readers SO_REUSEPORT sockets on one port and starts one reader goroutine per
 // socket. Port 0 picks a free port for the first socket and binds the others to the same port.
+// The portable path (off Linux, or Config.PortableSockets) binds one socket whatever Readers says.
 func Listen(cfg Config) (*Mux, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -112,7 +115,11 @@ func Listen(cfg Config) (*Mux, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Mux{cfg: cfg, log: cfg.Logger.With("component", "transport"), cert: cert, pendingTx: map[[12]byte]pendingTx{}}
+	api := socketsFor(cfg)
+	if !api.reusePort {
+		cfg.Readers = 1
+	}
+	m := &Mux{cfg: cfg, api: api, log: cfg.Logger.With("component", "transport"), cert: cert, pendingTx: map[[12]byte]pendingTx{}}
 	m.addrs = newLookup[netip.AddrPort, *Transport](hashAddrPort)
 	m.ufrags = newLookup[string, *Transport](hashString)
 	m.sources = newSourceLimiter()
@@ -122,7 +129,7 @@ func Listen(cfg Config) (*Mux, error) {
 		buffer = DefaultSocketBuffer
 	}
 	for i := range cfg.Readers {
-		c, granted, err := listenUDP(network, net.JoinHostPort(host, strconv.Itoa(port)), buffer)
+		c, granted, err := api.listen(network, net.JoinHostPort(host, strconv.Itoa(port)), buffer)
 		if err != nil {
 			m.closeSockets()
 			return nil, fmt.Errorf("transport: bind UDP %s port %d (socket %d of %d): %w", network, port, i+1, cfg.Readers, err)
@@ -138,7 +145,7 @@ func Listen(cfg Config) (*Mux, error) {
 			// The kernel reports twice what it granted (it counts its bookkeeping).
 			m.log.Debug("UDP socket buffers", "asked", buffer, "rcvbuf", granted[0], "sndbuf", granted[1])
 		}
-		rb, err := newRecvBatch(c, readBatchSize, bufSize)
+		rb, err := api.newReader(c, readBatchSize, bufSize)
 		if err != nil {
 			c.Close()
 			m.closeSockets()
@@ -154,7 +161,7 @@ func Listen(cfg Config) (*Mux, error) {
 		m.readers.Add(1)
 		go m.readLoop(s)
 	}
-	m.log.Info("UDP port bound", "addr", m.local.String(), "readers", len(m.socks))
+	m.log.Info("UDP port bound", "addr", m.local.String(), "readers", len(m.socks), "sockets", api.name)
 	return m, nil
 }
 
@@ -193,7 +200,7 @@ func (m *Mux) Stats() MuxStats {
 		st.DroppedUnknownAddr += c.unknownAddr.Load()
 		st.DroppedNotSecure += c.notSecure.Load()
 		st.DroppedQueueFull += c.queueFull.Load()
-		st.DroppedSocketOverflow += socketDrops(s.conn)
+		st.DroppedSocketOverflow += m.api.drops(s.conn)
 		st.DroppedAddrRefused += c.addrRefused.Load()
 		st.DroppedSTUNRateLimited += c.stunRateLimited.Load()
 	}
