@@ -58,7 +58,7 @@ type Stats struct {
 	KeyframesReceived        uint64        // video keyframes (their first packet) from senders
 	AverageRTT               time.Duration // over endpoints with a measured round-trip time (gauge)
 	NACKsReceived, NACKsSent uint64        // generic NACK packets from receivers; from the bridge to senders
-	Retransmissions          uint64        // packets resent to receivers from their history
+	Retransmissions          uint64        // packets resent to receivers from their history that the kernel accepted
 	RetransmissionsNotCached uint64        // NACKed packets no longer in the history
 	RetransmissionsReceived  uint64        // RTX from senders restored into their streams
 	DroppedDuplicates        uint64        // video packets received twice
@@ -135,7 +135,7 @@ type receiveCounters struct {
 type sendCounters struct {
 	failed        atomic.Uint64 // could not be protected (no keys yet, too large, SRTP error)
 	stale         atomic.Uint64 // queued for a source that is no longer signalled
-	retransmitted atomic.Uint64 // packets resent for the endpoint's NACKs
+	retransmitted atomic.Uint64 // packets resent for the endpoint's NACKs that the kernel accepted
 	notCached     atomic.Uint64 // NACKed packets no longer in its history
 	_             [64]byte
 }

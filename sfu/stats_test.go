@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"gojvb/sfu/transport"
+
+	"github.com/pion/rtcp"
 )
 
 // overloadedWriter stands in for a BatchWriter on a socket whose send buffer is nearly full:
@@ -66,5 +68,44 @@ func TestSentAndDroppedAddUpToAttemptedUnderOverload(t *testing.T) {
 	}
 	if s.BytesSent != bs.BytesSent+c.ep.Stats().BytesSent || bs.BytesSent >= c.ep.Stats().BytesSent {
 		t.Fatalf("bytes sent: bridge %d, overloaded %d, healthy %d", s.BytesSent, bs.BytesSent, c.ep.Stats().BytesSent)
+	}
+}
+
+// A retransmission the kernel refuses is a send_failed drop, not a retransmission sent: with
+// room for 2 datagrams, a NACK for 5 cached packets counts 2 retransmissions and 3 drops.
+func TestRetransmissionsCountWhatTheKernelAccepted(t *testing.T) {
+	tb, c := jvbBridge(t, nil)
+	a := joinMeet(t, c, "a", false)
+	r := joinMeet(t, c, "r", false)
+	for _, cl := range []*client{a, r} {
+		cl.ep.AddPayloadTypes(rtxMedia, nil)
+	}
+	v := videoSource("a-v0", 2, 3)
+	v.Groups = []SSRCGroup{{Semantics: "FID", SSRCs: []uint32{2, 3}}}
+	if err := a.ep.SetSources([]MediaSource{v}); err != nil {
+		t.Fatal(err)
+	}
+	r.say(`{"colibriClass":"ReceiverVideoConstraints","lastN":-1}`)
+	settle(a, r)
+	for seq := uint16(100); seq < 108; seq++ {
+		a.ep.receiveOne(a.protect(t, a.vp8(2, seq, uint32(seq)*3000, seq == 100)), false)
+	}
+	if got := r.rtpOut(t, tb); len(got) != 8 {
+		t.Fatalf("r got %d packets, want 8", len(got))
+	}
+	failedBefore := r.ep.tx.failed.Load()
+	slow := &overloadedWriter{room: 2}
+	r.ep.writer = slow // manual bridge: no sender goroutine owns it
+	nack := &rtcp.TransportLayerNack{SenderSSRC: 9, MediaSSRC: 2, Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{101, 102, 103, 104, 105})}
+	raw, err := nack.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ep.receiveOne(r.protectRTCP(t, raw), true)
+	r.ep.drain()
+	s := r.ep.Stats()
+	if s.Retransmissions != 2 || s.PacketsSent != 2 || s.DroppedSendFailed-failedBefore != 3 {
+		t.Fatalf("retransmissions %d, sent %d, send_failed %d; want 2, 2 and 3",
+			s.Retransmissions, s.PacketsSent, s.DroppedSendFailed-failedBefore)
 	}
 }
