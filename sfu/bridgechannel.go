@@ -66,7 +66,8 @@ func (e *Endpoint) handleChannelMessage(msg []byte, isString bool) {
 	}
 	switch m := m.(type) {
 	case *channel.ClientHello:
-		e.sendMessage(&channel.ServerHello{})
+		// Every channel is greeted when it opens (the one ServerHello it gets), so a
+		// ClientHello needs no second one.
 	case *channel.EndpointMessage:
 		e.relayEndpointMessage(m)
 	case *channel.EndpointStats:

@@ -43,15 +43,9 @@ func TestTwoPionClientsExchangeMediaMessagesAndKeyframeRequests(t *testing.T) {
 		}
 	}
 
-	// ClientHello gets a ServerHello; an EndpointMessage reaches its addressee with its sender.
-	if err := peers[1].dc.SendText(`{"colibriClass":"ClientHello"}`); err != nil {
-		t.Fatal(err)
-	}
+	// An EndpointMessage reaches its addressee with its sender.
 	if err := peers[1].dc.SendText(`{"colibriClass":"EndpointMessage","to":"p0","msgPayload":{"hi":1}}`); err != nil {
 		t.Fatal(err)
-	}
-	if m := recvClass(t, peers[1].dcMsgs, "ServerHello"); m != `{"colibriClass":"ServerHello"}` {
-		t.Errorf("reply to ClientHello = %q", m)
 	}
 	if m := recvClass(t, peers[0].dcMsgs, "EndpointMessage"); !strings.Contains(m, `"from":"p1"`) || !strings.Contains(m, `"hi":1`) {
 		t.Errorf("p0 got %q", m)
@@ -64,7 +58,7 @@ func TestTwoPionClientsExchangeMediaMessagesAndKeyframeRequests(t *testing.T) {
 		t.Errorf("stats: endpoints %d sending audio %d video %d ICE ok %d, want 2 each",
 			s.Endpoints, s.EndpointsSendingAudio, s.EndpointsSendingVideo, s.ICESucceeded)
 	}
-	if s.PacketsSent < 100 || s.KeyframeRequestsForwarded < 1 || s.DataChannelMessagesReceived < 2 || s.DataChannelMessagesSent < 2 {
+	if s.PacketsSent < 100 || s.KeyframeRequestsForwarded < 1 || s.DataChannelMessagesReceived < 1 || s.DataChannelMessagesSent < 2 {
 		t.Errorf("stats: %+v", s)
 	}
 }

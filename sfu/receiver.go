@@ -68,7 +68,8 @@ type receiverState struct {
 	rtt           rttState // round-trip time from its reports on the SRs it got (rtt.go)
 	allocator     *bwe.Allocator
 	lastAlloc     bwe.LayerAllocation
-	estimate      uint64 // the receiver's bandwidth estimate in bps; 0 = none (unlimited)
+	estimate      uint64        // the receiver's bandwidth estimate in bps; 0 = none (unlimited)
+	keyframePace  keyframePacer // this receiver's own keyframe requests, per source
 	est           *bwe.Estimator
 	feedbackSeen  bool     // the receiver sends transport-cc feedback
 	trusted       bool     // an estimate came from its feedback (or REMB): allocate with it
@@ -347,6 +348,10 @@ func (e *Endpoint) keyframeRequested(mediaSSRC uint32, now int64) {
 // of the bridge's own (a projection waiting to start or switch) that the interval holds back is
 // not a dropped request: it is asked again with the next packet or tick.
 func (e *Endpoint) requestKeyframe(src *source, now int64, fromReceiver bool) {
+	if fromReceiver && !e.rs.keyframePace.allow(src, now, e.rs.rtt.rtt) {
+		e.rx.keyframesDropped.Add(1)
+		return
+	}
 	last := src.lastKeyframeRequest.Load()
 	if now-last < keyframeMinInterval || !src.lastKeyframeRequest.CompareAndSwap(last, now) {
 		if fromReceiver {
@@ -602,3 +607,50 @@ func mapsEqual(a, b map[string]int) bool {
 
 // unixTime turns the pipeline's unix-nanosecond clock into a time.Time for pure-logic APIs.
 func unixTime(ns int64) time.Time { return time.Unix(0, ns) }
+
+// keyframePacer limits one receiver's keyframe requests per source (JVB jmt.keyframe): at most
+// one per min-interval (200 ms, or RTT + 10 ms when shorter) and max-requests (3) per
+// max-request-interval (10 s), on top of the source-wide limit every requester shares.
+type keyframePacer struct {
+	bySource map[*source]*keyframeWindow
+}
+
+type keyframeWindow struct {
+	last, windowStart int64
+	count             int
+}
+
+const (
+	keyframeMaxRequests     = 3
+	keyframeRequestInterval = int64(10 * time.Second)
+)
+
+func (k *keyframePacer) allow(src *source, now int64, rtt time.Duration) bool {
+	if k.bySource == nil {
+		k.bySource = make(map[*source]*keyframeWindow)
+	}
+	w := k.bySource[src]
+	if w == nil {
+		if len(k.bySource) > 256 { // sources come and go: forget them all rather than grow
+			clear(k.bySource)
+		}
+		w = &keyframeWindow{}
+		k.bySource[src] = w
+	}
+	minInterval := keyframeMinInterval
+	if rtt > 0 && int64(rtt)+int64(10*time.Millisecond) < minInterval {
+		minInterval = int64(rtt) + int64(10*time.Millisecond)
+	}
+	if w.last != 0 && now-w.last < minInterval {
+		return false
+	}
+	if now-w.windowStart >= keyframeRequestInterval {
+		w.windowStart, w.count = now, 0
+	}
+	if w.count >= keyframeMaxRequests {
+		return false
+	}
+	w.last = now
+	w.count++
+	return true
+}

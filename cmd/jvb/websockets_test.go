@@ -167,11 +167,13 @@ func TestColibriWebSocketBridgeChannel(t *testing.T) {
 	if m := awaitClass(t, a, "EndpointMessage"); !strings.Contains(m, `"from":"b"`) || !strings.Contains(m, `"hi":1`) {
 		t.Fatalf("a got %s, want b's message with from b", m)
 	}
-	// A ClientHello is answered on the channel it came on.
-	if err := websocket.Message.Send(a, `{"colibriClass":"ClientHello"}`); err != nil {
+	// a's own message over its WebSocket reaches b the same way.
+	if err := websocket.Message.Send(a, `{"colibriClass":"EndpointMessage","to":"b","msgPayload":{"yo":2}}`); err != nil {
 		t.Fatal(err)
 	}
-	awaitClass(t, a, "ServerHello")
+	if m := awaitClass(t, bb, "EndpointMessage"); !strings.Contains(m, `"from":"a"`) {
+		t.Fatalf("b got %s, want a's message with from a", m)
+	}
 	if s := epA.Stats(); s.DataChannelMessagesReceived != 1 {
 		t.Errorf("a's bridge-channel messages received: %d, want 1", s.DataChannelMessagesReceived)
 	}
