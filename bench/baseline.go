@@ -13,7 +13,6 @@ import (
 
 	"github.com/pion/rtp"
 	"golang.org/x/net/ipv4"
-	"golang.org/x/sys/unix"
 )
 
 // udpRelay is the baseline: the least a forwarder can do. One socket, one goroutine locked to
@@ -67,12 +66,7 @@ func (r *udpRelay) cpu() time.Duration {
 	if tid == 0 {
 		return 0
 	}
-	var ts unix.Timespec
-	clk := int32((^int(tid))<<3 | 6) // MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)
-	if err := unix.ClockGettime(clk, &ts); err != nil {
-		return 0
-	}
-	return time.Duration(ts.Nano())
+	return threadCPU(tid)
 }
 
 // run forwards until close is called.
@@ -80,7 +74,7 @@ func (r *udpRelay) run() {
 	defer close(r.done)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	r.tid.Store(int32(unix.Gettid()))
+	r.tid.Store(threadID())
 	const batch = 64
 	rmsgs := make([]ipv4.Message, batch)
 	for i := range rmsgs {

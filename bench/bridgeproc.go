@@ -19,8 +19,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // BridgeProcess is a bridge binary started by the load test, so its CPU and memory can be read
@@ -94,7 +92,7 @@ func StartBridge(ctx context.Context, cfg BridgeConfig) (*BridgeProcess, error) 
 	out := io.MultiWriter(tail, started)
 	cmd.Stdout = out
 	cmd.Stderr = out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = stopWithParent()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start bridge %s: %w", cfg.Binary, err)
 	}
@@ -303,10 +301,8 @@ func (r *resourceProbe) sample(ctx context.Context) (resourceSample, error) {
 // and VmRSS from /proc/<pid>/status.
 func procSample(pid int) (resourceSample, error) {
 	s := resourceSample{at: time.Now()}
-	var ts unix.Timespec
-	clk := int32((^pid)<<3 | 2) // MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
-	if err := unix.ClockGettime(clk, &ts); err == nil {
-		s.cpu = time.Duration(ts.Nano())
+	if cpu, ok := processCPU(pid); ok {
+		s.cpu = cpu
 	} else {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
@@ -374,15 +370,6 @@ func (r *resourceProbe) metricsSample(ctx context.Context) (resourceSample, erro
 		return s, fmt.Errorf("%s/metrics has no process_cpu_seconds_total/process_resident_memory_bytes", r.url)
 	}
 	return s, nil
-}
-
-// selfCPU is this process's CPU time (the load generator).
-func selfCPU() time.Duration {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
-		return 0
-	}
-	return time.Duration(ts.Nano())
 }
 
 // dropCounters scrapes jitsi_jvb_dropped_packets_total{reason=...} from the bridge's /metrics,

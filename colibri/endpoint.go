@@ -53,8 +53,13 @@ func (h *Handler) applyEndpoint(log *slog.Logger, conf Conference, req *Endpoint
 		if req.InitialLastN != nil {
 			cfg.InitialLastN = req.InitialLastN.Value
 		}
+		release, cerr := h.reserveEndpoint(conf)
+		if cerr != nil {
+			return nil, cerr
+		}
 		var err error
 		ep, err = conf.CreateEndpoint(cfg)
+		release()
 		if errors.Is(err, ErrEndpointExists) {
 			return nil, newError(CondConflict, ReasonNone, "Endpoint with ID %s already exists", req.ID)
 		}

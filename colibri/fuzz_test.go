@@ -1,9 +1,13 @@
 package colibri
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 )
@@ -88,6 +92,58 @@ func FuzzHandleIQ(f *testing.F) {
 		case r := <-replies:
 			t.Fatalf("second reply %q %q", r[0], r[1])
 		default:
+		}
+	})
+}
+
+// FuzzREST sends arbitrary methods, paths, content types and bodies through the REST layer
+// of a handler whose bridge has conference "m" with endpoint "a": every request gets one of
+// the documented statuses, and a 200 carries a conference-modified that parses.
+func FuzzREST(f *testing.F) {
+	f.Add(uint8(0), "", true, []byte(restCreate))
+	f.Add(uint8(1), "m", true, []byte(`{"endpoints":[{"id":"a","expire":true}]}`))
+	f.Add(uint8(1), "nope", true, []byte(`{}`))
+	f.Add(uint8(0), "", false, []byte(`{"meeting-id":"m"}`))
+	f.Add(uint8(2), "m/x", true, []byte(nil))
+	methods := []string{"POST", "PATCH", "GET", "DELETE", "PUT"}
+	f.Fuzz(func(t *testing.T, method uint8, id string, asJSON bool, body []byte) {
+		fb := newFakeBridge()
+		h, err := NewHandler(Config{Bridge: fb, Logger: slog.New(slog.DiscardHandler), Caps: Caps{MaxConferences: 4, MaxEndpoints: 8}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		c, _ := fb.CreateConference("m", "")
+		if _, err := c.CreateEndpoint(EndpointConfig{ID: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		path := "/colibri/v2/conferences"
+		if id != "" {
+			path += "/" + url.PathEscape(id)
+		}
+		req := httptest.NewRequest(methods[int(method)%len(methods)], path, bytes.NewReader(body))
+		if asJSON {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		rec := httptest.NewRecorder()
+		h.RESTHandler().ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusOK:
+			if _, err := ParseConferenceModifiedJSON(rec.Body.Bytes()); err != nil {
+				t.Fatalf("200 with a body that does not parse: %v\n%s", err, rec.Body)
+			}
+		case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge,
+			http.StatusUnsupportedMediaType, http.StatusNotImplemented, http.StatusServiceUnavailable:
+			if rec.Body.Len() == 0 {
+				t.Fatalf("status %d without an explanation", rec.Code)
+			}
+		case http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+			// ServeMux sends an unclean path ("x/.", "//") to its clean form.
+			if rec.Header().Get("Location") == "" {
+				t.Fatalf("redirect %d without Location", rec.Code)
+			}
+		default:
+			t.Fatalf("undocumented status %d: %s", rec.Code, rec.Body)
 		}
 	})
 }

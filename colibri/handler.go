@@ -20,6 +20,7 @@ type Config struct {
 	DisableSCTP bool
 	Logger      *slog.Logger
 	Limits      Limits
+	Caps        Caps
 	// WebSockets, when it has domains, adds colibri-ws URLs to created endpoints' transports.
 	WebSockets WebSockets
 }
@@ -55,6 +56,7 @@ type Handler struct {
 	sctp     bool
 	log      *slog.Logger
 	limits   Limits
+	caps     capState
 	ws       WebSockets
 
 	mu     sync.Mutex
@@ -72,7 +74,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{
+	h := &Handler{
 		bridge:   cfg.Bridge,
 		graceful: cfg.GracefulShutdown,
 		sctp:     !cfg.DisableSCTP,
@@ -80,7 +82,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 		limits:   cfg.Limits.withDefaults(),
 		ws:       cfg.WebSockets,
 		queues:   make(map[string]*meetingQueue),
-	}, nil
+	}
+	h.caps.caps = cfg.Caps.withDefaults()
+	return h, nil
 }
 
 // HandleIQ handles the raw <conference-modify/> element of an IQ. It is meant to be called from
@@ -264,7 +268,13 @@ func (h *Handler) lookup(req *ConferenceModify) (Conference, *Error) {
 		if c := h.bridge.Conference(req.MeetingID); c != nil && !c.Expired() {
 			return nil, newError(CondConflict, ReasonConferenceAlreadyExists, "Conference already exists for meeting-id %s", req.MeetingID)
 		}
+		release, cerr := h.reserveConference()
+		if cerr != nil {
+			h.log.Debug("conference create refused", "meeting_id", req.MeetingID, "err", cerr)
+			return nil, cerr
+		}
 		c, err := h.bridge.CreateConference(req.MeetingID, req.Name)
+		release()
 		if errors.Is(err, ErrConferenceExists) {
 			return nil, newError(CondConflict, ReasonConferenceAlreadyExists, "Conference already exists for meeting-id %s", req.MeetingID)
 		}

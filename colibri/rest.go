@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 )
 
@@ -15,10 +16,11 @@ import (
 //	PATCH /colibri/v2/conferences/{meetingId}  JSON conference-modify for that meeting
 //	GET   /colibri/v2/conferences[/{id}...]    501
 //
-// Requests go through the same per-meeting queue as XMPP. Success is 200 with the JSON
+// Bodies must be Content-Type: application/json (415 otherwise). Requests go through the same
+// per-meeting queue as XMPP. Success is 200 with the JSON
 // conference-modified. As in JVB's Conferences.java, a PATCH for an unknown meeting is 404 and
 // every other COLIBRI2 error is 400 with its text; a request the handler could not run (closed,
-// cancelled, queue full) is 503.
+// cancelled, queue full) or refused by a cap (resource-constraint) is 503.
 // The caller mounts it (when videobridge.apis.rest.enabled) on the private HTTP server.
 func (h *Handler) RESTHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -34,6 +36,11 @@ func (h *Handler) RESTHandler() http.Handler {
 }
 
 func (h *Handler) restModify(w http.ResponseWriter, r *http.Request) {
+	// JSON only: a web page can post text/plain or a form anywhere without the browser asking.
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		http.Error(w, "conference-modify must be sent as Content-Type: application/json", http.StatusUnsupportedMediaType)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.limits.MaxRequestBytes)))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -65,6 +72,8 @@ func (h *Handler) restModify(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		case r.Method == http.MethodPatch && ce.Reason == ReasonConferenceNotFound:
 			http.Error(w, ce.Text, http.StatusNotFound)
+		case ce.Condition == CondResourceConstraint:
+			http.Error(w, ce.Text, http.StatusServiceUnavailable)
 		default:
 			http.Error(w, ce.Text, http.StatusBadRequest)
 		}

@@ -104,3 +104,31 @@ func TestRESTBodyLimit(t *testing.T) {
 		t.Fatalf("oversized body: %d", code)
 	}
 }
+
+// A body a web page could send without the browser asking first (text/plain, a form) is
+// refused before it reaches the handler.
+func TestRESTTakesJSONOnly(t *testing.T) {
+	h, fb := newTestHandler(t, nil)
+	srv := httptest.NewServer(h.RESTHandler())
+	defer srv.Close()
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
+		req, err := http.NewRequest("POST", srv.URL+"/colibri/v2/conferences", strings.NewReader(restCreate))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("Content-Type %q: %d, want 415", ct, resp.StatusCode)
+		}
+	}
+	if n := len(fb.Conferences()); n != 0 {
+		t.Fatalf("refused requests created %d conferences", n)
+	}
+}

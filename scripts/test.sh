@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of the project: vet, gofmt check, then `go test ./...`.
+# Runs every test of the project: vet, gofmt check, cross-builds for darwin and windows, then
+# `go test ./...`.
 # As root with unshare available, the tests run inside a private network namespace whose only
 # interface is loopback, so the bridge, prosody and Chromium can talk to each other and nothing can
 # leave the machine or clash with services on the host (see ../shared/spec/test-peers.md §6).
@@ -12,6 +13,9 @@ if [ "${1:-}" != "--in-netns" ]; then
   unformatted=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
   if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; exit 1; fi
   go vet ./...
+  # The bridge must keep building where contributors and operators run it (the transport takes
+  # its portable socket path there).
+  for goos in darwin windows; do GOOS=$goos go build ./...; done
   if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null \
      && unshare --net true 2>/dev/null; then
     exec unshare --net -- "$0" --in-netns "$@"

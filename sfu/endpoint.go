@@ -29,11 +29,13 @@ type endpointTransport interface {
 	Close() error
 }
 
-// datagramWriter is what the send side writes through (*transport.BatchWriter).
+// datagramWriter is what the send side writes through (*transport.BatchWriter). Stats counts
+// every committed datagram as accepted by the kernel or dropped.
 type datagramWriter interface {
 	Buffer() []byte
 	Commit(b []byte)
 	Flush() error
+	Stats() transport.WriteStats
 }
 
 // transportFactory creates an endpoint's transport and the batch writer its send side owns.
@@ -87,6 +89,7 @@ type Endpoint struct {
 	wake                 chan struct{} // cap 1: the sender goroutine has work (wakeSender)
 	sendQueued           atomic.Bool   // in a reader batch's end list (sendAtEnd)
 	lastDrain            atomic.Int64  // unix nanoseconds of the sender's last drain (Alive)
+	senderIdle           atomic.Bool   // the sender is parked with nothing queued (liveness.go)
 	queue                *packetQueue
 	inbox                *packetQueue // RTCP the endpoint sent about what it receives
 	sendCtx              atomic.Pointer[srtp.Context]

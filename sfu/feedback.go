@@ -88,14 +88,12 @@ func (e *Endpoint) writeRTCP(ctx *srtp.Context, pkts []rtcp.Packet) {
 			e.tx.failed.Add(1)
 			continue
 		}
-		e.writer.Commit(out)
-		e.tx.packets.Add(1)
-		e.tx.bytes.Add(uint64(len(out)))
+		e.writer.Commit(out) // the writer counts it as sent or dropped
 		n++
 	}
 	if n > 0 {
-		if err := e.writer.Flush(); err != nil {
-			e.tx.failed.Add(1)
+		if err := e.writer.Flush(); err != nil { // each datagram dropped is counted there
+			e.log.Debug("flush of RTCP failed", "err", err)
 		}
 	}
 }

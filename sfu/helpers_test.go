@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,11 +82,15 @@ type captureWriter struct {
 	buf       [maxPacket]byte
 	discard   bool
 	datagrams [][]byte
+	sent      atomic.Uint64
+	sentBytes atomic.Uint64
 }
 
 func (w *captureWriter) Buffer() []byte { return w.buf[:0] }
 
 func (w *captureWriter) Commit(b []byte) {
+	w.sent.Add(1)
+	w.sentBytes.Add(uint64(len(b)))
 	if w.discard {
 		return // stands in for the socket write, which benchmarks exclude
 	}
@@ -95,6 +100,11 @@ func (w *captureWriter) Commit(b []byte) {
 }
 
 func (w *captureWriter) Flush() error { return nil }
+
+// Stats counts every committed datagram as sent, as a socket that never refuses one would.
+func (w *captureWriter) Stats() transport.WriteStats {
+	return transport.WriteStats{Packets: w.sent.Load(), Bytes: w.sentBytes.Load()}
+}
 
 func (w *captureWriter) take() [][]byte {
 	w.mu.Lock()

@@ -26,11 +26,22 @@ func (b *Bridge) Alive() error {
 	now := time.Now().UnixNano()
 	for _, c := range b.Conferences() {
 		for _, e := range c.Endpoints() {
-			if e.queue.pending() && now-e.lastDrain.Load() > int64(senderStall) {
+			// An idle sender with work pending was just handed it: markBusy is about to run.
+			if e.queue.pending() && !e.senderIdle.Load() && now-e.lastDrain.Load() > int64(senderStall) {
 				return fmt.Errorf("sfu: sender of endpoint %s in conference %s has not drained its queue for %v",
 					e.id, c.id, time.Duration(now-e.lastDrain.Load()).Round(time.Millisecond))
 			}
 		}
 	}
 	return nil
+}
+
+// markBusy is called when packets are queued for e's sender (once per reader batch). If the
+// sender was parked with nothing to do, the stall clock starts now: its last drain may be long
+// ago in an idle conference, and measuring from it would report a stall for the first packet.
+// A sender that is busy, or stuck in a drain, never set senderIdle, so its clock keeps running.
+func (e *Endpoint) markBusy(now int64) {
+	if e.senderIdle.Load() && e.senderIdle.CompareAndSwap(true, false) {
+		e.lastDrain.Store(now)
+	}
 }

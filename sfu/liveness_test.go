@@ -79,3 +79,32 @@ func TestStalledSenderMakesAliveFail(t *testing.T) {
 		t.Fatalf("after drain: %v", err)
 	}
 }
+
+// The first packet for an endpoint whose sender has been parked for longer than the stall limit
+// (a receiver in a quiet room) is fresh work, not a stall: Alive stays green until the sender has
+// left that packet queued for the limit.
+func TestIdleThenSendKeepsAliveGreen(t *testing.T) {
+	tb, _, a, b, _ := threeParty(t)
+	// b's sender drained long ago and parked, as sendLoop does after an idle drain.
+	b.ep.lastDrain.Store(time.Now().Add(-10 * senderStall).UnixNano())
+	b.ep.senderIdle.Store(true)
+	if err := tb.Alive(); err != nil {
+		t.Fatalf("idle sender, nothing queued: %v", err)
+	}
+	a.ep.receiveOne(a.protect(t, a.rtpPacket(222, 100, 10)), false)
+	if !b.ep.queue.pending() {
+		t.Fatal("the packet was not queued for b")
+	}
+	if err := tb.Alive(); err != nil {
+		t.Fatalf("first packet after an idle period: %v", err)
+	}
+	// The sender woke (it is no longer idle) but leaves the packet queued past the limit.
+	b.ep.lastDrain.Store(time.Now().Add(-2 * senderStall).UnixNano())
+	if err := tb.Alive(); err == nil || !strings.Contains(err.Error(), "endpoint b") {
+		t.Fatalf("packet queued past the stall limit: Alive() = %v", err)
+	}
+	b.ep.drain()
+	if err := tb.Alive(); err != nil {
+		t.Fatalf("after drain: %v", err)
+	}
+}

@@ -350,6 +350,7 @@ func (e *Endpoint) forwardSenderReport(b *transport.Batch, sr []byte) {
 // first one's wakeup, which comes after both pushes.
 func (e *Endpoint) sendAtEnd(b *transport.Batch) {
 	if e.sendQueued.CompareAndSwap(false, true) {
+		e.markBusy(b.Now())
 		b.AtEnd(endpointHandler{e})
 	}
 }
@@ -370,8 +371,10 @@ func (e *Endpoint) sendLoop() {
 	tick := time.NewTicker(tickInterval)
 	defer tick.Stop()
 	for {
+		e.senderIdle.Store(true)
 		select {
 		case <-e.wake:
+			e.senderIdle.Store(false)
 			e.drain()
 			e.lastDrain.Store(time.Now().UnixNano())
 		case <-tick.C:
@@ -423,8 +426,7 @@ func (e *Endpoint) drain() int {
 	}
 	e.queue.publish()
 	if n > 0 { // also when nothing was committed: the writer gives its buffers back
-		if err := e.writer.Flush(); err != nil {
-			e.tx.failed.Add(1)
+		if err := e.writer.Flush(); err != nil { // the writer counts each datagram it dropped
 			e.log.Debug("flush failed", "err", err)
 		}
 	}
@@ -466,9 +468,7 @@ func (e *Endpoint) send(ctx *srtp.Context, p *packet, now int64) {
 		e.tx.failed.Add(1)
 		return
 	}
-	e.writer.Commit(out)
-	e.tx.packets.Add(1)
-	e.tx.bytes.Add(uint64(len(out)))
+	e.writer.Commit(out) // counted by the writer as sent or dropped once the kernel answered
 }
 
 // learnHeight records the frame height a keyframe of src announced; receivers re-run their

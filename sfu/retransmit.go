@@ -105,6 +105,9 @@ func (e *Endpoint) handleNACK(fb []byte, now int64) {
 	ssrc := binary.BigEndian.Uint32(fb[8:12])
 	ctx := e.sendCtx.Load()
 	sent := 0
+	// The batch is empty here (every send path flushes what it committed), so what the writer
+	// accepted from here to the Flush below are the retransmissions the kernel took.
+	accepted := e.writer.Stats().Packets
 	for fci := fb[12:]; len(fci) >= 4; fci = fci[4:] {
 		pid, blp := binary.BigEndian.Uint16(fci[0:2]), binary.BigEndian.Uint16(fci[2:4])
 		for i := 0; i < 17; i++ {
@@ -123,9 +126,10 @@ func (e *Endpoint) handleNACK(fb []byte, now int64) {
 		}
 	}
 	if sent > 0 {
-		if err := e.writer.Flush(); err != nil {
-			e.tx.failed.Add(1)
+		if err := e.writer.Flush(); err != nil { // each datagram dropped is counted there
+			e.log.Debug("flush of retransmissions failed", "err", err)
 		}
+		e.tx.retransmitted.Add(e.writer.Stats().Packets - accepted)
 	}
 }
 
@@ -165,10 +169,7 @@ func (e *Endpoint) resend(ctx *srtp.Context, sp *sentPacket) bool {
 		e.tx.failed.Add(1)
 		return false
 	}
-	e.writer.Commit(out)
-	e.tx.packets.Add(1)
-	e.tx.bytes.Add(uint64(len(out)))
-	e.tx.retransmitted.Add(1)
+	e.writer.Commit(out) // the writer counts it as sent or dropped; handleNACK what it accepted
 	return true
 }
 

@@ -18,7 +18,8 @@ type Stats struct {
 	EndpointsSendingAudio int // endpoints that sent audio within the last SendingWindow
 	EndpointsSendingVideo int
 
-	// Totals: packets handed to endpoints by the transport (RTP and RTCP) and what left the bridge.
+	// Totals: packets handed to endpoints by the transport (RTP and RTCP) and what left the
+	// bridge (accepted by the kernel; PacketsSent + DroppedSendFailed is what the send side tried).
 	PacketsReceived, BytesReceived uint64
 	PacketsSent, BytesSent         uint64
 
@@ -29,7 +30,7 @@ type Stats struct {
 	DroppedQueueFull   uint64 // a receiver's queue was full
 	DroppedNotSecure   uint64 // receiver's DTLS not done yet, or SRTP before the sender's keys
 	DroppedMuted       uint64 // force-muted media
-	DroppedSendFailed  uint64 // could not protect or write an outgoing packet
+	DroppedSendFailed  uint64 // could not protect an outgoing packet, or the kernel did not take it
 
 	KeyframeRequestsForwarded uint64 // PLI/FIR relayed to a media sender
 	KeyframeRequestsDropped   uint64 // PLI/FIR for an unknown SSRC or rate limited
@@ -57,7 +58,7 @@ type Stats struct {
 	KeyframesReceived        uint64        // video keyframes (their first packet) from senders
 	AverageRTT               time.Duration // over endpoints with a measured round-trip time (gauge)
 	NACKsReceived, NACKsSent uint64        // generic NACK packets from receivers; from the bridge to senders
-	Retransmissions          uint64        // packets resent to receivers from their history
+	Retransmissions          uint64        // packets resent to receivers from their history that the kernel accepted
 	RetransmissionsNotCached uint64        // NACKed packets no longer in the history
 	RetransmissionsReceived  uint64        // RTX from senders restored into their streams
 	DroppedDuplicates        uint64        // video packets received twice
@@ -129,13 +130,14 @@ type receiveCounters struct {
 	_                                    [64]byte      // keep the sender's counters off this cache line
 }
 
-// sendCounters are written only by the endpoint's sender goroutine.
+// sendCounters are written only by the endpoint's sender goroutine. What it committed to the
+// writer is counted there, as the kernel accepted or dropped it (datagramWriter.Stats).
 type sendCounters struct {
-	packets, bytes, failed atomic.Uint64
-	stale                  atomic.Uint64 // queued for a source that is no longer signalled
-	retransmitted          atomic.Uint64 // packets resent for the endpoint's NACKs
-	notCached              atomic.Uint64 // NACKed packets no longer in its history
-	_                      [64]byte
+	failed        atomic.Uint64 // could not be protected (no keys yet, too large, SRTP error)
+	stale         atomic.Uint64 // queued for a source that is no longer signalled
+	retransmitted atomic.Uint64 // packets resent for the endpoint's NACKs that the kernel accepted
+	notCached     atomic.Uint64 // NACKed packets no longer in its history
+	_             [64]byte
 }
 
 // controlCounters are written by the transport's control goroutines (data channel).
@@ -144,20 +146,23 @@ type controlCounters struct {
 	messagesUnknown, messagesMalformed, messagesDropped atomic.Uint64
 }
 
-// Stats returns a snapshot of the endpoint's counters.
+// Stats returns a snapshot of the endpoint's counters. PacketsSent and BytesSent are what the
+// kernel accepted; DroppedSendFailed is every packet the send side tried and did not get out
+// (not protected, or not accepted by the kernel), so the two add up to what it tried to send.
 func (e *Endpoint) Stats() EndpointStats {
+	w := e.writer.Stats()
 	return EndpointStats{
 		PacketsReceived:             e.rx.packets.Load(),
 		BytesReceived:               e.rx.bytes.Load(),
-		PacketsSent:                 e.tx.packets.Load(),
-		BytesSent:                   e.tx.bytes.Load(),
+		PacketsSent:                 w.Packets,
+		BytesSent:                   w.Bytes,
 		DroppedUnknownSSRC:          e.rx.unknownSSRC.Load() + e.tx.stale.Load(),
 		DroppedForeignSSRC:          e.rx.foreignSSRC.Load(),
 		DroppedSRTPAuth:             e.rx.srtpAuth.Load(),
 		DroppedQueueFull:            e.rx.queueFull.Load(),
 		DroppedNotSecure:            e.rx.notSecure.Load(),
 		DroppedMuted:                e.rx.muted.Load(),
-		DroppedSendFailed:           e.tx.failed.Load(),
+		DroppedSendFailed:           e.tx.failed.Load() + w.Dropped,
 		KeyframeRequestsForwarded:   e.rx.keyframesForwarded.Load(),
 		KeyframeRequestsDropped:     e.rx.keyframesDropped.Load(),
 		DataChannelMessagesReceived: e.ctl.messagesReceived.Load(),

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"gojvb/bwe"
 	"gojvb/colibri"
 	"gojvb/sfu"
 	"gojvb/sfu/transport"
@@ -167,9 +168,13 @@ func (c *client) sendMedia(ctx context.Context) {
 
 func TestFullStackThroughProsody(t *testing.T) {
 	srv := prosodytest.Start(t, prosodytest.Options{})
+	// The clients send no ReceiverVideoConstraints: forward every source from the start.
+	alloc := bwe.DefaultConfig()
+	alloc.InitialMaxHeight = -1
 	br, err := sfu.New(sfu.Config{
-		Transport: transport.Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 2},
-		Logger:    testLogger(t),
+		Transport:  transport.Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 2},
+		Logger:     testLogger(t),
+		Allocation: &alloc,
 	})
 	if err != nil {
 		t.Fatal(err)

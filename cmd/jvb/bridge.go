@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"gojvb/bwe"
@@ -69,7 +70,9 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 		GracefulShutdown: func() bool { return !mgr.AcceptsConferences() },
 		DisableSCTP:      !cfg.SCTP,
 		Logger:           log,
-		WebSockets:       wsURLs,
+		Caps: colibri.Caps{MaxConferences: cfg.Limits.MaxConferences, MaxEndpoints: cfg.Limits.MaxEndpoints,
+			MaxEndpointsPerConference: cfg.Limits.MaxEndpointsPerConference},
+		WebSockets: wsURLs,
 	})
 	if err != nil {
 		log.Error("cannot start the COLIBRI2 handler", "err", err)
@@ -162,7 +165,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	// browsers can meet through this bridge with nothing else installed.
 	var page http.Handler
 	if len(cfg.XMPP) == 0 {
-		sa, err := standalone.New(standalone.Config{Modifier: col, Logger: log})
+		sa, err := standalone.New(standalone.Config{Modifier: col, Logger: log, AllowedHosts: cfg.StandaloneHosts})
 		if err != nil {
 			log.Error("cannot start the standalone page", "err", err)
 			return exitFailed
@@ -171,6 +174,26 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 		page = sa
 	}
 	reg := stats.NewRegistry(sampler)
+	var httpConns httpapi.ConnStats
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: stats.Namespace + "_http_connections_refused_total",
+			Help: "Private HTTP connections closed on accept: too many open (in all or from one address)."},
+			func() float64 { return float64(httpConns.Refused.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: stats.Namespace + "_http_accept_errors_total",
+			Help: "Failed accepts on the private HTTP port (e.g. out of file descriptors)."},
+			func() float64 { return float64(httpConns.AcceptErrors.Load()) }))
+	for _, c := range []struct {
+		limit string
+		value func(colibri.CapRefusals) uint64
+	}{
+		{"conferences", func(r colibri.CapRefusals) uint64 { return r.Conferences }},
+		{"endpoints", func(r colibri.CapRefusals) uint64 { return r.Endpoints }},
+		{"endpoints_per_conference", func(r colibri.CapRefusals) uint64 { return r.EndpointsPerConference }},
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: stats.Namespace + "_colibri_cap_refusals_total",
+			Help: "COLIBRI2 creates refused by a cap (videobridge.limits.*), by cap.", ConstLabels: prometheus.Labels{"limit": c.limit}},
+			func() float64 { return float64(c.value(col.CapRefusals())) }))
+	}
 	startShutdown := func(graceful bool) {
 		now := time.Now()
 		mgr.Initiate(graceful, now)
@@ -194,7 +217,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 
 	fatal := make(chan error, 3)
 	wg.Go(func() {
-		if err := httpapi.Serve(ctx, ln, handler, log); err != nil {
+		if err := httpapi.Serve(ctx, ln, handler, log, httpapi.Limits{}, &httpConns); err != nil {
 			fatal <- err
 		}
 	})
@@ -208,7 +231,10 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 		wss := webSocketServer(cfg, wsURLs.ServerID, b, log)
 		defer wss.Close() // before cancel: ends the WebSockets, which the HTTP server no longer tracks
 		wg.Go(func() {
-			if err := httpapi.Serve(ctx, pub, wss, log); err != nil {
+			// One WebSocket per endpoint, usually all through one proxy address: the private
+			// server's per-address bound would cap a bridge behind a proxy at 64 endpoints.
+			lim := httpapi.Limits{MaxConns: colibri.DefaultMaxEndpoints, MaxConnsPerIP: colibri.DefaultMaxEndpoints}
+			if err := httpapi.Serve(ctx, pub, wss, log, lim, nil); err != nil {
 				fatal <- err
 			}
 		})

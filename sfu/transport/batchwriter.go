@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 )
 
 const (
@@ -20,19 +21,37 @@ var ErrNoRemote = errors.New("transport: no selected ICE pair yet")
 
 // BatchWriter queues datagrams for one transport and sends them with one sendmmsg to the
 // remote address of the transport's selected ICE pair. It is used by one goroutine at a time,
-// and never waits for the socket: what does not fit in the send buffer is dropped.
+// and never waits for the socket: what does not fit in the send buffer is dropped. It counts
+// what the kernel accepted and every datagram it did not (WriteStats).
 //
 // Its datagram buffers come from a pool between the first Buffer and the Flush: only writers in
 // the middle of a batch hold them, not every endpoint.
 type BatchWriter struct {
 	t       *Transport
 	sock    *socket
-	send    *sendBatch
+	send    datagramSender
 	bufs    *writeBufs // nil between batches
 	queued  [writeBatchSize][]byte
 	n       int
 	addr    netip.AddrPort
 	pending error // error of a send triggered by Commit, returned by the next Flush
+
+	// Written by the writer's goroutine, read by Stats from any.
+	sent, sentBytes, dropped atomic.Uint64
+}
+
+// WriteStats counts one BatchWriter's datagrams: every committed datagram ends up in exactly
+// one of Packets (the kernel accepted it) or Dropped.
+type WriteStats struct {
+	Packets, Bytes uint64 // datagrams the kernel accepted, and their bytes
+	// Dropped are datagrams it did not: send buffer full, refused by the kernel, no selected
+	// ICE pair yet, or the transport closed.
+	Dropped uint64
+}
+
+// Stats returns the writer's counters; any goroutine may call it.
+func (w *BatchWriter) Stats() WriteStats {
+	return WriteStats{Packets: w.sent.Load(), Bytes: w.sentBytes.Load(), Dropped: w.dropped.Load()}
 }
 
 // writeBufs is one batch's worth of datagram buffers.
@@ -43,7 +62,7 @@ var writeBufPool = sync.Pool{New: func() any { return new(writeBufs) }}
 // NewBatchWriter returns a writer for t, used by one goroutine at a time.
 func (t *Transport) NewBatchWriter() *BatchWriter {
 	s := t.mux.socketFor()
-	sb, err := newSendBatch(s.conn, writeBatchSize)
+	sb, err := t.mux.api.newSender(s.conn, writeBatchSize)
 	return &BatchWriter{t: t, sock: s, send: sb, pending: err}
 }
 
@@ -75,8 +94,10 @@ func (w *BatchWriter) Flush() error {
 	w.n = 0
 	err := w.pending
 	w.pending = nil
-	if n > 0 && w.send != nil {
-		if serr := w.write(n); serr != nil {
+	if n > 0 {
+		if w.send == nil {
+			w.dropped.Add(uint64(n))
+		} else if serr := w.write(n); serr != nil {
 			err = serr
 		}
 	}
@@ -88,29 +109,32 @@ func (w *BatchWriter) Flush() error {
 	return err
 }
 
-// write sends queued[:n].
+// write sends queued[:n] and counts each datagram as sent or dropped.
 func (w *BatchWriter) write(n int) error {
 	if w.t.ctx.Err() != nil {
+		w.dropped.Add(uint64(n))
 		return ErrClosed
 	}
 	ap := w.t.remoteAddr.Load()
 	if ap == nil {
+		w.dropped.Add(uint64(n))
 		return ErrNoRemote
 	}
 	if *ap != w.addr {
 		w.addr = *ap
 		w.send.setAddr(w.addr, w.t.mux.v6)
 	}
-	var bytes uint64
 	for i := range n {
-		b := w.queued[i]
-		w.send.set(i, b)
-		bytes += uint64(len(b))
+		w.send.set(i, w.queued[i])
 	}
-	if serr := w.send.write(n); serr != nil {
-		return fmt.Errorf("transport: sendmmsg to %s: %w", w.addr, serr)
-	}
-	w.sock.stats.packetsSent.Add(uint64(n))
+	sent, bytes, serr := w.send.write(n)
+	w.sent.Add(uint64(sent))
+	w.sentBytes.Add(bytes)
+	w.dropped.Add(uint64(n - sent))
+	w.sock.stats.packetsSent.Add(uint64(sent))
 	w.sock.stats.bytesSent.Add(bytes)
+	if serr != nil {
+		return fmt.Errorf("transport: %d of %d datagrams to %s not sent: %w", n-sent, n, w.addr, serr)
+	}
 	return nil
 }

@@ -10,7 +10,9 @@ import (
 // ErrBadCandidate is returned by ParseCandidate for a line it cannot read.
 var ErrBadCandidate = errors.New("transport: malformed ICE candidate")
 
-// SDP renders c as an SDP attribute value ("candidate:..."), the form browsers and pion trickle.
+// SDP renders c as an SDP attribute value ("candidate:..."), the form browsers and pion trickle
+// and the one pion's ICE agent parses: the only candidate serializer of the bridge. Missing
+// protocol, component and type read as udp, 1 (RTP) and host.
 func (c Candidate) SDP() string {
 	proto := c.Protocol
 	if proto == "" {
@@ -20,7 +22,11 @@ func (c Candidate) SDP() string {
 	if comp == 0 {
 		comp = 1
 	}
-	s := fmt.Sprintf("candidate:%s %d %s %d %s %d typ %s", c.Foundation, comp, proto, c.Priority, c.IP, c.Port, c.Type)
+	typ := c.Type
+	if typ == "" {
+		typ = "host"
+	}
+	s := fmt.Sprintf("candidate:%s %d %s %d %s %d typ %s", c.Foundation, comp, proto, c.Priority, c.IP, c.Port, typ)
 	if c.RelAddr != "" {
 		s += fmt.Sprintf(" raddr %s rport %d", c.RelAddr, c.RelPort)
 	}

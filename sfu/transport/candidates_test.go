@@ -69,7 +69,7 @@ func TestCandidatesFilterPrivateAndAddAdvertised(t *testing.T) {
 				t.Fatalf("priorities: srflx %d, %d; host %d", srflx[0].Priority, srflx[1].Priority, got[0].Priority)
 			}
 			for _, c := range got {
-				if _, err := ice.UnmarshalCandidate(candidateString(c)); err != nil {
+				if _, err := ice.UnmarshalCandidate(c.SDP()); err != nil {
 					t.Fatalf("candidate %+v does not round-trip through pion: %v", c, err)
 				}
 			}

@@ -2,7 +2,9 @@
 // state that sits on it. It demultiplexes every datagram at the socket: STUN and DTLS go to the
 // endpoint's ICE agent and DTLS connection, SRTP/SRTCP go straight to the endpoint's Handler
 // without any intermediate buffering. It knows nothing about conferences or forwarding, and must
-// never import package sfu. It is Linux-only (recvmmsg/sendmmsg, SO_REUSEPORT).
+// never import package sfu. On Linux it reads and writes in batches (recvmmsg/sendmmsg) on
+// several SO_REUSEPORT sockets; elsewhere, or with Config.PortableSockets, it takes a portable
+// path: one socket, one datagram per read or write.
 package transport
 
 import (
@@ -22,7 +24,10 @@ type Config struct {
 	SocketBuffer     int
 	Advertised       []AdvertisedAddr // JVB_ADVERTISE_IPS
 	AdvertisePrivate bool             // JVB_ADVERTISE_PRIVATE_CANDIDATES (default true)
-	Logger           *slog.Logger
+	// PortableSockets takes the portable socket path on Linux too: one socket and plain reads
+	// and writes instead of SO_REUSEPORT, recvmmsg and sendmmsg (always so off Linux).
+	PortableSockets bool
+	Logger          *slog.Logger
 }
 
 // SRTPKeys is what DTLS-SRTP exported once the handshake finished.
@@ -102,6 +107,16 @@ type MuxStats struct {
 	DroppedQueueFull               uint64 // STUN/DTLS for a transport whose ICE/DTLS reader lags
 	DroppedSocketOverflow          uint64 // datagrams the kernel dropped: socket receive buffer full
 	RejectedDataChannels           uint64 // DCEP OPEN refused (wrong protocol or over max-channels=1)
+	// DroppedAddrRefused counts authenticated STUN from an address the mux would not validate
+	// for its transport: a new address of a transport that already has MaxRemoteAddrs, or one
+	// another transport validated first. The address is not learned and nothing is answered.
+	DroppedAddrRefused uint64
+	// DroppedSTUNRateLimited counts authenticated STUN requests over the per-endpoint or
+	// per-source rate (STUNRequestRate, STUNSourceRequestRate).
+	DroppedSTUNRateLimited uint64
+	// RefusedChecks counts connectivity checks an ICE agent wanted to send to an address that
+	// was neither signalled as a candidate nor validated by the mux (never sent).
+	RefusedChecks uint64
 }
 
 // BatchEnder is called once a socket reader has dispatched a whole batch (see Batch.AtEnd).

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/pion/stun/v4"
 )
@@ -44,7 +45,14 @@ type demuxFixture struct {
 
 func newDemuxFixture(tb testing.TB) *demuxFixture {
 	tb.Helper()
-	m, err := Listen(Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 1, Logger: quiet})
+	return newDemuxFixtureWith(tb, Config{})
+}
+
+// newDemuxFixtureWith is newDemuxFixture with cfg's socket settings (one reader, on loopback).
+func newDemuxFixtureWith(tb testing.TB, cfg Config) *demuxFixture {
+	tb.Helper()
+	cfg.BindAddr, cfg.Readers, cfg.Logger = netip.MustParseAddr("127.0.0.1"), 1, quiet
+	m, err := Listen(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -127,7 +135,7 @@ func TestDemuxRoutesSRTPAndValidatesAddresses(t *testing.T) {
 
 	// A good binding request validates its source address; SRTP from it is then accepted.
 	f.m.demux(f.s, f.st, bindingRequest(t, fixtureUfrag+":remote", fixturePwd), f.other)
-	if (*f.m.addrs.Load())[f.other] != f.t {
+	if got, _ := f.m.addrs.get(f.other); got != f.t {
 		t.Fatal("address of a good binding request was not validated")
 	}
 	f.m.demux(f.s, f.st, rtpPacket, f.other)
@@ -275,4 +283,91 @@ func BenchmarkWriteToUDPBaseline(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+}
+
+// One endpoint's authenticated requests from ever new addresses: MaxRemoteAddrs of them are
+// learned, the others are refused before the agent sees them, and the endpoint's rate caps
+// the rest. Another transport's address cannot be taken over with one's own credentials.
+func TestSTUNAddressCapAndRate(t *testing.T) {
+	f := newDemuxFixture(t)
+	f.st.batch.Start(time.Unix(1000, 0).UnixNano())
+	req := bindingRequest(t, fixtureUfrag+":remote", fixturePwd)
+	for i := range 50 {
+		f.m.demux(f.s, f.st, req, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(2000+i)))
+	}
+	f.m.regMu.Lock()
+	n := len(f.t.addrs)
+	f.m.regMu.Unlock()
+	if n != MaxRemoteAddrs {
+		t.Fatalf("%d addresses validated, want MaxRemoteAddrs=%d", n, MaxRemoteAddrs)
+	}
+	// A signalled candidate's address is still validated: only peer-reflexive ones are capped.
+	if err := f.t.SetRemoteDescription(Description{Candidates: []Candidate{{Foundation: "1", Component: 1, Protocol: "udp", Priority: 1, IP: "127.0.0.3", Port: 3000, Type: "host"}}}); err != nil {
+		t.Fatal(err)
+	}
+	f.m.demux(f.s, f.st, req, netip.MustParseAddrPort("127.0.0.3:3000"))
+	if got, _ := f.m.addrs.get(netip.MustParseAddrPort("127.0.0.3:3000")); got != f.t {
+		t.Fatal("the address of a signalled candidate was refused after the peer-reflexive cap")
+	}
+	st := f.m.Stats()
+	if st.DroppedAddrRefused != 50-(MaxRemoteAddrs-1) { // the fixture validated one already
+		t.Fatalf("DroppedAddrRefused = %d, want %d", st.DroppedAddrRefused, 50-(MaxRemoteAddrs-1))
+	}
+	// Over the burst in one instant: rate limited, even from a validated address.
+	for range STUNRequestBurst {
+		f.m.demux(f.s, f.st, req, f.known)
+	}
+	// 50 + 1 + STUNRequestBurst requests at one instant: all over the burst are dropped.
+	if st := f.m.Stats(); st.DroppedSTUNRateLimited != 51 {
+		t.Fatalf("DroppedSTUNRateLimited = %d after %d requests at once, want 51", st.DroppedSTUNRateLimited, 51+STUNRequestBurst)
+	}
+
+	// A second transport's holder cannot take the first one's address.
+	old := newCredentials
+	newCredentials = func() (string, string) { return "otherufr", "other-password-0123456789" }
+	other, err := f.m.NewTransport(Options{ICEControlling: true}, &nopHandler{})
+	newCredentials = old
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	f.m.demux(f.s, f.st, bindingRequest(t, "otherufr:remote", "other-password-0123456789"), f.known)
+	if got, _ := f.m.addrs.get(f.known); got != f.t {
+		t.Fatal("an address moved to another transport on that transport's credentials")
+	}
+}
+
+// The agent may check signalled candidates and validated addresses, nothing else.
+func TestChecksOnlyToSignalledOrValidatedAddresses(t *testing.T) {
+	f := newDemuxFixture(t)
+	if err := f.t.SetRemoteDescription(Description{Candidates: []Candidate{{Foundation: "1", Component: 1, Protocol: "udp", Priority: 1, IP: "127.0.0.9", Port: 5000, Type: "host"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		to   netip.AddrPort
+		want bool
+	}{
+		{f.known, true},
+		{netip.MustParseAddrPort("127.0.0.9:5000"), true},
+		{netip.MustParseAddrPort("127.0.0.9:5001"), false},
+		{f.other, false},
+	} {
+		if got := f.t.mayCheck(tc.to); got != tc.want {
+			t.Errorf("mayCheck(%v) = %v, want %v", tc.to, got, tc.want)
+		}
+	}
+	check := bindingRequest(t, "remote:"+fixtureUfrag, "remote-password-remote-pw")
+	addr, c := sink(t)
+	if _, err := f.m.writeTo(f.t, check, addr); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.m.Stats().RefusedChecks; got != 1 {
+		t.Fatalf("RefusedChecks = %d after a check to an unknown address, want 1", got)
+	}
+	if err := c.SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ReadFrom(make([]byte, 100)); err == nil {
+		t.Fatal("the refused check was sent")
+	}
 }

@@ -23,7 +23,6 @@ import (
 
 const (
 	dtlsHandshakeTimeout = 30 * time.Second
-	srtpExporterLabel    = "EXTRACTOR-dtls_srtp" // RFC 5764 §4.2
 )
 
 // certificate is the self-signed ECDSA P-256 certificate a Mux presents to every endpoint.
@@ -126,39 +125,24 @@ func (t *Transport) dtlsConfig(fps []Fingerprint) *dtls.Config {
 	}
 }
 
-// exportSRTPKeys derives the SRTP master keys (RFC 5764 §4.2): client key, server key, client
-// salt, server salt; the bridge's "local" half is the server's when it is the DTLS server.
+// exportSRTPKeys derives the SRTP master keys from the finished handshake (RFC 5764 §4.2, with
+// pion/srtp's extractor); the bridge's "local" half is the server's when it is the DTLS server.
 func exportSRTPKeys(c *dtls.Conn, isServer bool) (SRTPKeys, error) {
 	p, ok := c.SelectedSRTPProtectionProfile()
 	if !ok {
 		return SRTPKeys{}, errors.New("transport: DTLS negotiated no SRTP protection profile")
 	}
-	profile := srtp.ProtectionProfile(p)
-	keyLen, err := profile.KeyLen()
-	if err != nil {
-		return SRTPKeys{}, fmt.Errorf("transport: SRTP profile %#04x: %w", uint16(p), err)
-	}
-	saltLen, err := profile.SaltLen()
-	if err != nil {
-		return SRTPKeys{}, fmt.Errorf("transport: SRTP profile %#04x: %w", uint16(p), err)
-	}
 	state, ok := c.ConnectionState()
 	if !ok {
 		return SRTPKeys{}, errors.New("transport: DTLS state unavailable")
 	}
-	km, err := state.ExportKeyingMaterial(srtpExporterLabel, nil, 2*(keyLen+saltLen))
-	if err != nil {
-		return SRTPKeys{}, fmt.Errorf("transport: export SRTP keying material: %w", err)
+	cfg := srtp.Config{Profile: srtp.ProtectionProfile(p)}
+	if err := cfg.ExtractSessionKeysFromDTLS(&state, !isServer); err != nil {
+		return SRTPKeys{}, fmt.Errorf("transport: SRTP keys from DTLS (profile %#04x): %w", uint16(p), err)
 	}
-	clientKey, serverKey := km[:keyLen], km[keyLen:2*keyLen]
-	clientSalt, serverSalt := km[2*keyLen:2*keyLen+saltLen], km[2*keyLen+saltLen:]
-	keys := SRTPKeys{Profile: profile}
-	if isServer {
-		keys.LocalMasterKey, keys.LocalMasterSalt = serverKey, serverSalt
-		keys.RemoteMasterKey, keys.RemoteMasterSalt = clientKey, clientSalt
-	} else {
-		keys.LocalMasterKey, keys.LocalMasterSalt = clientKey, clientSalt
-		keys.RemoteMasterKey, keys.RemoteMasterSalt = serverKey, serverSalt
-	}
-	return keys, nil
+	return SRTPKeys{
+		Profile:        cfg.Profile,
+		LocalMasterKey: cfg.Keys.LocalMasterKey, LocalMasterSalt: cfg.Keys.LocalMasterSalt,
+		RemoteMasterKey: cfg.Keys.RemoteMasterKey, RemoteMasterSalt: cfg.Keys.RemoteMasterSalt,
+	}, nil
 }

@@ -25,10 +25,12 @@ const (
 // ErrClosed is returned by operations on a closed Mux or Transport.
 var ErrClosed = errors.New("transport: closed")
 
-// Mux is the bridge's single UDP port shared by all transports: N SO_REUSEPORT sockets, one
-// reader goroutine each, demultiplexing by first byte (RFC 7983) and by validated address.
+// Mux is the bridge's single UDP port shared by all transports: N SO_REUSEPORT sockets (one on
+// the portable path), one reader goroutine each, demultiplexing by first byte (RFC 7983) and by
+// validated address.
 type Mux struct {
 	cfg      Config
+	api      *socketAPI
 	log      *slog.Logger
 	socks    []*socket
 	v6       bool // sockets are AF_INET6 (dual-stack when bound to ::)
@@ -39,13 +41,17 @@ type Mux struct {
 	readers  sync.WaitGroup
 	closed   atomic.Bool
 	rejected atomic.Uint64 // data channels refused
+	// refusedChecks counts STUN requests an agent wanted to send to an address it may not check.
+	refusedChecks atomic.Uint64
 
 	// addrs maps a validated remote address to its transport; read per packet without locks,
-	// replaced copy-on-write under regMu.
-	addrs atomic.Pointer[map[netip.AddrPort]*Transport]
-	// ufrags maps a local ufrag to its transport; read per STUN request.
-	ufrags atomic.Pointer[map[string]*Transport]
+	// changed in place under regMu.
+	addrs *lookup[netip.AddrPort, *Transport]
+	// ufrags maps a local ufrag to its transport; read per STUN request, changed under regMu.
+	ufrags *lookup[string, *Transport]
 	regMu  sync.Mutex
+	// sources limits the STUN requests passed to agents per source IP address.
+	sources *sourceLimiter
 
 	txMu      sync.Mutex
 	pendingTx map[[12]byte]pendingTx // STUN requests the agents sent, to route the responses
@@ -63,7 +69,7 @@ type pendingTx struct {
 // goroutine adds to the receive counters; writers add once per batch.
 type socket struct {
 	conn  *net.UDPConn
-	batch *recvBatch
+	batch datagramReader
 	// epoch is odd while the reader is dispatching a batch; Transport.Close waits for it to move
 	// so that no HandleSRTP call is in flight after Close returns.
 	epoch atomic.Uint64
@@ -80,10 +86,12 @@ type socketStats struct {
 	garbage, unknownUfrag          atomic.Uint64
 	badIntegrity, unknownAddr      atomic.Uint64
 	notSecure, queueFull           atomic.Uint64
+	addrRefused, stunRateLimited   atomic.Uint64
 }
 
 // Listen binds cfg.Readers SO_REUSEPORT sockets on one port and starts one reader goroutine per
 // socket. Port 0 picks a free port for the first socket and binds the others to the same port.
+// The portable path (off Linux, or Config.PortableSockets) binds one socket whatever Readers says.
 func Listen(cfg Config) (*Mux, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -107,16 +115,21 @@ func Listen(cfg Config) (*Mux, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Mux{cfg: cfg, log: cfg.Logger.With("component", "transport"), cert: cert, pendingTx: map[[12]byte]pendingTx{}}
-	m.addrs.Store(&map[netip.AddrPort]*Transport{})
-	m.ufrags.Store(&map[string]*Transport{})
+	api := socketsFor(cfg)
+	if !api.reusePort {
+		cfg.Readers = 1
+	}
+	m := &Mux{cfg: cfg, api: api, log: cfg.Logger.With("component", "transport"), cert: cert, pendingTx: map[[12]byte]pendingTx{}}
+	m.addrs = newLookup[netip.AddrPort, *Transport](hashAddrPort)
+	m.ufrags = newLookup[string, *Transport](hashString)
+	m.sources = newSourceLimiter()
 	port := cfg.Port
 	buffer := cfg.SocketBuffer
 	if buffer == 0 {
 		buffer = DefaultSocketBuffer
 	}
 	for i := range cfg.Readers {
-		c, granted, err := listenUDP(network, net.JoinHostPort(host, strconv.Itoa(port)), buffer)
+		c, granted, err := api.listen(network, net.JoinHostPort(host, strconv.Itoa(port)), buffer)
 		if err != nil {
 			m.closeSockets()
 			return nil, fmt.Errorf("transport: bind UDP %s port %d (socket %d of %d): %w", network, port, i+1, cfg.Readers, err)
@@ -132,7 +145,7 @@ func Listen(cfg Config) (*Mux, error) {
 			// The kernel reports twice what it granted (it counts its bookkeeping).
 			m.log.Debug("UDP socket buffers", "asked", buffer, "rcvbuf", granted[0], "sndbuf", granted[1])
 		}
-		rb, err := newRecvBatch(c, readBatchSize, bufSize)
+		rb, err := api.newReader(c, readBatchSize, bufSize)
 		if err != nil {
 			c.Close()
 			m.closeSockets()
@@ -148,7 +161,7 @@ func Listen(cfg Config) (*Mux, error) {
 		m.readers.Add(1)
 		go m.readLoop(s)
 	}
-	m.log.Info("UDP port bound", "addr", m.local.String(), "readers", len(m.socks))
+	m.log.Info("UDP port bound", "addr", m.local.String(), "readers", len(m.socks), "sockets", api.name)
 	return m, nil
 }
 
@@ -187,9 +200,12 @@ func (m *Mux) Stats() MuxStats {
 		st.DroppedUnknownAddr += c.unknownAddr.Load()
 		st.DroppedNotSecure += c.notSecure.Load()
 		st.DroppedQueueFull += c.queueFull.Load()
-		st.DroppedSocketOverflow += socketDrops(s.conn)
+		st.DroppedSocketOverflow += m.api.drops(s.conn)
+		st.DroppedAddrRefused += c.addrRefused.Load()
+		st.DroppedSTUNRateLimited += c.stunRateLimited.Load()
 	}
 	st.RejectedDataChannels = m.rejected.Load()
+	st.RefusedChecks = m.refusedChecks.Load()
 	return st
 }
 
@@ -255,7 +271,7 @@ func (m *Mux) demux(s *socket, st *readerState, buf []byte, from netip.AddrPort)
 			s.stats.garbage.Add(1)
 			return
 		}
-		t := (*m.addrs.Load())[from]
+		t, _ := m.addrs.get(from)
 		if t == nil {
 			s.stats.unknownAddr.Add(1)
 			return
@@ -277,7 +293,7 @@ func (m *Mux) demux(s *socket, st *readerState, buf []byte, from netip.AddrPort)
 			s.stats.garbage.Add(1)
 			return
 		}
-		t := (*m.addrs.Load())[from]
+		t, _ := m.addrs.get(from)
 		if t == nil {
 			s.stats.unknownAddr.Add(1)
 			return
@@ -288,39 +304,43 @@ func (m *Mux) demux(s *socket, st *readerState, buf []byte, from netip.AddrPort)
 	}
 }
 
-// validate makes from a validated address of t (STUN with good integrity came from it).
-func (m *Mux) validate(from netip.AddrPort, t *Transport) {
-	if (*m.addrs.Load())[from] == t {
-		return
+// validate makes from a validated address of t (STUN with good integrity came from it). It
+// refuses, returning false, an address another transport has validated (a participant with
+// its own credentials could otherwise spoof another's address and take its media) and a new
+// address that was not signalled as a candidate (a peer-reflexive one) once the transport has
+// MaxRemoteAddrs of those. The cost is O(1) whatever the number of addresses on the port.
+func (m *Mux) validate(from netip.AddrPort, t *Transport) bool {
+	if owner, _ := m.addrs.get(from); owner == t {
+		return true
 	}
 	m.regMu.Lock()
 	defer m.regMu.Unlock()
 	if t.unregistered {
-		return
+		return false
 	}
-	old := *m.addrs.Load()
-	next := make(map[netip.AddrPort]*Transport, len(old)+1)
-	for k, v := range old {
-		next[k] = v
+	if owner, _ := m.addrs.get(from); owner != nil {
+		return owner == t
 	}
-	next[from] = t
-	m.addrs.Store(&next)
+	signalled := t.signalledAddr(from)
+	if !signalled && t.learned >= MaxRemoteAddrs {
+		return false
+	}
+	if !signalled {
+		t.learned++
+	}
+	t.addrs = append(t.addrs, from)
+	m.addrs.put(from, t)
+	return true
 }
 
 // register makes t reachable by its local ufrag; it fails if the ufrag is taken.
 func (m *Mux) register(t *Transport) bool {
 	m.regMu.Lock()
 	defer m.regMu.Unlock()
-	old := *m.ufrags.Load()
-	if _, taken := old[t.localUfrag]; taken {
+	if _, taken := m.ufrags.get(t.localUfrag); taken {
 		return false
 	}
-	next := make(map[string]*Transport, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
-	next[t.localUfrag] = t
-	m.ufrags.Store(&next)
+	m.ufrags.put(t.localUfrag, t)
 	return true
 }
 
@@ -329,22 +349,13 @@ func (m *Mux) register(t *Transport) bool {
 func (m *Mux) unregister(t *Transport) {
 	m.regMu.Lock()
 	t.unregistered = true
-	oldU := *m.ufrags.Load()
-	nextU := make(map[string]*Transport, len(oldU))
-	for k, v := range oldU {
-		if v != t {
-			nextU[k] = v
-		}
+	if owner, _ := m.ufrags.get(t.localUfrag); owner == t {
+		m.ufrags.remove(t.localUfrag)
 	}
-	m.ufrags.Store(&nextU)
-	oldA := *m.addrs.Load()
-	nextA := make(map[netip.AddrPort]*Transport, len(oldA))
-	for k, v := range oldA {
-		if v != t {
-			nextA[k] = v
-		}
+	for _, a := range t.addrs {
+		m.addrs.remove(a)
 	}
-	m.addrs.Store(&nextA)
+	t.addrs = nil
 	m.regMu.Unlock()
 
 	m.txMu.Lock()
@@ -379,6 +390,10 @@ func (m *Mux) writeTo(t *Transport, b []byte, to netip.AddrPort) (int, error) {
 		return 0, ErrClosed
 	}
 	if isSTUNRequest(b) {
+		if !t.mayCheck(to) {
+			m.refusedChecks.Add(1)
+			return len(b), nil // as if sent: the agent gives up on the pair by itself
+		}
 		m.rememberTx(t, b)
 	}
 	s := m.socks[0]
@@ -434,3 +449,9 @@ func listenAddresses(local netip.AddrPort, v6 bool) []net.Addr {
 	}
 	return out
 }
+
+// MaxRemoteAddrs caps the peer-reflexive remote addresses (not signalled as candidates) one
+// transport may validate over its lifetime: a browser behind NAT shows a handful, and every
+// address the mux passes on becomes a candidate the agent answers and checks. Signalled
+// candidates are bounded by MaxRemoteCandidates.
+const MaxRemoteAddrs = 8

@@ -14,6 +14,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// fastSockets is the Linux path: SO_REUSEPORT sockets, recvmmsg and sendmmsg.
+var fastSockets = &socketAPI{
+	name:      "recvmmsg",
+	reusePort: true,
+	listen:    listenUDP,
+	newReader: func(c *net.UDPConn, n, size int) (datagramReader, error) { return newRecvBatch(c, n, size) },
+	newSender: func(c *net.UDPConn, n int) (datagramSender, error) { return newSendBatch(c, n) },
+	drops:     socketDrops,
+}
+
 // listenUDP binds a UDP socket with SO_REUSEPORT so several sockets can share one port, and
 // asks for buffer bytes of receive and send buffer (buffer < 0: the kernel's default). It
 // returns the receive and send buffer sizes the kernel granted.
@@ -138,8 +148,7 @@ func (r *recvBatch) recv(fd uintptr) bool {
 	}
 }
 
-// read blocks until at least one datagram arrived, the socket closed, or readWakeup passed
-// (os.ErrDeadlineExceeded): the reader wakes at least that often to show it is alive.
+// read implements datagramReader.
 func (r *recvBatch) read(now time.Time) (int, error) {
 	if r.deadline.Sub(now) < readWakeup/2 {
 		r.deadline = now.Add(readWakeup)
@@ -156,7 +165,7 @@ func (r *recvBatch) read(now time.Time) (int, error) {
 	return r.n, nil
 }
 
-// datagram returns the i-th received payload (nil if it was truncated) and its source.
+// datagram implements datagramReader.
 func (r *recvBatch) datagram(i int) ([]byte, netip.AddrPort) {
 	h := &r.hdrs[i]
 	if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
@@ -204,6 +213,8 @@ type sendBatch struct {
 	name    unix.RawSockaddrInet6
 	namelen uint32
 	off, n  int // datagrams hdrs[off:n] still to send
+	sent    int // datagrams the kernel accepted
+	bytes   uint64
 	errno   error
 	fn      func(fd uintptr)
 }
@@ -245,28 +256,39 @@ func (s *sendBatch) send(fd uintptr) {
 		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[s.off])), uintptr(s.n-s.off), 0, 0, 0)
 		switch e {
 		case 0:
+			for i := s.off; i < s.off+int(n); i++ {
+				s.bytes += uint64(s.hdrs[i].Len) // the kernel sets each sent message's length
+			}
+			s.sent += int(n)
 			s.off += int(n)
 		case unix.EAGAIN:
-			// The send buffer is full: drop the rest of the batch (the caller counts it)
+			// The send buffer is full: drop the rest of the batch (the caller counts them)
 			// rather than wait for the poller, so one congested socket never stalls a sender
 			// behind a queue that keeps growing.
-			s.errno = e
+			if s.errno == nil {
+				s.errno = e
+			}
 			s.off = s.n
 		case unix.EINTR:
 		default:
 			// Skip the datagram the kernel refused (e.g. EMSGSIZE) and keep the rest flowing.
-			s.errno = e
+			if s.errno == nil {
+				s.errno = e
+			}
 			s.off++
 		}
 	}
 }
 
-// write sends datagrams [0:n) without waiting and returns the first per-datagram error, if
-// any (EAGAIN: the send buffer was full and the datagrams from there on were dropped).
-func (s *sendBatch) write(n int) error {
-	s.off, s.n, s.errno = 0, n, nil
-	if err := s.rc.Control(s.fn); err != nil {
-		return err
+// write implements datagramSender without waiting: the first per-datagram error is returned
+// (EAGAIN: the send buffer was full and the datagrams from there on were dropped).
+func (s *sendBatch) write(n int) (int, uint64, error) {
+	for i := range n {
+		s.hdrs[i].Len = 0
 	}
-	return s.errno
+	s.off, s.n, s.sent, s.bytes, s.errno = 0, n, 0, 0, nil
+	if err := s.rc.Control(s.fn); err != nil {
+		return 0, 0, err
+	}
+	return s.sent, s.bytes, s.errno
 }

@@ -55,7 +55,7 @@ func (m *Mux) handleSTUN(s *socket, st *readerState, buf []byte, from netip.Addr
 			s.stats.unknownUfrag.Add(1)
 			return
 		}
-		t := (*m.ufrags.Load())[string(local)]
+		t, _ := m.ufrags.get(string(local))
 		if t == nil {
 			s.stats.unknownUfrag.Add(1)
 			return
@@ -64,13 +64,22 @@ func (m *Mux) handleSTUN(s *socket, st *readerState, buf []byte, from netip.Addr
 			s.stats.badIntegrity.Add(1)
 			return
 		}
-		m.validate(from, t)
-		t.lastCheck.Store(st.batch.Now())
+		// Charged to the endpoint first, so that its excess does not use up its source's rate.
+		now := st.batch.Now()
+		if !t.stunRequests.allow(now, STUNRequestRate, STUNRequestBurst) || !m.sources.allow(from.Addr(), now) {
+			s.stats.stunRateLimited.Add(1)
+			return
+		}
+		if !m.validate(from, t) {
+			s.stats.addrRefused.Add(1)
+			return
+		}
+		t.lastCheck.Store(now)
 		t.deliver(s, buf, from)
 	case stun.ClassSuccessResponse, stun.ClassErrorResponse:
 		t := m.takeTx(msg.TransactionID)
 		if t == nil {
-			t = (*m.addrs.Load())[from]
+			t, _ = m.addrs.get(from)
 		}
 		if t == nil {
 			s.stats.unknownAddr.Add(1)
@@ -84,12 +93,15 @@ func (m *Mux) handleSTUN(s *socket, st *readerState, buf []byte, from netip.Addr
 			return
 		}
 		if msg.Type.Class == stun.ClassSuccessResponse {
-			m.validate(from, t)
+			if !m.validate(from, t) {
+				s.stats.addrRefused.Add(1)
+				return
+			}
 			t.lastCheck.Store(st.batch.Now())
 		}
 		t.deliver(s, buf, from)
 	default: // indication (keepalive)
-		t := (*m.addrs.Load())[from]
+		t, _ := m.addrs.get(from)
 		if t == nil {
 			s.stats.unknownAddr.Add(1)
 			return

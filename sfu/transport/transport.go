@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -8,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,9 +63,16 @@ type Transport struct {
 
 	events     chan func()
 	eventsDone chan struct{}
-	inCallback atomic.Bool
+	eventsG    atomic.Uint64 // id of the event goroutine, to tell a Close from a callback
 
-	unregistered bool // guarded by mux.regMu
+	unregistered bool             // guarded by mux.regMu
+	addrs        []netip.AddrPort // validated remote addresses, guarded by mux.regMu
+	learned      int              // how many of them were not signalled, guarded by mux.regMu
+	// stunRequests limits the STUN requests passed to the agent (STUNRequestRate).
+	stunRequests rateCell
+	// signalled holds the addresses of the remote candidates given to the agent (replaced
+	// copy-on-write under mu): with the validated ones, the only addresses it may check.
+	signalled atomic.Pointer[[]netip.AddrPort]
 
 	mu          sync.Mutex
 	state       State
@@ -287,10 +297,18 @@ func (t *Transport) SetRemoteDescription(d Description) error {
 		if strings.HasSuffix(c.IP, ".local") {
 			continue // mDNS-obfuscated host candidate: the peer is found as peer-reflexive instead
 		}
-		pc, err := ice.UnmarshalCandidate(candidateString(c))
+		pc, err := ice.UnmarshalCandidate(c.SDP())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("transport: remote candidate %s:%d: %w", c.IP, c.Port, err))
 			continue
+		}
+		if ip, err := netip.ParseAddr(pc.Address()); err == nil {
+			var next []netip.AddrPort
+			if old := t.signalled.Load(); old != nil {
+				next = append(next, *old...)
+			}
+			next = append(next, netip.AddrPortFrom(ip.Unmap(), uint16(pc.Port())))
+			t.signalled.Store(&next)
 		}
 		if err := t.agent.AddRemoteCandidate(pc); err != nil {
 			errs = append(errs, fmt.Errorf("transport: add remote candidate %s:%d: %w", c.IP, c.Port, err))
@@ -311,24 +329,27 @@ func (t *Transport) SetRemoteDescription(d Description) error {
 // costs the ICE agent a pair to check, so a hostile request cannot make it check thousands.
 const MaxRemoteCandidates = 64
 
-func candidateString(c Candidate) string {
-	comp := c.Component
-	if comp == 0 {
-		comp = 1
+// mayCheck says whether the agent may send a connectivity check to addr: a signalled remote
+// candidate, or an address this transport validated (authenticated STUN came from it). Any
+// other address would make the bridge a reflector for whoever can make the agent learn it.
+func (t *Transport) mayCheck(addr netip.AddrPort) bool {
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	if owner, _ := t.mux.addrs.get(addr); owner == t {
+		return true
 	}
-	typ := c.Type
-	if typ == "" {
-		typ = "host"
-	}
-	s := fmt.Sprintf("%s %d udp %d %s %d typ %s", c.Foundation, comp, c.Priority, c.IP, c.Port, typ)
-	if typ != "host" {
-		rel, rport := c.RelAddr, c.RelPort
-		if rel == "" {
-			rel, rport = "0.0.0.0", 0
+	return t.signalledAddr(addr)
+}
+
+// signalledAddr says whether addr is one of the remote candidates given to the agent.
+func (t *Transport) signalledAddr(addr netip.AddrPort) bool {
+	if s := t.signalled.Load(); s != nil {
+		for _, a := range *s {
+			if a == addr {
+				return true
+			}
 		}
-		s += fmt.Sprintf(" raddr %s rport %d", rel, rport)
 	}
-	return s
+	return false
 }
 
 // LastConsentCheck returns when the peer last sent an authenticated STUN message (a
@@ -403,15 +424,14 @@ func (t *Transport) emit(f func()) {
 
 func (t *Transport) eventLoop() {
 	defer close(t.eventsDone)
+	t.eventsG.Store(goroutineID())
 	for {
 		select {
 		case f := <-t.events:
 			if t.ctx.Err() != nil {
 				return
 			}
-			t.inCallback.Store(true)
 			f()
-			t.inCallback.Store(false)
 		case <-t.ctx.Done():
 			return
 		}
@@ -506,10 +526,11 @@ func (t *Transport) keep(set func()) bool {
 	return true
 }
 
-// Close stops every goroutine of this transport and unregisters its ufrag and addresses; the
-// Handler is not called after it returns. Close may be called from a Handler callback other
-// than HandleSRTP (e.g. on StateFailed); it then returns without waiting for that callback to
-// finish. It must not be called from HandleSRTP (it would wait up to a second for the reader).
+// Close stops every goroutine of this transport and unregisters its ufrag and addresses; no
+// Handler call is running or starts after it returns. Close may be called from a Handler
+// callback other than HandleSRTP (e.g. on StateFailed): it then waits for everything but that
+// callback, which is its caller. It must not be called from HandleSRTP (it would wait up to a
+// second for the reader).
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	if t.closed {
@@ -540,11 +561,26 @@ func (t *Transport) Close() error {
 	t.conn4.Close()
 	t.conn6.Close()
 	t.wg.Wait()
-	if !t.inCallback.Load() {
+	if g := goroutineID(); g == 0 || g != t.eventsG.Load() {
 		<-t.eventsDone
 	}
 	if err != nil && !errors.Is(err, ice.ErrClosed) {
 		return fmt.Errorf("transport: close ICE agent: %w", err)
 	}
 	return nil
+}
+
+// goroutineID returns the calling goroutine's id, read from the first line of its stack trace
+// ("goroutine 123 [running]:"); 0 if that cannot be read. Close uses it only to tell whether it
+// runs on the transport's event goroutine, where waiting for that goroutine would deadlock.
+func goroutineID() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b, ok := bytes.CutPrefix(b, []byte("goroutine "))
+	if !ok {
+		return 0
+	}
+	id, _, _ := bytes.Cut(b, []byte(" "))
+	n, _ := strconv.ParseUint(string(id), 10, 64)
+	return n
 }

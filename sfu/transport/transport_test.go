@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,7 +72,14 @@ func (r *recorder) rtpPackets() [][]byte {
 
 func listenLoopback(t testing.TB) *Mux {
 	t.Helper()
-	m, err := Listen(Config{BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 2, Logger: slog.New(slog.DiscardHandler)})
+	return listenLoopbackWith(t, Config{})
+}
+
+// listenLoopbackWith binds a mux on 127.0.0.1 with two readers and cfg's other settings.
+func listenLoopbackWith(t testing.TB, cfg Config) *Mux {
+	t.Helper()
+	cfg.BindAddr, cfg.Readers, cfg.Logger = netip.MustParseAddr("127.0.0.1"), 2, slog.New(slog.DiscardHandler)
+	m, err := Listen(cfg)
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
@@ -252,13 +260,17 @@ func TestTransportConnectsPionClient(t *testing.T) {
 		dtls    dtls.SRTPProtectionProfile
 		profile srtp.ProtectionProfile
 		passive bool
+		// portable forces the socket path other platforms take (one socket, plain reads and
+		// writes), so that Linux CI runs it end to end.
+		portable bool
 	}{
-		{"AEAD_AES_128_GCM", dtls.SRTP_AEAD_AES_128_GCM, srtp.ProtectionProfileAeadAes128Gcm, false},
-		{"AES128_CM_HMAC_SHA1_80", dtls.SRTP_AES128_CM_HMAC_SHA1_80, srtp.ProtectionProfileAes128CmHmacSha1_80, false},
-		{"bridge DTLS client", 0, srtp.ProtectionProfileAeadAes128Gcm, true},
+		{"AEAD_AES_128_GCM", dtls.SRTP_AEAD_AES_128_GCM, srtp.ProtectionProfileAeadAes128Gcm, false, false},
+		{"AES128_CM_HMAC_SHA1_80", dtls.SRTP_AES128_CM_HMAC_SHA1_80, srtp.ProtectionProfileAes128CmHmacSha1_80, false, false},
+		{"bridge DTLS client", 0, srtp.ProtectionProfileAeadAes128Gcm, true, false},
+		{"portable sockets", 0, srtp.ProtectionProfileAeadAes128Gcm, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := listenLoopback(t)
+			m := listenLoopbackWith(t, Config{PortableSockets: tc.portable})
 			tr, r, c := connect(t, m, clientOptions{profile: tc.dtls, passive: tc.passive})
 			keys := recv(t, r.keys, "SRTP keys")
 			if keys.Profile != tc.profile {
@@ -564,5 +576,56 @@ func TestConsentChecksShowAnIdlePeerIsThere(t *testing.T) {
 			t.Fatalf("no ICE check from the idle peer since %v", first)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// secureBlocker holds HandleSecure until release is closed.
+type secureBlocker struct {
+	*recorder
+	entered, release chan struct{}
+	returned         atomic.Bool
+}
+
+func (h *secureBlocker) HandleSecure(SRTPKeys) {
+	close(h.entered)
+	<-h.release
+	h.returned.Store(true)
+}
+
+// Close from another goroutine waits for a Handler call in progress: after it returns, nothing
+// of the transport's runs in the Handler any more.
+func TestCloseWaitsForARunningCallback(t *testing.T) {
+	m := listenLoopback(t)
+	h := &secureBlocker{recorder: newRecorder(), entered: make(chan struct{}), release: make(chan struct{})}
+	tr, err := m.NewTransport(Options{ICEControlling: true}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	defer func() {
+		if !released {
+			close(h.release)
+		}
+		tr.Close()
+	}()
+	_, remote := newClient(t, tr.LocalDescription(), clientOptions{})
+	if err := tr.SetRemoteDescription(remote); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, h.entered, "HandleSecure")
+	closed := make(chan bool, 1)
+	go func() {
+		tr.Close()
+		closed <- h.returned.Load()
+	}()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while HandleSecure was still running")
+	case <-time.After(300 * time.Millisecond): // Close is (still) waiting, as it must
+	}
+	close(h.release)
+	released = true
+	if returned := recv(t, closed, "Close after HandleSecure returned"); !returned {
+		t.Fatal("Close returned before HandleSecure did")
 	}
 }

@@ -23,7 +23,7 @@ func (u *iceUDPMux) GetListenAddresses() []net.Addr { return u.m.listen }
 func (u *iceUDPMux) RemoveConnByUfrag(string) {} // Transport.Close unregisters
 
 func (u *iceUDPMux) GetConn(ufrag string, addr net.Addr) (net.PacketConn, error) {
-	t := (*u.m.ufrags.Load())[ufrag]
+	t, _ := u.m.ufrags.get(ufrag)
 	if t == nil {
 		return nil, fmt.Errorf("transport: no transport with ufrag %q", ufrag)
 	}

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/template"
 	"time"
 )
@@ -137,7 +136,7 @@ func (p *Process) start(ctx context.Context, conf string) error {
 	logStart := p.logSize()
 	cmd := exec.Command("prosody", "--config", conf, "-F")
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = dieWithParent()
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return fmt.Errorf("start prosody: %w", err)
@@ -183,12 +182,15 @@ func (p *Process) Stop() {
 
 // Freeze stops prosody with SIGSTOP: its sockets stay open and the kernel still accepts
 // connections, but nothing is answered, like a hung server. Thaw resumes it.
-func (p *Process) Freeze() error { return p.signal(syscall.SIGSTOP) }
+func (p *Process) Freeze() error { return p.signal(sigStop) }
 
 // Thaw resumes a frozen prosody with SIGCONT.
-func (p *Process) Thaw() error { return p.signal(syscall.SIGCONT) }
+func (p *Process) Thaw() error { return p.signal(sigCont) }
 
-func (p *Process) signal(sig syscall.Signal) error {
+func (p *Process) signal(sig os.Signal) error {
+	if sig == nil {
+		return errors.New("stopping and resuming prosody is not supported on this platform")
+	}
 	if p.cmd == nil {
 		return errors.New("prosody is not running")
 	}

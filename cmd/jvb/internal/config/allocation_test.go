@@ -89,6 +89,8 @@ func TestBadAllocationValues(t *testing.T) {
 		{"last-n fraction", "videobridge.cc.jvb-last-n = 2.5\n", []string{"videobridge.cc.jvb-last-n", "2.5", "number of video sources"}},
 		{"last-n huge", "videobridge.cc.jvb-last-n = 100001\n", []string{"videobridge.cc.jvb-last-n", "100001", "0 to 100000"}},
 		{"height with unit", "videobridge.cc.default-max-height-px = 180px\n", []string{"videobridge.cc.default-max-height-px", "180px", "height in pixels"}},
+		{"height with spaced unit", "videobridge.cc.default-max-height-px = 180 px\n", []string{"videobridge.cc.default-max-height-px", `"180 px"`, "height in pixels"}},
+		{"height half quoted", "videobridge.cc.default-max-height-px = \"180\"px\n", []string{"videobridge.cc.default-max-height-px", `"180px"`, "height in pixels"}},
 		{"height too big", "videobridge.cc.initial-max-height-px = 36000\n", []string{"videobridge.cc.initial-max-height-px", "36000", "0 to 10000"}},
 		{"legacy height", "videobridge.cc.thumbnail-max-height-px = -5\n", []string{"videobridge.cc.thumbnail-max-height-px", "-5", "height in pixels"}},
 		{"onstage height negative", "videobridge.cc.onstage-preferred-height-px = -1\n", []string{"videobridge.cc.onstage-preferred-height-px", "-1", "0 to 10000"}},

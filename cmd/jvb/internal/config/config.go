@@ -46,12 +46,17 @@ type Config struct {
 	EntityExpiration time.Duration // videobridge.entity-expiration.timeout
 	Relay            Relay
 	Allocation       Allocation // videobridge.cc.* and videobridge.ssrc-limit.*
-	Release          string     // videobridge.version.release, appended to the version by jicofo
-	InstanceID       string     // JVB_INSTANCE_ID, only logged
+	Limits           Limits
+	Release          string // videobridge.version.release, appended to the version by jicofo
+	InstanceID       string // JVB_INSTANCE_ID, only logged
 
 	LogFormat string // "text" or "json"
 	LogLevel  slog.Level
 	Pprof     bool // /debug/pprof on the private server
+
+	// StandaloneHosts are host names the standalone page answers to besides IP literals and
+	// localhost (JVB_STANDALONE_HOSTS, comma-separated; gojvb only).
+	StandaloneHosts []string
 
 	// Ignored lists settings that were given but have no effect in this bridge
 	// (JVM, STUN, sidecar, websocket variables); cmd/jvb logs them once.
@@ -81,6 +86,18 @@ type REST struct {
 	Prometheus bool
 	Version    bool
 }
+
+// Limits are gojvb's caps on what the bridge holds at once (videobridge.limits.*,
+// JVB_MAX_CONFERENCES, JVB_MAX_ENDPOINTS, JVB_MAX_ENDPOINTS_PER_CONFERENCE): 0 takes the
+// COLIBRI2 handler's default, -1 means no cap. JVB itself has no such settings.
+type Limits struct {
+	MaxConferences            int
+	MaxEndpoints              int
+	MaxEndpointsPerConference int
+}
+
+// maxLimit bounds a cap setting, so that a typo cannot overflow anything.
+const maxLimit = 1_000_000
 
 // Shutdown is videobridge.shutdown.*.
 type Shutdown struct {
@@ -228,6 +245,9 @@ func validateXMPP(x XMPPClient) []error {
 		}
 	}
 	need("HOSTNAME", x.Hostname)
+	if x.Hostname != "" && !validHost(x.Hostname) {
+		errs = append(errs, &Error{Source: "config", Key: key + "HOSTNAME", Value: x.Hostname, Expected: "a host name or IP address"})
+	}
 	need("USERNAME", x.Username)
 	need("PASSWORD", x.Password)
 	need("MUC_NICKNAME", x.MUCNickname)

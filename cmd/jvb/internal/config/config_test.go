@@ -3,10 +3,12 @@ package config
 import (
 	"errors"
 	"flag"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -310,7 +312,7 @@ func TestBadValuesNameKeyValueAndExpectation(t *testing.T) {
 		wants []string // substrings of the error
 	}{
 		{"port", nil, map[string]string{"JVB_PORT": "abc"}, "", []string{"JVB_PORT", `"abc"`, "port number"}},
-		{"port range", nil, map[string]string{"JVB_PORT": "70000"}, "", []string{"JVB_PORT", "70000", "1-65535"}},
+		{"port range", nil, map[string]string{"JVB_PORT": "70000"}, "", []string{"JVB_PORT", "70000", "0-65535"}},
 		{"advertise", nil, map[string]string{"JVB_ADVERTISE_IPS": "meet.example.com"}, "", []string{"JVB_ADVERTISE_IPS", "meet.example.com", "IP address"}},
 		{"advertise port", nil, map[string]string{"JVB_ADVERTISE_IPS": "192.0.2.1#0"}, "", []string{"JVB_ADVERTISE_IPS", "192.0.2.1#0", "#port"}},
 		{"docker host", nil, map[string]string{"DOCKER_HOST_ADDRESS": "x"}, "", []string{"DOCKER_HOST_ADDRESS", `"x"`}},
@@ -401,5 +403,86 @@ func TestParseDuration(t *testing.T) {
 		if _, err := parseDuration(in); err == nil {
 			t.Errorf("parseDuration(%q) accepted", in)
 		}
+	}
+}
+
+// The caps read the same from jvb.conf and the environment (which wins), with the same checks.
+func TestLimitsFromFileAndEnv(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "jvb.conf", "videobridge.limits { max-conferences = 10, max-endpoints = -1, max-endpoints-per-conference = 7 }\n")
+	cfg, err := Load([]string{"--config", p}, envOf(map[string]string{"JVB_MAX_CONFERENCES": "20"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Limits{MaxConferences: 20, MaxEndpoints: -1, MaxEndpointsPerConference: 7}); cfg.Limits != want {
+		t.Fatalf("limits %+v, want %+v", cfg.Limits, want)
+	}
+	for _, env := range []map[string]string{{"JVB_MAX_ENDPOINTS": "-2"}, {"JVB_MAX_ENDPOINTS": "many"}} {
+		if _, err := Load(nil, envOf(env)); err == nil || !strings.Contains(err.Error(), "JVB_MAX_ENDPOINTS") {
+			t.Errorf("env %v: err %v, want one naming JVB_MAX_ENDPOINTS", env, err)
+		}
+	}
+	bad := writeFile(t, t.TempDir(), "jvb.conf", "videobridge.limits.max-conferences = -5\n")
+	if _, err := Load([]string{"--config", bad}, envOf(nil)); err == nil || !strings.Contains(err.Error(), "limits.max-conferences") {
+		t.Errorf("file max-conferences = -5: err %v", err)
+	}
+}
+
+// A value means the same whatever its source: the media port 0 (any free port) is accepted
+// from the environment as from jvb.conf and --port; XMPP servers take IPv6 literals as the
+// image does, and a host that can never resolve is a startup error, not endless retries.
+func TestSameValidationWhateverTheSource(t *testing.T) {
+	cfg, err := Load(nil, envOf(map[string]string{"JVB_PORT": "0"}))
+	if err != nil || cfg.Port != 0 {
+		t.Fatalf("JVB_PORT=0: port %v, err %v", cfg, err)
+	}
+	p := writeFile(t, t.TempDir(), "jvb.conf", "videobridge.ice.udp.port = 0\n")
+	if cfg, err := Load([]string{"--config", p}, envOf(nil)); err != nil || cfg.Port != 0 {
+		t.Fatalf("ice.udp.port = 0: %v", err)
+	}
+	for _, tc := range []struct {
+		servers string
+		want    []string // host:port of each connection; nil: refused
+	}{
+		{"[::1]:5223", []string{"[::1]:5223"}},
+		{"::1", []string{"[::1]:5222"}},
+		{"[2001:db8::1]", []string{"[2001:db8::1]:5222"}},
+		{"xmpp.example, 192.0.2.1:5300", []string{"xmpp.example:5222", "192.0.2.1:5300"}},
+		{"xmpp example", nil},
+		{"xmpp.example:0", nil},
+		{"[::1", nil},
+		{"a..b", nil},
+	} {
+		cfg, err := Load(nil, envOf(map[string]string{"JVB_AUTH_PASSWORD": "pw", "XMPP_SERVER": tc.servers}))
+		if tc.want == nil {
+			if err == nil || !strings.Contains(err.Error(), "XMPP_SERVER") {
+				t.Errorf("XMPP_SERVER=%q: err %v, want a refusal naming XMPP_SERVER", tc.servers, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("XMPP_SERVER=%q: %v", tc.servers, err)
+			continue
+		}
+		var got []string
+		for _, x := range cfg.XMPP {
+			got = append(got, net.JoinHostPort(x.Hostname, strconv.Itoa(x.Port)))
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("XMPP_SERVER=%q: %v, want %v", tc.servers, got, tc.want)
+		}
+	}
+	bad := writeFile(t, t.TempDir(), "jvb.conf", `videobridge.apis.xmpp-client.configs.x { HOSTNAME = "bad host", USERNAME = u, PASSWORD = p, MUC_JIDS = "b@m", MUC_NICKNAME = n }`+"\n")
+	if _, err := Load([]string{"--config", bad}, envOf(nil)); err == nil || !strings.Contains(err.Error(), "HOSTNAME") {
+		t.Errorf("HOSTNAME with a space in jvb.conf: err %v", err)
+	}
+}
+
+func TestStandaloneHosts(t *testing.T) {
+	cfg, err := Load(nil, envOf(map[string]string{"JVB_STANDALONE_HOSTS": "meet.example, bridge.lan"}))
+	if err != nil || !reflect.DeepEqual(cfg.StandaloneHosts, []string{"meet.example", "bridge.lan"}) {
+		t.Fatalf("hosts %v, err %v", cfg, err)
+	}
+	if _, err := Load(nil, envOf(map[string]string{"JVB_STANDALONE_HOSTS": "meet example"})); err == nil || !strings.Contains(err.Error(), "JVB_STANDALONE_HOSTS") {
+		t.Fatalf("a host with a space: err %v", err)
 	}
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"sort"
@@ -13,6 +15,7 @@ var usedEnv = []string{
 	"COLIBRI_REST_ENABLED", "DOCKER_HOST_ADDRESS", "ENABLE_COLIBRI_WEBSOCKET", "ENABLE_JVB_XMPP_SERVER", "ENABLE_OCTO", "HOSTNAME",
 	"JVB_ADVERTISE_IPS", "JVB_ADVERTISE_PRIVATE_CANDIDATES", "JVB_AUTH_PASSWORD", "JVB_AUTH_USER",
 	"JVB_BREWERY_MUC", "JVB_CONFIG", "JVB_DISABLE_XMPP", "JVB_INSTANCE_ID", "JVB_MUC_NICKNAME",
+	"JVB_MAX_CONFERENCES", "JVB_MAX_ENDPOINTS", "JVB_MAX_ENDPOINTS_PER_CONFERENCE", "JVB_STANDALONE_HOSTS",
 	"JVB_OCTO_BIND_ADDRESS", "JVB_OCTO_REGION", "JVB_OCTO_RELAY_ID", "JVB_PORT", "JVB_REQUIRE_VALID_ADDRESS",
 	"JVB_XMPP_AUTH_DOMAIN", "JVB_XMPP_INTERNAL_MUC_DOMAIN", "JVB_XMPP_PORT", "JVB_XMPP_SERVER",
 	"SHUTDOWN_REST_ENABLED", "TZ", "XMPP_AUTH_DOMAIN", "XMPP_INTERNAL_MUC_DOMAIN", "XMPP_PORT", "XMPP_SERVER",
@@ -100,10 +103,54 @@ func (r *envReader) port(key string, def int) int {
 	return n
 }
 
+// limit reads a cap: -1 (none), 0 (default) or a positive count.
+func (r *envReader) limit(key string, def int) int {
+	v, ok := lookup(r.env, key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < -1 || n > maxLimit {
+		r.bad(key, v, fmt.Sprintf("a count from 1 to %d, 0 for the default or -1 for no limit", maxLimit))
+		return def
+	}
+	return n
+}
+
+// udpPort reads the media port: 0 (any free port) to 65535, as in jvb.conf and --port.
+func (r *envReader) udpPort(key string, def int) int {
+	v, ok := lookup(r.env, key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 65535 {
+		r.bad(key, v, "a port number 0-65535 (0: any free port)")
+		return def
+	}
+	return n
+}
+
 func applyEnv(cfg *Config, env Env) []error {
 	r := &envReader{env: env}
+	cfg.Limits.MaxConferences = r.limit("JVB_MAX_CONFERENCES", cfg.Limits.MaxConferences)
+	cfg.Limits.MaxEndpoints = r.limit("JVB_MAX_ENDPOINTS", cfg.Limits.MaxEndpoints)
+	cfg.Limits.MaxEndpointsPerConference = r.limit("JVB_MAX_ENDPOINTS_PER_CONFERENCE", cfg.Limits.MaxEndpointsPerConference)
+	if v, ok := lookup(env, "JVB_STANDALONE_HOSTS"); ok {
+		cfg.StandaloneHosts = nil
+		for h := range strings.SplitSeq(v, ",") {
+			if h = strings.TrimSpace(h); h == "" {
+				continue
+			}
+			if !validHost(h) {
+				r.bad("JVB_STANDALONE_HOSTS", v, "a comma-separated list of host names")
+				break
+			}
+			cfg.StandaloneHosts = append(cfg.StandaloneHosts, h)
+		}
+	}
 	if _, ok := lookup(env, "JVB_PORT"); ok {
-		cfg.Port = r.port("JVB_PORT", cfg.Port)
+		cfg.Port = r.udpPort("JVB_PORT", cfg.Port)
 	}
 	ips, ok := lookup(env, "JVB_ADVERTISE_IPS")
 	key := "JVB_ADVERTISE_IPS"
@@ -143,6 +190,61 @@ func applyEnv(cfg *Config, env Env) []error {
 	return r.errs
 }
 
+// splitServer splits one XMPP_SERVER entry: host, host:port, an IPv6 literal with or without
+// brackets, or [IPv6]:port. The host must be a usable host name or address (validHost).
+func splitServer(entry string, defPort int) (string, int, bool) {
+	literal := entry
+	if strings.HasPrefix(entry, "[") && strings.HasSuffix(entry, "]") {
+		literal = entry[1 : len(entry)-1]
+	}
+	if a, err := netip.ParseAddr(literal); err == nil && a.Zone() == "" {
+		return a.String(), defPort, true
+	}
+	host, p, err := net.SplitHostPort(entry)
+	if err != nil {
+		if strings.ContainsAny(entry, ":[]") {
+			return "", 0, false
+		}
+		host, p = entry, ""
+	}
+	port := defPort
+	if p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return "", 0, false
+		}
+		port = n
+	}
+	if !validHost(host) {
+		return "", 0, false
+	}
+	return host, port, true
+}
+
+// validHost accepts an IP address or a DNS name (letters, digits, '-' and '_' in dot-separated
+// labels of at most 63 bytes, 253 in all): a name with spaces or other characters can never
+// resolve, and would only make the client retry forever.
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // applyEnvXMPP renders the xmpp-client configs like the image's jvb.conf template does:
 // one "shard<i>" per XMPP_SERVER entry. Without JVB_AUTH_PASSWORD the environment defines no
 // XMPP client (the image would refuse to start; this bridge runs without XMPP instead).
@@ -178,14 +280,10 @@ func applyEnvXMPP(cfg *Config, r *envReader) {
 		if entry == "" {
 			continue
 		}
-		host, port := entry, defPort
-		if h, p, found := strings.Cut(entry, ":"); found {
-			n, err := strconv.Atoi(p)
-			if err != nil || n < 1 || n > 65535 || h == "" {
-				r.bad("XMPP_SERVER", servers, "a comma-separated list of host or host:port (port 1-65535; "+portKey+" is the default port)")
-				return
-			}
-			host, port = h, n
+		host, port, ok := splitServer(entry, defPort)
+		if !ok {
+			r.bad("XMPP_SERVER", servers, "a comma-separated list of host, host:port, [IPv6] or [IPv6]:port (port 1-65535; "+portKey+" is the default port)")
+			return
 		}
 		clients = append(clients, XMPPClient{
 			ID:                             "shard" + strconv.Itoa(i),

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/gurkankaymak/hocon"
 )
 
 // maxIncludeDepth stops include cycles.
@@ -21,18 +19,11 @@ const maxIncludeDepth = 8
 // include required("f"), include required(file("f")).
 var includeLine = regexp.MustCompile(`(?m)^[ \t]*include[ \t]+(required\([ \t]*)?(file\([ \t]*)?"([^"]+)"[ \t]*\)?[ \t]*\)?[ \t]*$`)
 
-// bareIPv4 matches an unquoted IPv4 value (host = 0.0.0.0), which the HOCON library cannot
-// parse but Typesafe Config (and the docker image's jvb.conf) accepts.
-var bareIPv4 = regexp.MustCompile(`([=:][ \t]*)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})([ \t]*(?:[,}\]\n#]|//|$))`)
-
-// substPath is what may stand between "${" and "}".
-var substPath = regexp.MustCompile(`^\??[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
-
 // readHOCON parses path and the files it includes. Includes are resolved relative to the
 // including file and merged after the including file's own keys (the docker image's
 // `include "custom-jvb.conf"` is the last line); a missing include is skipped unless
 // required(...).
-func readHOCON(path string, chain []string) (hocon.Object, error) {
+func readHOCON(path string, chain []string, env Env) (hObject, error) {
 	if len(chain) > maxIncludeDepth {
 		return nil, fmt.Errorf("config: %s: includes nested deeper than %d", path, maxIncludeDepth)
 	}
@@ -62,16 +53,12 @@ func readHOCON(path string, chain []string) (hocon.Object, error) {
 		incs = append(incs, inc{path: p, required: m[1] != ""})
 		return ""
 	})
-	text = bareIPv4.ReplaceAllString(text, `$1"$2"$3`)
-	if err := precheck(text); err != nil {
-		return nil, fmt.Errorf("config: %s is not valid HOCON: %w", path, err)
-	}
-	root, err := parseHOCON(text)
+	root, err := parseHOCON(text, env)
 	if err != nil {
 		return nil, fmt.Errorf("config: %s is not valid HOCON: %w", path, err)
 	}
 	for _, in := range incs {
-		sub, err := readHOCON(in.path, chain)
+		sub, err := readHOCON(in.path, chain, env)
 		if err != nil {
 			if !in.required && errors.Is(err, os.ErrNotExist) {
 				continue
@@ -83,118 +70,17 @@ func readHOCON(path string, chain []string) (hocon.Object, error) {
 	return root, nil
 }
 
-// precheck rejects malformed input that the HOCON library loops on forever instead of
-// reporting: unclosed strings, unclosed "${" substitutions and unbalanced or mismatched
-// brackets. It is a lexical pass only; the library does the real parsing.
-func precheck(text string) error {
-	var stack []byte
-	line := 1
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		switch {
-		case c == '\n':
-			line++
-		case c == '#' || c == '/' && i+1 < len(text) && text[i+1] == '/':
-			for i < len(text) && text[i] != '\n' {
-				i++
-			}
-			i-- // let the newline be counted
-		case strings.HasPrefix(text[i:], `"""`):
-			end := strings.Index(text[i+3:], `"""`)
-			if end < 0 {
-				return fmt.Errorf("line %d: unclosed \"\"\" string", line)
-			}
-			line += strings.Count(text[i:i+3+end], "\n")
-			i += 3 + end + 2
-			for i+1 < len(text) && text[i+1] == '"' { // """a"""" ends at the last quote
-				i++
-			}
-		case c == '"':
-			j := i + 1
-			for ; j < len(text) && text[j] != '"'; j++ {
-				if text[j] == '\\' {
-					j++
-				} else if text[j] == '\n' {
-					return fmt.Errorf("line %d: unclosed string", line)
-				}
-			}
-			if j >= len(text) {
-				return fmt.Errorf("line %d: unclosed string", line)
-			}
-			i = j
-		case c == '$' && i+1 < len(text) && text[i+1] == '{':
-			j := strings.IndexAny(text[i:], "}\n")
-			if j < 0 || text[i+j] != '}' {
-				return fmt.Errorf("line %d: substitution ${ is not closed", line)
-			}
-			if !substPath.MatchString(text[i+2 : i+j]) {
-				return fmt.Errorf("line %d: substitution %q: expected ${path} or ${?path}", line, text[i:i+j+1])
-			}
-			i += j
-		case c == '{' || c == '[':
-			stack = append(stack, c)
-		case c == '}' || c == ']':
-			open := byte('{')
-			if c == ']' {
-				open = '['
-			}
-			if len(stack) == 0 || stack[len(stack)-1] != open {
-				return fmt.Errorf("line %d: unexpected %q", line, c)
-			}
-			stack = stack[:len(stack)-1]
-		}
-	}
-	if len(stack) > 0 {
-		return fmt.Errorf("line %d: %q is never closed", line, stack[len(stack)-1])
-	}
-	return nil
-}
-
-// parseHOCON wraps the library, which panics on some malformed input.
-func parseHOCON(text string) (obj hocon.Object, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			obj, err = nil, fmt.Errorf("parser failed: %v", r)
-		}
-	}()
-	if strings.TrimSpace(text) == "" {
-		return hocon.Object{}, nil
-	}
-	c, err := hocon.ParseString(text)
-	if err != nil {
-		return nil, err
-	}
-	o, ok := c.GetRoot().(hocon.Object)
-	if !ok {
-		return nil, errors.New("the root must be an object, not an array")
-	}
-	return o, nil
-}
-
-// merge copies src into dst; objects merge key by key, anything else replaces.
-func merge(dst, src hocon.Object) {
-	for k, v := range src {
-		if so, ok := v.(hocon.Object); ok {
-			if do, ok := dst[k].(hocon.Object); ok {
-				merge(do, so)
-				continue
-			}
-		}
-		dst[k] = v
-	}
-}
-
 // fileReader reads typed values by dotted path and records errors naming the key.
 type fileReader struct {
-	root hocon.Object
+	root hObject
 	path string
 	errs []error
 }
 
-func (f *fileReader) get(key string) (hocon.Value, bool) {
-	var cur hocon.Value = f.root
+func (f *fileReader) get(key string) (hValue, bool) {
+	var cur hValue = f.root
 	for _, part := range strings.Split(key, ".") {
-		o, ok := cur.(hocon.Object)
+		o, ok := cur.(hObject)
 		if !ok {
 			return nil, false
 		}
@@ -202,30 +88,14 @@ func (f *fileReader) get(key string) (hocon.Value, bool) {
 			return nil, false
 		}
 	}
-	if _, isNull := cur.(hocon.Null); isNull {
+	if _, isNull := cur.(hNull); isNull {
 		return nil, false
 	}
 	return cur, true
 }
 
-func (f *fileReader) bad(key string, v hocon.Value, want string) {
+func (f *fileReader) bad(key string, v hValue, want string) {
 	f.errs = append(f.errs, &Error{Source: f.path, Key: key, Value: text(v), Expected: want})
-}
-
-// text is a value as the operator wrote it, without quotes.
-func text(v hocon.Value) string {
-	if v == nil {
-		return ""
-	}
-	if s, ok := v.(hocon.String); ok {
-		return strings.Trim(string(s), `"`)
-	}
-	if v.Type() == hocon.ConcatenationType {
-		// An unquoted value with letters after digits (180px, 5 sec) is a concatenation,
-		// which the library renders with its parts' quotes: show what the operator wrote.
-		return strings.ReplaceAll(v.String(), `"`, "")
-	}
-	return strings.Trim(v.String(), `"`)
 }
 
 func (f *fileReader) str(key string, dst *string) bool {
@@ -234,7 +104,7 @@ func (f *fileReader) str(key string, dst *string) bool {
 		return false
 	}
 	switch v.(type) {
-	case hocon.Object, hocon.Array:
+	case hObject, hArray:
 		f.bad(key, v, "a string")
 		return false
 	}
@@ -247,7 +117,7 @@ func (f *fileReader) boolean(key string, dst *bool) {
 	if !ok {
 		return
 	}
-	if b, ok := v.(hocon.Boolean); ok {
+	if b, ok := v.(hBool); ok {
 		*dst = bool(b)
 		return
 	}
@@ -284,14 +154,6 @@ func (f *fileReader) duration(key string, dst *time.Duration) bool {
 	v, ok := f.get(key)
 	if !ok {
 		return false
-	}
-	if d, ok := v.(hocon.Duration); ok {
-		if d < 0 {
-			f.bad(key, v, "a non-negative duration")
-			return false
-		}
-		*dst = time.Duration(d)
-		return true
 	}
 	d, err := parseDuration(text(v))
 	if err != nil {
@@ -334,7 +196,7 @@ func parseDuration(s string) (time.Duration, error) {
 // applyFile reads jvb.conf. It reports whether presence-interval was set, the bad values, and
 // a fatal error when the file cannot be read or parsed.
 func applyFile(cfg *Config, path string, env Env) (bool, []error, error) {
-	root, err := readHOCON(path, nil)
+	root, err := readHOCON(path, nil, env)
 	if err != nil {
 		return false, nil, err
 	}
@@ -369,6 +231,9 @@ func applyFile(cfg *Config, path string, env Env) (bool, []error, error) {
 	f.duration(vb+"entity-expiration.timeout", &cfg.EntityExpiration)
 	f.str(vb+"version.release", &cfg.Release)
 	readAllocation(f, &cfg.Allocation)
+	f.integer(vb+"limits.max-conferences", &cfg.Limits.MaxConferences, -1, maxLimit)
+	f.integer(vb+"limits.max-endpoints", &cfg.Limits.MaxEndpoints, -1, maxLimit)
+	f.integer(vb+"limits.max-endpoints-per-conference", &cfg.Limits.MaxEndpointsPerConference, -1, maxLimit)
 	readWebSockets(f, cfg)
 
 	// videobridge.octo.* is the legacy spelling; relay.* wins.
@@ -400,14 +265,14 @@ func readStaticMappings(f *fileReader, cfg *Config) {
 	if !ok {
 		return
 	}
-	arr, ok := v.(hocon.Array)
+	arr, ok := v.(hArray)
 	if !ok {
 		f.bad(key, v, "a list of {local-address, public-address, [local-port, public-port], name} objects")
 		return
 	}
 	var out []AdvertisedAddr
 	for i, item := range arr {
-		o, ok := item.(hocon.Object)
+		o, ok := item.(hObject)
 		k := fmt.Sprintf("%s[%d]", key, i)
 		if !ok {
 			f.bad(k, item, "an object with public-address")
@@ -442,20 +307,20 @@ func readXMPP(f *fileReader, cfg *Config, env Env) {
 	if !ok {
 		return
 	}
-	configs, ok := v.(hocon.Object)
+	configs, ok := v.(hObject)
 	if !ok {
 		f.bad(base, v, "an object of named XMPP connections")
 		return
 	}
 	for id, raw := range configs {
-		props, ok := raw.(hocon.Object)
+		props, ok := raw.(hObject)
 		key := base + "." + id
 		if !ok {
 			f.bad(key, raw, "an object with HOSTNAME, DOMAIN, USERNAME, PASSWORD, MUC_JIDS, MUC_NICKNAME")
 			continue
 		}
 		// Property names are case-insensitive, as in jicoco's MucClientConfiguration.
-		o := make(hocon.Object, len(props))
+		o := make(hObject, len(props))
 		for name, v := range props {
 			o[strings.ToUpper(name)] = v
 		}
@@ -471,7 +336,7 @@ func readXMPP(f *fileReader, cfg *Config, env Env) {
 		sub.str("SECURITY_MODE", &x.SecurityMode)
 		if jv, ok := o["MUC_JIDS"]; ok {
 			var items []string
-			if arr, isArr := jv.(hocon.Array); isArr {
+			if arr, isArr := jv.(hArray); isArr {
 				for _, it := range arr {
 					items = append(items, text(it))
 				}

@@ -3,8 +3,6 @@ package config
 import (
 	"strings"
 	"time"
-
-	"github.com/gurkankaymak/hocon"
 )
 
 // WebSockets is videobridge.websockets.* (the colibri WebSocket bridge channel), off by
@@ -46,7 +44,7 @@ func readWebSockets(f *fileReader, cfg *Config) {
 		ws.Domains = []string{domain}
 	}
 	if v, ok := f.get(base + "domains"); ok {
-		arr, isArr := v.(hocon.Array)
+		arr, isArr := v.(hArray)
 		if !isArr {
 			f.bad(base+"domains", v, `a list of host[:port] like ["meet.example.com:443"]`)
 		} else {

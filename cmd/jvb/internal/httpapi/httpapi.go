@@ -63,7 +63,7 @@ type Deps struct {
 	Log      *slog.Logger
 }
 
-// NewHandler returns the router.
+// NewHandler returns the router, behind guard (no cross-origin or non-JSON state changes).
 func NewHandler(d Deps) http.Handler {
 	if d.Log == nil {
 		d.Log = slog.Default()
@@ -110,7 +110,7 @@ func NewHandler(d Deps) http.Handler {
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	return mux
+	return guard(mux)
 }
 
 type server struct{ d Deps }
@@ -214,17 +214,24 @@ func (s *server) debug(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Serve runs h on ln until ctx ends, then shuts the server down (giving requests in flight up
-// to 5 s) and returns.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+// Serve runs h on ln within lim until ctx ends, then shuts the server down (giving requests in
+// flight up to 5 s) and returns. st (may be nil) counts refused connections and failed accepts.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, lim Limits, st *ConnStats) error {
+	lim = lim.withDefaults()
+	if st == nil {
+		st = &ConnStats{}
+	}
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.WriteTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(newLimitListener(ln, lim, st, log)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http: serving %s: %w", ln.Addr(), err)

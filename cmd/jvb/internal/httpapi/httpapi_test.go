@@ -84,6 +84,9 @@ func (f *fixture) do(t *testing.T, method, path, body string) (int, string, http
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := f.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +278,7 @@ func TestServeStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		done <- Serve(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}), slog.New(slog.NewTextHandler(io.Discard, nil)), Limits{}, nil)
 	}()
 	resp, err := http.Get("http://" + ln.Addr().String() + "/")
 	if err != nil {

@@ -60,6 +60,7 @@ type focus struct {
 	domain  string        // MUC domain used to build the room JID sent as conference name
 	// maxParticipants per room: each one adds two m-lines to everybody's offer.
 	maxParticipants int
+	maxRooms        int // rooms at once
 
 	// mu guards rooms, byID and closed. Lock order: room.mu before focus.mu.
 	mu     sync.Mutex
@@ -110,6 +111,7 @@ var (
 	errBadRoom            = errors.New("room name must be 1-64 characters of a-z, 0-9, '-' and '_'")
 	errClosed             = errors.New("focus is shutting down")
 	errRoomFull           = errors.New("room is full")
+	errTooManyRooms       = errors.New("too many rooms on this bridge")
 	// The bridge no longer has the conference / the endpoint (it expired them itself).
 	errConferenceGone = errors.New("conference expired on the bridge")
 	errEndpointGone   = errors.New("endpoint expired on the bridge")
@@ -174,6 +176,9 @@ func (f *focus) room(name string) (*room, error) {
 	}
 	r := f.rooms[name]
 	if r == nil {
+		if len(f.rooms) >= f.maxRooms {
+			return nil, fmt.Errorf("room %s: %d rooms open: %w", name, len(f.rooms), errTooManyRooms)
+		}
 		r = &room{name: name, meetingID: newMeetingID()}
 		f.rooms[name] = r
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,6 +28,9 @@ func httpDo(t *testing.T, method, url, body string) (int, []byte) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -157,7 +161,7 @@ func TestBadRequestsGetClearErrors(t *testing.T) {
 		{"huge body", "POST", "/api/join", `{"room":"` + strings.Repeat("a", maxRequestBody) + `"}`, 400, "request body"},
 		{"wrong token", "POST", "/api/answer", fmt.Sprintf(`{"endpointId":%q,"token":"x","sdp":"v=0"}`, jr.EndpointID), 404, "unknown participant"},
 		{"garbage sdp", "POST", "/api/answer", `{` + auth + `,"version":1,"sdp":"hello"}`, 400, "not SDP"},
-		{"answer without dtls", "POST", "/api/answer", `{` + auth + `,"version":1,"sdp":"v=0\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n"}`, 400, "fingerprint"},
+		{"answer without dtls", "POST", "/api/answer", `{` + auth + `,"version":1,"sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n"}`, 400, "fingerprint"},
 		{"poll bad after", "GET", "/api/offer?endpoint=" + jr.EndpointID + "&token=" + jr.Token + "&after=x", "", 400, "after"},
 		{"poll unknown", "GET", "/api/offer?endpoint=nobody&token=x", "", 404, "unknown participant"},
 		{"leave unknown", "POST", "/api/leave", `{"endpointId":"nobody","token":"x"}`, 404, "unknown participant"},
@@ -212,7 +216,20 @@ func TestCloseEndsPollsAndExpiresConferences(t *testing.T) {
 		resp.Body.Close()
 		done <- resp.StatusCode
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// Close only once the poll is waiting in the focus: a poll that arrived after Close would be
+	// refused anyway, and would not show that Close ends the ones in progress.
+	p, err := st.focus.f.participant(jr.EndpointID, jr.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the long-poll waiting in the focus", func() error {
+		p.room.mu.Lock()
+		defer p.room.mu.Unlock()
+		if p.polling == 0 {
+			return errors.New("no poll in progress")
+		}
+		return nil
+	})
 	if err := st.focus.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -37,13 +37,13 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-func startStack(t *testing.T, cfg Config) *stack {
+func startStack(t testing.TB, cfg Config) *stack {
 	t.Helper()
 	return startStackWith(t, cfg, nil)
 }
 
 // startStackWith lets a test wrap the COLIBRI2 handler the focus calls (to record requests).
-func startStackWith(t *testing.T, cfg Config, wrap func(Modifier) Modifier) *stack {
+func startStackWith(t testing.TB, cfg Config, wrap func(Modifier) Modifier) *stack {
 	t.Helper()
 	log := testLogger()
 	b, err := sfu.New(sfu.Config{Logger: log, Transport: transport.Config{

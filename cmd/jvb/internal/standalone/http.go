@@ -10,8 +10,12 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -25,6 +29,7 @@ const (
 	DefaultPollTimeout        = 20 * time.Second
 	DefaultMUCDomain          = "conference.standalone"
 	DefaultMaxParticipants    = 50
+	DefaultMaxRooms           = 20
 	bridgeTimeout             = 15 * time.Second // jicofo's reply timeout
 	maxRequestBody            = 256 << 10
 )
@@ -37,6 +42,11 @@ type Config struct {
 	ParticipantTimeout time.Duration // a page silent this long is removed (DefaultParticipantTimeout)
 	PollTimeout        time.Duration // long-poll duration (DefaultPollTimeout); < ParticipantTimeout
 	MaxParticipants    int           // per room (DefaultMaxParticipants)
+	MaxRooms           int           // rooms at once (DefaultMaxRooms)
+	// AllowedHosts are the host names (without port) the page and API answer to besides IP
+	// literals and localhost: any other Host header is refused, so that a web site whose name
+	// is made to resolve to this bridge (DNS rebinding) cannot use the API from a browser.
+	AllowedHosts []string
 }
 
 // Server is the standalone focus and its page, served as one http.Handler (mount it at "/").
@@ -44,6 +54,8 @@ type Config struct {
 type Server struct {
 	f           *focus
 	mux         *http.ServeMux
+	hosts       map[string]bool // AllowedHosts, lower-case
+	csrf        *http.CrossOriginProtection
 	pollTimeout time.Duration
 	log         *slog.Logger
 
@@ -60,6 +72,9 @@ func newServer(m modifier, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("standalone: negative timeout (participant %v, poll %v), expected >= 0 (0 = default)",
 			cfg.ParticipantTimeout, cfg.PollTimeout)
 	}
+	if cfg.MaxRooms < 0 {
+		return nil, fmt.Errorf("standalone: MaxRooms %d, expected >= 0 (0 = default %d)", cfg.MaxRooms, DefaultMaxRooms)
+	}
 	if cfg.MaxParticipants < 0 || cfg.MaxParticipants > maxSlots/2 {
 		return nil, fmt.Errorf("standalone: MaxParticipants %d, expected 0 (default %d) to %d",
 			cfg.MaxParticipants, DefaultMaxParticipants, maxSlots/2)
@@ -72,10 +87,16 @@ func newServer(m modifier, cfg Config) (*Server, error) {
 	s := &Server{
 		f: &focus{bridge: m, log: log, timeout: cmp.Or(cfg.ParticipantTimeout, DefaultParticipantTimeout),
 			domain: cmp.Or(cfg.MUCDomain, DefaultMUCDomain), maxParticipants: cmp.Or(cfg.MaxParticipants, DefaultMaxParticipants),
-			rooms: map[string]*room{}, byID: map[string]*participant{}},
+			maxRooms: cmp.Or(cfg.MaxRooms, DefaultMaxRooms),
+			rooms:    map[string]*room{}, byID: map[string]*participant{}},
 		pollTimeout: cmp.Or(cfg.PollTimeout, DefaultPollTimeout),
 		log:         log,
 		stop:        make(chan struct{}),
+		hosts:       map[string]bool{"localhost": true},
+		csrf:        http.NewCrossOriginProtection(),
+	}
+	for _, h := range cfg.AllowedHosts {
+		s.hosts[strings.ToLower(h)] = true
 	}
 	if s.pollTimeout >= s.f.timeout {
 		return nil, fmt.Errorf("standalone: PollTimeout %v must be shorter than ParticipantTimeout %v",
@@ -99,10 +120,30 @@ func newServer(m modifier, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP serves the page (GET /) and the signalling API (/api/...).
+// ServeHTTP serves the page (GET /) and the signalling API (/api/...) to requests for an
+// allowed host (421 otherwise); state changes from another origin are refused (403).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	s.mux.ServeHTTP(w, r)
+	if !s.allowedHost(r.Host) {
+		writeJSON(w, http.StatusMisdirectedRequest, errorResponse{Error: fmt.Sprintf(
+			"host %q is not served here: use an IP address, localhost or a configured host name", r.Host)})
+		return
+	}
+	s.csrf.Handler(s.mux).ServeHTTP(w, r)
+}
+
+// allowedHost says whether a Host header names this server: an IP literal, localhost or one
+// of AllowedHosts.
+func (s *Server) allowedHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return s.hosts[strings.ToLower(strings.TrimSuffix(host, "."))]
 }
 
 // Close ends the long-polls, stops the expiry goroutine and expires every conference the focus
@@ -292,7 +333,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		status = http.StatusNotFound
 	case errors.Is(err, errConferenceGone), errors.Is(err, errEndpointGone):
 		status = http.StatusGone // the page must join again
-	case errors.Is(err, errClosed), errors.Is(err, errRoomFull):
+	case errors.Is(err, errClosed), errors.Is(err, errRoomFull), errors.Is(err, errTooManyRooms):
 		status = http.StatusServiceUnavailable
 	}
 	if status == http.StatusBadGateway {
@@ -302,6 +343,10 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 }
 
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeJSON(w, http.StatusUnsupportedMediaType, errorResponse{Error: "request body must be Content-Type: application/json"})
+		return false
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pion/sdp/v3"
+
 	"gojvb/sfu/transport"
 )
 
@@ -267,117 +269,56 @@ const (
 )
 
 // parseAnswer reads the browser's answer (plus candidates gathered after it) for endpoint ep.
-// Only the participant's own m-lines carry sources; ICE/DTLS come from the first m-line that has
-// them (everything is BUNDLEd).
-func parseAnswer(sdp string, extraCandidates []string, ep string) (answer, error) {
+// pion/sdp parses it (it is hostile input: whatever a page posts); this picks what the focus
+// needs. Only the participant's own m-lines carry sources; ICE/DTLS come from the session level
+// or the first m-line that has them (everything is BUNDLEd).
+func parseAnswer(text string, extraCandidates []string, ep string) (answer, error) {
 	var a answer
-	if len(sdp) > maxAnswerSize {
-		return a, fmt.Errorf("answer is %d bytes, more than %d", len(sdp), maxAnswerSize)
+	if len(text) > maxAnswerSize {
+		return a, fmt.Errorf("answer is %d bytes, more than %d", len(text), maxAnswerSize)
 	}
-	if !strings.HasPrefix(sdp, "v=0") {
+	if !strings.HasPrefix(text, "v=0") {
 		return a, errors.New("answer is not SDP: it must start with v=0")
 	}
-	type section struct {
-		kind, mid, dir string
-		ssrcOrder      []uint32
-		ssrcSeen       map[uint32]bool
-		groups         []ssrcGroup
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(text); err != nil {
+		return a, fmt.Errorf("answer is not SDP: %w", err)
 	}
-	var (
-		sections   []*section
-		cur        *section
-		candidates []string
-		setup      string
-		fpHash     string
-		fpValue    string
-	)
-	for line := range strings.Lines(sdp) {
-		line = strings.TrimRight(line, "\r\n")
-		switch {
-		case strings.HasPrefix(line, "m="):
-			f := strings.Fields(line[2:])
-			if len(f) == 0 {
-				return a, fmt.Errorf("malformed m-line %q", line)
-			}
-			cur = &section{kind: f[0], dir: "sendrecv", ssrcSeen: map[uint32]bool{}}
-			sections = append(sections, cur)
-		case !strings.HasPrefix(line, "a="):
-			continue
+	// first returns the value of the first a=key, at session level or in any m-line.
+	first := func(key string) string {
+		if v, ok := sd.Attribute(key); ok {
+			return v
 		}
-		attr, value, _ := strings.Cut(line[2:], ":")
-		switch attr {
-		case "ice-ufrag":
-			if a.Transport.Ufrag == "" {
-				a.Transport.Ufrag = value
+		for _, md := range sd.MediaDescriptions {
+			if v, ok := md.Attribute(key); ok {
+				return v
 			}
-		case "ice-pwd":
-			if a.Transport.Pwd == "" {
-				a.Transport.Pwd = value
-			}
-		case "fingerprint":
-			if fpValue == "" {
-				fpHash, fpValue, _ = strings.Cut(value, " ")
-			}
-		case "setup":
-			if setup == "" {
-				setup = value
-			}
-		case "candidate":
-			candidates = append(candidates, value)
-		case "mid":
-			if cur != nil {
-				cur.mid = value
-			}
-		case "sendrecv", "sendonly", "recvonly", "inactive":
-			if cur != nil {
-				cur.dir = attr
-			}
-		case "ssrc":
-			if cur == nil {
-				continue
-			}
-			id, _, _ := strings.Cut(value, " ")
-			ssrc, err := parseSSRC(id)
-			if err != nil {
-				return a, err
-			}
-			if !cur.ssrcSeen[ssrc] {
-				if len(cur.ssrcOrder) >= maxSSRCsInSrc {
-					return a, fmt.Errorf("m-line %q lists more than %d SSRCs", cur.mid, maxSSRCsInSrc)
-				}
-				cur.ssrcSeen[ssrc] = true
-				cur.ssrcOrder = append(cur.ssrcOrder, ssrc)
-			}
-		case "ssrc-group":
-			if cur == nil {
-				continue
-			}
-			f := strings.Fields(value)
-			if len(f) < 2 || len(f) > maxSSRCsInSrc+1 {
-				return a, fmt.Errorf("malformed ssrc-group %q", value)
-			}
-			g := ssrcGroup{Semantics: f[0]}
-			for _, x := range f[1:] {
-				ssrc, err := parseSSRC(x)
-				if err != nil {
-					return a, err
-				}
-				g.SSRCs = append(g.SSRCs, ssrc)
-			}
-			cur.groups = append(cur.groups, g)
 		}
+		return ""
 	}
+	a.Transport.Ufrag, a.Transport.Pwd = first("ice-ufrag"), first("ice-pwd")
 	if a.Transport.Ufrag == "" || a.Transport.Pwd == "" {
 		return a, errors.New("answer has no a=ice-ufrag/a=ice-pwd")
 	}
+	fpHash, fpValue, _ := strings.Cut(first("fingerprint"), " ")
 	if fpValue == "" || fpHash == "" {
 		return a, errors.New("answer has no a=fingerprint")
 	}
+	setup := first("setup")
 	if setup != "active" && setup != "passive" {
 		return a, fmt.Errorf("answer has a=setup:%q, expected active or passive (the offer is actpass)", setup)
 	}
 	a.Transport.Fingerprints = []transport.Fingerprint{{Hash: strings.ToLower(fpHash), Value: strings.ToUpper(fpValue), Setup: setup}}
 	a.Transport.RTCPMux = true
+
+	var candidates []string
+	for _, md := range sd.MediaDescriptions {
+		for _, at := range md.Attributes {
+			if at.Key == "candidate" {
+				candidates = append(candidates, at.Value)
+			}
+		}
+	}
 	for _, s := range append(candidates, extraCandidates...) {
 		if strings.TrimSpace(s) == "" {
 			continue
@@ -391,34 +332,88 @@ func parseAnswer(sdp string, extraCandidates []string, ep string) (answer, error
 		}
 		a.Transport.Candidates = append(a.Transport.Candidates, c)
 	}
-	for _, s := range sections {
+
+	for _, md := range sd.MediaDescriptions {
+		mid, _ := md.Attribute("mid")
 		kind, idx := "", ""
 		switch {
-		case s.mid == midAudio && s.kind == "audio":
+		case mid == midAudio && md.MediaName.Media == "audio":
 			kind, idx = "audio", "a0"
-		case s.mid == midVideo && s.kind == "video":
+		case mid == midVideo && md.MediaName.Media == "video":
 			kind, idx = "video", "v0"
 		default:
 			continue
 		}
-		if (s.dir != "sendrecv" && s.dir != "sendonly") || len(s.ssrcOrder) == 0 {
-			continue
+		src, err := ownSource(md, ep+"-"+idx, kind, ep)
+		if err != nil {
+			return a, err
 		}
-		src := mediaSource{Kind: kind, Name: ep + "-" + idx, Owner: ep, SSRCs: s.ssrcOrder}
-		for _, g := range s.groups {
-			if g.Semantics != "SIM" && g.Semantics != "FID" && g.Semantics != "FEC-FR" {
-				continue
-			}
-			for _, x := range g.SSRCs {
-				if !s.ssrcSeen[x] {
-					return a, fmt.Errorf("ssrc-group %s names SSRC %d that has no a=ssrc line", g.Semantics, x)
-				}
-			}
-			src.Groups = append(src.Groups, g)
+		if src != nil {
+			a.Sources = append(a.Sources, *src)
 		}
-		a.Sources = append(a.Sources, src)
 	}
 	return a, nil
+}
+
+// ownSource reads the participant's source from one of its own m-lines: its SSRCs in order of
+// appearance and its SIM/FID/FEC-FR groups. nil if the m-line does not send or lists no SSRC.
+func ownSource(md *sdp.MediaDescription, name, kind, ep string) (*mediaSource, error) {
+	dir := "sendrecv"
+	for _, d := range []string{"sendrecv", "sendonly", "recvonly", "inactive"} {
+		if _, ok := md.Attribute(d); ok {
+			dir = d
+		}
+	}
+	seen := map[uint32]bool{}
+	var order []uint32
+	var groups []ssrcGroup
+	for _, at := range md.Attributes {
+		switch at.Key {
+		case "ssrc":
+			id, _, _ := strings.Cut(at.Value, " ")
+			ssrc, err := parseSSRC(id)
+			if err != nil {
+				return nil, err
+			}
+			if !seen[ssrc] {
+				if len(order) >= maxSSRCsInSrc {
+					return nil, fmt.Errorf("m-line %s lists more than %d SSRCs", kind, maxSSRCsInSrc)
+				}
+				seen[ssrc] = true
+				order = append(order, ssrc)
+			}
+		case "ssrc-group":
+			f := strings.Fields(at.Value)
+			if len(f) < 2 || len(f) > maxSSRCsInSrc+1 {
+				return nil, fmt.Errorf("malformed ssrc-group %q", at.Value)
+			}
+			g := ssrcGroup{Semantics: f[0]}
+			for _, x := range f[1:] {
+				ssrc, err := parseSSRC(x)
+				if err != nil {
+					return nil, err
+				}
+				g.SSRCs = append(g.SSRCs, ssrc)
+			}
+			groups = append(groups, g)
+		}
+	}
+	if (dir != "sendrecv" && dir != "sendonly") || len(order) == 0 {
+		return nil, nil
+	}
+	src := &mediaSource{Kind: kind, Name: name, Owner: ep, SSRCs: order}
+	for _, g := range groups {
+		if g.Semantics != "SIM" && g.Semantics != "FID" && g.Semantics != "FEC-FR" {
+			continue
+		}
+		for _, x := range g.SSRCs {
+			if !seen[x] {
+				return nil, fmt.Errorf("ssrc-group %s names SSRC %d that has no a=ssrc line", g.Semantics, x)
+			}
+		}
+		src.Groups = append(src.Groups, g)
+	}
+	return src, nil
 }
 
 func parseSSRC(s string) (uint32, error) {

@@ -190,8 +190,9 @@ func TestParseAnswerRejectsBadInput(t *testing.T) {
 		{"ssrc too big", strings.Replace(base, "a=ssrc:297347788", "a=ssrc:4294967296", 1), "bad SSRC"},
 		{"group names unknown ssrc", strings.Replace(base, "a=ssrc-group:SIM 1027674372", "a=ssrc-group:SIM 77", 1), "no a=ssrc line"},
 		{"group without ssrcs", strings.Replace(base, "a=ssrc-group:SIM 1027674372 2411483641 1750331360", "a=ssrc-group:SIM", 1), "malformed ssrc-group"},
-		{"empty m-line", base + "m=\r\n", "malformed m-line"},
-		{"too many ssrcs", base + "m=video 9 X 100\r\na=mid:1\r\n" + strings.Repeat("a=ssrc:1 x\r\n", 1) + manySSRCs(maxSSRCsInSrc+1), "more than"},
+		{"empty m-line", base + "m=\r\n", "not SDP"},
+		{"session line after media", base + "t=0 0\r\n", "not SDP"},
+		{"too many ssrcs", base + "m=video 9 UDP/TLS/RTP/SAVPF 100\r\na=mid:1\r\n" + strings.Repeat("a=ssrc:1 x\r\n", 1) + manySSRCs(maxSSRCsInSrc+1), "more than"},
 		{"too large", base + strings.Repeat("a=x\r\n", maxAnswerSize/5), "bytes"},
 	} {
 		_, err := parseAnswer(tc.sdp, nil, "ep")

@@ -76,7 +76,7 @@ var metrics = []metric{
 	counter("keyframes_received", "Video keyframes received from senders.", func(r *Report) uint64 { return r.Bridge.KeyframesReceived }),
 	counter("nacks_received", "Generic NACK packets received from endpoints about what the bridge sent them.", func(r *Report) uint64 { return r.Bridge.NACKsReceived }),
 	counter("nacks_sent", "Generic NACK packets the bridge sent to media senders for its own incoming loss.", func(r *Report) uint64 { return r.Bridge.NACKsSent }),
-	counter("retransmissions_sent", "Packets resent to receivers for their NACKs.", func(r *Report) uint64 { return r.Bridge.Retransmissions }),
+	counter("retransmissions_sent", "Packets resent to receivers for their NACKs that the kernel accepted (refused ones are send_failed drops).", func(r *Report) uint64 { return r.Bridge.Retransmissions }),
 	counter("retransmissions_not_cached", "NACKed packets no longer in the receiver's history.", func(r *Report) uint64 { return r.Bridge.RetransmissionsNotCached }),
 	counter("retransmissions_received", "RTX retransmissions from senders restored into their streams.", func(r *Report) uint64 { return r.Bridge.RetransmissionsReceived }),
 }
@@ -104,6 +104,9 @@ var drops = []struct {
 	{"unknown_address", func(r *Report) uint64 { return r.Bridge.Mux.DroppedUnknownAddr }},
 	{"ice_dtls_queue_full", func(r *Report) uint64 { return r.Bridge.Mux.DroppedQueueFull }},
 	{"socket_overflow", func(r *Report) uint64 { return r.Bridge.Mux.DroppedSocketOverflow }},
+	{"stun_address_refused", func(r *Report) uint64 { return r.Bridge.Mux.DroppedAddrRefused }},
+	{"stun_rate_limited", func(r *Report) uint64 { return r.Bridge.Mux.DroppedSTUNRateLimited }},
+	{"ice_check_refused", func(r *Report) uint64 { return r.Bridge.Mux.RefusedChecks }},
 }
 
 // messageDrops are the labelled jitsi_jvb_data_channel_messages_dropped_total series: bridge-channel

@@ -273,7 +273,8 @@ func TestSocketDropsReachMetrics(t *testing.T) {
 	}
 	defer b.Close()
 	s := NewSampler(Sources{Bridge: b.Stats}, Info{Version: "test"}, time.Now())
-	for _, reason := range []string{"garbage", "unknown_ufrag", "bad_integrity", "unknown_address", "ice_dtls_queue_full", "socket_overflow"} {
+	for _, reason := range []string{"garbage", "unknown_ufrag", "bad_integrity", "unknown_address", "ice_dtls_queue_full", "socket_overflow",
+		"stun_address_refused", "stun_rate_limited", "ice_check_refused"} {
 		if _, ok := dropped(t, scrape(t, s), reason); !ok {
 			t.Errorf("no dropped_packets_total{reason=%q}", reason)
 		}

@@ -489,7 +489,9 @@ $('stage').addEventListener('change', () => sendConstraints());
 $('height').addEventListener('change', () => sendConstraints());
 window.addEventListener('pagehide', () => {
   if (state.ep && !state.closed) {
-    navigator.sendBeacon('/api/leave', new Blob([JSON.stringify({endpointId: state.ep, token: state.token})], {type: 'text/plain'}));
+    // keepalive lets the request outlive the page; the API takes JSON only.
+    fetch('/api/leave', {method: 'POST', keepalive: true, headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({endpointId: state.ep, token: state.token})}).catch(() => {});
   }
 });
 const params = new URLSearchParams(location.search);
