@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"gojvb/bwe"
+	"gojvb/simulcast"
 )
 
 // This file describes the video a receiver could get as the allocator sees it: each signalled
@@ -19,29 +20,74 @@ const (
 	rateBucket = 20 * time.Millisecond
 )
 
-// layerRates measures one encoding's bitrate per temporal layer; written by the owner's socket
-// reader under its recvMu, read by receivers under the same lock.
+// spatialLayers is how many spatial layers of an SVC stream (VP9, AV1 in one SSRC) the
+// allocator tells apart; higher ones count with the top one.
+const spatialLayers = 3
+
+// layerRates measures one encoding's bitrate per spatial and temporal layer, and remembers the
+// spatial layers' heights an SVC keyframe announced. The owner's socket reader writes it under
+// its recvMu; receivers read it under the same lock.
 type layerRates struct {
-	meters  [temporalLayers]*bwe.RateMeter
-	layered bool // temporal layer ids were seen
+	meters  [spatialLayers][temporalLayers]*bwe.RateMeter // [sid][tid]; sid > 0 made on first use
+	layered bool                                          // temporal layer ids were seen
+	spatial int                                           // spatial layers of an SVC stream (0: not SVC)
+	heights [spatialLayers]int                            // their heights (the smaller dimension)
 }
 
 func newLayerRates() *layerRates {
 	r := &layerRates{}
-	for i := range r.meters {
-		r.meters[i] = bwe.NewRateMeter(rateWindow, rateBucket)
+	for i := range r.meters[0] {
+		r.meters[0][i] = bwe.NewRateMeter(rateWindow, rateBucket)
 	}
 	return r
 }
 
-// add counts one packet of temporal layer tid (-1 unknown) at now. e.recvMu is held.
-func (r *layerRates) add(tid int8, size int, now int64) {
-	i := 0
+// add counts one packet of temporal layer tid and spatial layer sid (-1 unknown) at now.
+func (r *layerRates) add(tid, sid int8, size int, now int64) {
+	t, s := 0, 0
 	if tid >= 0 {
 		r.layered = true
-		i = min(int(tid), temporalLayers-1)
+		t = min(int(tid), temporalLayers-1)
 	}
-	r.meters[i].Add(now, size)
+	if sid > 0 {
+		s = min(int(sid), spatialLayers-1)
+		if r.meters[s][0] == nil {
+			for i := range r.meters[s] {
+				r.meters[s][i] = bwe.NewRateMeter(rateWindow, rateBucket)
+			}
+		}
+	}
+	r.meters[s][t].Add(now, size)
+}
+
+// learnSVC records the spatial layers a keyframe's scalability structure declares and reports
+// whether they changed.
+func (r *layerRates) learnSVC(f *simulcast.FrameInfo) bool {
+	n := min(int(f.SpatialLayers), spatialLayers)
+	if n < 2 {
+		return false
+	}
+	changed := n != r.spatial
+	r.spatial = n
+	for s := range n {
+		h := int(min(f.LayerWidth[s], f.LayerHeight[s]))
+		changed = changed || h != r.heights[s]
+		r.heights[s] = h
+	}
+	return changed
+}
+
+// rate is the bitrate of spatial layer sid at temporal layer tid with everything it depends on.
+func (r *layerRates) rate(sid, tid int, now int64) uint64 {
+	var sum uint64
+	for s := 0; s <= sid; s++ {
+		for t := 0; t <= tid; t++ {
+			if m := r.meters[s][t]; m != nil {
+				sum += m.Rate(now)
+			}
+		}
+	}
+	return sum
 }
 
 // layeredSources builds the allocator's view of the conference's video for receiver e.
@@ -62,18 +108,31 @@ func (e *Endpoint) layeredSources(sm *sourceMap, now int64) ([]bwe.LayeredSource
 			if r == nil {
 				continue
 			}
-			if !r.layered {
-				ls.Layers = append(ls.Layers, bwe.Layer{Encoding: i, Temporal: -1, Spatial: -1, Height: h,
-					FrameRate: 30, Bitrate: r.meters[0].Rate(now)})
-				continue
+			spatial, tids := 1, 1
+			if r.spatial > 1 {
+				spatial = r.spatial
 			}
-			var cum uint64
-			fps := 7.5
-			for tid := range temporalLayers {
-				cum += r.meters[tid].Rate(now)
-				ls.Layers = append(ls.Layers, bwe.Layer{Encoding: i, Temporal: tid, Spatial: -1, Height: h,
-					FrameRate: fps, Bitrate: cum})
-				fps *= 2
+			if r.layered {
+				tids = temporalLayers
+			}
+			for sid := range spatial {
+				height, sidOut := h, -1
+				if r.spatial > 1 {
+					height, sidOut = r.heights[sid], sid
+				}
+				fps := 30.0
+				if r.layered {
+					fps = 7.5
+				}
+				for tid := range tids {
+					tidOut := -1
+					if r.layered {
+						tidOut = tid
+					}
+					ls.Layers = append(ls.Layers, bwe.Layer{Encoding: i, Temporal: tidOut, Spatial: sidOut,
+						Height: height, FrameRate: fps, Bitrate: r.rate(sid, tid, now)})
+					fps *= 2
+				}
 			}
 		}
 		t.owner.recvMu.Unlock()

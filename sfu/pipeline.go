@@ -197,12 +197,20 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 	e.lastVideo.Store(b.Now())
 	videoFrame(out, &h, f, src, m)
 	if src.rates != nil {
-		src.rates.add(m.Frame.TID, len(out), b.Now())
+		src.rates.add(m.Frame.TID, m.Frame.SID, len(out), b.Now())
 	}
 	if m.Keyframe && m.Codec != simulcast.CodecUnknown {
 		e.rx.keyframes.Add(1)
-		if m.Frame.Width > 0 && m.Frame.Height > 0 {
-			e.learnHeight(src, int32(min(m.Frame.Width, m.Frame.Height)))
+		switch fi := &m.Frame; {
+		case src.rates != nil && fi.SpatialLayers > 1:
+			// SVC: the encoding is as tall as its top spatial layer; the allocator sees each.
+			top := fi.SpatialLayers - 1
+			changed := src.rates.learnSVC(fi)
+			if h := int32(min(fi.LayerWidth[top], fi.LayerHeight[top])); h > 0 && (src.height.Swap(h) != h || changed) {
+				e.conf.kickAll()
+			}
+		case fi.Width > 0 && fi.Height > 0:
+			e.learnHeight(src, int32(min(fi.Width, fi.Height)))
 		}
 	}
 	return src, true

@@ -433,15 +433,17 @@ func (e *Endpoint) reselect(now int64) {
 	}
 	targets := make(map[*track]int, len(alloc.Sources))
 	temporal := make(map[*track]int, len(alloc.Sources))
+	spatial := make(map[*track]int, len(alloc.Sources))
 	effective := make(map[string]int, len(alloc.Sources))
 	for _, sl := range alloc.Sources {
 		t := byName[sl.Name]
 		if t == nil {
 			continue
 		}
-		targets[t], temporal[t] = -1, -1
+		targets[t], temporal[t], spatial[t] = -1, -1, -1
 		if layers := layersOf[sl.Name]; sl.Target >= 0 && sl.Target < len(layers) {
-			targets[t], temporal[t] = layers[sl.Target].Encoding, layers[sl.Target].Temporal
+			l := layers[sl.Target]
+			targets[t], temporal[t], spatial[t] = l.Encoding, l.Temporal, l.Spatial
 		}
 		effective[sl.Name] = sl.Constraints.MaxHeight
 	}
@@ -470,7 +472,7 @@ func (e *Endpoint) reselect(now int64) {
 			rs.videoSlots.Touch(name, unixTime(now))
 		}
 		proj.p.SetTarget(targets[t])
-		proj.p.SetLayers(temporal[t], -1)
+		proj.p.SetLayers(temporal[t], spatial[t])
 	}
 	for t, enc := range targets {
 		if enc < 0 {

@@ -103,16 +103,15 @@ func svcLayered(codec string) svcStream {
 }
 
 // SVC in one SSRC (VP9 L3T3 in non-flexible mode, AV1 L2T2 with the Dependency Descriptor):
-// the allocator models a track as encodings x temporal layers, and projections are given a
-// temporal target only (SetLayers(t, -1)): it does not choose spatial layers. A thumbnail
-// receiver (maxHeight 180) and an on-stage receiver (720) therefore both get the whole SVC
-// stream, every spatial and temporal layer, intact: starting at the keyframe (with the VP9
-// scalability structure or the AV1 template structure), consecutive sequence numbers,
-// increasing timestamps, the marker on the last packet of the top spatial layer of every
-// picture (VP9: with the E bit; AV1: the descriptor's end_of_frame), consecutive picture IDs
-// and TL0PICIDX, or consecutive AV1 frame numbers with descriptors that decode to the layers
-// sent under the structure the receiver got.
-func TestSVCInOneSSRCIsForwardedWhole(t *testing.T) {
+// the allocator sees each spatial layer with the height its keyframe's structure declares, so a
+// thumbnail receiver (maxHeight 180) gets spatial layer 0 only and an on-stage receiver (720)
+// every layer; both streams are valid: starting at the keyframe (with the VP9 scalability
+// structure or the AV1 template structure), consecutive sequence numbers, increasing
+// timestamps, the marker on the last packet of the top forwarded spatial layer of every picture
+// (VP9: with the E bit; AV1: the descriptor's end_of_frame), consecutive picture IDs and
+// TL0PICIDX, or AV1 frame numbers stepping as the sender's with descriptors that decode to the
+// layers sent under the structure the receiver got.
+func TestSVCInOneSSRCThumbnailGetsTheBaseSpatialLayer(t *testing.T) {
 	for _, codec := range []string{"VP9", "AV1"} {
 		t.Run(codec, func(t *testing.T) {
 			s := svcLayered(codec)
@@ -131,20 +130,28 @@ func TestSVCInOneSSRCIsForwardedWhole(t *testing.T) {
 			stop := startSVC(t, sender)
 			ssrc := sender.ssrcs[0]
 			want := 40 * s.spatial * svcPktsPerFrame // 40 pictures
-			for _, r := range []*svcPeer{thumb, stage} {
-				r.wait(t, fmt.Sprintf("%d packets", want), func() bool { return len(r.rx[ssrc]) >= want })
-			}
+			stage.wait(t, fmt.Sprintf("%d packets", want), func() bool { return len(stage.rx[ssrc]) >= want })
+			thumb.wait(t, fmt.Sprintf("%d packets", want/s.spatial), func() bool { return len(thumb.rx[ssrc]) >= want/s.spatial })
 			stop()
 			for _, r := range []*svcPeer{thumb, stage} {
+				// The 180p thumbnail gets spatial layer 0 (the structure's 180p layer) with all
+				// its temporal layers, the marker on its last packet; the 720p stage all layers.
+				top := s.spatial
+				if r == thumb {
+					top = 1
+				}
 				a := analyse(t, r.id, s, r.packets(ssrc))
 				for sid := range s.spatial {
 					for tid := range s.temporal {
-						if a.layers[[3]int{0, sid, tid}] == 0 {
+						switch n := a.layers[[3]int{0, sid, tid}]; {
+						case sid < top && n == 0:
 							t.Errorf("%s got no packet of spatial layer %d temporal layer %d", r.id, sid, tid)
+						case sid >= top && n > 0:
+							t.Errorf("%s got %d packets of spatial layer %d temporal layer %d, above its 180p", r.id, n, sid, tid)
 						}
 					}
 				}
-				if a.incomplete > 0 {
+				if r == stage && a.incomplete > 0 {
 					t.Errorf("%s got %d pictures without every layer frame and packet", r.id, a.incomplete)
 				}
 			}
