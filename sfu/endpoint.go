@@ -429,3 +429,13 @@ func newRxFormat(pts []PayloadType, exts []HeaderExtension) *rxFormat {
 	}
 	return f
 }
+
+// hasRTX reports whether the endpoint negotiated an RTX payload type for any media type.
+func (f *rxFormat) hasRTX() bool {
+	for _, pt := range f.rtxFor {
+		if pt != 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -73,7 +73,9 @@ func (e *Endpoint) updateEstimate(now int64) {
 	if !rs.trusted {
 		return
 	}
-	if rs.allocator != nil && rs.allocator.ShouldRun(target, now) {
+	// JVB trusts the estimate for allocation only when the receiver negotiated RTX (the way
+	// the bridge can probe it); otherwise its budget stays unlimited.
+	if rs.allocator != nil && e.rxFormat.Load().hasRTX() && rs.allocator.ShouldRun(target, now) {
 		rs.estimate = target
 		e.reselect(now)
 	}

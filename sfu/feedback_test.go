@@ -206,7 +206,7 @@ func TestReceiverFeedbackDrivesItsEstimate(t *testing.T) {
 	r := joinMeet(t, c, "r", false)
 	tccExt := []HeaderExtension{{Media: MediaVideo, ID: 5, URI: extTransportCC}}
 	a.ep.AddPayloadTypes(nil, tccExt)
-	r.ep.AddPayloadTypes(nil, tccExt)
+	r.ep.AddPayloadTypes(rtxMedia, tccExt) // the estimate is used for receivers with RTX
 	if err := a.ep.SetSources([]MediaSource{videoSource("a-v0", 2)}); err != nil {
 		t.Fatal(err)
 	}

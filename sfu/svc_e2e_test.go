@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -173,6 +174,9 @@ func TestThumbnailUnderREMBGetsTemporalBaseLayer(t *testing.T) {
 	}
 	sender := joinSVC(t, conf, "p0", s)
 	thumb := joinSVC(t, conf, "p1", svcStream{})
+	// The bridge allocates with a receiver's estimate only when it negotiated RTX (as JVB).
+	thumb.ep.AddPayloadTypes([]PayloadType{{Media: MediaVideo, ID: 120, Name: "rtx", ClockRate: 90000,
+		Params: map[string]string{"apt": strconv.Itoa(svcPTVP8)}}}, nil)
 	connectSVC(t, sender, thumb)
 	thumb.sendJSON(t, `{"colibriClass":"ReceiverVideoConstraints","lastN":-1,"defaultConstraints":{"maxHeight":180}}`)
 	stop := startSVC(t, sender)
