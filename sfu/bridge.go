@@ -266,6 +266,7 @@ func (b *Bridge) Stats() Stats {
 	}
 	s.NACKsReceived, s.NACKsSent = sum.NACKsReceived, sum.NACKsSent
 	s.Retransmissions, s.RetransmissionsNotCached = sum.Retransmissions, sum.RetransmissionsNotCached
+	s.ProbePacketsSent = sum.ProbePacketsSent
 	s.RetransmissionsReceived, s.DroppedDuplicates = sum.RetransmissionsReceived, sum.DroppedDuplicates
 
 	if b.mux != nil {

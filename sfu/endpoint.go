@@ -375,6 +375,7 @@ type rxFormat struct {
 	av1DDID      uint8                // AV1 dependency descriptor extension id
 	tccID        uint8                // transport-wide sequence number extension id
 	rtxFor       [128]uint8           // media payload type -> its RTX payload type (0: none)
+	probePT      uint8                // a video payload type for the bridge's probe padding
 	aptOf        [128]uint8           // RTX payload type -> the media payload type it carries
 	nack         bool                 // the endpoint's video payload types accept generic NACK
 	// keepAudio and keepVideo are the header extensions of the endpoint's packets that
@@ -401,6 +402,11 @@ func newRxFormat(pts []PayloadType, exts []HeaderExtension) *rxFormat {
 		}
 	}
 	f.rtxFor, f.aptOf = rtxPayloadTypes(pts)
+	for _, pt := range pts {
+		if pt.Media == MediaVideo && f.codec[pt.ID&0x7f] != simulcast.CodecUnknown && f.probePT == 0 {
+			f.probePT = pt.ID & 0x7f
+		}
+	}
 	defer func() {
 		if f.audioLevelID != 0 {
 			f.keepAudio.Add(f.audioLevelID)

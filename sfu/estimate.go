@@ -79,8 +79,69 @@ func (e *Endpoint) updateEstimate(now int64) {
 		rs.estimate = target
 		e.reselect(now)
 	}
+	if e.rxFormat.Load().hasRTX() && rs.lastAlloc.IdealBps > target {
+		e.probe(rs.lastAlloc.IdealBps, now)
+	}
 	if now-rs.lastStats >= statsEvery {
 		rs.lastStats = now
 		e.sendMessage(&channel.ConnectionStats{EstimatedDownlinkBandwidth: int64(target)})
+	}
+}
+
+const (
+	// probePadding is the padding carried by one probe packet (the most RTP padding can be).
+	probePadding = 255
+	// maxProbePackets bounds one tick's probe burst.
+	maxProbePackets = 40
+)
+
+// probe sends what the estimator asks for to discover bandwidth up to desired: padding-only RTP
+// packets on the conference's own video SSRC (the receiver knows it as jvb-v0), with the
+// receiver's transport-wide sequence numbers, so its feedback measures the link.
+func (e *Endpoint) probe(desired uint64, now int64) {
+	rs := &e.rs
+	bytes, cluster := rs.est.WantProbe(desired, now)
+	to := e.rxFormat.Load()
+	ctx := e.sendCtx.Load()
+	if bytes <= 0 || ctx == nil || to.tccID == 0 || to.tccID > 14 {
+		return
+	}
+	pt := to.probePT
+	if pt == 0 {
+		return
+	}
+	if rs.probeSeq == 0 {
+		rs.probeSeq = uint16(randomSSRC())
+		rs.probeTS = randomSSRC()
+	}
+	rs.probeTS += 3000
+	sent := 0
+	for bytes > 0 && sent < maxProbePackets {
+		out := e.writer.Buffer()
+		rs.probeSeq++
+		rs.tccSeq++
+		out = append(out, 0xb0, pt, byte(rs.probeSeq>>8), byte(rs.probeSeq), // V=2 P X
+			byte(rs.probeTS>>24), byte(rs.probeTS>>16), byte(rs.probeTS>>8), byte(rs.probeTS))
+		out = binary.BigEndian.AppendUint32(out, e.conf.feedbackVideo)
+		out = append(out, 0xbe, 0xde, 0, 1, to.tccID<<4|1, byte(rs.tccSeq>>8), byte(rs.tccSeq), 0)
+		for range probePadding - 1 {
+			out = append(out, 0)
+		}
+		out = append(out, probePadding)
+		rs.est.OnPacketSent(rs.tccSeq, len(out), now, cluster)
+		var err error
+		if out, err = ctx.EncryptRTP(out, out, &e.sendRTP); err != nil {
+			e.tx.failed.Add(1)
+			break
+		}
+		e.writer.Commit(out)
+		e.tx.probes.Add(1)
+		bytes -= len(out)
+		sent++
+	}
+	if sent > 0 {
+		if err := e.writer.Flush(); err != nil {
+			e.tx.failed.Add(1)
+		}
 	}
 }

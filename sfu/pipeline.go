@@ -124,7 +124,7 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 	}
 	f := e.rxFormat.Load()
 	if f.tccID != 0 {
-		e.recordTCC(h.SSRC, simulcast.Extension(out, &h, f.tccID), b.Now())
+		e.recordTCC(h.SSRC, simulcast.Extension(out, &h, f.tccID), b.PacketTime())
 	}
 	// source lookup
 	src := e.conf.sources.Load().bySSRC[h.SSRC]
@@ -136,7 +136,7 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 		e.rx.foreignSSRC.Add(1)
 		return nil, false
 	}
-	src.rx.Packet(h.Seq, h.TS, b.Now())
+	src.rx.Packet(h.Seq, h.TS, b.PacketTime())
 	restored := false
 	if src.rtx {
 		// RTX: a retransmission the bridge asked for (restored into its original stream) or

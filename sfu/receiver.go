@@ -71,9 +71,11 @@ type receiverState struct {
 	estimate      uint64        // the receiver's bandwidth estimate in bps; 0 = none (unlimited)
 	keyframePace  keyframePacer // this receiver's own keyframe requests, per source
 	est           *bwe.Estimator
-	feedbackSeen  bool     // the receiver sends transport-cc feedback
-	trusted       bool     // an estimate came from its feedback (or REMB): allocate with it
-	lastStats     int64    // last ConnectionStats
+	feedbackSeen  bool   // the receiver sends transport-cc feedback
+	trusted       bool   // an estimate came from its feedback (or REMB): allocate with it
+	lastStats     int64  // last ConnectionStats
+	probeSeq      uint16 // the probe stream\'s RTP sequence number and timestamp
+	probeTS       uint32
 	forwarded     []string // as last sent in ForwardedSources
 	sentForwarded bool
 	wantStale     bool // a projection finished a switch: the old encoding can leave the wanted set

@@ -60,6 +60,7 @@ type Stats struct {
 	NACKsReceived, NACKsSent uint64        // generic NACK packets from receivers; from the bridge to senders
 	Retransmissions          uint64        // packets resent to receivers from their history that the kernel accepted
 	RetransmissionsNotCached uint64        // NACKed packets no longer in the history
+	ProbePacketsSent         uint64        // padding packets sent to receivers to probe their bandwidth
 	RetransmissionsReceived  uint64        // RTX from senders restored into their streams
 	DroppedDuplicates        uint64        // video packets received twice
 }
@@ -81,6 +82,7 @@ type EndpointStats struct {
 	DataChannelMessagesUnknown, DataChannelMessagesMalformed, DataChannelMessagesDropped uint64
 
 	NACKsReceived, NACKsSent, Retransmissions, RetransmissionsNotCached uint64
+	ProbePacketsSent                                                    uint64
 	KeyframesReceived                                                   uint64
 	RetransmissionsReceived, DroppedDuplicates                          uint64
 }
@@ -112,6 +114,7 @@ func (s *EndpointStats) add(o EndpointStats) {
 	s.NACKsSent += o.NACKsSent
 	s.Retransmissions += o.Retransmissions
 	s.RetransmissionsNotCached += o.RetransmissionsNotCached
+	s.ProbePacketsSent += o.ProbePacketsSent
 	s.RetransmissionsReceived += o.RetransmissionsReceived
 	s.DroppedDuplicates += o.DroppedDuplicates
 }
@@ -137,6 +140,7 @@ type sendCounters struct {
 	stale         atomic.Uint64 // queued for a source that is no longer signalled
 	retransmitted atomic.Uint64 // packets resent for the endpoint's NACKs that the kernel accepted
 	notCached     atomic.Uint64 // NACKed packets no longer in its history
+	probes        atomic.Uint64 // padding packets sent to probe its bandwidth
 	_             [64]byte
 }
 
@@ -180,6 +184,7 @@ func (e *Endpoint) Stats() EndpointStats {
 		NACKsSent:                e.rx.nacksSent.Load(),
 		Retransmissions:          e.tx.retransmitted.Load(),
 		RetransmissionsNotCached: e.tx.notCached.Load(),
+		ProbePacketsSent:         e.tx.probes.Load(),
 		RetransmissionsReceived:  e.rx.retransmissions.Load(),
 		DroppedDuplicates:        e.rx.duplicates.Load(),
 	}

@@ -128,14 +128,32 @@ type BatchEnder interface{ EndBatch() }
 // goroutine; handlers use it only during HandleSRTP.
 type Batch struct {
 	now  int64
+	at   int64 // arrival of the datagram being handled; 0: unknown
 	ends []BatchEnder
 }
 
 // Start begins a batch received at now (unix nanoseconds).
-func (b *Batch) Start(now int64) { b.now = now }
+func (b *Batch) Start(now int64) { b.now, b.at = now, 0 }
 
-// Now is when the batch was received, in unix nanoseconds: one clock read per batch.
+// Now is when the batch was received, in unix nanoseconds: one clock read per batch, after
+// the datagrams arrived.
 func (b *Batch) Now() int64 { return b.now }
+
+// SetPacketTime records when the datagram handled next arrived at the socket (unix
+// nanoseconds; 0: unknown). The socket reader calls it before each datagram of the batch.
+func (b *Batch) SetPacketTime(at int64) { b.at = at }
+
+// PacketTime is when the datagram being handled arrived at the socket, in unix nanoseconds:
+// the kernel's receive timestamp, which on the Linux socket path (SO_TIMESTAMPNS) each datagram
+// of a batch carries, so that arrival-time feedback (transport-cc) sees the spacing the network
+// gave the packets, not the reader's. It is Now where no timestamp came (the portable path).
+// Valid during HandleSRTP.
+func (b *Batch) PacketTime() int64 {
+	if b.at != 0 {
+		return b.at
+	}
+	return b.now
+}
 
 // AtEnd makes Finish call x.EndBatch(), in the order of the AtEnd calls. Callers deduplicate.
 func (b *Batch) AtEnd(x BatchEnder) { b.ends = append(b.ends, x) }

@@ -231,7 +231,8 @@ func (m *Mux) readLoop(s *socket) {
 	for {
 		s.beat.Store(now.UnixNano())
 		n, err := s.batch.read(now)
-		// One clock read per batch: the handlers' packet times and the next heartbeat.
+		// One clock read per batch: the batch's time and the next heartbeat. Each datagram's
+		// own arrival time comes from the kernel where the socket path gives one.
 		now = time.Now()
 		if err != nil {
 			if m.closed.Load() || errors.Is(err, net.ErrClosed) {
@@ -248,7 +249,8 @@ func (m *Mux) readLoop(s *socket) {
 		s.epoch.Add(1)
 		var bytes uint64
 		for i := range n {
-			buf, from := s.batch.datagram(i)
+			buf, from, at := s.batch.datagram(i)
+			st.batch.SetPacketTime(at)
 			bytes += uint64(len(buf))
 			m.demux(s, st, buf, from)
 		}

@@ -32,8 +32,9 @@ type datagramReader interface {
 	// read blocks until at least one datagram arrived, the socket closed, or readWakeup passed
 	// (os.ErrDeadlineExceeded): the reader wakes at least that often to show it is alive.
 	read(now time.Time) (int, error)
-	// datagram returns the i-th datagram of the last read (nil if it was truncated) and its source.
-	datagram(i int) ([]byte, netip.AddrPort)
+	// datagram returns the i-th datagram of the last read (nil if it was truncated), its source
+	// and when it arrived at the socket (unix nanoseconds; 0 where the reader cannot tell).
+	datagram(i int) ([]byte, netip.AddrPort, int64)
 }
 
 // datagramSender is one BatchWriter's send state: every datagram of a batch goes to one address.
@@ -124,11 +125,13 @@ func (r *portableReader) read(now time.Time) (int, error) {
 	return 1, nil
 }
 
-func (r *portableReader) datagram(int) ([]byte, netip.AddrPort) {
+// datagram implements datagramReader. Package net gives no receive timestamps: the arrival
+// time is unknown (the handler takes the read's time).
+func (r *portableReader) datagram(int) ([]byte, netip.AddrPort, int64) {
 	if r.n > r.size {
-		return nil, netip.AddrPort{}
+		return nil, netip.AddrPort{}, 0
 	}
-	return r.buf[:r.n], r.from
+	return r.buf[:r.n], r.from, 0
 }
 
 // portableSender writes the datagrams of a batch one by one. Unlike sendmmsg under

@@ -14,7 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// fastSockets is the Linux path: SO_REUSEPORT sockets, recvmmsg and sendmmsg.
+// fastSockets is the Linux path: SO_REUSEPORT sockets, recvmmsg with a kernel receive timestamp
+// per datagram (SO_TIMESTAMPNS), and sendmmsg.
 var fastSockets = &socketAPI{
 	name:      "recvmmsg",
 	reusePort: true,
@@ -26,15 +27,20 @@ var fastSockets = &socketAPI{
 
 // listenUDP binds a UDP socket with SO_REUSEPORT so several sockets can share one port, and
 // asks for buffer bytes of receive and send buffer (buffer < 0: the kernel's default). It
-// returns the receive and send buffer sizes the kernel granted.
+// turns on SO_TIMESTAMPNS: every datagram read carries when it arrived. It returns the receive
+// and send buffer sizes the kernel granted.
 func listenUDP(network, addr string, buffer int) (*net.UDPConn, [2]int, error) {
 	var granted [2]int
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		if err := c.Control(func(fd uintptr) {
 			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); serr != nil {
+				serr = fmt.Errorf("SO_REUSEPORT: %w", serr)
 				return
 			}
+			// Without receive timestamps (a kernel or sandbox that refuses the option) the
+			// datagrams carry none and each takes its batch's time: worse feedback, still media.
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 			if buffer >= 0 {
 				setBuffer(int(fd), unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, buffer)
 				setBuffer(int(fd), unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, buffer)
@@ -84,6 +90,13 @@ func socketDrops(c *net.UDPConn) uint64 {
 	return drops
 }
 
+// sizeofTimespec is the payload of an SCM_TIMESTAMPNS control message.
+const sizeofTimespec = int(unsafe.Sizeof(unix.Timespec{}))
+
+// ctrlSize is one datagram's control buffer: room for its SCM_TIMESTAMPNS, the only control
+// message the socket asks for.
+var ctrlSize = unix.CmsgSpace(sizeofTimespec)
+
 // recvBatch is one reader's preallocated recvmmsg state.
 type recvBatch struct {
 	conn     *net.UDPConn
@@ -93,6 +106,7 @@ type recvBatch struct {
 	iovs     []unix.Iovec
 	names    []unix.RawSockaddrInet6
 	bufs     [][]byte
+	ctrl     []byte // ctrlSize bytes of control messages per datagram, 8-byte aligned
 	n        int
 	errno    error
 	fn       func(fd uintptr) bool
@@ -111,6 +125,9 @@ func newRecvBatch(c *net.UDPConn, n, size int) (*recvBatch, error) {
 		names: make([]unix.RawSockaddrInet6, n),
 		bufs:  make([][]byte, n),
 	}
+	// Control messages are read in place as structs: back them with words so they are aligned.
+	words := make([]uint64, (n*ctrlSize+7)/8)
+	r.ctrl = unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), n*ctrlSize)
 	backing := make([]byte, n*size)
 	for i := range n {
 		r.bufs[i] = backing[i*size : (i+1)*size : (i+1)*size]
@@ -128,6 +145,8 @@ func (r *recvBatch) recv(fd uintptr) bool {
 		h.Namelen = unix.SizeofSockaddrInet6
 		h.Iov = &r.iovs[i]
 		h.SetIovlen(1)
+		h.Control = &r.ctrl[i*ctrlSize]
+		h.SetControllen(ctrlSize) // the kernel sets it to what it wrote
 		h.Flags = 0
 		r.hdrs[i].Len = 0
 	}
@@ -165,13 +184,36 @@ func (r *recvBatch) read(now time.Time) (int, error) {
 	return r.n, nil
 }
 
-// datagram implements datagramReader.
-func (r *recvBatch) datagram(i int) ([]byte, netip.AddrPort) {
+// datagram implements datagramReader: the arrival time is the datagram's kernel receive
+// timestamp (0 if it came without one).
+func (r *recvBatch) datagram(i int) ([]byte, netip.AddrPort, int64) {
 	h := &r.hdrs[i]
 	if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
-		return nil, netip.AddrPort{}
+		return nil, netip.AddrPort{}, 0
 	}
-	return r.bufs[i][:h.Len], sockaddrToAddrPort(&r.names[i])
+	ctrl := r.ctrl[i*ctrlSize : (i+1)*ctrlSize]
+	if n := uint64(h.Hdr.Controllen); n < uint64(len(ctrl)) {
+		ctrl = ctrl[:n]
+	}
+	return r.bufs[i][:h.Len], sockaddrToAddrPort(&r.names[i]), arrivalTime(ctrl)
+}
+
+// arrivalTime returns the SCM_TIMESTAMPNS time among the control messages in ctrl, in unix
+// nanoseconds, or 0 if there is none (or ctrl is malformed). It does not allocate.
+func arrivalTime(ctrl []byte) int64 {
+	for len(ctrl) >= unix.SizeofCmsghdr {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(ctrl)
+		if err != nil {
+			return 0
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= sizeofTimespec {
+			var ts unix.Timespec
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&ts)), sizeofTimespec), data)
+			return max(ts.Nano(), 0)
+		}
+		ctrl = rest
+	}
+	return 0
 }
 
 func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {

@@ -77,6 +77,7 @@ var metrics = []metric{
 	counter("nacks_received", "Generic NACK packets received from endpoints about what the bridge sent them.", func(r *Report) uint64 { return r.Bridge.NACKsReceived }),
 	counter("nacks_sent", "Generic NACK packets the bridge sent to media senders for its own incoming loss.", func(r *Report) uint64 { return r.Bridge.NACKsSent }),
 	counter("retransmissions_sent", "Packets resent to receivers for their NACKs that the kernel accepted (refused ones are send_failed drops).", func(r *Report) uint64 { return r.Bridge.Retransmissions }),
+	counter("probe_packets_sent", "Padding packets sent to receivers to probe their bandwidth.", func(r *Report) uint64 { return r.Bridge.ProbePacketsSent }),
 	counter("retransmissions_not_cached", "NACKed packets no longer in the receiver's history.", func(r *Report) uint64 { return r.Bridge.RetransmissionsNotCached }),
 	counter("retransmissions_received", "RTX retransmissions from senders restored into their streams.", func(r *Report) uint64 { return r.Bridge.RetransmissionsReceived }),
 }
