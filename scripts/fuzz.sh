@@ -14,10 +14,10 @@ for pkg in $(go list "${pkgs[@]}"); do
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
     echo "== $pkg $target ($fuzztime)"
     corpus="$dir/testdata/fuzz/$target"
-    before=$(ls "$corpus" 2>/dev/null | wc -l)
+    before=$( (ls "$corpus" 2>/dev/null || true) | wc -l)
     if ! out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" "$pkg" 2>&1); then
       echo "$out"
-      after=$(ls "$corpus" 2>/dev/null | wc -l)
+      after=$( (ls "$corpus" 2>/dev/null || true) | wc -l)
       # Go's fuzzing coordinator sometimes ends a short run with "context deadline exceeded"
       # when a worker is still busy at the deadline: no input failed
       # and none was written. Only a written failing input (or another error) fails the script.
