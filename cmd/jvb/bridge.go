@@ -42,6 +42,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 
+	stunFailed := discoverPublicAddress(ctx, cfg, health.InterfaceAddrs, log)
 	alloc := allocationConfig(cfg.Allocation)
 	b, err := sfu.New(sfu.Config{Transport: transportConfig(cfg, log), Logger: log,
 		Allocation: &alloc, SSRCLimitAudio: cfg.Allocation.SSRCLimitAudio})
@@ -96,7 +97,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	checks := []health.Check{
 		health.UDPBound(b.LocalAddr),
 		health.Forwarding(b.Alive),
-		health.ValidAddress(advertisedIPs(cfg), health.InterfaceAddrs, cfg.RequireValidAddress),
+		health.ValidAddress(func() []netip.Addr { return advertisedIPs(cfg) }, health.InterfaceAddrs, cfg.RequireValidAddress),
 	}
 	if len(cfg.XMPP) > 0 {
 		connections := func() []xmppcomp.ConnectionStatus {
@@ -139,7 +140,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	// No relay_id even with relays enabled: this bridge cannot relay, and jicofo only spans a
 	// conference over bridges that all announce one (spec §1.5).
 	info := stats.Info{Version: version, Release: cfg.Release, Region: cfg.Relay.Region,
-		AverageParticipantStress: averageParticipantStress}
+		AverageParticipantStress: averageParticipantStress, Started: time.Now()}
 	sampler := stats.NewSampler(stats.Sources{Bridge: b.Stats, Flags: flags, XMPP: xmppStatus}, info, time.Now())
 	// Presence and /colibri/stats: the last interval's numbers with the flags as they are now.
 	current := func() stats.Report {
@@ -181,7 +182,10 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 			func() float64 { return float64(httpConns.Refused.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: stats.Namespace + "_http_accept_errors_total",
 			Help: "Failed accepts on the private HTTP port (e.g. out of file descriptors)."},
-			func() float64 { return float64(httpConns.AcceptErrors.Load()) }))
+			func() float64 { return float64(httpConns.AcceptErrors.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: stats.Namespace + "_stun_discovery_failures_total",
+			Help: "Public address discoveries over STUN (JVB_STUN_SERVERS) that got no answer."},
+			func() float64 { return b2f(stunFailed) }))
 	for _, c := range []struct {
 		limit string
 		value func(colibri.CapRefusals) uint64
@@ -286,6 +290,13 @@ type announcingDrain struct {
 func (d announcingDrain) SetDrain(on bool) {
 	d.Manager.SetDrain(on)
 	d.announce()
+}
+
+func b2f(v bool) float64 {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 func localEndpoints(b *sfu.Bridge) int {

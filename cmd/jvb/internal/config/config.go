@@ -1,7 +1,9 @@
 // Package config turns the jitsi/jvb image's environment variables, a HOCON jvb.conf and a few
 // command-line flags into one validated Config for cmd/jvb.
 //
-// Precedence, highest first: flags > environment > jvb.conf (with its includes) > defaults.
+// Precedence, highest first: flags > files included by jvb.conf (the image's custom-jvb.conf)
+// > environment > jvb.conf's own keys > defaults. In the jitsi/jvb image the environment is
+// rendered into jvb.conf, which includes custom-jvb.conf last, so the custom file wins there.
 // It only describes settings: it must never import the bridge's runtime packages (sfu, colibri,
 // xmppcomp) nor open sockets.
 package config
@@ -11,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +29,9 @@ type Config struct {
 	AdvertisePrivateCandidates bool
 	RequireValidAddress        bool // videobridge.health.require-valid-address / JVB_REQUIRE_VALID_ADDRESS
 	SCTP                       bool // videobridge.sctp.enabled: accept SCTP data channels (default true)
+	// STUNServers ("host:port") find the public address at startup
+	// (ice4j.harvest.mapping.stun.addresses / JVB_STUN_SERVERS; none with JVB_DISABLE_STUN).
+	STUNServers []string
 
 	// Private HTTP server (videobridge.http-servers.private.host/port, --http).
 	HTTPAddr string
@@ -207,6 +213,15 @@ func Load(args []string, env Env) (*Config, error) {
 		errs = append(errs, ferrs...)
 	}
 	errs = append(errs, applyEnv(cfg, env)...)
+	if path != "" {
+		ps, err := applyIncludes(cfg, path, env)
+		if err != nil {
+			return nil, err
+		}
+		presenceSet = presenceSet || ps
+		slices.Sort(cfg.Ignored)
+		cfg.Ignored = slices.Compact(cfg.Ignored)
+	}
 	errs = append(errs, applyFlags(cfg, fl)...)
 	if !presenceSet {
 		cfg.PresenceInterval = cfg.StatsInterval

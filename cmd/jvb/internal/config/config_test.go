@@ -88,8 +88,8 @@ func TestEnvLikeDockerImage(t *testing.T) {
 	if cfg.Relay != (Relay{Enabled: true, Region: "europe", RelayID: "relay-a"}) {
 		t.Fatalf("relay = %+v", cfg.Relay)
 	}
-	if !reflect.DeepEqual(cfg.Ignored, []string{"JVB_STUN_SERVERS"}) {
-		t.Fatalf("ignored = %v", cfg.Ignored)
+	if len(cfg.Ignored) != 0 || !reflect.DeepEqual(cfg.STUNServers, []string{"stun.example:443"}) {
+		t.Fatalf("ignored = %v, stun = %v", cfg.Ignored, cfg.STUNServers)
 	}
 }
 

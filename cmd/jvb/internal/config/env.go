@@ -16,7 +16,8 @@ var usedEnv = []string{
 	"JVB_ADVERTISE_IPS", "JVB_ADVERTISE_PRIVATE_CANDIDATES", "JVB_AUTH_PASSWORD", "JVB_AUTH_USER",
 	"JVB_BREWERY_MUC", "JVB_CONFIG", "JVB_DISABLE_XMPP", "JVB_INSTANCE_ID", "JVB_MUC_NICKNAME",
 	"JVB_MAX_CONFERENCES", "JVB_MAX_ENDPOINTS", "JVB_MAX_ENDPOINTS_PER_CONFERENCE", "JVB_STANDALONE_HOSTS",
-	"JVB_OCTO_BIND_ADDRESS", "JVB_OCTO_REGION", "JVB_OCTO_RELAY_ID", "JVB_PORT", "JVB_REQUIRE_VALID_ADDRESS",
+	"JVB_OCTO_BIND_ADDRESS", "JVB_OCTO_REGION", "JVB_OCTO_RELAY_ID", "JVB_PORT", "JVB_REQUIRE_VALID_ADDRESS", "JVB_REQUIRE_XMPP",
+	"JVB_STUN_SERVERS", "JVB_DISABLE_STUN",
 	"JVB_XMPP_AUTH_DOMAIN", "JVB_XMPP_INTERNAL_MUC_DOMAIN", "JVB_XMPP_PORT", "JVB_XMPP_SERVER",
 	"SHUTDOWN_REST_ENABLED", "TZ", "XMPP_AUTH_DOMAIN", "XMPP_INTERNAL_MUC_DOMAIN", "XMPP_PORT", "XMPP_SERVER",
 }
@@ -29,9 +30,9 @@ func KnownEnv() []string {
 }
 
 // ignoredEnv are jitsi/jvb variables accepted for compatibility that change nothing here
-// (JVM, STUN/AWS harvesting, bandwidth-estimator choice, logging files, sidecar).
+// (JVM, AWS harvesting, bandwidth-estimator choice, logging files, sidecar).
 var ignoredEnv = []string{
-	"JVB_STUN_SERVERS", "JVB_DISABLE_STUN", "DISABLE_AWS_HARVESTER", "JVB_CC_TRUST_BWE",
+	"DISABLE_AWS_HARVESTER", "JVB_CC_TRUST_BWE",
 	"ENABLE_VLA", "BWE_ESTIMATOR_ENGINE", "JVB_USE_USRSCTP", "VIDEOBRIDGE_MAX_MEMORY",
 	"VIDEOBRIDGE_GC_TYPE", "JVB_LOG_FILE", "SENTRY_DSN", "JVB_SENTRY_DSN", "SENTRY_ENVIRONMENT",
 	"SENTRY_RELEASE", "JVB_COLIBRI_PORT", "ENABLE_SCTP", "JVB_OCTO_BIND_PORT",
@@ -168,6 +169,16 @@ func applyEnv(cfg *Config, env Env) []error {
 	}
 	cfg.AdvertisePrivateCandidates = r.boolean("JVB_ADVERTISE_PRIVATE_CANDIDATES", cfg.AdvertisePrivateCandidates)
 	cfg.RequireValidAddress = r.boolean("JVB_REQUIRE_VALID_ADDRESS", cfg.RequireValidAddress)
+	if v, ok := lookup(env, "JVB_STUN_SERVERS"); ok {
+		if servers, good := parseSTUNServers(strings.Split(v, ",")); good {
+			cfg.STUNServers = servers
+		} else {
+			r.bad("JVB_STUN_SERVERS", v, "a comma-separated list of STUN servers as host:port (like meet-jit-si-turnrelay.jitsi.net:443)")
+		}
+	}
+	if r.boolean("JVB_DISABLE_STUN", false) {
+		cfg.STUNServers = nil
+	}
 	cfg.REST.Colibri = r.boolean("COLIBRI_REST_ENABLED", cfg.REST.Colibri)
 	cfg.REST.Shutdown = r.boolean("SHUTDOWN_REST_ENABLED", cfg.REST.Shutdown)
 	cfg.InstanceID = r.str("JVB_INSTANCE_ID", cfg.InstanceID)
@@ -247,7 +258,8 @@ func validHost(h string) bool {
 
 // applyEnvXMPP renders the xmpp-client configs like the image's jvb.conf template does:
 // one "shard<i>" per XMPP_SERVER entry. Without JVB_AUTH_PASSWORD the environment defines no
-// XMPP client (the image would refuse to start; this bridge runs without XMPP instead).
+// XMPP client: with JVB_REQUIRE_XMPP (set by the image) that is an error, as in jitsi/jvb;
+// otherwise the bridge runs without XMPP (standalone mode).
 func applyEnvXMPP(cfg *Config, r *envReader) {
 	if r.boolean("JVB_DISABLE_XMPP", false) {
 		cfg.XMPP = nil
@@ -256,6 +268,12 @@ func applyEnvXMPP(cfg *Config, r *envReader) {
 	}
 	password, ok := lookup(r.env, "JVB_AUTH_PASSWORD")
 	if !ok {
+		// The image sets JVB_REQUIRE_XMPP: like jitsi/jvb's init script it refuses to start
+		// rather than come up as a bridge jicofo never sees.
+		if r.boolean("JVB_REQUIRE_XMPP", false) {
+			r.bad("JVB_AUTH_PASSWORD", "", "the XMPP password of the jvb account (the image requires it, like jitsi/jvb; "+
+				"set JVB_DISABLE_XMPP=1 to run without XMPP)")
+		}
 		return
 	}
 	servers := r.str("XMPP_SERVER", "xmpp.meet.jitsi")
@@ -353,4 +371,21 @@ func parseAdvertised(list string) ([]AdvertisedAddr, bool) {
 		out = append(out, a)
 	}
 	return out, len(out) > 0
+}
+
+// parseSTUNServers checks "host:port" entries (a host alone gets STUN's port 3478); empty
+// entries are skipped.
+func parseSTUNServers(list []string) ([]string, bool) {
+	var out []string
+	for _, e := range list {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		host, port, ok := splitServer(e, 3478)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, net.JoinHostPort(host, strconv.Itoa(port)))
+	}
+	return out, true
 }

@@ -24,19 +24,47 @@ var includeLine = regexp.MustCompile(`(?m)^[ \t]*include[ \t]+(required\([ \t]*)
 // `include "custom-jvb.conf"` is the last line); a missing include is skipped unless
 // required(...).
 func readHOCON(path string, chain []string, env Env) (hObject, error) {
+	own, incs, err := readHOCONParts(path, chain, env)
+	if err != nil {
+		return nil, err
+	}
+	for _, sub := range incs {
+		merge(own, sub)
+	}
+	return own, nil
+}
+
+// readIncludes returns what the files path includes add, merged, without path's own keys:
+// the image's custom-jvb.conf, whose values win over the environment (nil when nothing is
+// included).
+func readIncludes(path string, env Env) (hObject, error) {
+	_, incs, err := readHOCONParts(path, nil, env)
+	if err != nil || len(incs) == 0 {
+		return nil, err
+	}
+	root := hObject{}
+	for _, sub := range incs {
+		merge(root, sub)
+	}
+	return root, nil
+}
+
+// readHOCONParts parses path's own keys and, separately, each file it includes (with that
+// file's own includes merged in), in include order.
+func readHOCONParts(path string, chain []string, env Env) (hObject, []hObject, error) {
 	if len(chain) > maxIncludeDepth {
-		return nil, fmt.Errorf("config: %s: includes nested deeper than %d", path, maxIncludeDepth)
+		return nil, nil, fmt.Errorf("config: %s: includes nested deeper than %d", path, maxIncludeDepth)
 	}
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
 	if slices.Contains(chain, path) {
-		return nil, fmt.Errorf("config: include cycle: %s includes %s again", chain[len(chain)-1], path)
+		return nil, nil, fmt.Errorf("config: include cycle: %s includes %s again", chain[len(chain)-1], path)
 	}
 	chain = append(chain, path)
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: reading %s: %w", path, err)
+		return nil, nil, fmt.Errorf("config: reading %s: %w", path, err)
 	}
 	text := string(raw)
 	type inc struct {
@@ -55,19 +83,20 @@ func readHOCON(path string, chain []string, env Env) (hObject, error) {
 	})
 	root, err := parseHOCON(text, env)
 	if err != nil {
-		return nil, fmt.Errorf("config: %s is not valid HOCON: %w", path, err)
+		return nil, nil, fmt.Errorf("config: %s is not valid HOCON: %w", path, err)
 	}
+	var subs []hObject
 	for _, in := range incs {
 		sub, err := readHOCON(in.path, chain, env)
 		if err != nil {
 			if !in.required && errors.Is(err, os.ErrNotExist) {
 				continue
 			}
-			return nil, err
+			return nil, nil, err
 		}
-		merge(root, sub)
+		subs = append(subs, sub)
 	}
-	return root, nil
+	return root, subs, nil
 }
 
 // fileReader reads typed values by dotted path and records errors naming the key.
@@ -193,13 +222,32 @@ func parseDuration(s string) (time.Duration, error) {
 	return time.Duration(n * float64(mult)), nil
 }
 
-// applyFile reads jvb.conf. It reports whether presence-interval was set, the bad values, and
-// a fatal error when the file cannot be read or parsed.
+// applyFile reads jvb.conf with its includes. It reports whether presence-interval was set,
+// the bad values, and a fatal error when the file cannot be read or parsed.
 func applyFile(cfg *Config, path string, env Env) (bool, []error, error) {
 	root, err := readHOCON(path, nil, env)
 	if err != nil {
 		return false, nil, err
 	}
+	ps, errs := applyTree(cfg, root, path, env)
+	return ps, errs, nil
+}
+
+// applyIncludes applies again what the files jvb.conf includes set, after the environment:
+// in the jitsi/jvb image the environment is rendered into jvb.conf, which includes
+// custom-jvb.conf last, so the custom file's values win. Bad values were already reported by
+// applyFile (the same keys are in the merged file), so only presence-interval is reported.
+func applyIncludes(cfg *Config, path string, env Env) (bool, error) {
+	root, err := readIncludes(path, env)
+	if err != nil || root == nil {
+		return false, err
+	}
+	ps, _ := applyTree(cfg, root, path, env)
+	return ps, nil
+}
+
+// applyTree sets every setting root has; settings it lacks keep their values.
+func applyTree(cfg *Config, root hObject, path string, env Env) (bool, []error) {
 	f := &fileReader{root: root, path: path}
 	const vb = "videobridge."
 
@@ -208,6 +256,7 @@ func applyFile(cfg *Config, path string, env Env) (bool, []error, error) {
 	f.boolean(vb+"health.require-valid-address", &cfg.RequireValidAddress)
 	f.boolean(vb+"sctp.enabled", &cfg.SCTP)
 	readStaticMappings(f, cfg)
+	readSTUN(f, cfg)
 
 	host, port := splitHTTP(cfg.HTTPAddr)
 	f.str(vb+"http-servers.private.host", &host)
@@ -243,7 +292,7 @@ func applyFile(cfg *Config, path string, env Env) (bool, []error, error) {
 		f.str(base+"relay-id", &cfg.Relay.RelayID)
 	}
 	readXMPP(f, cfg, env)
-	return presenceSet, f.errs, nil
+	return presenceSet, f.errs
 }
 
 func splitHTTP(addr string) (string, int) {
@@ -301,6 +350,31 @@ func readStaticMappings(f *fileReader, cfg *Config) {
 	cfg.Advertised = out
 }
 
+// readSTUN reads ice4j.harvest.mapping.stun.{addresses, enabled}.
+func readSTUN(f *fileReader, cfg *Config) {
+	const base = "ice4j.harvest.mapping.stun."
+	if v, ok := f.get(base + "addresses"); ok {
+		var items []string
+		if arr, isArr := v.(hArray); isArr {
+			for _, it := range arr {
+				items = append(items, text(it))
+			}
+		} else {
+			items = strings.Split(text(v), ",")
+		}
+		if servers, good := parseSTUNServers(items); good {
+			cfg.STUNServers = servers
+		} else {
+			f.bad(base+"addresses", v, `a list of STUN servers as "host:port"`)
+		}
+	}
+	enabled := true
+	f.boolean(base+"enabled", &enabled)
+	if !enabled {
+		cfg.STUNServers = nil
+	}
+}
+
 func readXMPP(f *fileReader, cfg *Config, env Env) {
 	const base = "videobridge.apis.xmpp-client.configs"
 	v, ok := f.get(base)
@@ -325,7 +399,15 @@ func readXMPP(f *fileReader, cfg *Config, env Env) {
 			o[strings.ToUpper(name)] = v
 		}
 		sub := &fileReader{root: o, path: f.path}
+		// Properties merge into a connection of the same id (e.g. the environment's shard0,
+		// when custom-jvb.conf sets only its PASSWORD), as HOCON objects merge in the image.
 		x := XMPPClient{ID: id, Port: 5222, MUCNickname: hostname(env)}
+		for _, have := range cfg.XMPP {
+			if have.ID == id {
+				x = have
+				x.MUCJIDs = slices.Clone(have.MUCJIDs)
+			}
+		}
 		sub.str("HOSTNAME", &x.Hostname)
 		sub.integer("PORT", &x.Port, 1, 65535)
 		sub.str("DOMAIN", &x.Domain)
@@ -335,6 +417,7 @@ func readXMPP(f *fileReader, cfg *Config, env Env) {
 		sub.boolean("DISABLE_CERTIFICATE_VERIFICATION", &x.DisableCertificateVerification)
 		sub.str("SECURITY_MODE", &x.SecurityMode)
 		if jv, ok := o["MUC_JIDS"]; ok {
+			x.MUCJIDs = nil
 			var items []string
 			if arr, isArr := jv.(hArray); isArr {
 				for _, it := range arr {

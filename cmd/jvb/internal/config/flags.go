@@ -25,7 +25,8 @@ type flags struct {
 const Usage = `usage: jvb [flags]        run the bridge
        jvb healthcheck    exit 0 if the running bridge's /about/health says healthy
 
-flags (they override environment variables, which override jvb.conf):
+flags override everything; files jvb.conf includes (custom-jvb.conf) override environment
+variables, which override jvb.conf's own keys, as in the jitsi/jvb image:
   --config PATH        HOCON jvb.conf (also JVB_CONFIG); include "custom-jvb.conf" is honoured
   --http HOST:PORT     private HTTP server (default 127.0.0.1:8080)
   --port N             ICE UDP port (default 10000, also JVB_PORT)

@@ -38,7 +38,9 @@ func readWebSockets(f *fileReader, cfg *Config) {
 	const base = "videobridge.websockets."
 	ws := &cfg.WebSockets
 	f.boolean(base+"enabled", &ws.Enabled)
-	f.str(base+"server-id", &ws.ServerID)
+	if f.str(base+"server-id", &ws.ServerID) {
+		ws.ServerIDAuto = false
+	}
 	var domain string
 	if f.str(base+"domain", &domain) && domain != "" {
 		ws.Domains = []string{domain}

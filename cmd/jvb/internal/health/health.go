@@ -1,7 +1,8 @@
 // Package health decides whether the bridge is healthy, for /about/health, the healthcheck IQ
 // and the `healthy` stat: the UDP port is bound, the forwarding goroutines make progress, there
-// is at least one usable address to announce, and (when XMPP is configured) at least one
-// brewery connection is up and no other session uses the bridge's brewery nickname.
+// is a valid address to announce when require-valid-address is on (as in JVB), and (when XMPP
+// is configured) at least one brewery connection is up and no other session uses the bridge's
+// brewery nickname.
 //
 // Checks read the bridge through small functions; this package must never import the media
 // core or the control protocols.
@@ -137,34 +138,60 @@ func InterfaceAddrs() ([]netip.Addr, error) {
 	return out, nil
 }
 
-// ValidAddress fails when there is nothing to put in a candidate: no advertised address and
-// no host address that is not loopback or link-local. With requirePublic (JVB's
-// health.require-valid-address) one of them must also be public (not RFC 1918/4193).
-func ValidAddress(advertised []netip.Addr, hostAddrs func() ([]netip.Addr, error), requirePublic bool) Check {
+// ValidAddress is JVB's health.require-valid-address check (JvbHealthChecker). With require
+// off (the jitsi/jvb image's default) it never fails. With it on, it fails unless some host
+// address or some advertised address (JVB: a mapping harvester's public address, i.e.
+// JVB_ADVERTISE_IPS / static mappings, or one found over STUN) is valid in JVB's sense: not
+// loopback, not link-local and not site-local (10/8, 172.16/12, 192.168/16, fec0::/10; IPv6
+// ULAs and 100.64/10 do count, as in Java's InetAddress). The unspecified address and
+// multicast addresses never count. advertised is read on every run.
+func ValidAddress(advertised func() []netip.Addr, hostAddrs func() ([]netip.Addr, error), require bool) Check {
 	return Check{Name: "address", Run: func() error {
+		if !require {
+			return nil
+		}
+		adv := advertised()
+		for _, a := range adv {
+			if ValidForJVB(a) {
+				return nil
+			}
+		}
 		host, err := hostAddrs()
 		if err != nil {
 			return err
 		}
-		var usable []netip.Addr
-		for _, a := range append(append([]netip.Addr(nil), advertised...), host...) {
-			if a.IsValid() && !a.IsLoopback() && !a.IsLinkLocalUnicast() && !a.IsUnspecified() && !a.IsMulticast() {
-				usable = append(usable, a)
+		for _, a := range host {
+			if ValidForJVB(a) {
+				return nil
 			}
 		}
-		if len(usable) == 0 {
-			return errors.New("no usable address to announce: set JVB_ADVERTISE_IPS or give the host a non-loopback address")
-		}
-		if requirePublic {
-			for _, a := range usable {
-				if !a.IsPrivate() {
-					return nil
-				}
-			}
-			return fmt.Errorf("no public address among %s (require-valid-address is on): set JVB_ADVERTISE_IPS", join(usable))
-		}
-		return nil
+		return fmt.Errorf("no valid (public) address among host addresses [%s] and advertised [%s] "+
+			"(require-valid-address is on): set JVB_ADVERTISE_IPS to the public address, or JVB_REQUIRE_VALID_ADDRESS=false",
+			join(host), join(adv))
 	}}
+}
+
+// ValidForJVB is JvbHealthChecker's isValid: not site-local, link-local or loopback (nor,
+// here, unspecified or multicast).
+func ValidForJVB(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.IsValid() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
+		return false
+	}
+	for _, p := range siteLocal {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
+}
+
+// siteLocal are the prefixes Java's InetAddress.isSiteLocalAddress covers.
+var siteLocal = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("fec0::/10"),
 }
 
 func join(addrs []netip.Addr) string {

@@ -10,16 +10,6 @@ import (
 	"time"
 )
 
-func addrs(s ...string) func() ([]netip.Addr, error) {
-	return func() ([]netip.Addr, error) {
-		var out []netip.Addr
-		for _, a := range s {
-			out = append(out, netip.MustParseAddr(a))
-		}
-		return out, nil
-	}
-}
-
 func TestUDPBound(t *testing.T) {
 	if err := UDPBound(func() netip.AddrPort { return netip.AddrPort{} }).Run(); err == nil {
 		t.Fatal("unbound port passed")
@@ -29,26 +19,73 @@ func TestUDPBound(t *testing.T) {
 	}
 }
 
+// TestValidAddress goes through every combination of require-valid-address, the kind of host
+// address and the kind of advertised address, against JvbHealthChecker's rule: off never fails;
+// on passes when a host or advertised address is not site-local, link-local or loopback.
 func TestValidAddress(t *testing.T) {
-	cases := []struct {
-		name      string
-		adv       []netip.Addr
-		host      func() ([]netip.Addr, error)
-		public    bool
-		wantError string
+	kinds := []struct {
+		name  string
+		addrs []string
+		valid bool // JVB's isValid holds for one of them
 	}{
-		{"loopback only", nil, addrs("127.0.0.1", "::1", "fe80::1"), false, "no usable address"},
-		{"private host", nil, addrs("127.0.0.1", "10.1.2.3"), false, ""},
-		{"private host, public required", nil, addrs("10.1.2.3"), true, "no public address among 10.1.2.3"},
-		{"advertised public", []netip.Addr{netip.MustParseAddr("203.0.113.9")}, addrs("10.1.2.3"), true, ""},
-		{"advertised only", []netip.Addr{netip.MustParseAddr("192.168.1.2")}, addrs("127.0.0.1"), false, ""},
-		{"listing fails", nil, func() ([]netip.Addr, error) { return nil, errors.New("boom") }, false, "boom"},
+		{"none", nil, false},
+		{"loopback", []string{"127.0.0.1", "::1"}, false},
+		{"link-local", []string{"169.254.3.4", "fe80::1"}, false},
+		{"site-local", []string{"10.1.2.3", "172.20.0.5", "192.168.1.2", "fec0::5"}, false},
+		{"unspecified/multicast", []string{"0.0.0.0", "224.0.0.1", "::"}, false},
+		{"public v4", []string{"10.1.2.3", "203.0.113.9"}, true},
+		{"public v6", []string{"fe80::1", "2001:db8::7"}, true},
+		{"ULA (valid in Java)", []string{"fd00::1"}, true},
+		{"CGNAT (valid in Java)", []string{"100.64.0.1"}, true},
+		{"v4-mapped public", []string{"::ffff:198.51.100.1"}, true},
+		{"v4-mapped private", []string{"::ffff:10.0.0.1"}, false},
 	}
-	for _, c := range cases {
-		err := ValidAddress(c.adv, c.host, c.public).Run()
-		if c.wantError == "" && err != nil || c.wantError != "" && (err == nil || !strings.Contains(err.Error(), c.wantError)) {
-			t.Errorf("%s: err = %v, want %q", c.name, err, c.wantError)
+	parse := func(ss []string) []netip.Addr {
+		var out []netip.Addr
+		for _, s := range ss {
+			out = append(out, netip.MustParseAddr(s))
 		}
+		return out
+	}
+	for _, require := range []bool{false, true} {
+		for _, host := range kinds {
+			for _, adv := range kinds {
+				hostAddrs := parse(host.addrs)
+				err := ValidAddress(func() []netip.Addr { return parse(adv.addrs) },
+					func() ([]netip.Addr, error) { return hostAddrs, nil }, require).Run()
+				wantFail := require && !host.valid && !adv.valid
+				if (err != nil) != wantFail {
+					t.Errorf("require=%v host=%s advertised=%s: err = %v, want failure %v", require, host.name, adv.name, err, wantFail)
+				}
+				if err != nil && !strings.Contains(err.Error(), "JVB_ADVERTISE_IPS") {
+					t.Errorf("failure does not say what to set: %v", err)
+				}
+			}
+		}
+	}
+	// Listing the host's addresses fails: only matters when the check is on and no advertised
+	// address is valid.
+	boom := func() ([]netip.Addr, error) { return nil, errors.New("boom") }
+	none := func() []netip.Addr { return nil }
+	public := func() []netip.Addr { return []netip.Addr{netip.MustParseAddr("203.0.113.9")} }
+	if err := ValidAddress(none, boom, false).Run(); err != nil {
+		t.Errorf("require off: %v", err)
+	}
+	if err := ValidAddress(public, boom, true).Run(); err != nil {
+		t.Errorf("advertised public: %v", err)
+	}
+	if err := ValidAddress(none, boom, true).Run(); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Errorf("listing failure hidden: %v", err)
+	}
+	// The advertised list is read on every run (STUN may find an address later).
+	var found []netip.Addr
+	c := ValidAddress(func() []netip.Addr { return found }, func() ([]netip.Addr, error) { return nil, nil }, true)
+	if c.Run() == nil {
+		t.Fatal("passes with nothing")
+	}
+	found = []netip.Addr{netip.MustParseAddr("198.51.100.4")}
+	if err := c.Run(); err != nil {
+		t.Fatalf("address found later ignored: %v", err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 )
 
@@ -88,6 +89,7 @@ func NewHandler(d Deps) http.Handler {
 	handle("GET /colibri/drain", g.Drain && d.Drain != nil, s.drainGet)
 	handle("POST /colibri/drain/enable", g.Drain && d.Drain != nil, s.drainSet(true))
 	handle("POST /colibri/drain/disable", g.Drain && d.Drain != nil, s.drainSet(false))
+	handle("POST /colibri/drain", g.Drain && d.Drain != nil, s.drainJSON)
 	handle("POST /colibri/shutdown", g.Colibri && g.Shutdown && d.Shutdown != nil, s.shutdown)
 	if g.Colibri && d.Colibri != nil {
 		mux.Handle("/colibri/v2/", d.Colibri)
@@ -181,12 +183,57 @@ func (s *server) drainSet(on bool) http.HandlerFunc {
 	}
 }
 
+// drainJSON sets drain from a body like {"drain": true} or {"drain": "true"} (gojvb's
+// addition next to JVB's /colibri/drain/enable and /disable, which take no body).
+func (s *server) drainJSON(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Drain *Bool `json:"drain"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&body); err != nil {
+		http.Error(w, "body must be JSON like {\"drain\": true}: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if body.Drain == nil {
+		http.Error(w, "missing required field \"drain\" (true or false)", http.StatusBadRequest)
+		return
+	}
+	s.d.Drain.SetDrain(bool(*body.Drain))
+	w.WriteHeader(http.StatusOK)
+}
+
 // maxBody bounds request bodies of the small JSON endpoints.
 const maxBody = 64 << 10
 
+// Bool is a JSON boolean that also accepts the strings "true" and "false" (any case), as
+// JVB's Jackson binding does: JVB's own graceful_shutdown.sh posts {"graceful-shutdown": "true"}.
+type Bool bool
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (b *Bool) UnmarshalJSON(data []byte) error {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	switch x := v.(type) {
+	case bool:
+		*b = Bool(x)
+		return nil
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "true":
+			*b = true
+			return nil
+		case "false":
+			*b = false
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is not a boolean: want true, false, \"true\" or \"false\"", data)
+}
+
 func (s *server) shutdown(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Graceful *bool `json:"graceful-shutdown"`
+		Graceful *Bool `json:"graceful-shutdown"`
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	if err := dec.Decode(&body); err != nil {
@@ -197,8 +244,9 @@ func (s *server) shutdown(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing required field \"graceful-shutdown\" (true or false)", http.StatusBadRequest)
 		return
 	}
-	s.d.Log.Info("shutdown requested over HTTP", "graceful", *body.Graceful, "remote", r.RemoteAddr)
-	s.d.Shutdown(*body.Graceful)
+	graceful := bool(*body.Graceful)
+	s.d.Log.Info("shutdown requested over HTTP", "graceful", graceful, "remote", r.RemoteAddr)
+	s.d.Shutdown(graceful)
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -155,6 +155,43 @@ func TestDrain(t *testing.T) {
 	if code, _, _ := f.do(t, "GET", "/colibri/drain/enable", ""); code != 405 {
 		t.Fatalf("GET enable: %d", code)
 	}
+	// JVB's enable/disable ignore a body; a JSON one with a string boolean changes nothing.
+	if code, _, _ := f.do(t, "POST", "/colibri/drain/enable", `{"drain": "false"}`); code != 200 || !f.drain.Drain() {
+		t.Fatalf("enable with body: %d", code)
+	}
+	// POST /colibri/drain takes the value from the body, boolean or string.
+	for _, c := range []struct {
+		body string
+		code int
+		want bool
+	}{
+		{`{"drain": "false"}`, 200, false},
+		{`{"drain": true}`, 200, true},
+		{`{"drain": false}`, 200, false},
+		{`{"drain": "TRUE"}`, 200, true},
+		{`{"drain": "maybe"}`, 400, true},
+		{`{}`, 400, true},
+		{`[]`, 400, true},
+	} {
+		if code, body, _ := f.do(t, "POST", "/colibri/drain", c.body); code != c.code || f.drain.Drain() != c.want {
+			t.Errorf("POST /colibri/drain %s: %d %q drain=%v, want %d drain=%v", c.body, code, body, f.drain.Drain(), c.code, c.want)
+		}
+	}
+}
+
+func TestBoolAcceptsStrings(t *testing.T) {
+	for in, want := range map[string]bool{`true`: true, `false`: false, `"true"`: true, `" False "`: false, `"TRUE"`: true} {
+		var b Bool
+		if err := b.UnmarshalJSON([]byte(in)); err != nil || bool(b) != want {
+			t.Errorf("%s: %v %v", in, b, err)
+		}
+	}
+	for _, in := range []string{`1`, `"1"`, `"yes"`, `null`, `{}`, `"`, ``} {
+		b := Bool(true)
+		if err := b.UnmarshalJSON([]byte(in)); err == nil {
+			t.Errorf("%s accepted as %v", in, b)
+		}
+	}
 }
 
 func TestShutdown(t *testing.T) {
@@ -170,13 +207,18 @@ func TestShutdown(t *testing.T) {
 		{`not json`, 400},
 		{``, 400},
 		{`{"graceful-shutdown": "yes"}`, 400},
+		{`{"graceful-shutdown": 1}`, 400},
+		{`{"graceful-shutdown": null}`, 400},
+		// JVB's graceful_shutdown.sh sends the boolean as a string.
+		{`{ "graceful-shutdown": "true" }`, 200},
+		{`{"graceful-shutdown": "False"}`, 200},
 		{`{"graceful-shutdown": true, "x": ` + strings.Repeat("1", 100<<10) + `}`, 400},
 	} {
 		if code, body, _ := f.do(t, "POST", "/colibri/shutdown", c.body); code != c.code {
 			t.Errorf("body %.40q: %d %q, want %d", c.body, code, body, c.code)
 		}
 	}
-	if len(f.shutdowns) != 2 || !f.shutdowns[0] || f.shutdowns[1] {
+	if len(f.shutdowns) != 4 || !f.shutdowns[0] || f.shutdowns[1] || !f.shutdowns[2] || f.shutdowns[3] {
 		t.Fatalf("shutdown calls = %v", f.shutdowns)
 	}
 	if code, _, _ := f.do(t, "GET", "/colibri/shutdown", ""); code != 405 {

@@ -25,6 +25,10 @@ func counter(name, help string, v func(r *Report) uint64) metric {
 		func(r *Report) float64 { return float64(v(r)) }}
 }
 
+func zero(*Report) float64 { return 0 }
+
+func zeroCount(*Report) uint64 { return 0 }
+
 func b2f(b bool) float64 {
 	if b {
 		return 1
@@ -56,6 +60,24 @@ var metrics = []metric{
 	gauge("mucs_connected", "Brewery MUCs configured (JVB's name).", func(r *Report) float64 { return float64(r.XMPP.MUCsConfigured) }),
 	gauge("mucs_joined", "Brewery MUCs joined.", func(r *Report) float64 { return float64(r.XMPP.MUCsJoined) }),
 	gauge("thread_count", "Goroutines (JVB reports JVM threads).", func(r *Report) float64 { return float64(r.Threads) }),
+	gauge("startup_time", "When the bridge started, in milliseconds since the Unix epoch (a change means a restart).",
+		func(r *Report) float64 { return float64(r.Info.Started.UnixMilli()) }),
+
+	// Relays (Octo) are not supported: JVB's relay families are exported, always 0, so that
+	// dashboards and sums over bridges keep working.
+	gauge("endpoints_relayed", "Endpoints on other bridges (relays are not supported: 0).", zero),
+	gauge("conferences_with_relay", "Conferences with a relay (relays are not supported: 0).", zero),
+	gauge("relay_incoming_bitrate", "Bits per second from relays (relays are not supported: 0).", zero),
+	gauge("relay_outgoing_bitrate", "Bits per second to relays (relays are not supported: 0).", zero),
+	gauge("relay_incoming_packet_rate", "Packets per second from relays (relays are not supported: 0).", zero),
+	gauge("relay_outgoing_packet_rate", "Packets per second to relays (relays are not supported: 0).", zero),
+	counter("relays", "Relays created (relays are not supported: 0).", zeroCount),
+	counter("relay_packets_received", "Packets received from relays (0).", zeroCount),
+	counter("relay_packets_sent", "Packets sent to relays (0).", zeroCount),
+	counter("relay_bytes_received", "Bytes received from relays (0).", zeroCount),
+	counter("relay_bytes_sent", "Bytes sent to relays (0).", zeroCount),
+	counter("relays_ice_failed", "Relays whose ICE failed (0).", zeroCount),
+	counter("relays_dtls_failed", "Relays whose DTLS failed (0).", zeroCount),
 
 	counter("conferences_created", "Conferences created.", func(r *Report) uint64 { return r.Bridge.ConferencesCreated }),
 	counter("conferences_completed", "Conferences expired.", func(r *Report) uint64 { return r.Bridge.ConferencesCompleted }),
@@ -64,8 +86,11 @@ var metrics = []metric{
 	counter("packets_sent", "RTP/RTCP packets sent to endpoints.", func(r *Report) uint64 { return r.Bridge.PacketsSent }),
 	counter("bytes_received", "Bytes received from endpoints.", func(r *Report) uint64 { return r.Bridge.BytesReceived }),
 	counter("bytes_sent", "Bytes sent to endpoints.", func(r *Report) uint64 { return r.Bridge.BytesSent }),
-	counter("endpoints_ice_succeeded", "Endpoints whose ICE connected.", func(r *Report) uint64 { return r.Bridge.ICESucceeded }),
+	counter("ice_succeeded", "Times ICE connectivity was established (JVB's name; one per endpoint here).", func(r *Report) uint64 { return r.Bridge.ICESucceeded }),
+	counter("ice_failed", "Times ICE failed to establish connectivity (JVB's name; one per endpoint here).", func(r *Report) uint64 { return r.Bridge.ICEFailed }),
 	counter("endpoints_ice_failed", "Endpoints whose ICE failed.", func(r *Report) uint64 { return r.Bridge.ICEFailed }),
+	// Deprecated: gojvb's former name for ice_succeeded_total, kept while dashboards move.
+	counter("endpoints_ice_succeeded", "Deprecated: use jitsi_jvb_ice_succeeded_total.", func(r *Report) uint64 { return r.Bridge.ICESucceeded }),
 	counter("endpoints_dtls_failed", "Endpoints whose DTLS handshake failed.", func(r *Report) uint64 { return r.Bridge.DTLSFailed }),
 	counter("data_channel_messages_received", "Bridge-channel messages received.", func(r *Report) uint64 { return r.Bridge.DataChannelMessagesReceived }),
 	counter("data_channel_messages_sent", "Bridge-channel messages sent.", func(r *Report) uint64 { return r.Bridge.DataChannelMessagesSent }),
@@ -129,6 +154,9 @@ var (
 			"wrong types), refused (rate limited, from a visitor, or to an unknown endpoint).", []string{"reason"}, nil)
 	infoDesc = prometheus.NewDesc(Namespace+"_build_info",
 		"Version and region of this bridge (value 1).", []string{"version", "release", "region"}, nil)
+	// JVB's info metric "region" (a Prometheus Info, exposed as region_info), only when a
+	// region is configured.
+	regionDesc = prometheus.NewDesc(Namespace+"_region_info", "The currently configured region.", []string{"region"}, nil)
 )
 
 // Collector exposes a Sampler as jitsi_jvb_* families; each scrape reads one live report.
@@ -148,6 +176,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- dropDesc
 	ch <- messageDropDesc
 	ch <- infoDesc
+	ch <- regionDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -164,6 +193,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1,
 		r.Info.Version, r.Info.Release, r.Info.Region)
+	if r.Info.Region != "" {
+		ch <- prometheus.MustNewConstMetric(regionDesc, prometheus.GaugeValue, 1, r.Info.Region)
+	}
 }
 
 // NewRegistry returns a registry with the bridge's Collector plus the Go runtime and process

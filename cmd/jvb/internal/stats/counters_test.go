@@ -40,8 +40,9 @@ func TestReceiverCountersUseJVBAndOwnNames(t *testing.T) {
 		t.Errorf("presence total_dominant_speaker_changes = %q, want 7", got)
 	}
 	raw := string(r.JSON())
-	// JVB's order: after the packet totals, before the ICE totals.
-	i := strings.Index(raw, `"total_packets_sent":1,"total_dominant_speaker_changes":7,"total_ice_failed"`)
+	// JVB's order: after the packet totals (own and relays'), before the ICE totals.
+	i := strings.Index(raw, `"total_packets_sent":1,"total_bytes_received_octo":0,"total_bytes_sent_octo":0,`+
+		`"total_packets_received_octo":0,"total_packets_sent_octo":0,"total_dominant_speaker_changes":7,"total_ice_failed"`)
 	if i < 0 {
 		t.Errorf("/colibri/stats lacks total_dominant_speaker_changes in JVB's place: %s", raw)
 	}

@@ -49,6 +49,7 @@ type Info struct {
 	Release                  string // only reported when set
 	Region                   string // only reported when set
 	AverageParticipantStress float64
+	Started                  time.Time // process start, for jitsi_jvb_startup_time
 }
 
 // Rates are per-second rates over the last stats interval, in bits and packets.
@@ -162,40 +163,57 @@ func (s *Sampler) Run(ctx context.Context, interval time.Duration, onSample func
 	}
 }
 
-// Field is one stats key with a typed value (int, uint64, float64, bool or string).
+// Field is one stats key with a typed value (int, int64, uint64, float64, bool or string).
 type Field struct {
 	Name  string
 	Value any
 }
 
 // Fields lists the keys in JVB's order (VideobridgeStatisticsShim). Keys for things this
-// bridge does not measure (loss, RTT, relays, visitors) are left out rather than faked, and so
-// is relay_id: jicofo would take it as a promise of relay support.
+// bridge does not measure (loss, visitors) are left out rather than faked. The relay (octo_*,
+// *_relays) keys are 0, which is exact for a bridge without relays and what scripts such as
+// JVB's graceful_shutdown.sh subtract; relay_id stays out: jicofo would take it as a promise
+// of relay support.
 func (r Report) Fields() []Field {
 	b := r.Bridge
 	f := []Field{
-		{"bit_rate_download", round(r.Rates.BitsDownload / 1000)}, // kbps
-		{"bit_rate_upload", round(r.Rates.BitsUpload / 1000)},
-		{"packet_rate_download", round(r.Rates.PacketsDownload)},
-		{"packet_rate_upload", round(r.Rates.PacketsUpload)},
+		// Integers, as JVB serves them (its gauges are longs; bit rates in kbps).
+		{"bit_rate_download", int64(r.Rates.BitsDownload) / 1000},
+		{"bit_rate_upload", int64(r.Rates.BitsUpload) / 1000},
+		{"packet_rate_download", int64(r.Rates.PacketsDownload)},
+		{"packet_rate_upload", int64(r.Rates.PacketsUpload)},
+		{"octo_conferences", 0}, // relays (Octo) are not supported: always 0
 		{"endpoints", b.Endpoints},
 		{"participants", b.Endpoints},
+		{"octo_endpoints", 0}, // graceful_shutdown.sh polls participants - octo_endpoints
 		{"endpoints_sending_audio", b.EndpointsSendingAudio},
 		{"endpoints_sending_video", b.EndpointsSendingVideo},
 		{"largest_conference", b.LargestConference},
+		{"octo_receive_bitrate", 0},
+		{"octo_receive_packet_rate", 0},
+		{"octo_send_bitrate", 0},
+		{"octo_send_packet_rate", 0},
 		{"total_conferences_created", b.ConferencesCreated},
 		{"total_conferences_completed", b.ConferencesCompleted},
 		{"total_participants", b.EndpointsCreated},
+		{"total_relays", 0},
 		{"stress_level", r.Stress()},
 		{"conferences", b.Conferences},
 		{"local_endpoints", b.Endpoints},
 		{"total_data_channel_messages_received", b.DataChannelMessagesReceived},
 		{"total_data_channel_messages_sent", b.DataChannelMessagesSent},
 		{"total_bytes_received", b.BytesReceived},
+		{"endpoints_ice_failed", b.ICEFailed},
 		{"dtls_failed_endpoints", b.DTLSFailed},
+		{"relays_ice_failed", 0},
+		{"dtls_failed_relays", 0},
 		{"total_bytes_sent", b.BytesSent},
 		{"total_packets_received", b.PacketsReceived},
 		{"total_packets_sent", b.PacketsSent},
+		{"total_bytes_received_octo", 0},
+		{"total_bytes_sent_octo", 0},
+		{"total_packets_received_octo", 0},
+		{"total_packets_sent_octo", 0},
 		{"total_dominant_speaker_changes", b.DominantSpeakerChanges},
 		{"total_ice_failed", b.ICEFailed},
 		{"total_ice_succeeded", b.ICESucceeded},
@@ -225,10 +243,6 @@ func (r Report) Fields() []Field {
 	return f
 }
 
-func round(v float64) float64 {
-	return float64(int64(v*1000+0.5)) / 1000
-}
-
 // Stat is one presence <stat name=… value=…/>.
 type Stat struct{ Name, Value string }
 
@@ -246,6 +260,8 @@ func format(v any) string {
 	switch x := v.(type) {
 	case int:
 		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
 	case uint64:
 		return strconv.FormatUint(x, 10)
 	case float64:

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,6 +123,23 @@ func TestJSONIsTypedAndOrdered(t *testing.T) {
 	if m["conferences"] != float64(2) || m["participants"] != float64(5) || m["total_conferences_created"] != float64(3) ||
 		m["healthy"] != true || m["drain"] != false || m["version"] != "v\"q" {
 		t.Fatalf("typed values wrong: %v", m)
+	}
+	for _, k := range []string{"octo_endpoints", "octo_conferences", "octo_receive_bitrate", "octo_send_bitrate",
+		"octo_receive_packet_rate", "octo_send_packet_rate", "total_relays", "relays_ice_failed", "dtls_failed_relays",
+		"total_bytes_received_octo", "total_bytes_sent_octo", "total_packets_received_octo", "total_packets_sent_octo"} {
+		if m[k] != float64(0) {
+			t.Errorf("%s = %v, want 0 without relays", k, m[k])
+		}
+	}
+	// graceful_shutdown.sh: jq '.participants - .octo_endpoints'.
+	if m["participants"].(float64)-m["octo_endpoints"].(float64) != 5 {
+		t.Fatalf("participants - octo_endpoints != 5: %v", m)
+	}
+	// Rates are integers, as JVB serves them (exporters decode them as ints).
+	for _, k := range []string{"bit_rate_download", "bit_rate_upload", "packet_rate_download", "packet_rate_upload"} {
+		if !regexp.MustCompile(`"` + k + `":\d+[,}]`).Match(raw) {
+			t.Errorf("%s is not an integer in %s", k, raw)
+		}
 	}
 	if !strings.HasPrefix(string(raw), `{"bit_rate_download":`) {
 		t.Fatalf("order differs from JVB: %.60s", raw)
