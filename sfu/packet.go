@@ -7,6 +7,9 @@ import (
 	"gojvb/simulcast"
 )
 
+// maxZeroSpans is how many stripped header-extension elements a packet's metadata lists.
+const maxZeroSpans = 6
+
 // maxPacket is the largest datagram the bridge handles (Ethernet MTU). Buffers are this big so
 // a decrypted packet re-encrypted with a longer tag still fits.
 const maxPacket = 1500
@@ -25,6 +28,14 @@ type packet struct {
 	// number, timestamp, marker, payload and AV1 descriptor offsets, codec, keyframe and layer
 	// ids. Encoding is filled in by each receiver's projection from src.
 	meta simulcast.Packet
+	// Header extensions, classified once on receive against the sender's negotiated set: the
+	// element spans no receiver may get (zeroed in each receiver's copy; nzero -1: too many to
+	// list, filter the copy element by element), and where the transport-wide sequence number's
+	// element and value are (0: none).
+	zero     [maxZeroSpans][2]uint16
+	nzero    int8
+	tccElem  [2]uint16
+	tccValue uint16
 
 	buf [maxPacket]byte
 }
@@ -50,6 +61,7 @@ func (p *packet) release() {
 		p.n = 0
 		p.rtcp = false
 		p.meta = simulcast.Packet{}
+		p.nzero, p.tccValue = 0, 0
 		packetPool.Put(p)
 	case r < 0:
 		panic("sfu: packet released more often than retained")

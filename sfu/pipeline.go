@@ -152,6 +152,8 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 	m := &p.meta
 	m.Seq, m.TS, m.Marker = h.Seq, h.TS, h.Marker
 	m.PayloadOffset, m.PayloadEnd = h.HeaderLen, h.PayloadEnd
+	m.Encoding = src.enc
+	classifyExtensions(p, out, &h, f, src.media)
 	if src.media == MediaVideo && f.nack {
 		if !src.nack.Received(m.Seq, b.Now()) {
 			e.rx.duplicates.Add(1)
@@ -484,5 +486,37 @@ func (e *Endpoint) send(ctx *srtp.Context, p *packet, now int64) {
 func (e *Endpoint) learnHeight(src *source, h int32) {
 	if src.height.Swap(h) != h {
 		e.conf.kickAll()
+	}
+}
+
+// classifyExtensions finds, once per received packet, the header-extension elements receivers
+// must not get (everything but audio level, video orientation, the AV1 descriptor and, on video,
+// the transport-wide sequence number the receiver's own replaces) and where that sequence
+// number is, so each receiver's copy is fixed up without parsing it again.
+func classifyExtensions(p *packet, pkt []byte, h *simulcast.RTPInfo, f *rxFormat, media MediaType) {
+	p.nzero, p.tccValue = 0, 0
+	if h.ExtLen == 0 {
+		return
+	}
+	keep := &f.keepAudio
+	if media == MediaVideo {
+		keep = &f.keepVideo
+	}
+	ok := simulcast.ExtensionSpans(pkt, h, func(id uint8, start, value, end int) {
+		switch {
+		case media == MediaVideo && id == f.tccID && end-value >= 2:
+			p.tccElem = [2]uint16{uint16(start), uint16(end)}
+			p.tccValue = uint16(value)
+		case keep.Has(id):
+		case p.nzero < 0:
+		case int(p.nzero) == maxZeroSpans:
+			p.nzero = -1
+		default:
+			p.zero[p.nzero] = [2]uint16{uint16(start), uint16(end)}
+			p.nzero++
+		}
+	})
+	if !ok {
+		p.nzero = -1
 	}
 }

@@ -166,10 +166,8 @@ func (rs *receiverState) forward(e *Endpoint, proj *projection, out []byte, p *p
 		rs.mapAudio(e, proj, now)
 	}
 	before := proj.p.Current()
-	in := p.meta
-	in.Encoding = p.src.enc
 	out = append(out, p.data()...)
-	if !proj.p.Rewrite(out, in, now) {
+	if !proj.p.Rewrite(out, p.meta, now) {
 		if proj.p.NeedsKeyframe() {
 			e.requestKeyframe(proj.t.encodings[proj.p.Target()], now, false)
 		}
@@ -180,7 +178,7 @@ func (rs *receiverState) forward(e *Endpoint, proj *projection, out []byte, p *p
 	}
 	st := proj.p.Stream()
 	st.Packets++
-	st.Octets += uint32(len(out) - in.PayloadOffset)
+	st.Octets += uint32(len(out) - p.meta.PayloadOffset)
 	rs.egressExtensions(e, p, out, now)
 	if proj.t.media == MediaVideo {
 		rs.hist.remember(p, out)
@@ -193,6 +191,23 @@ func (rs *receiverState) forward(e *Endpoint, proj *projection, out []byte, p *p
 // own transport-wide sequence number where the sender's was, when both use the same id (jicofo
 // gives every endpoint the same ids).
 func (rs *receiverState) egressExtensions(e *Endpoint, p *packet, out []byte, now int64) {
+	if p.nzero >= 0 {
+		// The common case: what to strip was found on receive.
+		for _, z := range p.zero[:p.nzero] {
+			clear(out[z[0]:z[1]])
+		}
+		if p.tccValue == 0 {
+			return
+		}
+		if from, to := p.src.owner.rxFormat.Load(), e.rxFormat.Load(); from.tccID != to.tccID {
+			clear(out[p.tccElem[0]:p.tccElem[1]])
+			return
+		}
+		rs.tccSeq++
+		binary.BigEndian.PutUint16(out[p.tccValue:], rs.tccSeq)
+		rs.sentTCC(rs.tccSeq, len(out), now)
+		return
+	}
 	h, ok := simulcast.ParseRTP(out)
 	if !ok || h.ExtLen == 0 {
 		return

@@ -56,11 +56,7 @@ type history struct {
 
 // remember keeps p, as rewritten into out, for the receiver's NACKs.
 func (h *history) remember(p *packet, out []byte) {
-	if len(out) < 12 {
-		return
-	}
-	hdr, ok := simulcast.ParseRTP(out)
-	if !ok || hdr.HeaderLen+8 > patchSize {
+	if len(out) < 12 || p.meta.PayloadOffset+8 > patchSize {
 		return
 	}
 	e := &h.ring[h.next]
@@ -69,7 +65,8 @@ func (h *history) remember(p *packet, out []byte) {
 		e.p.release()
 	}
 	p.retain()
-	e.p, e.ssrc, e.seq, e.resentAt, e.resends = p, hdr.SSRC, hdr.Seq, 0, 0
+	e.p, e.resentAt, e.resends = p, 0, 0
+	e.ssrc, e.seq = binary.BigEndian.Uint32(out[8:12]), binary.BigEndian.Uint16(out[2:4])
 	e.n = uint8(copy(e.patch[:], out[:min(len(out), patchSize)]))
 }
 

@@ -25,7 +25,7 @@ func KeepExtensions(pkt []byte, h *RTPInfo, keep *ExtensionSet) bool {
 	if !walkExtensions(ext, h.ExtProfile, nil) {
 		return false
 	}
-	walkExtensions(ext, h.ExtProfile, func(id uint8, start, end int) {
+	walkExtensions(ext, h.ExtProfile, func(id uint8, start, _, end int) {
 		if !keep.Has(id) {
 			clear(ext[start:end])
 		}
@@ -33,9 +33,30 @@ func KeepExtensions(pkt []byte, h *RTPInfo, keep *ExtensionSet) bool {
 	return true
 }
 
-// walkExtensions calls f for every element (id, and its bytes including the element header)
-// and reports whether the block is well formed.
-func walkExtensions(ext []byte, profile uint16, f func(id uint8, start, end int)) bool {
+// ExtensionSpans calls f for every element of pkt's header extension block with its id and its
+// offsets in pkt: where the element starts (its header), where its value starts, and where it
+// ends. It reports false, after calling f for none, for a malformed block.
+func ExtensionSpans(pkt []byte, h *RTPInfo, f func(id uint8, start, value, end int)) bool {
+	if h.ExtLen <= 0 {
+		return true
+	}
+	if h.ExtOffset < 0 || h.ExtLen > len(pkt)-h.ExtOffset {
+		return false
+	}
+	ext := pkt[h.ExtOffset : h.ExtOffset+h.ExtLen]
+	if !walkExtensions(ext, h.ExtProfile, nil) {
+		return false
+	}
+	base := h.ExtOffset
+	walkExtensions(ext, h.ExtProfile, func(id uint8, start, value, end int) {
+		f(id, base+start, base+value, base+end)
+	})
+	return true
+}
+
+// walkExtensions calls f for every element (id, and the offsets of the element header, its value
+// and its end) and reports whether the block is well formed.
+func walkExtensions(ext []byte, profile uint16, f func(id uint8, start, value, end int)) bool {
 	switch {
 	case profile == oneByteProfile:
 		for i := 0; i < len(ext); {
@@ -53,7 +74,7 @@ func walkExtensions(ext []byte, profile uint16, f func(id uint8, start, end int)
 				return false
 			}
 			if f != nil {
-				f(id, i, end)
+				f(id, i, i+1, end)
 			}
 			i = end
 		}
@@ -72,7 +93,7 @@ func walkExtensions(ext []byte, profile uint16, f func(id uint8, start, end int)
 				return false
 			}
 			if f != nil {
-				f(id, i, end)
+				f(id, i, i+2, end)
 			}
 			i = end
 		}
