@@ -31,6 +31,7 @@ type layerRates struct {
 	meters  [spatialLayers][temporalLayers]*bwe.RateMeter // [sid][tid]; sid > 0 made on first use
 	layered bool                                          // temporal layer ids were seen
 	spatial int                                           // spatial layers of an SVC stream (0: not SVC)
+	lastAt  int64                                         // the encoding's last packet (unix ns)
 	heights [spatialLayers]int                            // their heights (the smaller dimension)
 }
 
@@ -42,8 +43,12 @@ func newLayerRates() *layerRates {
 	return r
 }
 
-// add counts one packet of temporal layer tid and spatial layer sid (-1 unknown) at now.
-func (r *layerRates) add(tid, sid int8, size int, now int64) {
+// add counts one packet of temporal layer tid and spatial layer sid (-1 unknown) at now, and
+// reports whether the encoding was inactive (nothing for a rate window) until this packet: the
+// allocator only offers active layers, so receivers must choose again.
+func (r *layerRates) add(tid, sid int8, size int, now int64) (resumed bool) {
+	resumed = now-r.lastAt >= int64(rateWindow)
+	r.lastAt = now
 	t, s := 0, 0
 	if tid >= 0 {
 		r.layered = true
@@ -58,6 +63,7 @@ func (r *layerRates) add(tid, sid int8, size int, now int64) {
 		}
 	}
 	r.meters[s][t].Add(now, size)
+	return resumed
 }
 
 // learnSVC records the spatial layers a keyframe's scalability structure declares and reports

@@ -198,8 +198,8 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 	}
 	e.lastVideo.Store(b.Now())
 	videoFrame(out, &h, f, src, m)
-	if src.rates != nil {
-		src.rates.add(m.Frame.TID, m.Frame.SID, len(out), b.Now())
+	if src.rates != nil && src.rates.add(m.Frame.TID, m.Frame.SID, len(out), b.Now()) {
+		e.conf.kickAll() // an encoding (re)started: its layers are on offer again
 	}
 	if m.Keyframe && m.Codec != simulcast.CodecUnknown {
 		e.rx.keyframes.Add(1)

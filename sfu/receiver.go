@@ -415,6 +415,11 @@ func (e *Endpoint) tick(now int64) {
 	e.sendFeedback(now)
 	e.sendNACKs(now)
 	e.updateEstimate(now)
+	// Layer bitrates change without any event (an encoding ramps up or stops): re-run the
+	// choice every max-time-between-calculations even without an estimate.
+	if rs := &e.rs; rs.allocator != nil && rs.allocator.ShouldRun(rs.estimate, now) {
+		e.reselect(now)
+	}
 }
 
 // reselect re-runs the receiver's choice of sources (spec 3.2-3.3: priority order, lastN,
