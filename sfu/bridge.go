@@ -14,14 +14,12 @@ import (
 
 	"gojvb/bwe"
 	"gojvb/sfu/transport"
+	"gojvb/simulcast"
 )
 
 // SendingWindow is how recently an endpoint must have sent audio (video) to count in
 // Stats.EndpointsSendingAudio (EndpointsSendingVideo).
 const SendingWindow = 5 * time.Second
-
-// defaultSSRCLimit is videobridge.ssrc-limit.audio's default: SSRC slots per rewriting receiver.
-const defaultSSRCLimit = 50
 
 // tickInterval is how often an endpoint's sender goroutine runs what is due without a packet.
 const tickInterval = 100 * time.Millisecond
@@ -101,7 +99,7 @@ func newBridge(log *slog.Logger, f transportFactory) *Bridge {
 
 		readerSilence:  defaultReaderSilence,
 		alloc:          bwe.DefaultConfig(),
-		ssrcLimitAudio: defaultSSRCLimit,
+		ssrcLimitAudio: simulcast.DefaultSlotLimit,
 	}
 }
 

@@ -31,6 +31,14 @@ func (h endpointHandler) HandleDataChannelOpen() {
 	e.chanOpen.Store(true)
 	e.msgs.dataChannelActive()
 	e.sendMessage(&channel.ServerHello{})
+	e.channelOpened()
+}
+
+// channelOpened sends a newly connected bridge channel (data channel or WebSocket), after its
+// ServerHello, what the endpoint must know from the start: the current speakers and its
+// sources' sender constraints now, ForwardedSources and every SSRC mapping from its sender
+// goroutine.
+func (e *Endpoint) channelOpened() {
 	e.conf.greet(e)
 	e.ctlMu.Lock()
 	e.resendAll = true

@@ -240,11 +240,11 @@ func (c *Conference) setSources(e *Endpoint, in []MediaSource) error {
 		if len(ts) == 0 {
 			continue
 		}
-		if old := oldTracks[m.Name]; old != nil && sameShape(old, t, e.trackSources(old), ts) {
+		if old := oldTracks[m.Name]; old != nil && sameShape(old, t, old.sources, ts) {
 			if vt := t.vtype(); hasVideoType(m) {
 				old.videoType.Store(uint32(vt))
 			}
-			t, ts = old, e.trackSources(old)
+			t, ts = old, old.sources
 		}
 		if vt, ok := e.videoTypes[m.Name]; ok && t.media == MediaVideo {
 			t.videoType.Store(uint32(bwe.ParseVideoType(vt)))

@@ -351,17 +351,6 @@ func cloneSources(in []MediaSource) []MediaSource {
 	return out
 }
 
-// trackSources returns e's signalled sources of t, in order. conf.mu must be held.
-func (e *Endpoint) trackSources(t *track) []*source {
-	var out []*source
-	for _, s := range e.srcs {
-		if s.track == t {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // kick makes the sender goroutine re-run the receiver's choice of sources.
 func (e *Endpoint) kick() {
 	e.ctlDirty.Store(true)

@@ -7,6 +7,60 @@ import (
 	"gojvb/simulcast"
 )
 
+// maxExtElems is how many header extension elements a packet's metadata lists (browsers send
+// five or six).
+const maxExtElems = 10
+
+// extElem is one header extension element: its id and where its header, value and end are.
+type extElem struct {
+	id                uint8
+	start, value, end uint16
+}
+
+// parseExtensions lists pkt's header extension elements, once.
+func (p *packet) parseExtensions(pkt []byte, h *simulcast.RTPInfo) {
+	p.next = 0
+	ok := simulcast.ExtensionSpans(pkt, h, func(id uint8, start, value, end int) {
+		switch {
+		case p.next < 0:
+		case int(p.next) == maxExtElems:
+			p.next = -1
+		default:
+			p.ext[p.next] = extElem{id: id, start: uint16(start), value: uint16(value), end: uint16(end)}
+			p.next++
+		}
+	})
+	if !ok {
+		p.next = -1
+	}
+}
+
+// extensionAt returns where the value of element id is in pkt, from the list or, for a block
+// the list could not hold, by walking it.
+func (p *packet) extensionAt(pkt []byte, h *simulcast.RTPInfo, id uint8) (off, n int, ok bool) {
+	if id == 0 {
+		return 0, 0, false
+	}
+	if p.next < 0 {
+		return simulcast.ExtensionAt(pkt, h, id)
+	}
+	for _, x := range p.ext[:p.next] {
+		if x.id == id {
+			return int(x.value), int(x.end - x.value), true
+		}
+	}
+	return 0, 0, false
+}
+
+// extension returns the value of element id, nil if absent.
+func (p *packet) extension(pkt []byte, h *simulcast.RTPInfo, id uint8) []byte {
+	off, n, ok := p.extensionAt(pkt, h, id)
+	if !ok {
+		return nil
+	}
+	return pkt[off : off+n : off+n]
+}
+
 // maxZeroSpans is how many stripped header-extension elements a packet's metadata lists.
 const maxZeroSpans = 6
 
@@ -28,6 +82,10 @@ type packet struct {
 	// number, timestamp, marker, payload and AV1 descriptor offsets, codec, keyframe and layer
 	// ids. Encoding is filled in by each receiver's projection from src.
 	meta simulcast.Packet
+	// The header extension elements, found in one walk on receive (next -1: malformed, or more
+	// than maxExtElems; readers then walk the block themselves).
+	ext  [maxExtElems]extElem
+	next int8
 	// Header extensions, classified once on receive against the sender's negotiated set: the
 	// element spans no receiver may get (zeroed in each receiver's copy; nzero -1: too many to
 	// list, filter the copy element by element), and where the transport-wide sequence number's
@@ -61,7 +119,7 @@ func (p *packet) release() {
 		p.n = 0
 		p.rtcp = false
 		p.meta = simulcast.Packet{}
-		p.nzero, p.tccValue = 0, 0
+		p.nzero, p.tccValue, p.next = 0, 0, 0
 		packetPool.Put(p)
 	case r < 0:
 		panic("sfu: packet released more often than retained")

@@ -123,8 +123,9 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 		return nil, false
 	}
 	f := e.rxFormat.Load()
+	p.parseExtensions(out, &h)
 	if f.tccID != 0 {
-		e.recordTCC(h.SSRC, simulcast.Extension(out, &h, f.tccID), b.PacketTime())
+		e.recordTCC(h.SSRC, p.extension(out, &h, f.tccID), b.PacketTime())
 	}
 	// source lookup
 	src := e.conf.sources.Load().bySSRC[h.SSRC]
@@ -153,7 +154,7 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 	m.Seq, m.TS, m.Marker = h.Seq, h.TS, h.Marker
 	m.PayloadOffset, m.PayloadEnd = h.HeaderLen, h.PayloadEnd
 	m.Encoding = src.enc
-	classifyExtensions(p, out, &h, f, src.media)
+	classifyExtensions(p, f, src.media)
 	if src.media == MediaVideo && f.nack {
 		if !src.nack.Received(m.Seq, b.Now()) {
 			e.rx.duplicates.Add(1)
@@ -174,7 +175,7 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 			return nil, false
 		}
 		e.lastAudio.Store(b.Now())
-		if level, ok := audioLevel(out, &h, f.audioLevelID); ok {
+		if level, _, ok := simulcast.AudioLevel(p.extension(out, &h, f.audioLevelID)); ok {
 			if level >= levelSilence {
 				if src.silent++; src.silent > forwardedSilenceLimit {
 					src.seqShift++
@@ -197,7 +198,7 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 		return nil, false
 	}
 	e.lastVideo.Store(b.Now())
-	videoFrame(out, &h, f, src, m)
+	videoFrame(p, out, &h, f, src)
 	if src.rates != nil && src.rates.add(m.Frame.TID, m.Frame.SID, len(out), b.Now()) {
 		e.conf.kickAll() // an encoding (re)started: its layers are on offer again
 	}
@@ -218,20 +219,12 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 	return src, true
 }
 
-// audioLevel returns the RFC 6464 level (0 loudest .. 127 silence) of an audio packet.
-func audioLevel(pkt []byte, h *simulcast.RTPInfo, id uint8) (uint8, bool) {
-	if id == 0 {
-		return 0, false
-	}
-	level, _, ok := simulcast.AudioLevel(simulcast.Extension(pkt, h, id))
-	return level, ok
-}
-
 // videoFrame fills in what the projections need of a video packet: its codec, layer ids and
 // picture ids, whether it starts a frame and a keyframe, and where its AV1 descriptor is. The AV1
 // template structure is kept per encoding (src.av1) so later packets' layers are known. Packets
 // the bridge cannot parse count as keyframe starts: there are no frame boundaries to wait for.
-func videoFrame(pkt []byte, h *simulcast.RTPInfo, f *rxFormat, src *source, m *simulcast.Packet) {
+func videoFrame(p *packet, pkt []byte, h *simulcast.RTPInfo, f *rxFormat, src *source) {
+	m := &p.meta
 	fi := &m.Frame
 	fi.Reset()
 	payload := pkt[h.HeaderLen:h.PayloadEnd]
@@ -245,7 +238,7 @@ func videoFrame(pkt []byte, h *simulcast.RTPInfo, f *rxFormat, src *source, m *s
 	case simulcast.CodecH264:
 		ok = simulcast.ParseH264(payload, fi)
 	case simulcast.CodecAV1:
-		if off, n, found := simulcast.ExtensionAt(pkt, h, f.av1DDID); f.av1DDID != 0 && found {
+		if off, n, found := p.extensionAt(pkt, h, f.av1DDID); found {
 			m.DDOffset, m.DDLen = off, n
 			ok = simulcast.ParseAV1DDWith(pkt[off:off+n], &src.av1, fi)
 		}
@@ -493,30 +486,28 @@ func (e *Endpoint) learnHeight(src *source, h int32) {
 // must not get (everything but audio level, video orientation, the AV1 descriptor and, on video,
 // the transport-wide sequence number the receiver's own replaces) and where that sequence
 // number is, so each receiver's copy is fixed up without parsing it again.
-func classifyExtensions(p *packet, pkt []byte, h *simulcast.RTPInfo, f *rxFormat, media MediaType) {
+func classifyExtensions(p *packet, f *rxFormat, media MediaType) {
 	p.nzero, p.tccValue = 0, 0
-	if h.ExtLen == 0 {
+	if p.next < 0 {
+		p.nzero = -1 // too many elements or a malformed block: each copy is filtered the slow way
 		return
 	}
 	keep := &f.keepAudio
 	if media == MediaVideo {
 		keep = &f.keepVideo
 	}
-	ok := simulcast.ExtensionSpans(pkt, h, func(id uint8, start, value, end int) {
+	for _, x := range p.ext[:p.next] {
 		switch {
-		case media == MediaVideo && id == f.tccID && end-value >= 2:
-			p.tccElem = [2]uint16{uint16(start), uint16(end)}
-			p.tccValue = uint16(value)
-		case keep.Has(id):
-		case p.nzero < 0:
+		case media == MediaVideo && x.id == f.tccID && x.end-x.value >= 2:
+			p.tccElem = [2]uint16{x.start, x.end}
+			p.tccValue = x.value
+		case keep.Has(x.id):
 		case int(p.nzero) == maxZeroSpans:
 			p.nzero = -1
+			return
 		default:
-			p.zero[p.nzero] = [2]uint16{uint16(start), uint16(end)}
+			p.zero[p.nzero] = [2]uint16{x.start, x.end}
 			p.nzero++
 		}
-	})
-	if !ok {
-		p.nzero = -1
 	}
 }

@@ -310,8 +310,7 @@ func (e *Endpoint) handleFeedback(data []byte, now int64) {
 		case pt == rtcpRTPFB && format == rtpfbNACK && size >= 16:
 			e.handleNACK(data[:size], now)
 		case (pt == rtcpRR || pt == rtcpSR) && format > 0:
-			e.rs.rtt.receiverReport(data[:size], now)
-			if lost, ok := maxFractionLost(data[:size]); ok && e.rs.est != nil {
+			if lost, ok := e.rs.rtt.receiverReport(data[:size], now); ok && e.rs.est != nil {
 				e.rs.est.OnLoss(lost, now)
 			}
 		case pt == rtcpRTPFB && format == rtpfbTCC:

@@ -42,20 +42,22 @@ func (r *rttState) sentSR(sr []byte, now int64) {
 	r.next = (r.next + 1) % srHistory
 }
 
-// receiverReport takes the report blocks of an RR or SR from the receiver and updates the RTT.
-func (r *rttState) receiverReport(pkt []byte, now int64) {
+// receiverReport takes the report blocks of an RR or SR from the receiver, updates the RTT and
+// returns the largest fraction lost they report (ok false without blocks).
+func (r *rttState) receiverReport(pkt []byte, now int64) (maxLost uint8, ok bool) {
 	if len(pkt) < 8 {
-		return
+		return 0, false
 	}
 	count := int(pkt[0] & 0x1f)
 	blocks := pkt[8:]
 	if pkt[1] == rtcpSR {
 		if len(pkt) < srLen {
-			return
+			return 0, false
 		}
 		blocks = pkt[srLen:]
 	}
 	for i := 0; i < count && len(blocks) >= 24; i, blocks = i+1, blocks[24:] {
+		maxLost, ok = max(maxLost, blocks[4]), true
 		lsr, dlsr := binary.BigEndian.Uint32(blocks[16:20]), binary.BigEndian.Uint32(blocks[20:24])
 		if lsr == 0 {
 			continue
@@ -77,31 +79,10 @@ func (r *rttState) receiverReport(pkt []byte, now int64) {
 			break
 		}
 	}
+	return maxLost, ok
 }
 
 // publishedRTT is the receiver's smoothed round-trip time for any goroutine (0: not measured).
 func (r *rttState) publishedRTT() time.Duration {
 	return time.Duration(atomic.LoadInt64(&r.published))
-}
-
-// maxFractionLost returns the largest fraction lost among an RR's (or SR's) report blocks.
-func maxFractionLost(pkt []byte) (uint8, bool) {
-	if len(pkt) < 8 {
-		return 0, false
-	}
-	count := int(pkt[0] & 0x1f)
-	blocks := pkt[8:]
-	if pkt[1] == rtcpSR {
-		if len(pkt) < srLen {
-			return 0, false
-		}
-		blocks = pkt[srLen:]
-	}
-	var lost uint8
-	found := false
-	for i := 0; i < count && len(blocks) >= 24; i, blocks = i+1, blocks[24:] {
-		lost = max(lost, blocks[4])
-		found = true
-	}
-	return lost, found
 }

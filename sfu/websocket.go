@@ -128,11 +128,7 @@ func (e *Endpoint) AttachWebSocket(conn MessageConn) error {
 	if hello, err := channel.Encode(&channel.ServerHello{}); err == nil && conn.WriteText(hello) == nil {
 		e.ctl.messagesSent.Add(1)
 	}
-	e.conf.greet(e)
-	e.ctlMu.Lock()
-	e.resendAll = true
-	e.ctlMu.Unlock()
-	e.kick()
+	e.channelOpened()
 	return nil
 }
 

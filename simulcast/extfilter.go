@@ -35,7 +35,8 @@ func KeepExtensions(pkt []byte, h *RTPInfo, keep *ExtensionSet) bool {
 
 // ExtensionSpans calls f for every element of pkt's header extension block with its id and its
 // offsets in pkt: where the element starts (its header), where its value starts, and where it
-// ends. It reports false, after calling f for none, for a malformed block.
+// ends. It reports false for a malformed block; f may then have seen the elements before the
+// malformed one, which the caller discards.
 func ExtensionSpans(pkt []byte, h *RTPInfo, f func(id uint8, start, value, end int)) bool {
 	if h.ExtLen <= 0 {
 		return true
@@ -44,14 +45,10 @@ func ExtensionSpans(pkt []byte, h *RTPInfo, f func(id uint8, start, value, end i
 		return false
 	}
 	ext := pkt[h.ExtOffset : h.ExtOffset+h.ExtLen]
-	if !walkExtensions(ext, h.ExtProfile, nil) {
-		return false
-	}
 	base := h.ExtOffset
-	walkExtensions(ext, h.ExtProfile, func(id uint8, start, value, end int) {
+	return walkExtensions(ext, h.ExtProfile, func(id uint8, start, value, end int) {
 		f(id, base+start, base+value, base+end)
 	})
-	return true
 }
 
 // walkExtensions calls f for every element (id, and the offsets of the element header, its value
