@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project: vet, gofmt check, cross-builds for darwin and windows, then
-# `go test ./...`.
+# `go test ./...`, and with CI=true every fuzz target for FUZZTIME (5 s) each (scripts/fuzz.sh).
 # As root with unshare available, the tests run inside a private network namespace whose only
 # interface is loopback, so the bridge, prosody and Chromium can talk to each other and nothing can
 # leave the machine or clash with services on the host (see ../shared/spec/test-peers.md §6).
@@ -26,5 +26,10 @@ else
   ip link set lo up
 fi
 
-if [ $# -eq 0 ]; then set -- ./...; fi
-exec go test -count=1 -timeout 25m "$@"
+whole=""
+if [ $# -eq 0 ]; then set -- ./...; whole=1; fi
+go test -count=1 -timeout 25m "$@"
+# The whole suite under CI also runs every fuzz target briefly, beyond the seeds go test ran.
+if [ -n "$whole" ] && [ "${CI:-}" = true ]; then
+  FUZZTIME="${FUZZTIME:-5s}" scripts/fuzz.sh
+fi
