@@ -291,3 +291,26 @@ func waitWanted(t testing.TB, r *Endpoint, ssrcs ...uint32) {
 		}
 	}
 }
+
+// waitNotified waits until cond (called with mu held) holds, checking again whenever notify
+// fires; after waitTimeout it fails naming what and describe() (called with mu held).
+func waitNotified(t *testing.T, mu *sync.Mutex, notify <-chan struct{}, what string, cond func() bool, describe func() string) {
+	t.Helper()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	for {
+		mu.Lock()
+		ok := cond()
+		mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-notify:
+		case <-deadline.C:
+			mu.Lock()
+			defer mu.Unlock()
+			t.Fatalf("timed out waiting for %s (%s)", what, describe())
+		}
+	}
+}

@@ -339,21 +339,7 @@ func newLossSetup(t *testing.T, sndOpts, rcvOpts lossPeerOpts, arm func(s *lossS
 // waitFor waits until cond (called with p.mu held) holds.
 func (p *lossPeer) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
-	defer deadline.Stop()
-	for {
-		p.mu.Lock()
-		ok := cond()
-		p.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-p.notify:
-		case <-deadline.C:
-			t.Fatalf("%s: timed out waiting for %s", p.id, what)
-		}
-	}
+	waitNotified(t, &p.mu, p.notify, p.id+": "+what, cond, func() string { return "" })
 }
 
 // run waits until the window was sent and the receiver has all of it or lossSettle passed, and

@@ -329,24 +329,10 @@ func (p *rwPeer) record(tr *webrtc.TrackRemote, pkt *rtp.Packet) {
 // wait waits until cond (called with p.mu held) holds.
 func (p *rwPeer) wait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
-	defer deadline.Stop()
-	for {
-		p.mu.Lock()
-		ok := cond()
-		p.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-p.notify:
-		case <-deadline.C:
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			t.Fatalf("%s: timed out waiting for %s (maps: video %v audio %v; forwarded %v; rx %v; bad %v)",
-				p.id, what, p.videoMap, p.audioMap, p.forwardedNow(), p.rxCounts(), p.bad)
-		}
-	}
+	waitNotified(t, &p.mu, p.notify, p.id+": "+what, cond, func() string {
+		return fmt.Sprintf("maps: video %v audio %v; forwarded %v; rx %v; bad %v",
+			p.videoMap, p.audioMap, p.forwardedNow(), p.rxCounts(), p.bad)
+	})
 }
 
 func (p *rwPeer) rxCounts() map[uint32]int {

@@ -516,27 +516,13 @@ func (p *svcPeer) record(_ *webrtc.TrackRemote, pkt *rtp.Packet) {
 // wait waits until cond (called with p.mu held) holds.
 func (p *svcPeer) wait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
-	defer deadline.Stop()
-	for {
-		p.mu.Lock()
-		ok := cond()
-		p.mu.Unlock()
-		if ok {
-			return
+	waitNotified(t, &p.mu, p.notify, p.id+": "+what, cond, func() string {
+		n := map[uint32]int{}
+		for s, l := range p.rx {
+			n[s] = len(l)
 		}
-		select {
-		case <-p.notify:
-		case <-deadline.C:
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			n := map[uint32]int{}
-			for s, l := range p.rx {
-				n[s] = len(l)
-			}
-			t.Fatalf("%s: timed out waiting for %s (forwarded %v; rx %v; bad messages %v)", p.id, what, p.fwd, n, p.badMsgs)
-		}
-	}
+		return fmt.Sprintf("forwarded %v; rx %v; bad messages %v", p.fwd, n, p.badMsgs)
+	})
 }
 
 // packets returns a copy of what arrived on ssrc.
