@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -206,7 +207,7 @@ func (m *Mux) candidates(cands []ice.Candidate) []Candidate {
 	if len(m.listen) > 0 {
 		rel = m.listen[0].(*net.UDPAddr).AddrPort().Addr().Unmap()
 	}
-	for i, a := range m.cfg.Advertised {
+	for i, a := range *m.advertised.Load() {
 		port := a.Port
 		if port == 0 {
 			port = int(m.local.Port())
@@ -224,6 +225,16 @@ func (m *Mux) candidates(cands []ice.Candidate) []Candidate {
 	}
 	return out
 }
+
+// SetAdvertised replaces the public addresses announced to transports created from now on
+// (hostnames re-resolved, an address found again over STUN); existing transports keep theirs.
+func (m *Mux) SetAdvertised(addrs []AdvertisedAddr) {
+	c := slices.Clone(addrs)
+	m.advertised.Store(&c)
+}
+
+// Advertised returns the public addresses new transports announce.
+func (m *Mux) Advertised() []AdvertisedAddr { return slices.Clone(*m.advertised.Load()) }
 
 // LocalDescription returns ufrag, pwd, candidates and fingerprint of the bridge side; setup is
 // "actpass" until the remote role is known, then "passive" (bridge is DTLS server) or "active".
