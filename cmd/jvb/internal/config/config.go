@@ -32,6 +32,11 @@ type Config struct {
 	// STUNServers ("host:port") find the public address at startup
 	// (ice4j.harvest.mapping.stun.addresses / JVB_STUN_SERVERS; none with JVB_DISABLE_STUN).
 	STUNServers []string
+	// ResolveInterval is how often host names among the advertised addresses are resolved
+	// again, STUNInterval how often the STUN servers are asked again (gojvb only, no keys;
+	// defaults 1 minute and 5 minutes).
+	ResolveInterval time.Duration
+	STUNInterval    time.Duration
 
 	// Private HTTP server (videobridge.http-servers.private.host/port, --http).
 	HTTPAddr string
@@ -187,6 +192,8 @@ func Defaults() *Config {
 	return &Config{
 		Port:                       10000,
 		AdvertisePrivateCandidates: true,
+		ResolveInterval:            time.Minute,
+		STUNInterval:               5 * time.Minute,
 		SCTP:                       true,
 		HTTPAddr:                   "127.0.0.1:8080",
 		REST: REST{
