@@ -366,15 +366,22 @@ func xmppConfig(cfg *config.Config, col *colibri.Handler, checker *health.Checke
 		PresenceInterval: cfg.PresenceInterval,
 		Logger:           log,
 	}
+	xcfg.Servers = xmppServers(cfg)
+	return xcfg
+}
+
+// xmppServers are the configured XMPP connections.
+func xmppServers(cfg *config.Config) []xmppcomp.ServerConfig {
+	var out []xmppcomp.ServerConfig
 	for _, x := range cfg.XMPP {
 		mode, _ := xmppcomp.ParseSecurityMode(x.SecurityMode) // validated by config.Load
-		xcfg.Servers = append(xcfg.Servers, xmppcomp.ServerConfig{
+		out = append(out, xmppcomp.ServerConfig{
 			ID: x.ID, Host: x.Hostname, Port: x.Port, Domain: x.Domain, Username: x.Username,
 			Password: x.Password, MUCJIDs: x.MUCJIDs, Nickname: x.MUCNickname,
 			DisableCertificateVerification: x.DisableCertificateVerification, SecurityMode: mode,
 		})
 	}
-	return xcfg
+	return out
 }
 
 // logStartup says, once, what the bridge is doing and what was ignored.
