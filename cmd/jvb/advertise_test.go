@@ -130,3 +130,34 @@ func TestAdvertiserReresolvesAndRechecks(t *testing.T) {
 		t.Fatalf("failure logged %d times: %s", n, logs.String())
 	}
 }
+
+// TestSTUNFailureFailsHealthOnlyWithRequireValidAddress: with only loopback on the host and
+// STUN failing, health fails (naming STUN) when require-valid-address is on, and never when it
+// is off; an address found before the failure still counts.
+func TestSTUNFailureFailsHealthOnlyWithRequireValidAddress(t *testing.T) {
+	w := &fakeWorld{stunErr: errors.New("no answer")}
+	cfg := config.Defaults()
+	cfg.STUNServers = []string{"stun.example.org:3478"}
+	a := newAdvertiser(cfg, 10000, w.sources(), nil, slog.New(slog.DiscardHandler))
+	a.start(context.Background())
+	if err := addressCheck(a, false).Run(); err != nil {
+		t.Fatalf("require-valid-address off: %v", err)
+	}
+	err := addressCheck(a, true).Run()
+	if err == nil || !strings.Contains(err.Error(), "STUN discovery failed: no answer") {
+		t.Fatalf("require-valid-address on: %v", err)
+	}
+	w.set(func(w *fakeWorld) { w.stunErr, w.stun = nil, ip("203.0.113.4") })
+	st := a.cloneState()
+	if a.checkSTUN(context.Background(), st) != nil {
+		t.Fatal("STUN still failing")
+	}
+	a.commit(st)
+	w.set(func(w *fakeWorld) { w.stunErr = errors.New("no answer") })
+	st = a.cloneState()
+	_ = a.checkSTUN(context.Background(), st)
+	a.commit(st)
+	if err := addressCheck(a, true).Run(); err != nil || a.current().STUNErr == nil {
+		t.Fatalf("the address found before the failure must still count: %v", err)
+	}
+}

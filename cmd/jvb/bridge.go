@@ -335,7 +335,7 @@ func allocationConfig(a config.Allocation) bwe.Config {
 // addressCheck is JVB's require-valid-address check over the addresses announced now; when it
 // fails while STUN discovery is failing, it says so too.
 func addressCheck(adv *advertiser, require bool) health.Check {
-	c := health.ValidAddress(adv.ips, health.InterfaceAddrs, require)
+	c := health.ValidAddress(adv.ips, adv.src.hostAddrs, require)
 	run := c.Run
 	c.Run = func() error {
 		err := run()
