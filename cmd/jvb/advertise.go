@@ -111,18 +111,18 @@ func (a *advertiser) start(ctx context.Context) {
 func (a *advertiser) run(ctx context.Context) {
 	never := make(<-chan time.Time)
 	resolveC, stunC := never, never
-	resolveWait, stunWait := a.every.resolve, a.every.stun
+	var resolveFails, stunFails int
 	if a.hasHosts() && a.every.resolve > 0 {
 		if len(a.current().ResolveErr) > 0 {
-			resolveWait = min(firstRetry, a.every.resolve)
+			resolveFails = 1
 		}
-		resolveC = time.After(resolveWait)
+		resolveC = time.After(nextWait(resolveFails, a.every.resolve))
 	}
 	if len(a.servers) > 0 && a.every.stun > 0 {
 		if a.current().STUNErr != nil {
-			stunWait = min(firstRetry, a.every.stun)
+			stunFails = 1
 		}
-		stunC = time.After(stunWait)
+		stunC = time.After(nextWait(stunFails, a.every.stun))
 	}
 	for {
 		select {
@@ -130,29 +130,33 @@ func (a *advertiser) run(ctx context.Context) {
 			return
 		case <-resolveC:
 			st := a.cloneState()
-			failed := a.resolveAll(ctx, st)
+			resolveFails = countFailure(resolveFails, a.resolveAll(ctx, st))
 			a.commit(st)
-			resolveWait = nextWait(failed, resolveWait, a.every.resolve)
-			resolveC = time.After(resolveWait)
+			resolveC = time.After(nextWait(resolveFails, a.every.resolve))
 		case <-stunC:
 			st := a.cloneState()
-			failed := a.checkSTUN(ctx, st) != nil
+			stunFails = countFailure(stunFails, a.checkSTUN(ctx, st) != nil)
 			a.commit(st)
-			stunWait = nextWait(failed, stunWait, a.every.stun)
-			stunC = time.After(stunWait)
+			stunC = time.After(nextWait(stunFails, a.every.stun))
 		}
 	}
 }
 
-// nextWait is the interval after a success, else a doubling retry delay up to the interval.
-func nextWait(failed bool, last, interval time.Duration) time.Duration {
+// countFailure counts consecutive failures (bounded: the wait stops growing long before).
+func countFailure(n int, failed bool) int {
 	if !failed {
+		return 0
+	}
+	return min(n+1, 30)
+}
+
+// nextWait is the interval after a success; after n failures in a row, firstRetry doubled
+// n-1 times, at most the interval.
+func nextWait(failures int, interval time.Duration) time.Duration {
+	if failures == 0 {
 		return interval
 	}
-	if last >= interval {
-		return min(firstRetry, interval)
-	}
-	return min(2*last, interval)
+	return min(firstRetry<<(failures-1), interval)
 }
 
 func (a *advertiser) cloneState() *addrState {

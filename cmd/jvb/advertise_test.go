@@ -161,3 +161,18 @@ func TestSTUNFailureFailsHealthOnlyWithRequireValidAddress(t *testing.T) {
 		t.Fatalf("the address found before the failure must still count: %v", err)
 	}
 }
+
+func TestRetryWaitsDoubleUpToTheInterval(t *testing.T) {
+	n, got := 0, []time.Duration{}
+	for _, failed := range []bool{true, true, true, true, true, true, false, true} {
+		n = countFailure(n, failed)
+		got = append(got, nextWait(n, time.Minute))
+	}
+	want := []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, time.Minute, time.Minute, time.Minute, time.Minute, 10 * time.Second}
+	if !slices.Equal(got, want) {
+		t.Fatalf("waits %v, want %v", got, want)
+	}
+	if nextWait(30, 5*time.Minute) != 5*time.Minute || nextWait(1, time.Second) != time.Second {
+		t.Fatal("bounds")
+	}
+}

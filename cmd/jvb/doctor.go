@@ -181,8 +181,11 @@ func checkAddresses(cfg *config.Config, st *addrState, src addrSources, port int
 	public := false
 	describe := func(a netip.Addr, p int, how string) {
 		kind := "private: reachable only from the same network"
-		if health.ValidForJVB(a) {
+		switch {
+		case looksPublic(a):
 			kind, public = "looks public", true
+		case cgnat.Contains(a):
+			kind = "carrier-grade NAT range: not reachable from the internet"
 		}
 		candidates = append(candidates, fmt.Sprintf("%s (%s, %s)", netip.AddrPortFrom(a, uint16(p)), how, kind))
 	}
@@ -194,7 +197,8 @@ func checkAddresses(cfg *config.Config, st *addrState, src addrSources, port int
 		describe(a.IP, p, "advertised")
 	}
 	for _, a := range host {
-		if a.IsLoopback() || a.IsLinkLocalUnicast() || (!cfg.AdvertisePrivateCandidates && !health.ValidForJVB(a)) {
+		// As the transport: private host addresses only with advertise-private-candidates.
+		if a.IsLoopback() || a.IsLinkLocalUnicast() || (!cfg.AdvertisePrivateCandidates && a.IsPrivate()) {
 			continue
 		}
 		describe(a, port, "host")
@@ -228,6 +232,7 @@ func checkReachability(ctx context.Context, cfg *config.Config, st *addrState, c
 		cancel()
 		switch {
 		case err != nil:
+			fs = append(fs, finding{info, topic, fmt.Sprintf("could not ask %s from the media port: %v", cfg.STUNServers[0], err)})
 		case int(mapped.Port()) != port:
 			fs = append(fs, finding{warn, topic, fmt.Sprintf("the NAT maps the media port %d to %s: candidates carry port %d, which reaches nothing there. "+
 				"Forward UDP %d one to one, or set JVB_ADVERTISE_IPS=%s#%d", port, mapped, port, port, mapped.Addr(), mapped.Port())})
@@ -236,7 +241,7 @@ func checkReachability(ctx context.Context, cfg *config.Config, st *addrState, c
 		}
 	}
 	for _, a := range st.Announced {
-		if !health.ValidForJVB(a.IP) {
+		if !looksPublic(a.IP) {
 			continue
 		}
 		p := a.Port
@@ -347,7 +352,11 @@ func checkXMPP(ctx context.Context, cfg *config.Config, timeout time.Duration) [
 	cancel()
 	<-done // left the brewery and closed the stream
 	var fs []finding
-	for i, c := range st.Connections {
+	for _, c := range st.Connections {
+		i := slices.IndexFunc(cfg.XMPP, func(x config.XMPPClient) bool { return x.ID == c.ID })
+		if i < 0 {
+			continue
+		}
 		x := cfg.XMPP[i]
 		where := fmt.Sprintf("%s (%s:%d, %s@%s)", c.ID, c.Host, c.Port, x.Username, x.Domain)
 		switch {
@@ -391,6 +400,16 @@ func checkClock(now, wallStart time.Time, monotonic time.Duration) finding {
 		return finding{warn, topic, fmt.Sprintf("the wall clock moved by %v more than the time that passed during the checks: it is being stepped (NTP?)", jump.Round(time.Millisecond))}
 	}
 	return finding{pass, topic, fmt.Sprintf("%s (time zone %s), steady during the checks", now.UTC().Format(time.RFC3339), zone)}
+}
+
+// cgnat is RFC 6598's shared address space, used behind carrier-grade NATs.
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// looksPublic is stricter than JVB's require-valid-address rule (health.ValidForJVB), which
+// also counts IPv6 unique local addresses and 100.64/10: an address a participant on the
+// internet can reach.
+func looksPublic(a netip.Addr) bool {
+	return health.ValidForJVB(a) && !a.IsPrivate() && !cgnat.Contains(a)
 }
 
 func joinAddrs(a []netip.Addr) string {

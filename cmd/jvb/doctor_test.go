@@ -172,3 +172,15 @@ func TestClockAndTCPFallbackFindings(t *testing.T) {
 		t.Fatalf("configured: %+v", f)
 	}
 }
+
+func TestLooksPublic(t *testing.T) {
+	for a, want := range map[string]bool{
+		"203.0.113.7": true, "2001:db8::1": true, "8.8.8.8": true,
+		"10.0.0.7": false, "192.168.1.1": false, "172.16.0.1": false, "127.0.0.1": false,
+		"fd00::2": false, "100.64.0.1": false, "169.254.1.1": false, "fe80::1": false, "0.0.0.0": false,
+	} {
+		if got := looksPublic(netip.MustParseAddr(a)); got != want {
+			t.Errorf("looksPublic(%s) = %v", a, got)
+		}
+	}
+}
