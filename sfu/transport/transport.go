@@ -207,7 +207,7 @@ func (m *Mux) candidates(cands []ice.Candidate) []Candidate {
 	if len(m.listen) > 0 {
 		rel = m.listen[0].(*net.UDPAddr).AddrPort().Addr().Unmap()
 	}
-	for i, a := range *m.advertised.Load() {
+	for i, a := range m.Advertised() {
 		port := a.Port
 		if port == 0 {
 			port = int(m.local.Port())
@@ -234,7 +234,12 @@ func (m *Mux) SetAdvertised(addrs []AdvertisedAddr) {
 }
 
 // Advertised returns the public addresses new transports announce.
-func (m *Mux) Advertised() []AdvertisedAddr { return slices.Clone(*m.advertised.Load()) }
+func (m *Mux) Advertised() []AdvertisedAddr {
+	if p := m.advertised.Load(); p != nil {
+		return slices.Clone(*p)
+	}
+	return slices.Clone(m.cfg.Advertised) // a Mux built without Listen (tests)
+}
 
 // LocalDescription returns ufrag, pwd, candidates and fingerprint of the bridge side; setup is
 // "actpass" until the remote role is known, then "passive" (bridge is DTLS server) or "active".
