@@ -259,6 +259,7 @@ func Load(args []string, env Env) (*Config, error) {
 			track.sources["PresenceInterval"] = src // follows stats.interval
 		}
 	}
+	track.given(cfg, env, fl)
 	cfg.Sources = track.sources
 	errs = append(errs, validate(cfg)...)
 	if len(errs) > 0 {

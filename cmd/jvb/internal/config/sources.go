@@ -69,6 +69,32 @@ func (t *sourceTracker) stage(cfg *Config, src Source) {
 	t.prev = cur
 }
 
+// given marks settings whose variable or flag was given at the value the layer below already
+// had (JVB_PORT=10000): the diff of stages cannot see them. A variable the loader ignored
+// (cfg.Ignored) does not count.
+func (t *sourceTracker) given(cfg *Config, env Env, fl *flags) {
+	for field, keys := range settingKeys {
+		if strings.HasPrefix(field, "XMPP.") {
+			continue
+		}
+		src, ok := t.sources[field]
+		for _, k := range strings.FieldsFunc(keys, func(r rune) bool { return r == ',' || r == ' ' || r == '(' || r == ')' }) {
+			switch {
+			case strings.HasPrefix(k, "--") && fl.set[k[2:]]:
+				t.sources[field] = Source{Kind: "flag"}
+			case (!ok || src.Kind == "default" || src.Name == cfg.ConfigFile) && isEnvName(k) && !slices.Contains(cfg.Ignored, k):
+				if _, set := lookup(env, k); set {
+					t.sources[field] = Source{Kind: "env"}
+				}
+			}
+		}
+	}
+}
+
+func isEnvName(k string) bool {
+	return k != "" && strings.IndexFunc(k, func(r rune) bool { return !(r >= 'A' && r <= 'Z' || r == '_') }) < 0
+}
+
 // notSettings are Config fields that describe the load rather than set anything.
 var notSettings = map[string]bool{"ConfigFile": true, "XMPPOff": true, "Ignored": true, "Sources": true}
 

@@ -53,8 +53,10 @@ videobridge.ice.udp.port = 11111
 include "custom-jvb.conf"
 `)
 	writeFile(t, dir, "custom-jvb.conf", `videobridge.apis.rest.enabled = true`)
-	cfg, err := Load([]string{"--config", main, "--log-level", "debug"}, envOf(map[string]string{
+	cfg, err := Load([]string{"--config", main, "--log-level", "debug", "--log-format", "text"}, envOf(map[string]string{
 		"JVB_PORT": "10001", "JVB_AUTH_PASSWORD": "s3cret", "COLIBRI_REST_ENABLED": "false",
+		"JVB_REQUIRE_VALID_ADDRESS": "false", // given at the default's value
+		"JVB_CC_TRUST_BWE":          "true",  // ignored
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +76,8 @@ include "custom-jvb.conf"
 		"LogLevel":                   "flag",
 		"XMPP[shard0].Password":      "env",
 		"XMPP[shard0].Hostname":      "env",
-		"RequireValidAddress":        "default",
+		"RequireValidAddress":        "env",
+		"LogFormat":                  "flag",
 		"REST.Prometheus":            "default",
 		"Limits.MaxConferences":      "default",
 		"AdvertisePrivateCandidates": "default",
