@@ -184,3 +184,27 @@ func TestLooksPublic(t *testing.T) {
 		}
 	}
 }
+
+// TestDoctorFindsTheRunningBridge: run beside a bridge (as `docker compose exec jvb jvb
+// doctor` does), the media port is taken by that bridge, which answers /about/health: not a
+// problem, and the checks that need the port say they were skipped.
+func TestDoctorFindsTheRunningBridge(t *testing.T) {
+	env := map[string]string{"JVB_ADVERTISE_IPS": "203.0.113.7"}
+	b := startBridge(t, env, nil)
+	port := strconv.Itoa(int(b.sfu.LocalAddr().Port()))
+	env["JVB_PORT"] = port
+	var out bytes.Buffer
+	code := runDoctor(context.Background(), []string{"--http", strings.TrimPrefix(b.base, "http://")}, testDoctorDeps(env), &out)
+	if code != exitOK {
+		t.Fatalf("exit %d:\n%s", code, out.String())
+	}
+	for _, want := range []string{
+		"[ OK ] udp port: UDP port " + port + " is held by the bridge running here, which says it is healthy",
+		"[INFO] reachability: skipped: the media port is held by the running bridge",
+		"[WARN] xmpp: XMPP disabled",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
