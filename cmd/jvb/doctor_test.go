@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"gojvb/cmd/jvb/internal/config"
 	"gojvb/xmppcomp/prosodytest"
 )
 
@@ -206,5 +207,50 @@ func TestDoctorFindsTheRunningBridge(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestDoctorUnreachableXMPP: nothing listens where XMPP_SERVER points: named, and no wait
+// for the whole timeout.
+func TestDoctorUnreachableXMPP(t *testing.T) {
+	addr := closedTCPAddr(t)
+	env := map[string]string{"XMPP_SERVER": addr, "JVB_AUTH_PASSWORD": "pw", "JVB_ADVERTISE_IPS": "203.0.113.7",
+		"JVB_PORT": strconv.Itoa(freeUDPPort(t))}
+	var out bytes.Buffer
+	start := time.Now()
+	code := runDoctor(context.Background(), []string{"--http", closedTCPAddr(t)}, testDoctorDeps(env), &out)
+	if code != exitFailed || !strings.Contains(out.String(), "[FAIL] xmpp: shard0 ("+addr+", jvb@auth.meet.jitsi): XMPP server unreachable") {
+		t.Fatalf("exit %d:\n%s", code, out.String())
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Fatalf("took %v: the doctor waited for its timeout instead of the first failure", d)
+	}
+}
+
+// TestReachabilityFromTheMediaPort: the STUN server sees the media port unchanged (a pass),
+// and a datagram to an address of this host comes back to the media port.
+func TestReachabilityFromTheMediaPort(t *testing.T) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	server := stunServer(t, netip.MustParseAddr("203.0.113.9"))
+	cfg := &config.Config{STUNServers: []string{server}}
+	fs := checkReachability(context.Background(), cfg, &addrState{}, conn, port, time.Second)
+	if len(fs) != 1 || fs[0].v != pass || !strings.Contains(fs[0].text, "sees 203.0.113.9:"+strconv.Itoa(port)+": the port is kept") {
+		t.Fatalf("findings %+v", fs)
+	}
+	if !probeSelf(conn, netip.MustParseAddrPort(conn.LocalAddr().String()), time.Second) {
+		t.Fatal("a datagram to the media port's own address did not arrive")
+	}
+	other, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if probeSelf(conn, netip.MustParseAddrPort(other.LocalAddr().String()), 100*time.Millisecond) {
+		t.Fatal("a datagram to another socket counted as reaching the media port")
 	}
 }
