@@ -134,6 +134,14 @@ func (b *Bridge) LocalAddr() netip.AddrPort {
 	return b.mux.LocalAddr()
 }
 
+// SetAdvertised replaces the public addresses announced as candidates to endpoints created
+// from now on (cmd/jvb re-resolves hostnames and re-checks STUN); a no-op without a UDP port.
+func (b *Bridge) SetAdvertised(addrs []transport.AdvertisedAddr) {
+	if b.mux != nil {
+		b.mux.SetAdvertised(addrs)
+	}
+}
+
 // CreateConference creates a conference for meetingID (ErrConferenceExists if there is one).
 func (b *Bridge) CreateConference(meetingID, name string) (*Conference, error) {
 	b.mu.Lock()

@@ -42,7 +42,6 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 
-	stunFailed := discoverPublicAddress(ctx, cfg, health.InterfaceAddrs, log)
 	alloc := allocationConfig(cfg.Allocation)
 	b, err := sfu.New(sfu.Config{Transport: transportConfig(cfg, log), Logger: log,
 		Allocation: &alloc, SSRCLimitAudio: cfg.Allocation.SSRCLimitAudio})
@@ -51,6 +50,9 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 		return exitFailed
 	}
 	defer b.Close()
+	// The advertised addresses are in place before anything can create an endpoint.
+	adv := newAdvertiser(cfg, int(b.LocalAddr().Port()), systemAddrSources(), b.SetAdvertised, log)
+	adv.start(ctx)
 
 	// xc is set (when XMPP is configured) before any goroutine that announces starts.
 	var xc *xmppcomp.Client
@@ -97,7 +99,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	checks := []health.Check{
 		health.UDPBound(b.LocalAddr),
 		health.Forwarding(b.Alive),
-		health.ValidAddress(func() []netip.Addr { return advertisedIPs(cfg) }, health.InterfaceAddrs, cfg.RequireValidAddress),
+		addressCheck(adv, cfg.RequireValidAddress),
 	}
 	if len(cfg.XMPP) > 0 {
 		connections := func() []xmppcomp.ConnectionStatus {
@@ -184,8 +186,11 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 			Help: "Failed accepts on the private HTTP port (e.g. out of file descriptors)."},
 			func() float64 { return float64(httpConns.AcceptErrors.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: stats.Namespace + "_stun_discovery_failures_total",
-			Help: "Public address discoveries over STUN (JVB_STUN_SERVERS) that got no answer."},
-			func() float64 { return b2f(stunFailed) }))
+			Help: "Public address discoveries over STUN (JVB_STUN_SERVERS), at startup and on each re-check, that got no answer."},
+			func() float64 { return float64(adv.stunFailures.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: stats.Namespace + "_stun_discovery_failing",
+			Help: "1 while the last STUN discovery got no answer (the address found before, if any, is still announced)."},
+			func() float64 { return b2f(adv.current().STUNErr != nil) }))
 	for _, c := range []struct {
 		limit string
 		value func(colibri.CapRefusals) uint64
@@ -251,6 +256,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 		}
 	})
 	wg.Go(func() { sampler.Run(ctx, cfg.StatsInterval, nil) })
+	wg.Go(func() { adv.run(ctx) })
 	wg.Go(func() { mgr.Run(ctx, time.Second, func() int { return localEndpoints(b) }) })
 	if xc != nil {
 		wg.Go(func() { _ = xc.Run(ctx) })
@@ -308,11 +314,8 @@ func localEndpoints(b *sfu.Bridge) int {
 }
 
 func transportConfig(cfg *config.Config, log *slog.Logger) transport.Config {
-	tc := transport.Config{Port: cfg.Port, AdvertisePrivate: cfg.AdvertisePrivateCandidates, Logger: log}
-	for _, a := range cfg.Advertised {
-		tc.Advertised = append(tc.Advertised, transport.AdvertisedAddr{IP: a.IP, Port: a.Port})
-	}
-	return tc
+	// The advertised addresses come later, from the advertiser (they may need DNS and STUN).
+	return transport.Config{Port: cfg.Port, AdvertisePrivate: cfg.AdvertisePrivateCandidates, Logger: log}
 }
 
 // allocationConfig maps videobridge.cc.* and ssrc-limit.video onto the media core's receiver
@@ -329,12 +332,19 @@ func allocationConfig(a config.Allocation) bwe.Config {
 	}
 }
 
-func advertisedIPs(cfg *config.Config) []netip.Addr {
-	var out []netip.Addr
-	for _, a := range cfg.Advertised {
-		out = append(out, a.IP)
+// addressCheck is JVB's require-valid-address check over the addresses announced now; when it
+// fails while STUN discovery is failing, it says so too.
+func addressCheck(adv *advertiser, require bool) health.Check {
+	c := health.ValidAddress(adv.ips, adv.src.hostAddrs, require)
+	run := c.Run
+	c.Run = func() error {
+		err := run()
+		if st := adv.current(); err != nil && st.STUNErr != nil {
+			return fmt.Errorf("%w; STUN discovery failed: %v", err, st.STUNErr)
+		}
+		return err
 	}
-	return out
+	return c
 }
 
 func xmppConfig(cfg *config.Config, col *colibri.Handler, checker *health.Checker, current func() stats.Report, log *slog.Logger) xmppcomp.Config {
@@ -356,15 +366,22 @@ func xmppConfig(cfg *config.Config, col *colibri.Handler, checker *health.Checke
 		PresenceInterval: cfg.PresenceInterval,
 		Logger:           log,
 	}
+	xcfg.Servers = xmppServers(cfg)
+	return xcfg
+}
+
+// xmppServers are the configured XMPP connections.
+func xmppServers(cfg *config.Config) []xmppcomp.ServerConfig {
+	var out []xmppcomp.ServerConfig
 	for _, x := range cfg.XMPP {
 		mode, _ := xmppcomp.ParseSecurityMode(x.SecurityMode) // validated by config.Load
-		xcfg.Servers = append(xcfg.Servers, xmppcomp.ServerConfig{
+		out = append(out, xmppcomp.ServerConfig{
 			ID: x.ID, Host: x.Hostname, Port: x.Port, Domain: x.Domain, Username: x.Username,
 			Password: x.Password, MUCJIDs: x.MUCJIDs, Nickname: x.MUCNickname,
 			DisableCertificateVerification: x.DisableCertificateVerification, SecurityMode: mode,
 		})
 	}
-	return xcfg
+	return out
 }
 
 // logStartup says, once, what the bridge is doing and what was ignored.

@@ -4,7 +4,8 @@
 // private HTTP API (health, version, metrics, stats, drain, shutdown, debug).
 //
 // `jvb healthcheck` asks a running bridge's /about/health and exits 0 when it is healthy
-// (for container HEALTHCHECKs on images without curl).
+// (for container HEALTHCHECKs on images without curl). `jvb doctor` checks, with the same
+// configuration, whether a meeting through this bridge would work and says why not.
 //
 // This package only wires the others together; the bridge's behaviour lives in sfu, colibri,
 // xmppcomp and cmd/jvb/internal/*.
@@ -32,6 +33,9 @@ import (
 var version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "doctor" {
+		os.Exit(doctor(context.Background(), os.Args[2:], os.LookupEnv, os.Stdout))
+	}
 	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stderr))
 }
 
@@ -45,6 +49,9 @@ const (
 func run(args []string, env config.Env, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(args[1:], env, stderr)
+	}
+	if len(args) > 0 && args[0] == "doctor" {
+		return doctor(context.Background(), args[1:], env, stderr)
 	}
 	cfg, err := config.Load(args, env)
 	if errors.Is(err, flag.ErrHelp) {

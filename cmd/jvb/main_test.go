@@ -389,11 +389,11 @@ func TestRESTGatesFollowEnv(t *testing.T) {
 
 func TestBadConfigurationRefusesToStart(t *testing.T) {
 	var out bytes.Buffer
-	code := run([]string{"--port", "x"}, envOf(map[string]string{"JVB_ADVERTISE_IPS": "nope"}), &out)
+	code := run([]string{"--port", "x"}, envOf(map[string]string{"JVB_ADVERTISE_IPS": "no pe"}), &out)
 	if code != exitConfig {
 		t.Fatalf("exit code %d, want %d", code, exitConfig)
 	}
-	for _, want := range []string{"refusing to start", "--port", "JVB_ADVERTISE_IPS", `"nope"`, "IP address"} {
+	for _, want := range []string{"refusing to start", "--port", "JVB_ADVERTISE_IPS", `"no pe"`, "IP address"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output %q lacks %q", out.String(), want)
 		}

@@ -22,7 +22,7 @@ type Config struct {
 	// SocketBuffer is SO_RCVBUF and SO_SNDBUF per socket in bytes: 0 = DefaultSocketBuffer,
 	// negative = leave the kernel's default (net.core.rmem_default, usually 208 KiB).
 	SocketBuffer     int
-	Advertised       []AdvertisedAddr // JVB_ADVERTISE_IPS
+	Advertised       []AdvertisedAddr // initial srflx addresses (JVB_ADVERTISE_IPS); Mux.SetAdvertised replaces them
 	AdvertisePrivate bool             // JVB_ADVERTISE_PRIVATE_CANDIDATES (default true)
 	// PortableSockets takes the portable socket path on Linux too: one socket and plain reads
 	// and writes instead of SO_REUSEPORT, recvmmsg and sendmmsg (always so off Linux).

@@ -58,6 +58,10 @@ type Mux struct {
 	txSweep   time.Time
 
 	nextWriter atomic.Uint32
+
+	// advertised is the current set of public addresses announced as srflx candidates
+	// (SetAdvertised); read once per new transport, never per packet.
+	advertised atomic.Pointer[[]AdvertisedAddr]
 }
 
 type pendingTx struct {
@@ -120,6 +124,7 @@ func Listen(cfg Config) (*Mux, error) {
 		cfg.Readers = 1
 	}
 	m := &Mux{cfg: cfg, api: api, log: cfg.Logger.With("component", "transport"), cert: cert, pendingTx: map[[12]byte]pendingTx{}}
+	m.SetAdvertised(cfg.Advertised)
 	m.addrs = newLookup[netip.AddrPort, *Transport](hashAddrPort)
 	m.ufrags = newLookup[string, *Transport](hashString)
 	m.sources = newSourceLimiter()

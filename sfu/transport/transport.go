@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -206,7 +207,7 @@ func (m *Mux) candidates(cands []ice.Candidate) []Candidate {
 	if len(m.listen) > 0 {
 		rel = m.listen[0].(*net.UDPAddr).AddrPort().Addr().Unmap()
 	}
-	for i, a := range m.cfg.Advertised {
+	for i, a := range m.Advertised() {
 		port := a.Port
 		if port == 0 {
 			port = int(m.local.Port())
@@ -223,6 +224,21 @@ func (m *Mux) candidates(cands []ice.Candidate) []Candidate {
 		out = append(out, c)
 	}
 	return out
+}
+
+// SetAdvertised replaces the public addresses announced to transports created from now on
+// (hostnames re-resolved, an address found again over STUN); existing transports keep theirs.
+func (m *Mux) SetAdvertised(addrs []AdvertisedAddr) {
+	c := slices.Clone(addrs)
+	m.advertised.Store(&c)
+}
+
+// Advertised returns the public addresses new transports announce.
+func (m *Mux) Advertised() []AdvertisedAddr {
+	if p := m.advertised.Load(); p != nil {
+		return slices.Clone(*p)
+	}
+	return slices.Clone(m.cfg.Advertised) // a Mux built without Listen (tests)
 }
 
 // LocalDescription returns ufrag, pwd, candidates and fingerprint of the bridge side; setup is

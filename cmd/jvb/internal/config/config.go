@@ -32,6 +32,11 @@ type Config struct {
 	// STUNServers ("host:port") find the public address at startup
 	// (ice4j.harvest.mapping.stun.addresses / JVB_STUN_SERVERS; none with JVB_DISABLE_STUN).
 	STUNServers []string
+	// ResolveInterval is how often host names among the advertised addresses are resolved
+	// again, STUNInterval how often the STUN servers are asked again (gojvb only, no keys;
+	// defaults 1 minute and 5 minutes).
+	ResolveInterval time.Duration
+	STUNInterval    time.Duration
 
 	// Private HTTP server (videobridge.http-servers.private.host/port, --http).
 	HTTPAddr string
@@ -64,22 +69,40 @@ type Config struct {
 	// localhost (JVB_STANDALONE_HOSTS, comma-separated; gojvb only).
 	StandaloneHosts []string
 
+	// Sources says, per setting (a field path such as "Port" or "XMPP[shard0].Password"), where
+	// its value came from; Settings lists them for `jvb doctor`.
+	Sources map[string]Source
+
 	// Ignored lists settings that were given but have no effect in this bridge
 	// (JVM, STUN, sidecar, websocket variables); cmd/jvb logs them once.
 	Ignored []string
 }
 
-// AdvertisedAddr is a public address announced as an ICE candidate; Port 0 means the UDP port.
+// AdvertisedAddr is a public address announced as an ICE candidate: an IP address, or a DNS
+// name (Host) that cmd/jvb resolves at startup and again periodically. Port 0 means the UDP port.
 type AdvertisedAddr struct {
-	IP   netip.Addr
+	IP   netip.Addr // zero when Host is set
+	Host string     // a DNS name to resolve; "" for an IP address
 	Port int
+	// Local and LocalPort are a static mapping's local-address and local-port (ice4j): the
+	// mapping applies only when the bridge has that host address (and binds that port). Zero
+	// for JVB_ADVERTISE_IPS, whose mappings the image writes for the container's own address.
+	Local     netip.Addr
+	LocalPort int
 }
 
 func (a AdvertisedAddr) String() string {
-	if a.Port == 0 {
-		return a.IP.String()
+	s := a.IP.String()
+	if a.Host != "" {
+		s = a.Host
 	}
-	return a.IP.String() + "#" + strconv.Itoa(a.Port)
+	if a.Port != 0 {
+		s += "#" + strconv.Itoa(a.Port)
+	}
+	if a.Local.IsValid() {
+		s = a.Local.String() + "=>" + s
+	}
+	return s
 }
 
 // REST gates the private HTTP APIs like videobridge.apis.rest / videobridge.rest.* do.
@@ -169,6 +192,8 @@ func Defaults() *Config {
 	return &Config{
 		Port:                       10000,
 		AdvertisePrivateCandidates: true,
+		ResolveInterval:            time.Minute,
+		STUNInterval:               5 * time.Minute,
 		SCTP:                       true,
 		HTTPAddr:                   "127.0.0.1:8080",
 		REST: REST{
@@ -203,6 +228,7 @@ func Load(args []string, env Env) (*Config, error) {
 		path, _ = lookup(env, "JVB_CONFIG")
 	}
 	presenceSet := false
+	track := newSourceTracker(cfg)
 	if path != "" {
 		cfg.ConfigFile = path
 		ps, ferrs, err := applyFile(cfg, path, env)
@@ -211,8 +237,10 @@ func Load(args []string, env Env) (*Config, error) {
 		}
 		presenceSet = ps
 		errs = append(errs, ferrs...)
+		track.stage(cfg, Source{Kind: "file", Name: path})
 	}
 	errs = append(errs, applyEnv(cfg, env)...)
+	track.stage(cfg, Source{Kind: "env"})
 	if path != "" {
 		ps, err := applyIncludes(cfg, path, env)
 		if err != nil {
@@ -221,11 +249,18 @@ func Load(args []string, env Env) (*Config, error) {
 		presenceSet = presenceSet || ps
 		slices.Sort(cfg.Ignored)
 		cfg.Ignored = slices.Compact(cfg.Ignored)
+		track.stage(cfg, Source{Kind: "file", Name: "included by " + path})
 	}
 	errs = append(errs, applyFlags(cfg, fl)...)
+	track.stage(cfg, Source{Kind: "flag"})
 	if !presenceSet {
 		cfg.PresenceInterval = cfg.StatsInterval
+		if src, ok := track.sources["StatsInterval"]; ok {
+			track.sources["PresenceInterval"] = src // follows stats.interval
+		}
 	}
+	track.given(cfg, env, fl)
+	cfg.Sources = track.sources
 	errs = append(errs, validate(cfg)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

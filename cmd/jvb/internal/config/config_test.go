@@ -194,7 +194,8 @@ func TestFileOnly(t *testing.T) {
 		cfg.Relay != (Relay{Enabled: true, Region: "us-east", RelayID: "r1"}) {
 		t.Fatalf("file not applied: %+v", cfg)
 	}
-	if len(cfg.Advertised) != 1 || cfg.Advertised[0] != (AdvertisedAddr{IP: netip.MustParseAddr("192.0.2.10"), Port: 443}) {
+	if len(cfg.Advertised) != 1 || cfg.Advertised[0] != (AdvertisedAddr{IP: netip.MustParseAddr("192.0.2.10"), Port: 443,
+		Local: netip.MustParseAddr("10.0.0.5"), LocalPort: 20000}) {
 		t.Fatalf("static mappings: %v", cfg.Advertised)
 	}
 	want := XMPPClient{ID: "main", Hostname: "prosody.local", Port: 5223, Domain: "auth.example", Username: "jvb",
@@ -313,9 +314,10 @@ func TestBadValuesNameKeyValueAndExpectation(t *testing.T) {
 	}{
 		{"port", nil, map[string]string{"JVB_PORT": "abc"}, "", []string{"JVB_PORT", `"abc"`, "port number"}},
 		{"port range", nil, map[string]string{"JVB_PORT": "70000"}, "", []string{"JVB_PORT", "70000", "0-65535"}},
-		{"advertise", nil, map[string]string{"JVB_ADVERTISE_IPS": "meet.example.com"}, "", []string{"JVB_ADVERTISE_IPS", "meet.example.com", "IP address"}},
+		{"advertise", nil, map[string]string{"JVB_ADVERTISE_IPS": "meet example.com"}, "", []string{"JVB_ADVERTISE_IPS", "meet example.com", "IP address"}},
+		{"advertise broken IPv4", nil, map[string]string{"JVB_ADVERTISE_IPS": "300.1.2.3"}, "", []string{"JVB_ADVERTISE_IPS", "300.1.2.3", "host name"}},
 		{"advertise port", nil, map[string]string{"JVB_ADVERTISE_IPS": "192.0.2.1#0"}, "", []string{"JVB_ADVERTISE_IPS", "192.0.2.1#0", "#port"}},
-		{"docker host", nil, map[string]string{"DOCKER_HOST_ADDRESS": "x"}, "", []string{"DOCKER_HOST_ADDRESS", `"x"`}},
+		{"docker host", nil, map[string]string{"DOCKER_HOST_ADDRESS": "x y"}, "", []string{"DOCKER_HOST_ADDRESS", `"x y"`}},
 		{"bool", nil, map[string]string{"COLIBRI_REST_ENABLED": "maybe"}, "", []string{"COLIBRI_REST_ENABLED", "maybe", "boolean"}},
 		{"shutdown bool", nil, map[string]string{"SHUTDOWN_REST_ENABLED": "2"}, "", []string{"SHUTDOWN_REST_ENABLED", "boolean"}},
 		{"private candidates", nil, map[string]string{"JVB_ADVERTISE_PRIVATE_CANDIDATES": "nah"}, "", []string{"JVB_ADVERTISE_PRIVATE_CANDIDATES", "nah"}},
@@ -334,7 +336,7 @@ func TestBadValuesNameKeyValueAndExpectation(t *testing.T) {
 		{"file duration", nil, nil, "videobridge.shutdown.shutting-down-delay = \"soon\"\n", []string{"videobridge.shutdown.shutting-down-delay", "soon", "duration"}},
 		{"file stats interval", nil, nil, "videobridge.stats.interval = 0\n", []string{"videobridge.stats.interval", "positive"}},
 		{"file string is object", nil, nil, "videobridge.version.release { a = 1 }\n", []string{"videobridge.version.release", "a string"}},
-		{"file mapping", nil, nil, "ice4j.harvest.mapping.static-mappings = [ { public-address = \"nope\" } ]\n", []string{"static-mappings[0].public-address", "nope", "IP address"}},
+		{"file mapping", nil, nil, "ice4j.harvest.mapping.static-mappings = [ { public-address = \"no pe\" } ]\n", []string{"static-mappings[0].public-address", "no pe", "IP address"}},
 		{"file mapping port", nil, nil, "ice4j.harvest.mapping.static-mappings = [ { public-address = \"192.0.2.1\", public-port = 0 } ]\n", []string{"static-mappings[0].public-port", "1 to 65535"}},
 		{"file mappings not list", nil, nil, "ice4j.harvest.mapping.static-mappings = 3\n", []string{"static-mappings", "a list"}},
 		{"xmpp missing password", nil, nil, "videobridge.apis.xmpp-client.configs.x { HOSTNAME = h, USERNAME = u, MUC_JIDS = \"a@b\" }\n", []string{"configs.x.PASSWORD", "non-empty"}},

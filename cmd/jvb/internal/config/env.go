@@ -162,7 +162,7 @@ func applyEnv(cfg *Config, env Env) []error {
 	if ok {
 		addrs, good := parseAdvertised(ips)
 		if !good {
-			r.bad(key, ips, "a comma-separated list of IP addresses, each optionally with #port (like 203.0.113.7 or 203.0.113.7#30000); hostnames are not resolved")
+			r.bad(key, ips, "a comma-separated list of IP addresses or host names, each optionally with #port (like 203.0.113.7, 203.0.113.7#30000 or meet.example.com)")
 		} else {
 			cfg.Advertised = addrs
 		}
@@ -347,7 +347,8 @@ func hostname(env Env) string {
 	return h
 }
 
-// parseAdvertised parses "ip[#port],ip[#port]".
+// parseAdvertised parses "addr[#port],addr[#port]" where addr is an IP address or a DNS name
+// (resolved by cmd/jvb).
 func parseAdvertised(list string) ([]AdvertisedAddr, bool) {
 	var out []AdvertisedAddr
 	for _, item := range strings.Split(list, ",") {
@@ -355,12 +356,11 @@ func parseAdvertised(list string) ([]AdvertisedAddr, bool) {
 		if item == "" {
 			continue
 		}
-		ipStr, portStr, hasPort := strings.Cut(item, "#")
-		ip, err := netip.ParseAddr(strings.Trim(ipStr, "[]"))
-		if err != nil || ip.Zone() != "" {
+		host, portStr, hasPort := strings.Cut(item, "#")
+		a, ok := parseAdvertisedHost(host)
+		if !ok {
 			return nil, false
 		}
-		a := AdvertisedAddr{IP: ip.Unmap()}
 		if hasPort {
 			n, err := strconv.Atoi(portStr)
 			if err != nil || n < 1 || n > 65535 {
@@ -371,6 +371,21 @@ func parseAdvertised(list string) ([]AdvertisedAddr, bool) {
 		out = append(out, a)
 	}
 	return out, len(out) > 0
+}
+
+// parseAdvertisedHost takes an IP address (IPv6 with or without brackets, no zone) or a DNS name.
+func parseAdvertisedHost(h string) (AdvertisedAddr, bool) {
+	if ip, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil {
+		if ip.Zone() != "" {
+			return AdvertisedAddr{}, false
+		}
+		return AdvertisedAddr{IP: ip.Unmap()}, true
+	}
+	// A name must have a letter somewhere: "1.2.3" or "300.1.1.1" are broken addresses, not names.
+	if !validHost(h) || !strings.ContainsFunc(h, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) {
+		return AdvertisedAddr{}, false
+	}
+	return AdvertisedAddr{Host: strings.ToLower(strings.TrimSuffix(h, "."))}, true
 }
 
 // parseSTUNServers checks "host:port" entries (a host alone gets STUN's port 3478); empty

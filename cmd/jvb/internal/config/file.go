@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -328,24 +329,31 @@ func readStaticMappings(f *fileReader, cfg *Config) {
 			return
 		}
 		sub := &fileReader{root: o, path: f.path}
-		var pub string
+		var pub, local string
 		sub.str("public-address", &pub)
-		addrs, good := parseAdvertised(pub)
-		if !good || len(addrs) != 1 {
-			f.bad(k+".public-address", o["public-address"], "an IP address")
+		a, good := parseAdvertisedHost(strings.TrimSpace(pub))
+		if !good {
+			f.bad(k+".public-address", o["public-address"], "an IP address or host name")
 			continue
 		}
-		port := 0
-		if sub.integer("public-port", &port, 1, 65535) {
-			addrs[0].Port = port
+		if sub.str("local-address", &local) {
+			ip, err := netip.ParseAddr(strings.Trim(strings.TrimSpace(local), "[]"))
+			if err != nil || ip.Zone() != "" {
+				f.bad(k+".local-address", o["local-address"], "an IP address of this host")
+				continue
+			}
+			a.Local = ip.Unmap()
 		}
+		// ice4j wants both ports or neither; a public-port alone is taken as "any local port".
+		sub.integer("local-port", &a.LocalPort, 1, 65535)
+		sub.integer("public-port", &a.Port, 1, 65535)
 		for _, e := range sub.errs {
 			if ce, ok := e.(*Error); ok {
 				ce.Key = k + "." + ce.Key
 			}
 			f.errs = append(f.errs, e)
 		}
-		out = append(out, addrs[0])
+		out = append(out, a)
 	}
 	cfg.Advertised = out
 }

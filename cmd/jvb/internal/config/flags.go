@@ -24,6 +24,7 @@ type flags struct {
 // Usage is the text printed for -h and for flag errors.
 const Usage = `usage: jvb [flags]        run the bridge
        jvb healthcheck    exit 0 if the running bridge's /about/health says healthy
+       jvb doctor         check XMPP, addresses, STUN, the UDP port and the clock; exit 0 if a meeting would work
 
 flags override everything; files jvb.conf includes (custom-jvb.conf) override environment
 variables, which override jvb.conf's own keys, as in the jitsi/jvb image:
@@ -54,7 +55,7 @@ func parseFlags(args []string) (*flags, error) {
 		return nil, fmt.Errorf("config: %s\n%s", strings.TrimSpace(firstLine(out.String())), Usage)
 	}
 	if fs.NArg() > 0 {
-		return nil, &Error{Source: "flag", Key: "argument", Value: fs.Arg(0), Expected: "no positional arguments (only the healthcheck subcommand)"}
+		return nil, &Error{Source: "flag", Key: "argument", Value: fs.Arg(0), Expected: "no positional arguments (only the healthcheck and doctor subcommands)"}
 	}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	return f, nil

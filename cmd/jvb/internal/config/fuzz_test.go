@@ -124,7 +124,7 @@ func FuzzAdvertised(f *testing.F) {
 			return
 		}
 		for _, a := range addrs {
-			if !a.IP.IsValid() || a.Port < 0 || a.Port > 65535 {
+			if a.IP.IsValid() == (a.Host != "") || (a.Host != "" && !validHost(a.Host)) || a.Port < 0 || a.Port > 65535 {
 				t.Fatalf("%q -> invalid %v", s, a)
 			}
 		}
@@ -176,7 +176,7 @@ func FuzzEnv(f *testing.F) {
 			t.Fatalf("%s=%q: port %d", key, v, cfg.Port)
 		}
 		for _, a := range cfg.Advertised {
-			if !a.IP.IsValid() || a.Port < 0 || a.Port > 65535 {
+			if a.IP.IsValid() == (a.Host != "") || a.Port < 0 || a.Port > 65535 {
 				t.Fatalf("%s=%q: advertised %v", key, v, a)
 			}
 		}

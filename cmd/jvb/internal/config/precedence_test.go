@@ -57,7 +57,7 @@ ice4j.harvest.mapping.static-mappings = [{ local-address = "10.0.0.2", public-ad
 		t.Fatalf("custom-jvb.conf must win over env: port %d rest %v stats %v presence %v",
 			cfg.Port, cfg.REST.Colibri, cfg.StatsInterval, cfg.PresenceInterval)
 	}
-	if len(cfg.Advertised) != 1 || cfg.Advertised[0].String() != "198.51.100.9" {
+	if len(cfg.Advertised) != 1 || cfg.Advertised[0].String() != "10.0.0.2=>198.51.100.9" {
 		t.Fatalf("custom static mappings must replace JVB_ADVERTISE_IPS: %v", cfg.Advertised)
 	}
 	// The custom file's shard0 merges into the environment's: only the password changes.

@@ -61,45 +61,53 @@ func Discover(ctx context.Context, servers []string) (netip.Addr, error) {
 	return netip.Addr{}, errors.Join(errs...)
 }
 
-// ask sends binding requests to server until it answers or ctx ends.
+// ask sends binding requests to server from a fresh socket until it answers or ctx ends.
 func ask(ctx context.Context, server string) (netip.Addr, error) {
-	raddr, err := (&net.Resolver{}).LookupNetIP(ctx, "ip", hostOf(server))
-	if err != nil || len(raddr) == 0 {
-		return netip.Addr{}, fmt.Errorf("stun: resolving %s: %w", server, err)
-	}
-	port, err := net.LookupPort("udp", portOf(server))
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("stun: port of %s: %w", server, err)
-	}
-	dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(raddr[0].Unmap(), uint16(port)))
 	conn, err := net.ListenUDP("udp", nil)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("stun: local socket for %s: %w", server, err)
 	}
 	defer conn.Close()
+	a, err := MapFrom(ctx, conn, server)
+	return a.Addr(), err
+}
+
+// MapFrom asks server, from conn, for the address and port conn is mapped to (jvb doctor
+// asks from the media port itself: a NAT that changes the port breaks the candidates, which
+// announce the bridge's own port). It sets and leaves read deadlines on conn.
+func MapFrom(ctx context.Context, conn *net.UDPConn, server string) (netip.AddrPort, error) {
+	raddr, err := (&net.Resolver{}).LookupNetIP(ctx, "ip", hostOf(server))
+	if err != nil || len(raddr) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("stun: resolving %s: %w", server, err)
+	}
+	port, err := net.LookupPort("udp", portOf(server))
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("stun: port of %s: %w", server, err)
+	}
+	dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(raddr[0].Unmap(), uint16(port)))
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 
 	req, err := stun.Build(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("stun: building a request: %w", err)
+		return netip.AddrPort{}, fmt.Errorf("stun: building a request: %w", err)
 	}
 	buf := make([]byte, 1500)
 	for {
 		if _, err := conn.WriteToUDP(req.Raw, dst); err != nil {
-			return netip.Addr{}, fmt.Errorf("stun: sending to %s: %w", server, err)
+			return netip.AddrPort{}, fmt.Errorf("stun: sending to %s: %w", server, err)
 		}
 		if err := conn.SetReadDeadline(time.Now().Add(retransmit)); err != nil {
-			return netip.Addr{}, fmt.Errorf("stun: %w", err)
+			return netip.AddrPort{}, fmt.Errorf("stun: %w", err)
 		}
 		if ctx.Err() != nil {
-			return netip.Addr{}, fmt.Errorf("stun: no answer from %s: %w", server, ctx.Err())
+			return netip.AddrPort{}, fmt.Errorf("stun: no answer from %s: %w", server, ctx.Err())
 		}
 		for {
 			n, from, err := conn.ReadFromUDPAddrPort(buf)
 			if err != nil {
 				if ctx.Err() != nil {
-					return netip.Addr{}, fmt.Errorf("stun: no answer from %s: %w", server, ctx.Err())
+					return netip.AddrPort{}, fmt.Errorf("stun: no answer from %s: %w", server, ctx.Err())
 				}
 				break // retransmit
 			}
@@ -115,27 +123,27 @@ func ask(ctx context.Context, server string) (netip.Addr, error) {
 
 // mapped returns the XOR-MAPPED-ADDRESS (or MAPPED-ADDRESS) of a success response to the
 // transaction id; anything else is ignored.
-func mapped(b []byte, id [stun.TransactionIDSize]byte) (netip.Addr, bool) {
+func mapped(b []byte, id [stun.TransactionIDSize]byte) (netip.AddrPort, bool) {
 	if !stun.IsMessage(b) {
-		return netip.Addr{}, false
+		return netip.AddrPort{}, false
 	}
 	var m stun.Message
 	if err := stun.Decode(b, &m); err != nil || m.Type != stun.BindingSuccess || m.TransactionID != id {
-		return netip.Addr{}, false
+		return netip.AddrPort{}, false
 	}
 	var xor stun.XORMappedAddress
 	if err := xor.GetFrom(&m); err == nil {
 		if a, ok := netip.AddrFromSlice(xor.IP); ok {
-			return a.Unmap(), true
+			return netip.AddrPortFrom(a.Unmap(), uint16(xor.Port)), true
 		}
 	}
 	var plain stun.MappedAddress
 	if err := plain.GetFrom(&m); err == nil {
 		if a, ok := netip.AddrFromSlice(plain.IP); ok {
-			return a.Unmap(), true
+			return netip.AddrPortFrom(a.Unmap(), uint16(plain.Port)), true
 		}
 	}
-	return netip.Addr{}, false
+	return netip.AddrPort{}, false
 }
 
 func hostOf(server string) string {

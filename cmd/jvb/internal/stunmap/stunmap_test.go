@@ -116,7 +116,28 @@ func TestMappedIgnoresOtherMessages(t *testing.T) {
 	}
 	ok := stun.MustBuild(stun.NewTransactionIDSetter(req.TransactionID), stun.BindingSuccess,
 		&stun.MappedAddress{IP: net.IPv4(192, 0, 2, 9), Port: 9})
-	if a, good := mapped(ok.Raw, req.TransactionID); !good || a != netip.MustParseAddr("192.0.2.9") {
+	if a, good := mapped(ok.Raw, req.TransactionID); !good || a != netip.MustParseAddrPort("192.0.2.9:9") {
 		t.Fatalf("MAPPED-ADDRESS answer: %v %v", a, good)
+	}
+}
+
+// TestMapFromReportsThePort: asked from a given socket, the answer keeps the mapped port (the
+// test server maps port p to p+1000, as a NAT that does not keep ports would).
+func TestMapFromReportsThePort(t *testing.T) {
+	public := netip.MustParseAddr("203.0.113.50")
+	s := newServer(t, public, 0)
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got, err := MapFrom(ctx, conn, s.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := netip.AddrPortFrom(public, uint16(conn.LocalAddr().(*net.UDPAddr).Port+1000)); got != want {
+		t.Fatalf("mapped %v, want %v", got, want)
 	}
 }
