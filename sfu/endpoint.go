@@ -50,6 +50,8 @@ type Endpoint struct {
 	log     *slog.Logger
 	created time.Time
 	tr      endpointTransport
+	kind    endpointKind // local, a relay's link, or behind a relay (relay.go)
+	relay   *Relay       // the relay of a link or a remote endpoint; nil for local endpoints
 
 	// Control-plane state. sources, srcs and tracks are guarded by conf.mu; the rest by mu.
 	sources  []MediaSource

@@ -1,0 +1,134 @@
+package sfu
+
+import (
+	"testing"
+	"time"
+
+	"gojvb/sfu/transport"
+)
+
+// relayPair creates the relay between conferences a (on the bridge with relay id "A") and b
+// (relay id "B") the way jicofo does: a is the initiator (ICE controlling, SCTP client), each
+// side gets the other's transport with setup rewritten to active (to the initiator) or passive.
+func relayPair(t *testing.T, a, b *Conference) (ab, ba *Relay) {
+	t.Helper()
+	var err error
+	if ab, err = a.CreateRelay(RelayConfig{ID: "B", MeshID: "0", ICEControlling: true, SCTP: true, SCTPClient: true}); err != nil {
+		t.Fatal(err)
+	}
+	if ba, err = b.CreateRelay(RelayConfig{ID: "A", MeshID: "0", SCTP: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateRelay(RelayConfig{ID: "B"}); err == nil {
+		t.Fatal("a second relay with the same id was created")
+	}
+	da, db := ab.LocalTransport(), ba.LocalTransport()
+	for _, d := range []transport.Description{da, db} {
+		if len(d.Fingerprints) != 1 || d.Fingerprints[0].Setup != "actpass" || len(d.Candidates) == 0 {
+			t.Fatalf("relay transport %+v: want one actpass fingerprint and candidates", d)
+		}
+	}
+	db.Fingerprints[0].Setup, da.Fingerprints[0].Setup = "active", "passive"
+	if err := ab.SetRemoteTransport(db); err != nil {
+		t.Fatal(err)
+	}
+	if err := ba.SetRemoteTransport(da); err != nil {
+		t.Fatal(err)
+	}
+	return ab, ba
+}
+
+// mirror signals peer p (local on its own bridge) behind relay r of the other bridge.
+func mirror(t *testing.T, r *Relay, p *peer) {
+	t.Helper()
+	e, err := r.AddEndpoint(p.id, "stats-"+p.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetSources([]MediaSource{audioSource(p.id+"-a0", p.audioSSRC), videoSource(p.id+"-v0", p.videoSSRC)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRelayTwoBridges puts p1 on bridge A and p2, p3 on bridge B, links the conference's two
+// halves with a relay and checks that everyone gets everyone's audio and video, that p1's media
+// crosses the relay once for its two receivers on B, that an endpoint leaving B disappears on
+// A, and that expiring the relay leaves nothing behind (goleak in TestMain).
+func TestRelayTwoBridges(t *testing.T) {
+	bA, bB := newLoopbackBridge(t), newLoopbackBridge(t)
+	bA.relayID, bB.relayID = "A", "B"
+	cA, err := bA.CreateConference("m1", "room@conference.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cB, err := bB.CreateConference("m1", "room@conference.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2, p3 := joinPeer(t, cA, 1), joinPeer(t, cB, 2), joinPeer(t, cB, 3)
+	ab, ba := relayPair(t, cA, cB)
+	peers := []*peer{p1, p2, p3}
+	connectAll(t, peers)
+	mirror(t, ab, p2)
+	mirror(t, ab, p3)
+	mirror(t, ba, p1)
+	if _, err := ab.AddEndpoint("p1", ""); err == nil {
+		t.Error("a remote endpoint with a local endpoint's id was created")
+	}
+
+	stop := sendMedia(t, peers)
+	waitFlow(t, peers, peers, 30, nil)
+	stop()
+	checkIntact(t, peers)
+
+	// p1's packets crossed once although two receivers on B got them.
+	st := ab.Stats()
+	fromP1 := max(p2.received(p1.audioSSRC)+p2.received(p1.videoSSRC), p3.received(p1.audioSSRC)+p3.received(p1.videoSSRC))
+	if st.PacketsSent < uint64(fromP1) || st.PacketsSent > uint64(fromP1)*6/5+20 {
+		t.Errorf("relay A->B forwarded %d packets; B's receivers each got up to %d of p1's: want about one crossing per packet",
+			st.PacketsSent, fromP1)
+	}
+	if st.Endpoints != 2 || ba.Stats().Endpoints != 1 {
+		t.Errorf("endpoints behind relays: A sees %d, B sees %d; want 2 and 1", st.Endpoints, ba.Stats().Endpoints)
+	}
+	if rt := bA.Stats().Relay; rt.Relays != 1 || rt.Conferences != 1 || rt.Endpoints != 2 || rt.PacketsSent == 0 || rt.PacketsReceived == 0 {
+		t.Errorf("bridge A relay totals %+v", rt)
+	}
+
+	// p3 leaves B; jicofo mirrors it to A.
+	p3.ep.Expire()
+	ab.Endpoint("p3").Expire()
+	if cA.RemoteEndpoint("p3") != nil {
+		t.Error("p3 is still behind A's relay")
+	}
+	for _, ssrc := range []uint32{p3.audioSSRC, p3.videoSSRC} {
+		if cA.sources.Load().bySSRC[ssrc] != nil {
+			t.Errorf("A still has p3's SSRC %d", ssrc)
+		}
+	}
+	stop = sendMedia(t, peers)
+	base := snapshot(peers)
+	waitFlow(t, []*peer{p1, p2}, []*peer{p1, p2}, 20, base)
+	stop()
+
+	ab.Expire()
+	ba.Expire()
+	<-ab.Done()
+	if len(cA.Relays()) != 0 || len(cB.Relays()) != 0 || cB.RemoteEndpoint("p1") != nil {
+		t.Error("relays or their endpoints survived expiry")
+	}
+	if rt := bA.Stats().Relay; rt.Relays != 0 || rt.Created != 1 || rt.PacketsSent < st.PacketsSent {
+		t.Errorf("bridge A relay totals after expiry %+v", rt)
+	}
+}
