@@ -97,6 +97,10 @@ func (c *Conference) CreateEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 	if cfg.ID == "" {
 		return nil, fmt.Errorf("create endpoint in conference %s: empty endpoint id", c.id)
 	}
+	if rem := c.RemoteEndpoint(cfg.ID); rem != nil {
+		// Moved here from the other bridge before jicofo's expire behind the relay came.
+		rem.Expire()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.expired.Load() {
