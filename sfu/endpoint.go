@@ -324,13 +324,18 @@ func (h endpointHandler) HandleState(s transport.State) {
 	b := e.conf.bridge
 	switch s {
 	case transport.StateConnected, transport.StateSecure:
-		if e.iceDone.CompareAndSwap(false, true) {
+		if e.iceDone.CompareAndSwap(false, true) && e.kind == kindLocal {
 			b.counters.iceSucceeded.Add(1)
 		}
 	case transport.StateFailed:
-		if e.iceDone.Load() {
+		switch {
+		case e.kind == kindRelayLink && e.iceDone.Load():
+			b.counters.relayDTLSFailed.Add(1)
+		case e.kind == kindRelayLink:
+			b.counters.relayICEFailed.Add(1)
+		case e.iceDone.Load():
 			b.counters.dtlsFailed.Add(1)
-		} else {
+		default:
 			b.counters.iceFailed.Add(1)
 		}
 		e.log.Info("transport failed", "ice_connected", e.iceDone.Load())

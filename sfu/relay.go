@@ -284,6 +284,8 @@ type RelayTotals struct {
 	BytesReceived   uint64
 	PacketsSent     uint64
 	BytesSent       uint64
+	ICEFailed       uint64 // relays whose ICE failed (relays_ice_failed)
+	DTLSFailed      uint64 // relays whose DTLS failed after ICE connected (dtls_failed_relays)
 }
 
 func (b *Bridge) relayTotals() RelayTotals {
@@ -294,6 +296,8 @@ func (b *Bridge) relayTotals() RelayTotals {
 		BytesReceived:   bc.relayRxBytes.Load(),
 		PacketsSent:     bc.relayTxPackets.Load(),
 		BytesSent:       bc.relayTxBytes.Load(),
+		ICEFailed:       bc.relayICEFailed.Load(),
+		DTLSFailed:      bc.relayDTLSFailed.Load(),
 	}
 	for _, c := range b.Conferences() {
 		rs := c.Relays()

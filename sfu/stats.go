@@ -201,4 +201,5 @@ type bridgeCounters struct {
 	relaysCreated                            atomic.Uint64
 	// Counters of expired relays' links.
 	relayRxPackets, relayRxBytes, relayTxPackets, relayTxBytes atomic.Uint64
+	relayICEFailed, relayDTLSFailed                            atomic.Uint64
 }
