@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -131,4 +132,102 @@ func TestRelayTwoBridges(t *testing.T) {
 	if rt := bA.Stats().Relay; rt.Relays != 0 || rt.Created != 1 || rt.PacketsSent < st.PacketsSent {
 		t.Errorf("bridge A relay totals after expiry %+v", rt)
 	}
+}
+
+// TestRelayRewritingClients runs the relay with JVB's allocation defaults and SSRC-rewriting
+// clients (jicofo's default): p0 on A, p1 and p2 on B. Each client learns the others' sources
+// from VideoSourcesMap/AudioSourcesMap, local or behind the relay alike, and plays them; the
+// relay carries p0's video once for its two receivers on B, and only once B's receivers asked
+// for it (AddReceiver).
+func TestRelayRewritingClients(t *testing.T) {
+	bA, bB := newJVBDefaultsBridge(t), newJVBDefaultsBridge(t)
+	bA.relayID, bB.relayID = "A", "B"
+	cA, err := bA.CreateConference("m2", "rw@conference.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cB, err := bB.CreateConference("m2", "rw@conference.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p0, p1, p2 := joinRewriting(t, cA, 0, 1), joinRewriting(t, cB, 1, 1), joinRewriting(t, cB, 2, 1)
+	peers := []*rwPeer{p0, p1, p2}
+	media := RelayConfig{
+		PayloadTypes: []PayloadType{
+			{Media: MediaAudio, ID: ptOpus, Name: "opus", ClockRate: 48000, Channels: 2},
+			{Media: MediaVideo, ID: ptVP8, Name: "VP8", ClockRate: 90000},
+			{Media: MediaVideo, ID: ptRTX, Name: "rtx", ClockRate: 90000, Params: map[string]string{"apt": "100"}},
+		},
+		HeaderExts: []HeaderExtension{{Media: MediaAudio, ID: extIDAudioLevel, URI: extAudioLevel}},
+	}
+	ab, ba := relayPair(t, cA, cB)
+	ab.AddPayloadTypes(media.PayloadTypes, media.HeaderExts)
+	ba.AddPayloadTypes(media.PayloadTypes, media.HeaderExts)
+	waitHello(t, peers...)
+	for _, p := range peers {
+		p.sendJSON(t, `{"colibriClass":"ReceiverVideoConstraints","lastN":-1,"assumedBandwidthBps":-1}`)
+		p.signal(t)
+	}
+	for _, m := range []struct {
+		r *Relay
+		p *rwPeer
+	}{{ab, p1}, {ab, p2}, {ba, p0}} {
+		e, err := m.r.AddEndpoint(m.p.id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.SetSources(m.p.sources()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := startSending(t, peers...)
+	defer stop()
+	for _, p := range peers {
+		var want []string
+		for _, r := range peers {
+			if r != p {
+				want = append(want, r.id+"-a0", r.id+"-v0")
+			}
+		}
+		p.wait(t, fmt.Sprintf("mappings of %v", want), func() bool {
+			for _, s := range want {
+				if p.slotOf(s) == 0 {
+					return false
+				}
+			}
+			return true
+		})
+		p.renegotiate(t)
+		p.waitPlayed(t, 25, nil, want...)
+		p.mu.Lock()
+		if len(p.bad) > 0 {
+			t.Errorf("%s: %v", p.id, p.bad)
+		}
+		p.mu.Unlock()
+	}
+	// B's receivers turn video off: the relay stops carrying p0's video (union of their
+	// constraints), audio still crosses.
+	p0video := cA.sources.Load().bySSRC[p0.encs[0]]
+	p0audio := cA.sources.Load().bySSRC[p0.audioSSRC]
+	if !ab.link.wanted.Load().has(p0video) {
+		t.Error("p0's video is not crossing the relay while B's receivers want it")
+	}
+	for _, p := range []*rwPeer{p1, p2} {
+		p.sendJSON(t, `{"colibriClass":"ReceiverVideoConstraints","lastN":0}`)
+	}
+	waitFor(t, "p0's video to leave the relay", func() bool { return !ab.link.wanted.Load().has(p0video) })
+	if !ab.link.wanted.Load().has(p0audio) {
+		t.Error("p0's audio stopped crossing the relay")
+	}
+	p1.sendJSON(t, `{"colibriClass":"ReceiverVideoConstraints","lastN":-1}`)
+	waitFor(t, "p0's video back on the relay for p1 alone", func() bool { return ab.link.wanted.Load().has(p0video) })
+	stop()
+	// One crossing per packet of p0 (audio and video) for B's two receivers.
+	sent := ab.Stats().PacketsSent
+	got := uint64(max(p1.received("p0-a0")+p1.received("p0-v0"), p2.received("p0-a0")+p2.received("p0-v0")))
+	if sent < got || sent > got*6/5+20 {
+		t.Errorf("relay A->B forwarded %d packets; B's receivers each played up to %d of p0's", sent, got)
+	}
+	ab.Expire()
+	ba.Expire()
 }
