@@ -228,8 +228,8 @@ func NewICEUDPTransport(d transport.Description) *ICEUDPTransport {
 
 // Relays: relay.go's interfaces for *sfu.Conference.
 
-// CreateRelay creates the conference's relay to another bridge. use-unique-port is answered on
-// the shared port: the relay's ICE agent sits behind the same UDP mux as the endpoints'.
+// CreateRelay creates the conference's relay to another bridge; use-unique-port gives it a UDP
+// port of its own.
 func (s sfuConference) CreateRelay(cfg RelayConfig) (BridgeRelay, error) {
 	pts, exts := sfuMedia(cfg.Media)
 	r, err := s.c.CreateRelay(sfu.RelayConfig{
@@ -238,6 +238,7 @@ func (s sfuConference) CreateRelay(cfg RelayConfig) (BridgeRelay, error) {
 		ICEControlling: cfg.ICEControlling,
 		SCTP:           cfg.SCTP,
 		SCTPClient:     cfg.SCTPClient,
+		UniquePort:     cfg.UseUniquePort,
 		PayloadTypes:   pts,
 		HeaderExts:     exts,
 	})

@@ -52,6 +52,7 @@ type Bridge struct {
 	alloc          bwe.Config
 	ssrcLimitAudio int
 	relayID        string
+	tcfg           transport.Config // the shared port's, for relays' own ports (relay.go)
 
 	mu          sync.Mutex
 	conferences map[string]*Conference // by meeting id
@@ -84,6 +85,7 @@ func New(cfg Config) (*Bridge, error) {
 		return t, t.NewBatchWriter(), nil
 	})
 	b.mux = m
+	b.tcfg = tc
 	b.relayID = cfg.RelayID
 	if cfg.Allocation != nil {
 		b.alloc = *cfg.Allocation

@@ -53,8 +53,12 @@ type RelayConfig struct {
 	ICEControlling bool
 	SCTP           bool
 	SCTPClient     bool
-	PayloadTypes   []PayloadType
-	HeaderExts     []HeaderExtension
+	// UniquePort (jicofo's use-unique-port, asked of the initiator) gives the relay a UDP port
+	// of its own, so that relays of several conferences between the same two bridges are told
+	// apart by address on the other bridge's shared port.
+	UniquePort   bool
+	PayloadTypes []PayloadType
+	HeaderExts   []HeaderExtension
 }
 
 // Relay is a conference's link to one other bridge and the endpoints behind it.
@@ -62,6 +66,7 @@ type Relay struct {
 	id, meshID string
 	conf       *Conference
 	link       *Endpoint
+	mux        *transport.Mux // the relay's own port (UniquePort), nil on the shared one
 	created    time.Time
 	remotes    map[string]*Endpoint // guarded by conf.mu
 
@@ -100,7 +105,22 @@ func (c *Conference) CreateRelay(cfg RelayConfig) (*Relay, error) {
 	link.kind, link.relay = kindRelayLink, r
 	link.log = c.log.With("relay", cfg.ID)
 	r.link = link
-	tr, w, err := c.bridge.newTransport(transport.Options{
+	newTransport := c.bridge.newTransport
+	if cfg.UniquePort && c.bridge.mux != nil {
+		m, err := c.bridge.listenRelayPort()
+		if err != nil {
+			return nil, fmt.Errorf("create relay %s in conference %s: %w", cfg.ID, c.id, err)
+		}
+		r.mux = m
+		newTransport = func(opts transport.Options, h transport.Handler) (endpointTransport, datagramWriter, error) {
+			t, err := m.NewTransport(opts, h)
+			if err != nil {
+				return nil, nil, err
+			}
+			return t, t.NewBatchWriter(), nil
+		}
+	}
+	tr, w, err := newTransport(transport.Options{
 		ICEControlling: cfg.ICEControlling,
 		SCTP:           cfg.SCTP,
 		Relay:          true,
@@ -108,6 +128,7 @@ func (c *Conference) CreateRelay(cfg RelayConfig) (*Relay, error) {
 		Logger:         link.log,
 	}, endpointHandler{link})
 	if err != nil {
+		r.closePort()
 		return nil, fmt.Errorf("create relay %s in conference %s: %w", cfg.ID, c.id, err)
 	}
 	link.tr, link.writer = tr, w
@@ -263,6 +284,7 @@ func (r *Relay) Expire() {
 		return
 	}
 	r.link.Expire()
+	r.closePort()
 	r.retireOnce.Do(func() {
 		bc := &r.conf.bridge.counters
 		st := r.Stats()
@@ -392,3 +414,29 @@ func (remoteTransport) State() transport.State                           { retur
 func (remoteTransport) LastConsentCheck() time.Time                      { return time.Time{} }
 func (remoteTransport) SendDataChannel([]byte, bool) error               { return errRemoteEndpoint }
 func (remoteTransport) Close() error                                     { return nil }
+
+// listenRelayPort opens a relay's own UDP port: the shared port's configuration on a free port
+// with one reader. Advertised addresses keep their IPs (a NAT must forward the port range).
+func (b *Bridge) listenRelayPort() (*transport.Mux, error) {
+	cfg := b.tcfg
+	cfg.Port, cfg.Readers = 0, 1
+	cfg.Advertised = nil
+	for _, a := range b.tcfg.Advertised {
+		cfg.Advertised = append(cfg.Advertised, transport.AdvertisedAddr{IP: a.IP})
+	}
+	m, err := transport.Listen(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("relay port: %w", err)
+	}
+	return m, nil
+}
+
+// closePort closes the relay's own port, if it has one.
+func (r *Relay) closePort() {
+	if r.mux == nil {
+		return
+	}
+	if err := r.mux.Close(); err != nil {
+		r.link.log.Debug("closing relay port", "err", err)
+	}
+}

@@ -14,7 +14,7 @@ import (
 func relayPair(t *testing.T, a, b *Conference) (ab, ba *Relay) {
 	t.Helper()
 	var err error
-	if ab, err = a.CreateRelay(RelayConfig{ID: "B", MeshID: "0", ICEControlling: true, SCTP: true, SCTPClient: true}); err != nil {
+	if ab, err = a.CreateRelay(RelayConfig{ID: "B", MeshID: "0", ICEControlling: true, SCTP: true, SCTPClient: true, UniquePort: true}); err != nil {
 		t.Fatal(err)
 	}
 	if ba, err = b.CreateRelay(RelayConfig{ID: "A", MeshID: "0", SCTP: true}); err != nil {
@@ -230,4 +230,43 @@ func TestRelayRewritingClients(t *testing.T) {
 	}
 	ab.Expire()
 	ba.Expire()
+}
+
+// TestRelaysOfTwoConferencesBetweenTheSameBridges: two conferences spread over the same two
+// bridges have a relay each; the initiator's relays have ports of their own (use-unique-port),
+// so the other bridge tells them apart on its shared port and both carry their media.
+func TestRelaysOfTwoConferencesBetweenTheSameBridges(t *testing.T) {
+	bA, bB := newLoopbackBridge(t), newLoopbackBridge(t)
+	bA.relayID, bB.relayID = "A", "B"
+	var all []*peer
+	var relays []*Relay
+	for i, meeting := range []string{"m1", "m2"} {
+		cA, err := bA.CreateConference(meeting, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cB, err := bB.CreateConference(meeting, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pa, pb := joinPeer(t, cA, 10*i+1), joinPeer(t, cB, 10*i+2)
+		ab, ba := relayPair(t, cA, cB)
+		if ab.mux == nil || ab.mux.LocalAddr() == bA.LocalAddr() || ba.mux != nil {
+			t.Fatalf("relay ports: initiator %v (bridge %v), other %v", ab.mux, bA.LocalAddr(), ba.mux)
+		}
+		connectAll(t, []*peer{pa, pb})
+		mirror(t, ab, pb)
+		mirror(t, ba, pa)
+		all = append(all, pa, pb)
+		relays = append(relays, ab, ba)
+	}
+	stop := sendMedia(t, all)
+	for i := 0; i < len(all); i += 2 {
+		waitFlow(t, all[i:i+2], all[i:i+2], 20, nil)
+	}
+	stop()
+	checkIntact(t, all)
+	for _, r := range relays {
+		r.Expire()
+	}
 }
