@@ -368,16 +368,17 @@ func (r *Relay) Stats() RelayStats {
 
 // relaySelect is the link's choice of sources: every local audio source and the local video
 // sources the other bridge's receivers asked for (a max height other than 0; -1 is unlimited),
-// all encodings. Sources behind any relay are
-// never sent on.
+// all encodings. A relay without a bridge channel (no SCTP: the other bridge cannot ask) gets
+// all local video, as JVB's relays do. Sources behind any relay are never sent on.
 func (e *Endpoint) relaySelect() {
 	r := e.relay
 	sm := e.conf.sources.Load()
 	e.rs.projSources = sm
+	allVideo := !e.cfg.SCTP
 	r.wantsMu.Lock()
 	w := &wantSet{}
 	for _, t := range sm.tracks {
-		if t.owner.kind != kindLocal || t.media == MediaVideo && r.wants[t.name] == 0 {
+		if t.owner.kind != kindLocal || t.media == MediaVideo && !allVideo && r.wants[t.name] == 0 {
 			continue
 		}
 		for _, s := range t.encodings {
