@@ -2,9 +2,11 @@ package sfu
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"gojvb/sfu/channel"
 	"gojvb/sfu/transport"
 )
 
@@ -92,6 +94,10 @@ func TestRelayTwoBridges(t *testing.T) {
 	waitFlow(t, peers, peers, 30, nil)
 	stop()
 	checkIntact(t, peers)
+
+	// EndpointMessage across the relay: 1:1 from p1 (A) to p2 (B), broadcast from p3 (B) to p1.
+	endpointMessage(t, p1, p2, `{"colibriClass":"EndpointMessage","to":"p2","msgPayload":{"n":1}}`, `"from":"p1"`)
+	endpointMessage(t, p3, p1, `{"colibriClass":"EndpointMessage","to":"","msgPayload":{"n":2}}`, `"from":"p3"`)
 
 	// p1's packets crossed once although two receivers on B got them.
 	st := ab.Stats()
@@ -205,6 +211,21 @@ func TestRelayRewritingClients(t *testing.T) {
 		}
 		p.mu.Unlock()
 	}
+	// p0 talks on A: B finds the dominant speaker itself from the levels the relay carries.
+	p0.level.Store(levelTalk)
+	for _, p := range []*rwPeer{p1, p2} {
+		p.wait(t, "p0 as dominant speaker", func() bool {
+			n := len(p.speakers)
+			return n > 0 && p.speakers[n-1].DominantSpeakerEndpoint == "p0"
+		})
+	}
+	// B's receivers' thumbnails (JVB's default 180) reach p0 as its sender constraint, through
+	// AddReceiver: nobody on A receives p0.
+	p0.wait(t, "SenderSourceConstraints p0-v0 180 from B's receivers", func() bool {
+		n := len(p0.constraints)
+		return n > 0 && p0.constraints[n-1] == channel.SenderSourceConstraints{SourceName: "p0-v0", MaxHeight: 180}
+	})
+
 	// B's receivers turn video off: the relay stops carrying p0's video (union of their
 	// constraints), audio still crosses.
 	p0video := cA.sources.Load().bySSRC[p0.encs[0]]
@@ -268,5 +289,27 @@ func TestRelaysOfTwoConferencesBetweenTheSameBridges(t *testing.T) {
 	checkIntact(t, all)
 	for _, r := range relays {
 		r.Expire()
+	}
+}
+
+// endpointMessage sends msg on from's bridge channel and waits for to to get it, with want in it.
+func endpointMessage(t *testing.T, from, to *peer, msg, want string) {
+	t.Helper()
+	for len(to.dcMsgs) > 0 { // what came before (ForwardedSources, speakers) may fill the buffer
+		<-to.dcMsgs
+	}
+	if err := from.dc.SendText(msg); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-to.dcMsgs:
+			if strings.Contains(m, "EndpointMessage") && strings.Contains(m, want) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("%s did not get %s from %s", to.id, msg, from.id)
+		}
 	}
 }
