@@ -103,6 +103,7 @@ func (c *Conference) CreateRelay(cfg RelayConfig) (*Relay, error) {
 	link := newEndpoint(c, EndpointConfig{ID: relayLinkID(cfg.ID), ICEControlling: cfg.ICEControlling, SCTP: cfg.SCTP,
 		InitialLastN: -1, PayloadTypes: cfg.PayloadTypes, HeaderExts: cfg.HeaderExts})
 	link.kind, link.relay = kindRelayLink, r
+	link.wanted.Store(&wantSet{}) // nothing (not the endpoints' default, all audio) until relaySelect
 	link.log = c.log.With("relay", cfg.ID)
 	r.link = link
 	newTransport := c.bridge.newTransport

@@ -359,6 +359,10 @@ func TestTwoBridgesRelayThroughProsody(t *testing.T) {
 			if st := bA.stats(t, func(m map[string]any) bool { return m["octo_endpoints"] == float64(1) }); st["total_relays"] == float64(0) {
 				t.Errorf("bridge A stats without relays: %v", st)
 			}
+			if code, body := bA.do(t, "GET", "/debug?full=true", ""); code != 200 ||
+				!strings.Contains(body, `"relay-b":{"id":"relay-b"`) || !strings.Contains(body, `"b1":[`) {
+				t.Errorf("/debug does not show the relay and b1 behind it: %d %.600s", code, body)
+			}
 
 			// b1 leaves bridge B; jicofo mirrors it to A, where it disappears.
 			f.do(occB, `<conference-modify xmlns='jitsi:colibri2' meeting-id='`+meeting+`'><endpoint id='b1' expire='true'/></conference-modify>`)
