@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/pion/srtp/v3"
+
+	"gojvb/sfu/channel"
 )
 
 // secureRelay creates relay id in c with fresh SRTP keys on its link and returns the relay and
@@ -116,5 +118,31 @@ func TestRelayForwardDoesNotAllocate(t *testing.T) {
 		if s, want := receivers[0].ep.Stats(), uint64(historySize+88+201); s.PacketsSent != want {
 			t.Errorf("%s: %s sent %d packets, want %d", name, receivers[0].ep.id, s.PacketsSent, want)
 		}
+	}
+}
+
+// What crosses to a JVB bridge is what it parses: AddReceiver with bridgeId (this bridge's relay
+// id), sourceName and videoConstraints without a frame-rate limit (JVB reads 0 as disabled).
+func TestAddReceiverWire(t *testing.T) {
+	br := newTestBridge(t, true, true)
+	br.relayID = "jvb-1"
+	c, err := br.CreateConference("m", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.CreateRelay(RelayConfig{ID: "jvb-2", SCTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.link.chanOpen.Store(true)
+	r.addReceiver("x-v0", 360)
+	sent := br.transport(relayLinkID("jvb-2")).take()
+	want := `{"colibriClass":"AddReceiver","bridgeId":"jvb-1","sourceName":"x-v0","videoConstraints":{"maxHeight":360,"maxFrameRate":-1}}`
+	if len(sent) != 1 || string(sent[0]) != want {
+		t.Fatalf("sent %q, want %s", sent, want)
+	}
+	// Bridge-to-client messages never cross a relay.
+	if r.link.sendMessage(&channel.ForwardedSources{Sources: []string{"x-v0"}}) {
+		t.Error("ForwardedSources sent over a relay")
 	}
 }

@@ -40,9 +40,10 @@ func relayClass(m channel.Message) bool {
 // sources (0: none).
 func (r *Relay) addReceiver(name string, maxHeight int) {
 	r.link.sendMessage(&channel.AddReceiver{
-		BridgeID:         r.conf.bridge.relayID,
-		SourceName:       name,
-		VideoConstraints: &channel.VideoConstraints{MaxHeight: maxHeight},
+		BridgeID:   r.conf.bridge.relayID,
+		SourceName: name,
+		// No frame-rate limit (-1, JVB's default): a JVB bridge reads 0 as "disabled".
+		VideoConstraints: &channel.VideoConstraints{MaxHeight: maxHeight, MaxFrameRate: -1},
 	})
 }
 
