@@ -77,8 +77,10 @@ type Relay struct {
 
 	// Written by the link's sender goroutine only.
 	sentPackets, sentBytes atomic.Uint64
-	retireOnce             sync.Once
-	retiredFlag            atomic.Bool
+
+	// The counters are folded into the bridge's once, when the relay expires.
+	retireOnce  sync.Once
+	retiredFlag atomic.Bool
 }
 
 // retired reports whether the relay's counters were folded into the bridge's.
