@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/pion/srtp/v3"
@@ -144,5 +145,43 @@ func TestAddReceiverWire(t *testing.T) {
 	// Bridge-to-client messages never cross a relay.
 	if r.link.sendMessage(&channel.ForwardedSources{Sources: []string{"x-v0"}}) {
 		t.Error("ForwardedSources sent over a relay")
+	}
+}
+
+// Messages from the other bridge reach local endpoints only: a broadcast EndpointMessage (its
+// "from" kept) and a connectivity event, never another relay.
+func TestRelayMessagesReachLocalEndpoints(t *testing.T) {
+	br := newTestBridge(t, true, true)
+	c, err := br.CreateConference("m", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := joinSecure(t, c, "local", gcm)
+	local.ep.chanOpen.Store(true)
+	r1, err := c.CreateRelay(RelayConfig{ID: "r1", SCTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := c.CreateRelay(RelayConfig{ID: "r2", SCTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.link.chanOpen.Store(true)
+	for _, raw := range []string{
+		`{"colibriClass":"EndpointMessage","to":"","from":"far","msgPayload":{"x":1}}`,
+		`{"colibriClass":"EndpointConnectivityStatusChangeEvent","endpoint":"far","active":"false"}`,
+	} {
+		m, err := channel.Parse([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r1.link.handleRelayMessage(m)
+	}
+	got := br.transport("local").take()
+	if len(got) != 2 || !strings.Contains(string(got[0]), `"from":"far"`) || !strings.Contains(string(got[1]), `"endpoint":"far"`) {
+		t.Errorf("local endpoint got %q", got)
+	}
+	if sent := br.transport(relayLinkID("r2")).take(); len(sent) != 0 {
+		t.Errorf("relay r2 got %q from relay r1", sent)
 	}
 }

@@ -16,8 +16,9 @@ import (
 //     constraint in the owner's SenderSourceConstraints.
 //   - SourceVideoTypeMessage with endpointId: a local source's video type, for the other
 //     bridge's allocation (camera is the default and is not sent on open).
-//   - EndpointMessage and EndpointStats with "from" already set by the sender's bridge: handed
-//     to the local endpoints (one, or all for a broadcast), never to another relay.
+//   - EndpointMessage and EndpointStats with "from" already set by the sender's bridge, and
+//     EndpointConnectivityStatusChangeEvent from a JVB bridge: handed to the local endpoints
+//     (one, or all for a broadcast), never to another relay.
 //
 // Dominant speaker, ForwardedSources, sender constraints and source maps never cross: each
 // bridge computes them for its own endpoints (the audio levels come over the relay with the
@@ -132,6 +133,13 @@ func (e *Endpoint) handleRelayMessage(m channel.Message) {
 		for _, to := range *c.receivers.Load() {
 			if to.kind == kindLocal {
 				to.sendRaw(m.Raw)
+			}
+		}
+	case *channel.EndpointConnectivityStatusChangeEvent:
+		// An endpoint of the other bridge went (in)active there: its local endpoints learn it.
+		for _, to := range *c.receivers.Load() {
+			if to.kind == kindLocal {
+				to.sendMessage(m)
 			}
 		}
 	default:

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"gojvb/bwe"
 	"gojvb/sfu/channel"
 	"gojvb/sfu/transport"
 )
@@ -98,6 +99,14 @@ func TestRelayTwoBridges(t *testing.T) {
 	// EndpointMessage across the relay: 1:1 from p1 (A) to p2 (B), broadcast from p3 (B) to p1.
 	endpointMessage(t, p1, p2, `{"colibriClass":"EndpointMessage","to":"p2","msgPayload":{"n":1}}`, `"from":"p1"`)
 	endpointMessage(t, p3, p1, `{"colibriClass":"EndpointMessage","to":"","msgPayload":{"n":2}}`, `"from":"p3"`)
+	// p1 shares its screen: B's track of p1's video follows (SourceVideoTypeMessage with endpointId).
+	if err := p1.dc.SendText(`{"colibriClass":"SourceVideoTypeMessage","sourceName":"p1-v0","videoType":"desktop"}`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "p1-v0 to be a desktop share on B", func() bool {
+		src := cB.sources.Load().bySSRC[p1.videoSSRC]
+		return src != nil && src.track.vtype() == bwe.VideoDesktop
+	})
 
 	// p1's packets crossed once although two receivers on B got them.
 	st := ab.Stats()
