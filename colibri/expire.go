@@ -88,7 +88,7 @@ func (h *Handler) expireConferenceIdle(cfg ExpiryConfig, c Conference, now time.
 	}
 	meetingID := c.MeetingID()
 	eps := c.Endpoints()
-	if len(eps) == 0 {
+	if len(eps) == 0 && relayCount(c) == 0 {
 		if now.Sub(c.CreatedAt()) >= cfg.EmptyConferenceTimeout {
 			h.log.Info("conference expired: no endpoints", "meeting_id", meetingID)
 			c.Expire()

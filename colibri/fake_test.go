@@ -91,6 +91,7 @@ type fakeConf struct {
 	fbAudio, fbVideo uint32
 	created          time.Time
 	eps              map[string]*fakeEP // guarded by b.mu
+	relays           map[string]*fakeRelay
 	expired          bool
 }
 
@@ -150,6 +151,7 @@ func (c *fakeConf) Expire() {
 	for id := range c.eps {
 		delete(c.eps, id)
 	}
+	clear(c.relays)
 	c.b.log = append(c.b.log, c.meetingID+": expire conference")
 }
 

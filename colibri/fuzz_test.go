@@ -58,9 +58,12 @@ func FuzzParseConferenceModifyJSON(f *testing.F) {
 // "m" with endpoint "a": every payload gets exactly one reply, which is well-formed.
 func FuzzHandleIQ(f *testing.F) {
 	f.Add([]byte(sessionAccept("m", "a")))
+	f.Add([]byte(relayCreate("m", "r", true, relayEndpoint("x", " create='true'", sourcesOf("x", 1, 2)))))
+	f.Add([]byte(relayUpdate("m", "r", `<endpoints><endpoint id='x' expire='true'/></endpoints>`)))
+	f.Add([]byte(`<conference-modify xmlns='jitsi:colibri2' meeting-id='m'><relay id='r' expire='true'/></conference-modify>`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fb := newFakeBridge()
-		h, err := NewHandler(Config{Bridge: fb, Logger: slog.New(slog.DiscardHandler)})
+		h, err := NewHandler(Config{Bridge: fb, Logger: slog.New(slog.DiscardHandler), Relays: true})
 		if err != nil {
 			t.Fatal(err)
 		}

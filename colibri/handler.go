@@ -23,6 +23,9 @@ type Config struct {
 	Caps        Caps
 	// WebSockets, when it has domains, adds colibri-ws URLs to created endpoints' transports.
 	WebSockets WebSockets
+	// Relays accepts <relay/> (videobridge.relay.enabled); without it relays are answered
+	// feature-not-implemented, as JVB does. The bridge's conferences must be RelayConferences.
+	Relays bool
 }
 
 // Limits bound what a single request may ask for. Zero fields take the defaults.
@@ -54,6 +57,7 @@ type Handler struct {
 	bridge   Bridge
 	graceful func() bool
 	sctp     bool
+	relays   bool
 	log      *slog.Logger
 	limits   Limits
 	caps     capState
@@ -78,6 +82,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		bridge:   cfg.Bridge,
 		graceful: cfg.GracefulShutdown,
 		sctp:     !cfg.DisableSCTP,
+		relays:   cfg.Relays,
 		log:      log.With("component", "colibri"),
 		limits:   cfg.Limits.withDefaults(),
 		ws:       cfg.WebSockets,
@@ -207,11 +212,7 @@ func (h *Handler) validate(req *ConferenceModify) *Error {
 	if len(req.Relays) > 1 {
 		return newError(CondFeatureNotImplemented, ReasonFeatureNotImplemented, "only one relay per request is supported")
 	}
-	if len(req.Relays) > 0 {
-		// This bridge has no relay (Octo) support: the same answer as relay.enabled=false.
-		return newError(CondFeatureNotImplemented, ReasonNone, "Octo is disabled in configuration.")
-	}
-	return nil
+	return h.validateRelays(req)
 }
 
 // process runs on the meeting's worker. A panic from the bridge becomes internal-server-error.
@@ -242,6 +243,14 @@ func (h *Handler) process(req *ConferenceModify) (resp *ConferenceModified, cerr
 			resp.Endpoints = append(resp.Endpoints, *epResp)
 		}
 	}
+	for i := range req.Relays {
+		relResp, err := h.applyRelay(log, conf, &req.Relays[i])
+		if err != nil {
+			log.Info("conference-modify failed", "relay", req.Relays[i].ID, "err", err)
+			return nil, err
+		}
+		resp.Relays = append(resp.Relays, *relResp)
+	}
 	if req.Connects != nil {
 		log.Debug("ignoring connects: media export is not supported", "count", len(req.Connects.Connects))
 	}
@@ -252,8 +261,8 @@ func (h *Handler) process(req *ConferenceModify) (resp *ConferenceModified, cerr
 	case bool(req.Expire):
 		log.Info("conference expired by request")
 		conf.Expire()
-	case !bool(req.Create) && len(conf.Endpoints()) == 0:
-		log.Info("conference expired: no endpoints left")
+	case !bool(req.Create) && len(conf.Endpoints()) == 0 && relayCount(conf) == 0:
+		log.Info("conference expired: no endpoints or relays left")
 		conf.Expire()
 	}
 	return resp, nil

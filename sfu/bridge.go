@@ -33,6 +33,9 @@ type Config struct {
 	Allocation *bwe.Config
 	// SSRCLimitAudio is videobridge.ssrc-limit.audio (0: 50): audio slots per rewriting receiver.
 	SSRCLimitAudio int
+	// RelayID is this bridge's videobridge.relay.relay-id, the bridgeId of the AddReceiver
+	// messages it sends over relays.
+	RelayID string
 }
 
 // Bridge owns the UDP port and the conferences on it.
@@ -48,6 +51,8 @@ type Bridge struct {
 	readerSilence  time.Duration
 	alloc          bwe.Config
 	ssrcLimitAudio int
+	relayID        string
+	tcfg           transport.Config // the shared port's, for relays' own ports (relay.go)
 
 	mu          sync.Mutex
 	conferences map[string]*Conference // by meeting id
@@ -80,6 +85,8 @@ func New(cfg Config) (*Bridge, error) {
 		return t, t.NewBatchWriter(), nil
 	})
 	b.mux = m
+	b.tcfg = tc
+	b.relayID = cfg.RelayID
 	if cfg.Allocation != nil {
 		b.alloc = *cfg.Allocation
 	}
@@ -284,5 +291,6 @@ func (b *Bridge) Stats() Stats {
 	s.ICESucceeded = b.counters.iceSucceeded.Load()
 	s.ICEFailed = b.counters.iceFailed.Load()
 	s.DTLSFailed = b.counters.dtlsFailed.Load()
+	s.Relay = b.relayTotals()
 	return s
 }

@@ -30,6 +30,10 @@ func (h endpointHandler) HandleDataChannelOpen() {
 	e := h.e
 	e.chanOpen.Store(true)
 	e.msgs.dataChannelActive()
+	if e.kind == kindRelayLink {
+		e.relayOpened()
+		return
+	}
 	e.sendMessage(&channel.ServerHello{})
 	e.channelOpened()
 }
@@ -72,6 +76,10 @@ func (e *Endpoint) handleChannelMessage(msg []byte, isString bool) {
 		e.log.Debug("bad bridge-channel message", "err", err)
 		return
 	}
+	if e.kind == kindRelayLink {
+		e.handleRelayMessage(m)
+		return
+	}
 	switch m := m.(type) {
 	case *channel.ClientHello:
 		// Every channel is greeted when it opens (the one ServerHello it gets), so a
@@ -87,6 +95,7 @@ func (e *Endpoint) handleChannelMessage(msg []byte, isString bool) {
 		e.applySettings(receiverUpdate(m))
 	case *channel.SourceVideoTypeMessage:
 		e.conf.setVideoType(e, m.SourceName, m.VideoType)
+		e.conf.toRelays(&channel.SourceVideoTypeMessage{SourceName: m.SourceName, VideoType: m.VideoType, EndpointID: e.id})
 	case *channel.VideoTypeMessage:
 		e.conf.setVideoType(e, e.id+"-v0", m.VideoType)
 	case *channel.ReceiverAudioSubscription:
@@ -145,6 +154,11 @@ func (e *Endpoint) relayEndpointMessage(m *channel.EndpointMessage) {
 	}
 	if m.To != "" {
 		r := e.conf.Endpoint(m.To)
+		if r == nil {
+			if rem := e.conf.RemoteEndpoint(m.To); rem != nil {
+				r = rem.via() // over the relay it sits behind
+			}
+		}
 		if r == nil || r == e {
 			e.ctl.messagesDropped.Add(1)
 			return
@@ -186,6 +200,9 @@ func (e *Endpoint) relayEndpointStats(m *channel.EndpointStats) {
 // sendMessage encodes and sends m; it reports whether the message left (false before the
 // channel opened, which later resends what matters).
 func (e *Endpoint) sendMessage(m channel.Message) bool {
+	if e.kind != kindLocal && !relayClass(m) {
+		return false
+	}
 	b, err := channel.Encode(m)
 	if err != nil {
 		e.log.Warn("encoding bridge-channel message", "class", m.Class(), "err", err)

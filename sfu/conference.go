@@ -34,9 +34,11 @@ type Conference struct {
 	expired   atomic.Bool
 
 	mu        sync.Mutex
-	endpoints map[string]*Endpoint // also guards every endpoint's sources, srcs and tracks
-	nextIdx   int                  // wanted-set bits handed out so far
-	freeIdx   []int                // bits of sources no longer signalled
+	endpoints map[string]*Endpoint        // also guards every endpoint's sources, srcs and tracks
+	relays    map[string]*Relay           // by relay id; also guards each relay's remote endpoints
+	members   atomic.Pointer[[]*Endpoint] // local and remote endpoints: who may speak
+	nextIdx   int                         // wanted-set bits handed out so far
+	freeIdx   []int                       // bits of sources no longer signalled
 
 	speech *speechActivity // dominant speaker, speaker order, sender constraints (speech.go)
 }
@@ -58,11 +60,13 @@ func newConference(b *Bridge, meetingID, name string) *Conference {
 		log:       b.log.With("conference", id, "meeting_id", meetingID),
 		created:   time.Now(),
 		endpoints: make(map[string]*Endpoint),
+		relays:    make(map[string]*Relay),
 	}
 	c.feedbackAudio = randomSSRC()
 	for c.feedbackVideo = randomSSRC(); c.feedbackVideo == c.feedbackAudio; c.feedbackVideo = randomSSRC() {
 	}
 	c.receivers.Store(&[]*Endpoint{})
+	c.members.Store(&[]*Endpoint{})
 	c.sources.Store(&sourceMap{bySSRC: map[uint32]*source{}})
 	c.speech = newSpeechActivity()
 	go c.run()
@@ -92,6 +96,10 @@ func (c *Conference) Expired() bool { return c.expired.Load() }
 func (c *Conference) CreateEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 	if cfg.ID == "" {
 		return nil, fmt.Errorf("create endpoint in conference %s: empty endpoint id", c.id)
+	}
+	if rem := c.RemoteEndpoint(cfg.ID); rem != nil {
+		// Moved here from the other bridge before jicofo's expire behind the relay came.
+		rem.Expire()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -150,6 +158,9 @@ func (c *Conference) Expire() {
 	if !c.expired.CompareAndSwap(false, true) {
 		return
 	}
+	for _, r := range c.Relays() {
+		r.Expire()
+	}
 	for _, e := range c.Endpoints() {
 		e.Expire()
 	}
@@ -170,10 +181,17 @@ func (c *Conference) sortedLocked() []*Endpoint {
 func (c *Conference) removeEndpoint(e *Endpoint) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.endpoints[e.id] != e {
+	if !c.isMemberLocked(e) {
 		return
 	}
-	delete(c.endpoints, e.id)
+	switch e.kind {
+	case kindLocal:
+		delete(c.endpoints, e.id)
+	case kindRemote:
+		delete(e.relay.remotes, e.id)
+	case kindRelayLink:
+		delete(c.relays, e.relay.id)
+	}
 	for _, s := range e.srcs {
 		c.freeIdx = append(c.freeIdx, s.idx)
 	}
@@ -183,18 +201,41 @@ func (c *Conference) removeEndpoint(e *Endpoint) {
 	c.kickAll()
 }
 
-// rebuildLocked publishes new receiver and source snapshots. c.mu must be held.
+// isMemberLocked reports whether e (a local endpoint, a relay's link or a remote endpoint) is
+// still part of the conference. c.mu must be held.
+func (c *Conference) isMemberLocked(e *Endpoint) bool {
+	switch e.kind {
+	case kindRemote:
+		return e.relay.remotes[e.id] == e && c.relays[e.relay.id] == e.relay
+	case kindRelayLink:
+		return c.relays[e.relay.id] == e.relay
+	}
+	return c.endpoints[e.id] == e
+}
+
+// rebuildLocked publishes new receiver, member and source snapshots: receivers are the local
+// endpoints and the relays' links, members the local and remote endpoints. c.mu must be held.
 func (c *Conference) rebuildLocked() {
 	eps := c.sortedLocked()
+	members := slices.Clone(eps)
+	receivers := eps
+	for _, r := range c.relaysLocked() {
+		receivers = append(receivers, r.link)
+		for _, e := range r.remotes {
+			members = append(members, e)
+		}
+	}
+	slices.SortStableFunc(members, func(a, b *Endpoint) int { return cmp.Compare(a.id, b.id) })
 	m := make(map[uint32]*source)
 	var tracks []*track
-	for _, e := range eps {
+	for _, e := range members {
 		for _, s := range e.srcs {
 			m[s.ssrc] = s
 		}
 		tracks = append(tracks, e.tracks...)
 	}
-	c.receivers.Store(&eps)
+	c.receivers.Store(&receivers)
+	c.members.Store(&members)
 	c.sources.Store(&sourceMap{bySSRC: m, tracks: tracks})
 }
 
@@ -202,7 +243,7 @@ func (c *Conference) rebuildLocked() {
 func (c *Conference) setSources(e *Endpoint, in []MediaSource) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e.expired.Load() || c.endpoints[e.id] != e {
+	if e.expired.Load() || !c.isMemberLocked(e) || e.kind == kindRelayLink {
 		return fmt.Errorf("set sources of endpoint %s: %w", e.id, ErrExpired)
 	}
 	cur := c.sources.Load().bySSRC

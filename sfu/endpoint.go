@@ -50,6 +50,8 @@ type Endpoint struct {
 	log     *slog.Logger
 	created time.Time
 	tr      endpointTransport
+	kind    endpointKind // local, a relay's link, or behind a relay (relay.go)
+	relay   *Relay       // the relay of a link or a remote endpoint; nil for local endpoints
 
 	// Control-plane state. sources, srcs and tracks are guarded by conf.mu; the rest by mu.
 	sources  []MediaSource
@@ -322,13 +324,18 @@ func (h endpointHandler) HandleState(s transport.State) {
 	b := e.conf.bridge
 	switch s {
 	case transport.StateConnected, transport.StateSecure:
-		if e.iceDone.CompareAndSwap(false, true) {
+		if e.iceDone.CompareAndSwap(false, true) && e.kind == kindLocal {
 			b.counters.iceSucceeded.Add(1)
 		}
 	case transport.StateFailed:
-		if e.iceDone.Load() {
+		switch {
+		case e.kind == kindRelayLink && e.iceDone.Load():
+			b.counters.relayDTLSFailed.Add(1)
+		case e.kind == kindRelayLink:
+			b.counters.relayICEFailed.Add(1)
+		case e.iceDone.Load():
 			b.counters.dtlsFailed.Add(1)
-		} else {
+		default:
 			b.counters.iceFailed.Add(1)
 		}
 		e.log.Info("transport failed", "ice_connected", e.iceDone.Load())

@@ -104,7 +104,7 @@ func (e *Endpoint) receiverReports(sm *sourceMap, now int64) []rtcp.Packet {
 	var out []rtcp.Packet
 	rr := &rtcp.ReceiverReport{SSRC: e.conf.feedbackVideo}
 	for _, t := range sm.tracks {
-		if t.owner != e {
+		if t.owner.via() != e {
 			continue
 		}
 		for _, s := range t.sources {

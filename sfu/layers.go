@@ -106,7 +106,8 @@ func (e *Endpoint) layeredSources(sm *sourceMap, now int64) ([]bwe.LayeredSource
 		}
 		byName[t.name] = t
 		ls := bwe.LayeredSource{Source: bwe.Source{Name: t.name, Owner: t.owner.id, Type: t.vtype()}}
-		t.owner.recvMu.Lock()
+		rx := t.owner.via() // whose socket reader writes the rates
+		rx.recvMu.Lock()
 		for i, s := range t.encodings {
 			h := int(s.height.Load())
 			ls.Heights = append(ls.Heights, h)
@@ -141,7 +142,7 @@ func (e *Endpoint) layeredSources(sm *sourceMap, now int64) ([]bwe.LayeredSource
 				}
 			}
 		}
-		t.owner.recvMu.Unlock()
+		rx.recvMu.Unlock()
 		out = append(out, ls)
 	}
 	return out, byName

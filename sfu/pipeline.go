@@ -133,7 +133,7 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 	case src == nil:
 		e.rx.unknownSSRC.Add(1)
 		return nil, false
-	case src.owner != e:
+	case src.owner.via() != e:
 		e.rx.foreignSSRC.Add(1)
 		return nil, false
 	}
@@ -184,7 +184,7 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 				}
 			} else {
 				src.silent = 0
-				e.speech.record(b.Now(), level)
+				src.owner.speech.record(b.Now(), level)
 			}
 		}
 		if src.seqShift != 0 {
@@ -332,7 +332,7 @@ func (e *Endpoint) handleRTCP(b *transport.Batch, p *packet) {
 // endpoints, stripped of its report blocks (they describe what e received, not what others get).
 func (e *Endpoint) forwardSenderReport(b *transport.Batch, sr []byte) {
 	src := e.conf.sources.Load().bySSRC[binary.BigEndian.Uint32(sr[4:8])]
-	if src == nil || src.owner != e {
+	if src == nil || src.owner.via() != e {
 		return
 	}
 	e.recordSenderReport(src, sr, b.Now())
@@ -446,6 +446,13 @@ func (e *Endpoint) send(ctx *srtp.Context, p *packet, now int64) {
 	}
 	var err error
 	switch {
+	case e.kind == kindRelayLink && p.src != nil: // media and sender reports crossing a relay
+		out = e.relayForward(out, p, now)
+		if p.rtcp {
+			out, err = ctx.EncryptRTCP(out, out, &e.sendRTCP)
+		} else {
+			out, err = ctx.EncryptRTP(out, out, &e.sendRTP)
+		}
 	case p.rtcp && p.src != nil: // sender report
 		var ok bool
 		if out, ok = e.rs.senderReport(out, p); !ok {

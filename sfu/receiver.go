@@ -199,7 +199,7 @@ func (rs *receiverState) egressExtensions(e *Endpoint, p *packet, out []byte, no
 		if p.tccValue == 0 {
 			return
 		}
-		if from, to := p.src.owner.rxFormat.Load(), e.rxFormat.Load(); from.tccID != to.tccID {
+		if from, to := p.src.owner.via().rxFormat.Load(), e.rxFormat.Load(); from.tccID != to.tccID {
 			clear(out[p.tccElem[0]:p.tccElem[1]])
 			return
 		}
@@ -212,7 +212,7 @@ func (rs *receiverState) egressExtensions(e *Endpoint, p *packet, out []byte, no
 	if !ok || h.ExtLen == 0 {
 		return
 	}
-	from, to := p.src.owner.rxFormat.Load(), e.rxFormat.Load()
+	from, to := p.src.owner.via().rxFormat.Load(), e.rxFormat.Load()
 	keep := from.keepAudio
 	tcc := p.src.media == MediaVideo && from.tccID != 0 && from.tccID == to.tccID
 	if p.src.media == MediaVideo {
@@ -375,7 +375,7 @@ func (e *Endpoint) requestKeyframe(src *source, now int64, fromReceiver bool) {
 		}
 		return
 	}
-	owner := src.owner
+	owner := src.owner.via() // a source behind a relay is asked for over the relay
 	if !owner.secure.Load() {
 		e.rx.notSecure.Add(1)
 		return
@@ -425,6 +425,10 @@ func (e *Endpoint) tick(now int64) {
 // effective constraints, and one encoding per source) and applies it: projection targets, SSRC
 // slots, the wanted set, ForwardedSources and the receiver's share of sender constraints.
 func (e *Endpoint) reselect(now int64) {
+	if e.kind == kindRelayLink {
+		e.relaySelect()
+		return
+	}
 	rs := &e.rs
 	sm := rs.syncSources(e)
 	e.ctlMu.Lock()

@@ -201,7 +201,7 @@ func (e *Endpoint) sendNACKs(now int64) {
 	var seqs []uint16
 	e.recvMu.Lock()
 	for _, t := range sm.tracks {
-		if t.owner != e || t.media != MediaVideo {
+		if t.owner.via() != e || t.media != MediaVideo {
 			continue
 		}
 		for _, s := range t.encodings {

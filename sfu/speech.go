@@ -100,7 +100,7 @@ func (c *Conference) stopSpeech() {
 // speaker to every endpoint.
 func (c *Conference) detectSpeaker(now time.Time) {
 	s := c.speech
-	eps := *c.receivers.Load()
+	eps := *c.members.Load() // endpoints behind relays speak too: their levels came over the relay
 	s.mu.Lock()
 	for _, e := range eps {
 		id := e.id
@@ -126,7 +126,9 @@ func (c *Conference) speakerChanged(ch speech.Change) {
 	c.log.Debug("dominant speaker", "endpoint", ch.Dominant, "silence", ch.Silence)
 	msg := dominantSpeakerMessage(ch)
 	for _, e := range *c.receivers.Load() {
-		e.sendMessage(msg)
+		if e.kind == kindLocal { // every bridge finds the speaker itself
+			e.sendMessage(msg)
+		}
 	}
 	c.kickAll()
 }
@@ -147,7 +149,7 @@ func dominantSpeakerMessage(ch speech.Change) *channel.DominantSpeakerEndpointCh
 // others as they joined; e itself is left out.
 func (c *Conference) speakerOrder(e *Endpoint) []string {
 	spoken := *c.speech.order.Load()
-	eps := *c.receivers.Load()
+	eps := *c.members.Load()
 	out := make([]string, 0, len(eps))
 	for _, id := range spoken {
 		if id != e.id {
@@ -223,7 +225,12 @@ func (c *Conference) sendSenderConstraints(changed map[string]int) {
 	}
 	sm := c.sources.Load()
 	for _, t := range sm.tracks {
-		if max, ok := changed[t.name]; ok && t.media == MediaVideo {
+		max, ok := changed[t.name]
+		switch {
+		case !ok || t.media != MediaVideo:
+		case t.owner.kind == kindRemote: // the other bridge's receivers ask for it
+			t.owner.relay.addReceiver(t.name, max)
+		default:
 			t.owner.sendMessage(&channel.SenderSourceConstraints{SourceName: t.name, MaxHeight: max})
 		}
 	}

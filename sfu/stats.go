@@ -63,6 +63,8 @@ type Stats struct {
 	ProbePacketsSent         uint64        // padding packets sent to receivers to probe their bandwidth
 	RetransmissionsReceived  uint64        // RTX from senders restored into their streams
 	DroppedDuplicates        uint64        // video packets received twice
+
+	Relay RelayTotals // relays (Octo), relay.go
 }
 
 // EndpointStats is a snapshot of one endpoint's counters.
@@ -196,4 +198,8 @@ type bridgeCounters struct {
 	endpointsCreated                         atomic.Uint64
 	iceSucceeded, iceFailed, dtlsFailed      atomic.Uint64
 	dominantSpeakerChanges                   atomic.Uint64
+	relaysCreated                            atomic.Uint64
+	// Counters of expired relays' links.
+	relayRxPackets, relayRxBytes, relayTxPackets, relayTxBytes atomic.Uint64
+	relayICEFailed, relayDTLSFailed                            atomic.Uint64
 }

@@ -7,8 +7,10 @@ import (
 
 // Errors returned by the control-plane API. Callers compare with errors.Is.
 var (
+	errRemoteEndpoint   = errors.New("sfu: an endpoint behind a relay has no transport of its own")
 	ErrConferenceExists = errors.New("sfu: conference already exists")
 	ErrEndpointExists   = errors.New("sfu: endpoint already exists")
+	ErrRelayExists      = errors.New("sfu: relay already exists")
 	ErrSSRCConflict     = errors.New("sfu: SSRC is owned by another endpoint")
 	ErrExpired          = errors.New("sfu: expired")
 	ErrInvalidSource    = errors.New("sfu: invalid source")

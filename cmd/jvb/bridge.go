@@ -43,8 +43,9 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	defer cancel()
 
 	alloc := allocationConfig(cfg.Allocation)
+	relay := relaySettings(cfg.Relay, log)
 	b, err := sfu.New(sfu.Config{Transport: transportConfig(cfg, log), Logger: log,
-		Allocation: &alloc, SSRCLimitAudio: cfg.Allocation.SSRCLimitAudio})
+		Allocation: &alloc, SSRCLimitAudio: cfg.Allocation.SSRCLimitAudio, RelayID: relay.RelayID})
 	if err != nil {
 		log.Error("cannot start the media core", "err", err)
 		return exitFailed
@@ -76,6 +77,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 		Caps: colibri.Caps{MaxConferences: cfg.Limits.MaxConferences, MaxEndpoints: cfg.Limits.MaxEndpoints,
 			MaxEndpointsPerConference: cfg.Limits.MaxEndpointsPerConference},
 		WebSockets: wsURLs,
+		Relays:     relay.Enabled,
 	})
 	if err != nil {
 		log.Error("cannot start the COLIBRI2 handler", "err", err)
@@ -139,9 +141,9 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 			Healthy:          checker.Healthy(),
 		}
 	}
-	// No relay_id even with relays enabled: this bridge cannot relay, and jicofo only spans a
-	// conference over bridges that all announce one (spec §1.5).
-	info := stats.Info{Version: version, Release: cfg.Release, Region: cfg.Relay.Region,
+	// relay_id and region only with relays enabled: jicofo spans a conference over bridges that
+	// all announce a relay_id (spec §1.5).
+	info := stats.Info{Version: version, Release: cfg.Release, Region: relay.Region, RelayID: relay.RelayID,
 		AverageParticipantStress: averageParticipantStress, Started: time.Now()}
 	sampler := stats.NewSampler(stats.Sources{Bridge: b.Stats, Flags: flags, XMPP: xmppStatus}, info, time.Now())
 	// Presence and /colibri/stats: the last interval's numbers with the flags as they are now.
@@ -405,11 +407,23 @@ func logStartup(log *slog.Logger, cfg *config.Config, udp netip.AddrPort, httpAd
 		log.Info(cfg.XMPPOff + " (optionally XMPP_AUTH_DOMAIN, XMPP_INTERNAL_MUC_DOMAIN, JVB_BREWERY_MUC, or videobridge.apis.xmpp-client.configs in jvb.conf); until then jicofo cannot use this bridge")
 		log.Info("standalone mode: open http://"+loopbackFor(httpAddr.String())+"/ in two browser tabs to meet through this bridge", "colibri_rest", cfg.REST.Colibri)
 	}
-	if cfg.Relay.Enabled {
-		log.Info("relays (Octo) are not supported: relay_id is not announced, so jicofo keeps each conference on one bridge",
-			"relay_id", cfg.Relay.RelayID)
-	}
 	if len(cfg.Ignored) > 0 {
 		log.Info("settings accepted for compatibility but without effect", "settings", cfg.Ignored)
 	}
+}
+
+// relaySettings is what the bridge announces and accepts of videobridge.relay.*: nothing
+// unless enabled. Enabled without a relay id, the bridge accepts relay requests but announces
+// no relay_id, so jicofo never asks it for one (JVB refuses to start instead).
+func relaySettings(r config.Relay, log *slog.Logger) config.Relay {
+	if !r.Enabled {
+		return config.Relay{}
+	}
+	if r.RelayID == "" {
+		log.Warn("relays enabled without a relay id (JVB_OCTO_RELAY_ID, JVB_OCTO_BIND_ADDRESS or videobridge.relay.relay-id): " +
+			"jicofo will not span conferences over this bridge")
+	} else {
+		log.Info("relays (Octo) enabled", "relay_id", r.RelayID, "region", r.Region)
+	}
+	return r
 }

@@ -25,6 +25,16 @@ type debugConference struct {
 	Name      string                    `json:"name"`
 	Created   time.Time                 `json:"created"`
 	Endpoints map[string]*debugEndpoint `json:"endpoints"`
+	Relays    map[string]*debugRelay    `json:"relays,omitempty"`
+}
+
+// debugRelay is one relay to another bridge and the endpoints behind it.
+type debugRelay struct {
+	ID        string                       `json:"id"`
+	MeshID    string                       `json:"mesh_id,omitempty"`
+	Created   time.Time                    `json:"created"`
+	Stats     sfu.RelayStats               `json:"stats"`
+	Endpoints map[string][]sfu.MediaSource `json:"endpoints"` // id -> sources (with full)
 }
 
 func dumpEndpoint(e *sfu.Endpoint, full bool) *debugEndpoint {
@@ -45,6 +55,21 @@ func dumpConference(c *sfu.Conference, full bool) *debugConference {
 		Endpoints: map[string]*debugEndpoint{}}
 	for _, e := range c.Endpoints() {
 		d.Endpoints[e.ID()] = dumpEndpoint(e, full)
+	}
+	for _, r := range c.Relays() {
+		if d.Relays == nil {
+			d.Relays = map[string]*debugRelay{}
+		}
+		dr := &debugRelay{ID: r.ID(), MeshID: r.MeshID(), Created: r.CreatedAt(), Stats: r.Stats(),
+			Endpoints: map[string][]sfu.MediaSource{}}
+		for _, e := range r.Endpoints() {
+			var srcs []sfu.MediaSource
+			if full {
+				srcs = e.Sources()
+			}
+			dr.Endpoints[e.ID()] = srcs
+		}
+		d.Relays[r.ID()] = dr
 	}
 	return d
 }

@@ -288,23 +288,36 @@ func TestEndpointsMoveMetricsStatsAndDebug(t *testing.T) {
 	b.stats(t, func(m map[string]any) bool { return m["endpoints"] == float64(2) })
 }
 
-// TestRelayIDNotAnnounced: relays are not implemented, so even with ENABLE_OCTO the bridge
-// must not announce relay_id (jicofo would then span conferences over it and re-invite
-// everyone when the relay request fails); the region is still announced for selection.
-func TestRelayIDNotAnnounced(t *testing.T) {
+// TestRelayIDAnnouncedWithOcto: with ENABLE_OCTO the bridge announces relay_id and region and
+// creates relays; without it, relay requests are refused as JVB refuses them.
+func TestRelayIDAnnouncedWithOcto(t *testing.T) {
 	env := map[string]string{"ENABLE_OCTO": "1", "JVB_OCTO_REGION": "eu-test", "JVB_OCTO_RELAY_ID": "relay-a"}
 	for k, v := range restEnv {
 		env[k] = v
 	}
 	b := startBridge(t, env, fastStats)
 	st := b.stats(t, func(m map[string]any) bool { return m["region"] == "eu-test" })
-	if id, ok := st["relay_id"]; ok {
-		t.Fatalf("relay_id %v announced without relay support", id)
+	if st["relay_id"] != "relay-a" {
+		t.Fatalf("relay_id %v, want relay-a", st["relay_id"])
 	}
 	code, body := b.do(t, "POST", "/colibri/v2/conferences",
+		`{"meeting-id":"m-relay","create":true,"relays":[{"id":"relay-b","create":true,"transport":{"ice-controlling":true,"use-unique-port":true,"sctp":{"role":"client"}}}]}`)
+	if code != http.StatusOK || !strings.Contains(body, `"ufrag"`) || !strings.Contains(body, `"role":"server"`) {
+		t.Fatalf("relay create: %d %q", code, body)
+	}
+	b.stats(t, func(m map[string]any) bool {
+		return m["total_relays"] == float64(1) && m["octo_conferences"] == float64(1)
+	})
+
+	plain := startBridge(t, restEnv, fastStats)
+	st = plain.stats(t, func(map[string]any) bool { return true })
+	if _, ok := st["relay_id"]; ok {
+		t.Fatalf("relay_id announced without ENABLE_OCTO: %v", st)
+	}
+	code, body = plain.do(t, "POST", "/colibri/v2/conferences",
 		`{"meeting-id":"m-relay","create":true,"relays":[{"id":"relay-b","create":true}]}`)
 	if code != http.StatusBadRequest || !strings.Contains(body, "Octo") {
-		t.Fatalf("relay create: %d %q", code, body)
+		t.Fatalf("relay create without ENABLE_OCTO: %d %q", code, body)
 	}
 }
 

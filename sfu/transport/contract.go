@@ -89,7 +89,13 @@ type Handler interface {
 type Options struct {
 	ICEControlling bool // jicofo always asks for true
 	SCTP           bool // accept an SCTP association (bridge = server, port 5000)
-	Logger         *slog.Logger
+	// Relay makes this a bridge-to-bridge transport (Octo): with SCTP, the bridge is the SCTP
+	// client when SCTPClient is set (it sends INIT and opens the data channel, as JVB's relay
+	// with role "client"), otherwise the server; either way the relay's one data channel may
+	// carry any DCEP protocol (JVB opens it with label "default" and no protocol).
+	Relay      bool
+	SCTPClient bool
+	Logger     *slog.Logger
 }
 
 // Datagram is one outgoing packet for BatchWriter.

@@ -62,7 +62,7 @@ func (t *Transport) serveSCTP(dconn *dtls.Conn) {
 			t.rejectStream(stream, err.Error())
 			continue
 		}
-		if dc.Config.Protocol != ColibriProtocol {
+		if dc.Config.Protocol != ColibriProtocol && !t.opts.Relay {
 			t.mux.rejected.Add(1)
 			t.log.Info("rejected data channel", "label", dc.Config.Label, "protocol", dc.Config.Protocol)
 			dc.Close()
@@ -72,6 +72,37 @@ func (t *Transport) serveSCTP(dconn *dtls.Conn) {
 			return
 		}
 	}
+}
+
+// RelayChannelLabel is the label of the data channel a relay's SCTP client opens (JVB's).
+const RelayChannelLabel = "default"
+
+// dialSCTP is a relay's SCTP client side: it starts the association and opens the relay's one
+// data channel (reliable, ordered, stream 0) on it.
+func (t *Transport) dialSCTP(dconn *dtls.Conn) {
+	assoc, err := sctp.Client(sctp.Config{NetConn: dconn, LoggerFactory: t.logFactory})
+	if err != nil {
+		if t.ctx.Err() == nil {
+			t.log.Info("SCTP association failed", "err", err)
+		}
+		return
+	}
+	if !t.keep(func() { t.assoc = assoc }) {
+		assoc.Close()
+		return
+	}
+	dc, err := datachannel.Dial(assoc, 0, &datachannel.Config{
+		ChannelType:   datachannel.ChannelTypeReliable,
+		Label:         RelayChannelLabel,
+		LoggerFactory: t.logFactory,
+	})
+	if err != nil {
+		if t.ctx.Err() == nil {
+			t.log.Info("relay data channel open failed", "err", err)
+		}
+		return
+	}
+	t.acceptChannel(dc)
 }
 
 func (t *Transport) rejectStream(s *sctp.Stream, why string) {

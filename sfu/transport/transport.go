@@ -525,7 +525,10 @@ func (t *Transport) run(remoteUfrag, remotePwd string) {
 		t.secure.Store(true)
 	})
 	t.setState(StateSecure)
-	if t.opts.SCTP {
+	switch {
+	case t.opts.SCTP && t.opts.Relay && t.opts.SCTPClient:
+		t.dialSCTP(dconn)
+	case t.opts.SCTP:
 		t.serveSCTP(dconn)
 	}
 }

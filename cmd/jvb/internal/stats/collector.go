@@ -39,7 +39,9 @@ func b2f(b bool) float64 {
 var metrics = []metric{
 	gauge("conferences", "Current number of conferences.", func(r *Report) float64 { return float64(r.Bridge.Conferences) }),
 	gauge("local_endpoints", "Current number of local (non-relayed) endpoints.", func(r *Report) float64 { return float64(r.Bridge.Endpoints) }),
-	gauge("current_endpoints", "Current number of endpoints, local and relayed.", func(r *Report) float64 { return float64(r.Bridge.Endpoints) }),
+	gauge("current_endpoints", "Current number of endpoints, local and relayed.", func(r *Report) float64 {
+		return float64(r.Bridge.Endpoints + r.Bridge.Relay.Endpoints)
+	}),
 	gauge("largest_conference", "Endpoints in the largest conference.", func(r *Report) float64 { return float64(r.Bridge.LargestConference) }),
 	gauge("endpoints_sending_audio", "Endpoints that sent audio recently.", func(r *Report) float64 { return float64(r.Bridge.EndpointsSendingAudio) }),
 	gauge("endpoints_sending_video", "Endpoints that sent video recently.", func(r *Report) float64 { return float64(r.Bridge.EndpointsSendingVideo) }),
@@ -63,21 +65,20 @@ var metrics = []metric{
 	gauge("startup_time", "When the bridge started, in milliseconds since the Unix epoch (a change means a restart).",
 		func(r *Report) float64 { return float64(r.Info.Started.UnixMilli()) }),
 
-	// Relays (Octo) are not supported: JVB's relay families are exported, always 0, so that
-	// dashboards and sums over bridges keep working.
-	gauge("endpoints_relayed", "Endpoints on other bridges (relays are not supported: 0).", zero),
-	gauge("conferences_with_relay", "Conferences with a relay (relays are not supported: 0).", zero),
-	gauge("relay_incoming_bitrate", "Bits per second from relays (relays are not supported: 0).", zero),
-	gauge("relay_outgoing_bitrate", "Bits per second to relays (relays are not supported: 0).", zero),
-	gauge("relay_incoming_packet_rate", "Packets per second from relays (relays are not supported: 0).", zero),
-	gauge("relay_outgoing_packet_rate", "Packets per second to relays (relays are not supported: 0).", zero),
-	counter("relays", "Relays created (relays are not supported: 0).", zeroCount),
-	counter("relay_packets_received", "Packets received from relays (0).", zeroCount),
-	counter("relay_packets_sent", "Packets sent to relays (0).", zeroCount),
-	counter("relay_bytes_received", "Bytes received from relays (0).", zeroCount),
-	counter("relay_bytes_sent", "Bytes sent to relays (0).", zeroCount),
-	counter("relays_ice_failed", "Relays whose ICE failed (0).", zeroCount),
-	counter("relays_dtls_failed", "Relays whose DTLS failed (0).", zeroCount),
+	// Relays (Octo) to other bridges of the same conferences.
+	gauge("endpoints_relayed", "Endpoints on other bridges, behind relays.", func(r *Report) float64 { return float64(r.Bridge.Relay.Endpoints) }),
+	gauge("conferences_with_relay", "Conferences with at least one relay.", func(r *Report) float64 { return float64(r.Bridge.Relay.Conferences) }),
+	gauge("relay_incoming_bitrate", "Bits per second received from relays over the last stats interval.", func(r *Report) float64 { return r.Rates.RelayBitsIn }),
+	gauge("relay_outgoing_bitrate", "Bits per second of media forwarded to relays over the last stats interval.", func(r *Report) float64 { return r.Rates.RelayBitsOut }),
+	gauge("relay_incoming_packet_rate", "Packets per second received from relays over the last stats interval.", func(r *Report) float64 { return r.Rates.RelayPacketsIn }),
+	gauge("relay_outgoing_packet_rate", "Packets per second of media forwarded to relays over the last stats interval.", func(r *Report) float64 { return r.Rates.RelayPacketsOut }),
+	counter("relays", "Relays created.", func(r *Report) uint64 { return r.Bridge.Relay.Created }),
+	counter("relay_packets_received", "Packets received from relays.", func(r *Report) uint64 { return r.Bridge.Relay.PacketsReceived }),
+	counter("relay_packets_sent", "Media packets forwarded to relays.", func(r *Report) uint64 { return r.Bridge.Relay.PacketsSent }),
+	counter("relay_bytes_received", "Bytes received from relays.", func(r *Report) uint64 { return r.Bridge.Relay.BytesReceived }),
+	counter("relay_bytes_sent", "Bytes of media forwarded to relays (before SRTP).", func(r *Report) uint64 { return r.Bridge.Relay.BytesSent }),
+	counter("relays_ice_failed", "Relays whose ICE failed.", func(r *Report) uint64 { return r.Bridge.Relay.ICEFailed }),
+	counter("relays_dtls_failed", "Relays whose DTLS failed.", func(r *Report) uint64 { return r.Bridge.Relay.DTLSFailed }),
 
 	counter("conferences_created", "Conferences created.", func(r *Report) uint64 { return r.Bridge.ConferencesCreated }),
 	counter("conferences_completed", "Conferences expired.", func(r *Report) uint64 { return r.Bridge.ConferencesCompleted }),

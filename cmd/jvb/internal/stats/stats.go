@@ -47,7 +47,8 @@ type Sources struct {
 type Info struct {
 	Version                  string
 	Release                  string // only reported when set
-	Region                   string // only reported when set
+	Region                   string // only reported when set (relays enabled)
+	RelayID                  string // videobridge.relay.relay-id: reported only when set (relays enabled)
 	AverageParticipantStress float64
 	Started                  time.Time // process start, for jitsi_jvb_startup_time
 }
@@ -56,6 +57,9 @@ type Info struct {
 type Rates struct {
 	BitsDownload, BitsUpload       float64 // bits/s received from / sent to endpoints
 	PacketsDownload, PacketsUpload float64 // packets/s
+	// Over relays (Octo): bits/s and packets/s received from and forwarded to other bridges.
+	RelayBitsIn, RelayBitsOut       float64
+	RelayPacketsIn, RelayPacketsOut float64
 }
 
 // Report is one stats sample.
@@ -105,6 +109,11 @@ func (s *Sampler) Sample(now time.Time) Report {
 			BitsUpload:      float64(delta(cur.BytesSent, s.prev.BytesSent)) * 8 / dt,
 			PacketsDownload: float64(delta(cur.PacketsReceived, s.prev.PacketsReceived)) / dt,
 			PacketsUpload:   float64(delta(cur.PacketsSent, s.prev.PacketsSent)) / dt,
+
+			RelayBitsIn:     float64(delta(cur.Relay.BytesReceived, s.prev.Relay.BytesReceived)) * 8 / dt,
+			RelayBitsOut:    float64(delta(cur.Relay.BytesSent, s.prev.Relay.BytesSent)) * 8 / dt,
+			RelayPacketsIn:  float64(delta(cur.Relay.PacketsReceived, s.prev.Relay.PacketsReceived)) / dt,
+			RelayPacketsOut: float64(delta(cur.Relay.PacketsSent, s.prev.Relay.PacketsSent)) / dt,
 		}
 	}
 	s.prev, s.prevAt = cur, now
@@ -170,33 +179,34 @@ type Field struct {
 }
 
 // Fields lists the keys in JVB's order (VideobridgeStatisticsShim). Keys for things this
-// bridge does not measure (loss, visitors) are left out rather than faked. The relay (octo_*,
-// *_relays) keys are 0, which is exact for a bridge without relays and what scripts such as
-// JVB's graceful_shutdown.sh subtract; relay_id stays out: jicofo would take it as a promise
-// of relay support.
+// bridge does not measure (loss, visitors) are left out rather than faked. endpoints and
+// participants count the endpoints behind relays too, local_endpoints only this bridge's (JVB's
+// graceful_shutdown.sh waits for participants - octo_endpoints to reach 0); relay_id and region
+// are there only when relays are enabled.
 func (r Report) Fields() []Field {
 	b := r.Bridge
+	rl := b.Relay
 	f := []Field{
 		// Integers, as JVB serves them (its gauges are longs; bit rates in kbps).
 		{"bit_rate_download", int64(r.Rates.BitsDownload) / 1000},
 		{"bit_rate_upload", int64(r.Rates.BitsUpload) / 1000},
 		{"packet_rate_download", int64(r.Rates.PacketsDownload)},
 		{"packet_rate_upload", int64(r.Rates.PacketsUpload)},
-		{"octo_conferences", 0}, // relays (Octo) are not supported: always 0
-		{"endpoints", b.Endpoints},
-		{"participants", b.Endpoints},
-		{"octo_endpoints", 0}, // graceful_shutdown.sh polls participants - octo_endpoints
+		{"octo_conferences", rl.Conferences},
+		{"endpoints", b.Endpoints + rl.Endpoints},
+		{"participants", b.Endpoints + rl.Endpoints},
+		{"octo_endpoints", rl.Endpoints}, // graceful_shutdown.sh polls participants - octo_endpoints
 		{"endpoints_sending_audio", b.EndpointsSendingAudio},
 		{"endpoints_sending_video", b.EndpointsSendingVideo},
 		{"largest_conference", b.LargestConference},
-		{"octo_receive_bitrate", 0},
-		{"octo_receive_packet_rate", 0},
-		{"octo_send_bitrate", 0},
-		{"octo_send_packet_rate", 0},
+		{"octo_receive_bitrate", int64(r.Rates.RelayBitsIn)}, // bps, as JVB
+		{"octo_receive_packet_rate", int64(r.Rates.RelayPacketsIn)},
+		{"octo_send_bitrate", int64(r.Rates.RelayBitsOut)},
+		{"octo_send_packet_rate", int64(r.Rates.RelayPacketsOut)},
 		{"total_conferences_created", b.ConferencesCreated},
 		{"total_conferences_completed", b.ConferencesCompleted},
 		{"total_participants", b.EndpointsCreated},
-		{"total_relays", 0},
+		{"total_relays", rl.Created},
 		{"stress_level", r.Stress()},
 		{"conferences", b.Conferences},
 		{"local_endpoints", b.Endpoints},
@@ -205,15 +215,15 @@ func (r Report) Fields() []Field {
 		{"total_bytes_received", b.BytesReceived},
 		{"endpoints_ice_failed", b.ICEFailed},
 		{"dtls_failed_endpoints", b.DTLSFailed},
-		{"relays_ice_failed", 0},
-		{"dtls_failed_relays", 0},
+		{"relays_ice_failed", rl.ICEFailed},
+		{"dtls_failed_relays", rl.DTLSFailed},
 		{"total_bytes_sent", b.BytesSent},
 		{"total_packets_received", b.PacketsReceived},
 		{"total_packets_sent", b.PacketsSent},
-		{"total_bytes_received_octo", 0},
-		{"total_bytes_sent_octo", 0},
-		{"total_packets_received_octo", 0},
-		{"total_packets_sent_octo", 0},
+		{"total_bytes_received_octo", rl.BytesReceived},
+		{"total_bytes_sent_octo", rl.BytesSent},
+		{"total_packets_received_octo", rl.PacketsReceived},
+		{"total_packets_sent_octo", rl.PacketsSent},
 		{"total_dominant_speaker_changes", b.DominantSpeakerChanges},
 		{"total_ice_failed", b.ICEFailed},
 		{"total_ice_succeeded", b.ICESucceeded},
@@ -225,6 +235,9 @@ func (r Report) Fields() []Field {
 		{"shutting_down", r.Flags.ShuttingDown},
 		{"drain", r.Flags.Drain},
 		{"current_timestamp", r.Time.UTC().Format("2006-01-02 15:04:05.000")},
+	}
+	if r.Info.RelayID != "" {
+		f = append(f, Field{"relay_id", r.Info.RelayID})
 	}
 	f = append(f,
 		Field{"muc_clients_configured", r.XMPP.ClientsConfigured},
