@@ -27,7 +27,9 @@ type Config struct {
 	// PortableSockets takes the portable socket path on Linux too: one socket and plain reads
 	// and writes instead of SO_REUSEPORT, recvmmsg and sendmmsg (always so off Linux).
 	PortableSockets bool
-	Logger          *slog.Logger
+	// TCP turns on ICE-TCP (tcp.go): off unless TCP.Enabled.
+	TCP    TCPConfig
+	Logger *slog.Logger
 }
 
 // SRTPKeys is what DTLS-SRTP exported once the handshake finished.
@@ -117,6 +119,8 @@ type MuxStats struct {
 	// RefusedChecks counts connectivity checks an ICE agent wanted to send to an address that
 	// was neither signalled as a candidate nor validated by the mux (never sent).
 	RefusedChecks uint64
+	// TCP counts the ICE-TCP port's connections and frames (all zero when it is off).
+	TCP TCPStats
 }
 
 // BatchEnder is called once a socket reader has dispatched a whole batch (see Batch.AtEnd).

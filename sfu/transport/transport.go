@@ -56,6 +56,7 @@ type Transport struct {
 	conn4, conn6         *muxedConn
 	agent                *ice.Agent
 	localCands           []Candidate
+	tcp                  tcpTransport // ICE-TCP connections (tcp.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -139,7 +140,15 @@ func (t *Transport) startAgent() error {
 	if t.mux.v6 {
 		networks = append(networks, ice.NetworkTypeUDP6)
 	}
-	agent, err := ice.NewAgentWithOptions(
+	var tcpOpts []ice.AgentOption
+	if t.mux.tcp != nil { // passive candidates only: the bridge never dials out
+		networks = append(networks, ice.NetworkTypeTCP4)
+		if t.mux.tcp.local.Addr().Is6() || t.mux.tcp.local.Addr().IsUnspecified() {
+			networks = append(networks, ice.NetworkTypeTCP6)
+		}
+		tcpOpts = append(tcpOpts, ice.WithTCPMux(t.mux.iceTCP), ice.WithDisableActiveTCP())
+	}
+	agent, err := ice.NewAgentWithOptions(append(tcpOpts,
 		ice.WithUDPMux(t.mux.iceMux),
 		ice.WithLocalCredentials(t.localUfrag, t.localPwd),
 		ice.WithCandidateTypes([]ice.CandidateType{ice.CandidateTypeHost}),
@@ -149,7 +158,7 @@ func (t *Transport) startAgent() error {
 		ice.WithDisconnectedTimeout(iceDisconnectedTimeout),
 		ice.WithFailedTimeout(iceFailedTimeout),
 		ice.WithLoggerFactory(t.logFactory),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("transport: create ICE agent: %w", err)
 	}
@@ -197,6 +206,10 @@ func (m *Mux) candidates(cands []ice.Candidate) []Candidate {
 		if !explicit && !m.cfg.AdvertisePrivate && (ip.IsPrivate() || ip.IsLoopback()) {
 			continue
 		}
+		if c.NetworkType().IsTCP() {
+			out = append(out, m.tcpCandidate(c, ip))
+			continue
+		}
 		out = append(out, Candidate{
 			Foundation: c.Foundation(), Component: 1, Protocol: "udp", Priority: c.Priority(),
 			IP: ip.String(), Port: c.Port(), Type: "host", ID: c.ID(),
@@ -222,7 +235,7 @@ func (m *Mux) candidates(cands []ice.Candidate) []Candidate {
 		}
 		out = append(out, c)
 	}
-	return out
+	return append(out, m.tcpAdvertised()...)
 }
 
 // LocalDescription returns ufrag, pwd, candidates and fingerprint of the bridge side; setup is
@@ -410,6 +423,7 @@ func (t *Transport) onSelectedPair(_, remote ice.Candidate) {
 		return
 	}
 	ap := netip.AddrPortFrom(ip.Unmap(), uint16(remote.Port()))
+	t.tcp.selectPair(ap, remote.NetworkType().IsTCP())
 	t.remoteAddr.Store(&ap)
 	t.log.Debug("ICE selected pair", "remote", ap.String())
 }
@@ -543,6 +557,7 @@ func (t *Transport) Close() error {
 
 	t.cancel()
 	t.mux.unregister(t)
+	t.tcp.close()
 	t.dcMu.Lock()
 	if t.dc != nil {
 		t.dc.Close()
