@@ -273,21 +273,51 @@ func (l *tcpListener) addTo(st *MuxStats) {
 	st.DroppedUnknownUfrag += s.unknownUfrags.Load()
 }
 
-// tcpFrame finds the first RFC 4571 frame in b[:n]: its payload's bounds, or need > 0 bytes
-// more to read, or skip > 0 bytes to discard because the frame is longer than tcpMaxFrame
-// (the header is consumed). Pure; the fuzz target checks it against a re-framing.
-func tcpFrame(b []byte) (start, end, need, skip int) {
-	if len(b) < 2 {
-		return 0, 0, 2 - len(b), 0
+// tcpFramer cuts RFC 4571 frames out of a connection's byte stream, in place in one buffer:
+// read into Space, report the bytes with Filled, take frames with Next until it has none, then
+// Compact before the next read. A frame longer than tcpMaxFrame is skipped (Next reports it),
+// however many reads it spans. No frame straddles the buffer's end, since a whole one fits.
+type tcpFramer struct {
+	buf        []byte
+	r, w, skip int
+}
+
+func newTCPFramer(size int) tcpFramer { return tcpFramer{buf: make([]byte, size)} }
+
+func (f *tcpFramer) space() []byte { return f.buf[f.w:] }
+func (f *tcpFramer) filled(n int)  { f.w += n }
+
+// next returns the next whole frame (valid until compact), or oversize when it skipped the
+// header of a frame longer than tcpMaxFrame, or neither when it needs more bytes.
+func (f *tcpFramer) next() (frame []byte, oversize, ok bool) {
+	if f.skip > 0 {
+		d := min(f.skip, f.w-f.r)
+		f.r, f.skip = f.r+d, f.skip-d
+		if f.skip > 0 {
+			return nil, false, false
+		}
 	}
-	n := int(binary.BigEndian.Uint16(b))
+	if f.w-f.r < 2 {
+		return nil, false, false
+	}
+	n := int(binary.BigEndian.Uint16(f.buf[f.r:]))
 	if n > tcpMaxFrame {
-		return 0, 0, 0, n
+		f.r += 2
+		f.skip = n
+		return nil, true, false
 	}
-	if len(b) < 2+n {
-		return 0, 0, 2 + n - len(b), 0
+	if f.w-f.r < 2+n {
+		return nil, false, false
 	}
-	return 2, 2 + n, 0, 0
+	frame = f.buf[f.r+2 : f.r+2+n]
+	f.r += 2 + n
+	return frame, false, true
+}
+
+// compact moves the unread tail to the front of the buffer.
+func (f *tcpFramer) compact() {
+	f.w = copy(f.buf, f.buf[f.r:f.w])
+	f.r = 0
 }
 
 // tcpConn is one accepted connection. Its reader goroutine owns the read side and, until the
@@ -328,16 +358,15 @@ func (c *tcpConn) serve() {
 		close(c.done)
 		l.wg.Done()
 	}()
-	buf := make([]byte, tcpReadBufSize)
+	fr := newTCPFramer(tcpReadBufSize)
 	c.stun = make([]byte, 0, tcpMaxFrame+64)
 	st := &readerState{}
 	deadline := time.Now().Add(tcpHandshakeTimeout)
 	if err := c.c.SetReadDeadline(deadline); err != nil {
 		return
 	}
-	r, w, skip := 0, 0, 0
 	for {
-		n, err := c.c.Read(buf[w:])
+		n, err := c.c.Read(fr.space())
 		now := time.Now()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -345,43 +374,12 @@ func (c *tcpConn) serve() {
 			}
 			return
 		}
-		w += n
+		fr.filled(n)
 		l.stats.bytes.Add(uint64(n))
-		st.batch.Start(now.UnixNano())
-		for {
-			if skip > 0 {
-				d := min(skip, w-r)
-				r, skip = r+d, skip-d
-				if skip > 0 {
-					break
-				}
-			}
-			start, end, need, sk := tcpFrame(buf[r:w])
-			if sk > 0 {
-				l.stats.oversize.Add(1)
-				if c.t.Load() == nil {
-					l.stats.rejected.Add(1)
-					st.batch.Finish()
-					return
-				}
-				r, skip = r+2, sk
-				continue
-			}
-			if need > 0 {
-				break
-			}
-			frame := buf[r+start : r+end]
-			r += end
-			l.stats.frames.Add(1)
-			if !c.handle(st, frame) {
-				st.batch.Finish()
-				return
-			}
+		if !c.dispatch(st, &fr, now) {
+			return
 		}
-		st.batch.Finish()
-		// Keep the unread tail at the front: a frame never straddles the buffer's end.
-		w = copy(buf, buf[r:w])
-		r = 0
+		fr.compact()
 		if c.t.Load() != nil && deadline.Sub(now) < tcpIdleTimeout/2 {
 			deadline = now.Add(tcpIdleTimeout)
 			if err := c.c.SetReadDeadline(deadline); err != nil {
@@ -391,12 +389,38 @@ func (c *tcpConn) serve() {
 	}
 }
 
+// dispatch hands every whole frame read so far to handle, as one Batch; false closes the
+// connection.
+func (c *tcpConn) dispatch(st *readerState, fr *tcpFramer, now time.Time) bool {
+	l := c.l
+	st.batch.Start(now.UnixNano())
+	defer st.batch.Finish()
+	for {
+		frame, oversize, ok := fr.next()
+		if oversize {
+			l.stats.oversize.Add(1)
+			if c.t.Load() == nil {
+				l.stats.rejected.Add(1)
+				return false
+			}
+			continue
+		}
+		if !ok {
+			return true
+		}
+		l.stats.frames.Add(1)
+		if !c.handle(st, frame) {
+			return false
+		}
+	}
+}
+
 // handle dispatches one frame by its first byte (RFC 7983); false closes the connection.
 func (c *tcpConn) handle(st *readerState, frame []byte) bool {
 	l := c.l
 	if len(frame) == 0 {
 		l.stats.garbage.Add(1)
-		return c.t.Load() != nil
+		return c.reject(c.t.Load() != nil)
 	}
 	t := c.t.Load()
 	switch b := frame[0]; {
