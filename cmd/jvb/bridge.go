@@ -309,6 +309,12 @@ func localEndpoints(b *sfu.Bridge) int {
 
 func transportConfig(cfg *config.Config, log *slog.Logger) transport.Config {
 	tc := transport.Config{Port: cfg.Port, AdvertisePrivate: cfg.AdvertisePrivateCandidates, Logger: log}
+	if t := cfg.ICETCP; t.Enabled {
+		tc.TCP = transport.TCPConfig{Enabled: true, Port: t.Port, MappedPort: t.MappedPort}
+		if t.Port == 0 { // JVB: 443 where the host allows it, else 4443
+			tc.TCP.Port, tc.TCP.FallbackPort = 443, 4443
+		}
+	}
 	for _, a := range cfg.Advertised {
 		tc.Advertised = append(tc.Advertised, transport.AdvertisedAddr{IP: a.IP, Port: a.Port})
 	}
