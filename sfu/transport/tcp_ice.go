@@ -122,12 +122,21 @@ func (w *BatchWriter) writeTCP(c *tcpConn, n int) error {
 	return nil
 }
 
-// tcpCandidate converts the agent's passive TCP host candidate, announcing the mapped port.
-func (m *Mux) tcpCandidate(c ice.Candidate, ip netip.Addr) Candidate {
+// tcpCandidate converts the agent's passive TCP host candidate, announcing the mapped port;
+// false for an address that has no UDP host candidate (the agent also gathers loopback, which
+// the UDP port leaves out when the host has other addresses).
+func (m *Mux) tcpCandidate(c ice.Candidate, ip netip.Addr) (Candidate, bool) {
+	found := false
+	for _, a := range m.listen {
+		if ua, ok := a.(*net.UDPAddr); ok && ua.AddrPort().Addr().Unmap() == ip.Unmap() {
+			found = true
+			break
+		}
+	}
 	return Candidate{
 		Foundation: c.Foundation(), Component: 1, Protocol: "tcp", Priority: c.Priority(),
 		IP: ip.String(), Port: m.tcp.announced, Type: "host", ID: c.ID(), TCPType: "passive",
-	}
+	}, found
 }
 
 // tcpAdvertised returns one passive TCP server-reflexive candidate per advertised address.
@@ -136,6 +145,10 @@ func (m *Mux) tcpAdvertised() []Candidate {
 		return nil
 	}
 	var out []Candidate
+	rel := m.tcp.local.Addr()
+	if len(m.listen) > 0 {
+		rel = m.listen[0].(*net.UDPAddr).AddrPort().Addr().Unmap()
+	}
 	for i, a := range m.cfg.Advertised {
 		// RFC 6544 §4.2: local preference 2^13 * direction (passive: 2) + other (8191-i),
 		// under every UDP candidate of the same type.
@@ -145,7 +158,7 @@ func (m *Mux) tcpAdvertised() []Candidate {
 			Priority: uint32(100)<<24 | local<<8 | uint32(256-1),
 			IP:       a.IP.Unmap().String(), Port: m.tcp.announced, Type: "srflx",
 			ID: fmt.Sprintf("srflx-tcp-%d", i), TCPType: "passive",
-			RelAddr: m.tcp.local.Addr().String(), RelPort: int(m.tcp.local.Port()),
+			RelAddr: rel.String(), RelPort: int(m.tcp.local.Port()),
 		})
 	}
 	return out

@@ -207,7 +207,9 @@ func (m *Mux) candidates(cands []ice.Candidate) []Candidate {
 			continue
 		}
 		if c.NetworkType().IsTCP() {
-			out = append(out, m.tcpCandidate(c, ip))
+			if tc, ok := m.tcpCandidate(c, ip); ok {
+				out = append(out, tc)
+			}
 			continue
 		}
 		out = append(out, Candidate{
