@@ -395,6 +395,9 @@ func (c *tcpConn) dispatch(st *readerState, fr *tcpFramer, now time.Time) bool {
 	l := c.l
 	st.batch.Start(now.UnixNano())
 	defer st.batch.Finish()
+	// Counted once per read: the counters are shared by every connection.
+	frames := uint64(0)
+	defer func() { l.stats.frames.Add(frames) }()
 	for {
 		frame, oversize, ok := fr.next()
 		if oversize {
@@ -408,7 +411,7 @@ func (c *tcpConn) dispatch(st *readerState, fr *tcpFramer, now time.Time) bool {
 		if !ok {
 			return true
 		}
-		l.stats.frames.Add(1)
+		frames++
 		if !c.handle(st, frame) {
 			return false
 		}
