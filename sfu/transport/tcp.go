@@ -14,7 +14,9 @@ package transport
 // an unbound connection has tcpHandshakeTimeout to send its binding request and is closed on
 // anything else; a bound one is closed after tcpIdleTimeout without a frame; frames longer
 // than a datagram buffer are skipped; each connection has its own reader goroutine, so none
-// can block another. Every drop and refusal is counted (TCPStats).
+// can block another; writes never wait for a full send buffer (a batch that finds no room is
+// dropped, as on UDP), and a peer that reads nothing for tcpWriteTimeout is closed. Every drop
+// and refusal is counted (TCPStats).
 
 import (
 	"encoding/binary"
@@ -56,7 +58,7 @@ type TCPStats struct {
 	BytesSent       uint64
 	DroppedOversize uint64 // frames longer than a datagram buffer (skipped)
 	DroppedFull     uint64 // datagrams not written: the connection's send buffer was full
-	WriteFailures   uint64 // connections closed because a write failed or stalled mid-frame
+	WriteFailures   uint64 // connections closed because a write failed or the peer read nothing for tcpWriteTimeout
 }
 
 const (
@@ -71,9 +73,6 @@ const (
 	tcpReadBufSize = 16 << 10
 	// tcpMaxFrame is the longest frame accepted, the size of a datagram buffer.
 	tcpMaxFrame = bufSize
-	// tcpWriteTimeout bounds a write that the kernel took only part of: the rest of the frame
-	// must follow, or the stream is broken and the connection is closed.
-	tcpWriteTimeout = 2 * time.Second
 )
 
 // Timeouts, variables so that tests can shorten them: an unbound connection must send its
@@ -82,6 +81,9 @@ const (
 var (
 	tcpHandshakeTimeout = 10 * time.Second
 	tcpIdleTimeout      = 30 * time.Second
+	// tcpWriteTimeout is how long the rest of a partly written batch may wait for room in the
+	// send buffer: a peer that reads nothing for that long is gone, and its connection closed.
+	tcpWriteTimeout = 5 * time.Second
 )
 
 // errTCPFull is returned when the send buffer had no room and nothing was written.
@@ -337,7 +339,9 @@ type tcpConn struct {
 	// that the check appends.
 	stun []byte
 
-	wmu sync.Mutex
+	wmu       sync.Mutex
+	rest      []byte // the unwritten end of a partly written batch
+	restSince time.Time
 	tcpWriteState
 }
 
@@ -457,15 +461,6 @@ func (c *tcpConn) handle(st *readerState, frame []byte) bool {
 	return true
 }
 
-// write writes b (whole frames). With dropIfFull, nothing is written and errTCPFull returned
-// when the send buffer has no room; once part of b went out the rest follows, waiting up to
-// tcpWriteTimeout, or the connection is closed (the stream would be broken).
-func (c *tcpConn) write(b []byte, dropIfFull bool) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.writeLocked(b, dropIfFull)
-}
-
 // writeFrame frames one datagram from the ICE agent (STUN, DTLS).
 func (c *tcpConn) writeFrame(b []byte) error {
 	if len(b) > 0xFFFF {
@@ -475,11 +470,11 @@ func (c *tcpConn) writeFrame(b []byte) error {
 	defer c.wmu.Unlock()
 	c.frames = append(c.frames[:0], byte(len(b)>>8), byte(len(b)))
 	c.frames = append(c.frames, b...)
-	return c.writeLocked(c.frames, true)
+	return c.writeLocked(c.frames)
 }
 
 // writeDatagrams frames ds into one write (BatchWriter): 0 allocations once the connection's
-// frame buffer has grown to a batch.
+// buffers have grown to a batch.
 func (c *tcpConn) writeDatagrams(ds [][]byte) (bytes uint64, err error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -490,20 +485,46 @@ func (c *tcpConn) writeDatagrams(ds [][]byte) (bytes uint64, err error) {
 		bytes += uint64(len(d))
 	}
 	c.frames = f
-	return bytes, c.writeLocked(f, true)
+	return bytes, c.writeLocked(f)
 }
 
-func (c *tcpConn) writeLocked(b []byte, dropIfFull bool) error {
-	written, err := c.writeRaw(b, dropIfFull)
-	if err == nil {
+// writeLocked writes b (whole frames) without waiting for the socket. If the send buffer has
+// no room, nothing is written and errTCPFull returned (the caller drops b, as a full UDP socket
+// would). If it takes part of b, the rest is kept and goes out first on the next write, before
+// which every write is dropped: frames must stay whole. A rest that has found no room for
+// tcpWriteTimeout closes the connection.
+func (c *tcpConn) writeLocked(b []byte) error {
+	if len(c.rest) > 0 {
+		n, err := c.writeRaw(c.rest)
+		c.rest = c.rest[:copy(c.rest, c.rest[n:])]
+		if err != nil && !errors.Is(err, errTCPFull) {
+			return c.fail(err)
+		}
+		if len(c.rest) > 0 {
+			if time.Since(c.restSince) > tcpWriteTimeout {
+				return c.fail(fmt.Errorf("transport: ICE-TCP peer read nothing for %v", tcpWriteTimeout))
+			}
+			return errTCPFull
+		}
+	}
+	n, err := c.writeRaw(b)
+	if n > 0 && n < len(b) {
+		c.rest = append(c.rest[:0], b[n:]...)
+		c.restSince = time.Now()
 		return nil
 	}
-	if written > 0 || !errors.Is(err, errTCPFull) {
-		if written > 0 && written < len(b) || !errors.Is(err, net.ErrClosed) {
-			c.l.stats.writeFailures.Add(1)
-		}
-		c.close()
+	if err != nil && !errors.Is(err, errTCPFull) {
+		return c.fail(err)
 	}
+	return err
+}
+
+// fail closes the connection after a write error (counted unless it was closed already).
+func (c *tcpConn) fail(err error) error {
+	if !errors.Is(err, net.ErrClosed) {
+		c.l.stats.writeFailures.Add(1)
+	}
+	c.close()
 	return err
 }
 

@@ -112,6 +112,7 @@ func (w *BatchWriter) writeTCP(c *tcpConn, n int) error {
 		w.dropped.Add(uint64(n))
 		if errors.Is(err, errTCPFull) {
 			c.l.stats.full.Add(uint64(n))
+			return err // as is: a peer that reads slowly makes this frequent, wrapping would allocate
 		}
 		return fmt.Errorf("transport: %d datagrams over ICE-TCP to %s not sent: %w", n, c.remote, err)
 	}

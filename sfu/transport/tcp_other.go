@@ -2,26 +2,34 @@
 
 package transport
 
-import "time"
+import (
+	"errors"
+	"os"
+	"time"
+)
 
-// tcpWriteState is a connection's write side off Unix: plain writes bounded by a deadline (a
-// full send buffer makes the writer wait up to tcpWriteTimeout, then the connection closes).
+// tcpWriteState is a connection's write side off Unix: plain writes with a short deadline, so
+// that a full send buffer makes the writer wait at most tcpPortableWait (what it did not take
+// is kept, or the batch dropped, as on Unix).
 type tcpWriteState struct {
-	frames   []byte
-	deadline time.Time
+	frames []byte
 }
+
+// tcpPortableWait bounds one write off Unix.
+const tcpPortableWait = 20 * time.Millisecond
 
 func (c *tcpConn) setup() error {
 	c.frames = make([]byte, 0, 2+bufSize)
 	return nil
 }
 
-func (c *tcpConn) writeRaw(b []byte, _ bool) (int, error) {
-	if now := time.Now(); c.deadline.Sub(now) < tcpWriteTimeout/2 {
-		c.deadline = now.Add(tcpWriteTimeout)
-		if err := c.c.SetWriteDeadline(c.deadline); err != nil {
-			return 0, err
-		}
+func (c *tcpConn) writeRaw(b []byte) (int, error) {
+	if err := c.c.SetWriteDeadline(time.Now().Add(tcpPortableWait)); err != nil {
+		return 0, err
 	}
-	return c.c.Write(b)
+	n, err := c.c.Write(b)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = errTCPFull
+	}
+	return n, err
 }

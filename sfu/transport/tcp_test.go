@@ -351,3 +351,59 @@ func FuzzTCPFramer(f *testing.F) {
 		}
 	})
 }
+
+// A peer that reads nothing costs its writer no waiting: batches that find no room in the send
+// buffer are dropped and counted, frames stay whole, and once the peer has read nothing for
+// tcpWriteTimeout its connection is closed.
+func TestTCPPeerThatReadsNothingIsDroppedThenClosed(t *testing.T) {
+	old := tcpWriteTimeout
+	tcpWriteTimeout = 500 * time.Millisecond
+	t.Cleanup(func() { tcpWriteTimeout = old })
+	f, c, w := tcpMediaPair(t)
+	if err := c.SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var slowest time.Duration
+	for f.m.Stats().TCP.WriteFailures == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("connection not closed; stats %+v, writer %+v", f.m.Stats().TCP, w.Stats())
+		}
+		start := time.Now()
+		for range writeBatchSize {
+			w.Commit(append(w.Buffer(), media1200...))
+		}
+		_ = w.Flush()
+		slowest = max(slowest, time.Since(start))
+		time.Sleep(time.Millisecond)
+	}
+	if slowest > 100*time.Millisecond {
+		t.Errorf("a flush took %v: writes must not wait for the peer", slowest)
+	}
+	st, ws := f.m.Stats().TCP, w.Stats()
+	if st.DroppedFull == 0 || ws.Dropped < st.DroppedFull || ws.Packets == 0 {
+		t.Errorf("stats %+v, writer %+v: want sent batches, then full-buffer drops counted by both", st, ws)
+	}
+	// What reached the peer is whole frames (the kernel may reset the closed connection before
+	// all of its send queue is out, and the last frame may be cut by that).
+	if err := c.SetReadDeadline(time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(c)
+	fr := newTCPFramer(len(got) + 1)
+	fr.filled(copy(fr.space(), got))
+	n := 0
+	for {
+		frame, over, ok := fr.next()
+		if over || (ok && !bytes.Equal(frame, media1200)) {
+			t.Fatalf("frame %d is not a sent datagram", n)
+		}
+		if !ok {
+			break
+		}
+		n++
+	}
+	if n == 0 {
+		t.Errorf("peer read no frame; writer sent %d", ws.Packets)
+	}
+}

@@ -3,23 +3,19 @@
 package transport
 
 import (
-	"io"
 	"net"
 	"syscall"
-	"time"
 )
 
 // tcpWriteState is a connection's write side on Unix: non-blocking writes through the raw
 // descriptor, so that a full send buffer drops a batch instead of stalling its writer.
 type tcpWriteState struct {
-	frames   []byte // framing buffer, reused
-	raw      syscall.RawConn
-	fn       func(fd uintptr) bool // writeSome, bound once
-	deadline time.Time
+	frames []byte // framing buffer, reused
+	raw    syscall.RawConn
+	fn     func(fd uintptr) bool // writeSome, bound once
 
 	pending []byte // the write in progress
 	off     int
-	drop    bool
 	err     error
 }
 
@@ -31,31 +27,23 @@ func (c *tcpConn) setup() error {
 	return err
 }
 
-// writeRaw writes b; see tcpConn.write. It returns how much was written.
-func (c *tcpConn) writeRaw(b []byte, dropIfFull bool) (int, error) {
+// writeRaw writes as much of b as the send buffer takes, without waiting: how much, and
+// errTCPFull if it did not take all of it.
+func (c *tcpConn) writeRaw(b []byte) (int, error) {
 	if c.raw == nil {
 		return 0, net.ErrClosed
 	}
-	if now := time.Now(); c.deadline.Sub(now) < tcpWriteTimeout/2 {
-		c.deadline = now.Add(tcpWriteTimeout)
-		if err := c.c.SetWriteDeadline(c.deadline); err != nil {
-			return 0, err
-		}
-	}
-	c.pending, c.off, c.drop, c.err = b, 0, dropIfFull, nil
+	c.pending, c.off, c.err = b, 0, nil
 	err := c.raw.Write(c.fn)
 	n := c.off
 	c.pending = nil
 	if err == nil {
 		err = c.err
 	}
-	if err == nil && n < len(b) {
-		err = io.ErrShortWrite
-	}
 	return n, err
 }
 
-// writeSome runs under the descriptor's write lock; false waits until it is writable.
+// writeSome runs under the descriptor's write lock; it always returns true (never waits).
 func (c *tcpConn) writeSome(fd uintptr) bool {
 	for c.off < len(c.pending) {
 		n, err := syscall.Write(int(fd), c.pending[c.off:])
@@ -66,15 +54,11 @@ func (c *tcpConn) writeSome(fd uintptr) bool {
 		case nil, syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			if c.off == 0 && c.drop {
-				c.err = errTCPFull
-				return true
-			}
-			return false
+			c.err = errTCPFull
 		default:
 			c.err = err
-			return true
 		}
+		return true
 	}
 	return true
 }

@@ -11,7 +11,7 @@ func init() {
 		counter("ice_tcp_connections_refused", "ICE-TCP connections closed at accept: over the connection caps.", func(r *Report) uint64 { return r.Bridge.Mux.TCP.Refused }),
 		counter("ice_tcp_connections_rejected", "ICE-TCP connections closed because they did not open with a valid STUN binding request.", func(r *Report) uint64 { return r.Bridge.Mux.TCP.Rejected }),
 		counter("ice_tcp_connections_timed_out", "ICE-TCP connections closed for silence.", func(r *Report) uint64 { return r.Bridge.Mux.TCP.TimedOut }),
-		counter("ice_tcp_write_failures", "ICE-TCP connections closed because a write failed or stalled mid-frame.", func(r *Report) uint64 { return r.Bridge.Mux.TCP.WriteFailures }),
+		counter("ice_tcp_write_failures", "ICE-TCP connections closed because a write failed or the peer read nothing for 5 s.", func(r *Report) uint64 { return r.Bridge.Mux.TCP.WriteFailures }),
 		counter("ice_tcp_packets_received", "Frames received on ICE-TCP connections.", func(r *Report) uint64 { return r.Bridge.Mux.TCP.FramesReceived }),
 		counter("ice_tcp_packets_sent", "Media datagrams sent on ICE-TCP connections.", func(r *Report) uint64 { return r.Bridge.Mux.TCP.PacketsSent }),
 		// Also in dropped_packets_total{reason="send_failed"}, like any datagram the kernel did not take.
