@@ -4,7 +4,9 @@
 // without any intermediate buffering. It knows nothing about conferences or forwarding, and must
 // never import package sfu. On Linux it reads and writes in batches (recvmmsg/sendmmsg) on
 // several SO_REUSEPORT sockets; elsewhere, or with Config.PortableSockets, it takes a portable
-// path: one socket, one datagram per read or write.
+// path: one socket, one datagram per read or write. Optionally (Config.TCP) it also owns an
+// ICE-TCP port (tcp.go), whose connections deliver into the same Handlers and take the same
+// BatchWriters' datagrams.
 package transport
 
 import (
