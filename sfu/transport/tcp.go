@@ -151,6 +151,9 @@ func (m *Mux) listenTCP(cfg TCPConfig) error {
 		m.iceTCP = &iceTCPMux{l: l}
 		l.wg.Add(1)
 		go l.acceptLoop()
+		if len(errs) > 0 {
+			m.log.Info("ICE-TCP port not bindable, using the fallback", "port", ports[0], "err", errors.Join(errs...))
+		}
 		m.log.Info("ICE-TCP port bound", "addr", l.local.String(), "announced_port", l.announced)
 		return nil
 	}
