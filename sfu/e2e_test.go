@@ -130,6 +130,12 @@ func (p *peer) offer(remotes []*peer) string {
 // joinPeer creates endpoint "p<idx>" in conf and a pion client for it, and starts ICE/DTLS.
 func joinPeer(t *testing.T, conf *Conference, idx int) *peer {
 	t.Helper()
+	return joinPeerWith(t, conf, idx, transporttest.PeerOptions{})
+}
+
+// joinPeerWith is joinPeer with the client built from opts.
+func joinPeerWith(t *testing.T, conf *Conference, idx int, opts transporttest.PeerOptions) *peer {
+	t.Helper()
 	p := &peer{idx: idx, id: fmt.Sprintf("p%d", idx), dcMsgs: make(chan string, 16),
 		plis: make(chan *rtcp.PictureLossIndication, 16), got: map[uint32]int{}}
 	var err error
@@ -137,7 +143,7 @@ func joinPeer(t *testing.T, conf *Conference, idx int) *peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.client, err = transporttest.NewPeer(transporttest.PeerOptions{}); err != nil {
+	if p.client, err = transporttest.NewPeer(opts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.client.Close)

@@ -115,6 +115,9 @@ func (w *BatchWriter) write(n int) error {
 		w.dropped.Add(uint64(n))
 		return ErrClosed
 	}
+	if c := w.t.tcp.selected.Load(); c != nil {
+		return w.writeTCP(c, n)
+	}
 	ap := w.t.remoteAddr.Load()
 	if ap == nil {
 		w.dropped.Add(uint64(n))

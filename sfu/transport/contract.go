@@ -4,7 +4,9 @@
 // without any intermediate buffering. It knows nothing about conferences or forwarding, and must
 // never import package sfu. On Linux it reads and writes in batches (recvmmsg/sendmmsg) on
 // several SO_REUSEPORT sockets; elsewhere, or with Config.PortableSockets, it takes a portable
-// path: one socket, one datagram per read or write.
+// path: one socket, one datagram per read or write. Optionally (Config.TCP) it also owns an
+// ICE-TCP port (tcp.go), whose connections deliver into the same Handlers and take the same
+// BatchWriters' datagrams.
 package transport
 
 import (
@@ -27,7 +29,9 @@ type Config struct {
 	// PortableSockets takes the portable socket path on Linux too: one socket and plain reads
 	// and writes instead of SO_REUSEPORT, recvmmsg and sendmmsg (always so off Linux).
 	PortableSockets bool
-	Logger          *slog.Logger
+	// TCP turns on ICE-TCP (tcp.go): off unless TCP.Enabled.
+	TCP    TCPConfig
+	Logger *slog.Logger
 }
 
 // SRTPKeys is what DTLS-SRTP exported once the handshake finished.
@@ -123,6 +127,8 @@ type MuxStats struct {
 	// RefusedChecks counts connectivity checks an ICE agent wanted to send to an address that
 	// was neither signalled as a candidate nor validated by the mux (never sent).
 	RefusedChecks uint64
+	// TCP counts the ICE-TCP port's connections and frames (all zero when it is off).
+	TCP TCPStats
 }
 
 // BatchEnder is called once a socket reader has dispatched a whole batch (see Batch.AtEnd).

@@ -38,6 +38,8 @@ type Mux struct {
 	listen   []net.Addr // host candidate addresses handed to pion's agents
 	cert     *certificate
 	iceMux   *iceUDPMux
+	tcp      *tcpListener // ICE-TCP port; nil when off (tcp.go)
+	iceTCP   *iceTCPMux
 	readers  sync.WaitGroup
 	closed   atomic.Bool
 	rejected atomic.Uint64 // data channels refused
@@ -162,6 +164,12 @@ func Listen(cfg Config) (*Mux, error) {
 	}
 	m.listen = listenAddresses(m.local, m.v6)
 	m.iceMux = &iceUDPMux{m: m}
+	if cfg.TCP.Enabled {
+		if err := m.listenTCP(cfg.TCP); err != nil {
+			m.closeSockets()
+			return nil, err
+		}
+	}
 	for _, s := range m.socks {
 		m.readers.Add(1)
 		go m.readLoop(s)
@@ -183,6 +191,9 @@ func (m *Mux) Close() error {
 		return nil
 	}
 	m.closeSockets()
+	if m.tcp != nil {
+		m.tcp.close()
+	}
 	m.readers.Wait()
 	return nil
 }
@@ -211,6 +222,9 @@ func (m *Mux) Stats() MuxStats {
 	}
 	st.RejectedDataChannels = m.rejected.Load()
 	st.RefusedChecks = m.refusedChecks.Load()
+	if m.tcp != nil {
+		m.tcp.addTo(&st)
+	}
 	return st
 }
 

@@ -57,6 +57,7 @@ type Transport struct {
 	conn4, conn6         *muxedConn
 	agent                *ice.Agent
 	localCands           []Candidate
+	tcp                  tcpTransport // ICE-TCP connections (tcp.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -140,7 +141,15 @@ func (t *Transport) startAgent() error {
 	if t.mux.v6 {
 		networks = append(networks, ice.NetworkTypeUDP6)
 	}
-	agent, err := ice.NewAgentWithOptions(
+	var tcpOpts []ice.AgentOption
+	if t.mux.tcp != nil { // passive candidates only: the bridge never dials out
+		networks = append(networks, ice.NetworkTypeTCP4)
+		if t.mux.tcp.local.Addr().Is6() || t.mux.tcp.local.Addr().IsUnspecified() {
+			networks = append(networks, ice.NetworkTypeTCP6)
+		}
+		tcpOpts = append(tcpOpts, ice.WithTCPMux(t.mux.iceTCP), ice.WithDisableActiveTCP())
+	}
+	agent, err := ice.NewAgentWithOptions(append(tcpOpts,
 		ice.WithUDPMux(t.mux.iceMux),
 		ice.WithLocalCredentials(t.localUfrag, t.localPwd),
 		ice.WithCandidateTypes([]ice.CandidateType{ice.CandidateTypeHost}),
@@ -150,7 +159,7 @@ func (t *Transport) startAgent() error {
 		ice.WithDisconnectedTimeout(iceDisconnectedTimeout),
 		ice.WithFailedTimeout(iceFailedTimeout),
 		ice.WithLoggerFactory(t.logFactory),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("transport: create ICE agent: %w", err)
 	}
@@ -198,6 +207,12 @@ func (m *Mux) candidates(cands []ice.Candidate) []Candidate {
 		if !explicit && !m.cfg.AdvertisePrivate && (ip.IsPrivate() || ip.IsLoopback()) {
 			continue
 		}
+		if c.NetworkType().IsTCP() {
+			if tc, ok := m.tcpCandidate(c, ip); ok {
+				out = append(out, tc)
+			}
+			continue
+		}
 		out = append(out, Candidate{
 			Foundation: c.Foundation(), Component: 1, Protocol: "udp", Priority: c.Priority(),
 			IP: ip.String(), Port: c.Port(), Type: "host", ID: c.ID(),
@@ -223,7 +238,7 @@ func (m *Mux) candidates(cands []ice.Candidate) []Candidate {
 		}
 		out = append(out, c)
 	}
-	return out
+	return append(out, m.tcpAdvertised()...)
 }
 
 // SetAdvertised replaces the public addresses announced to transports created from now on
@@ -426,6 +441,7 @@ func (t *Transport) onSelectedPair(_, remote ice.Candidate) {
 		return
 	}
 	ap := netip.AddrPortFrom(ip.Unmap(), uint16(remote.Port()))
+	t.tcp.selectPair(ap, remote.NetworkType().IsTCP())
 	t.remoteAddr.Store(&ap)
 	t.log.Debug("ICE selected pair", "remote", ap.String())
 }
@@ -562,6 +578,7 @@ func (t *Transport) Close() error {
 
 	t.cancel()
 	t.mux.unregister(t)
+	t.tcp.close()
 	t.dcMu.Lock()
 	if t.dc != nil {
 		t.dc.Close()

@@ -26,9 +26,12 @@ type PeerOptions struct {
 	Interceptors bool
 	// MaxBundle sets the max-bundle policy (the bridge always bundles).
 	MaxBundle bool
+	// TCPOnly restricts the client to ICE-TCP, as on a network that blocks UDP: it gathers
+	// nothing and connects out to the bridge's passive TCP candidates.
+	TCPOnly bool
 }
 
-// Peer is a pion/webrtc client that talks to a bridge over UDP4 loopback only (no mDNS). It
+// Peer is a pion/webrtc client that talks to a bridge over UDP4 (or TCP4) loopback only (no mDNS). It
 // owns every goroutine it starts for its tracks (RTCP readers, OnTrack/OnRTP handlers): Close
 // closes the PeerConnection and waits for all of them.
 type Peer struct {
@@ -47,6 +50,9 @@ func NewPeer(opts PeerOptions) (*Peer, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if opts.TCPOnly {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	}
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {

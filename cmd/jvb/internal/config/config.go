@@ -29,6 +29,9 @@ type Config struct {
 	AdvertisePrivateCandidates bool
 	RequireValidAddress        bool // videobridge.health.require-valid-address / JVB_REQUIRE_VALID_ADDRESS
 	SCTP                       bool // videobridge.sctp.enabled: accept SCTP data channels (default true)
+	// ICETCP is videobridge.ice.tcp.* (JVB_TCP_HARVESTER_DISABLED=false, JVB_TCP_PORT,
+	// JVB_TCP_MAPPED_PORT): off by default.
+	ICETCP ICETCP
 	// STUNServers ("host:port") find the public address at startup
 	// (ice4j.harvest.mapping.stun.addresses / JVB_STUN_SERVERS; none with JVB_DISABLE_STUN).
 	STUNServers []string
@@ -103,6 +106,16 @@ func (a AdvertisedAddr) String() string {
 		s = a.Local.String() + "=>" + s
 	}
 	return s
+}
+
+// ICETCP is ICE over TCP (RFC 6544 passive candidates) for endpoints whose networks block UDP.
+type ICETCP struct {
+	Enabled bool
+	// Port is the TCP port; 0 means JVB's rule: 443, or 4443 if 443 cannot be bound. The
+	// jitsi/jvb image's JVB_TCP_PORT defaults to 4443.
+	Port int
+	// MappedPort is announced in candidates instead of Port (a port forwarded to it); 0: Port.
+	MappedPort int
 }
 
 // REST gates the private HTTP APIs like videobridge.apis.rest / videobridge.rest.* do.

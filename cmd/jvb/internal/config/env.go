@@ -17,7 +17,7 @@ var usedEnv = []string{
 	"JVB_BREWERY_MUC", "JVB_CONFIG", "JVB_DISABLE_XMPP", "JVB_INSTANCE_ID", "JVB_MUC_NICKNAME",
 	"JVB_MAX_CONFERENCES", "JVB_MAX_ENDPOINTS", "JVB_MAX_ENDPOINTS_PER_CONFERENCE", "JVB_STANDALONE_HOSTS",
 	"JVB_OCTO_BIND_ADDRESS", "JVB_OCTO_REGION", "JVB_OCTO_RELAY_ID", "JVB_PORT", "JVB_REQUIRE_VALID_ADDRESS", "JVB_REQUIRE_XMPP",
-	"JVB_STUN_SERVERS", "JVB_DISABLE_STUN",
+	"JVB_STUN_SERVERS", "JVB_DISABLE_STUN", "JVB_TCP_HARVESTER_DISABLED", "JVB_TCP_PORT", "JVB_TCP_MAPPED_PORT",
 	"JVB_XMPP_AUTH_DOMAIN", "JVB_XMPP_INTERNAL_MUC_DOMAIN", "JVB_XMPP_PORT", "JVB_XMPP_SERVER",
 	"SHUTDOWN_REST_ENABLED", "TZ", "XMPP_AUTH_DOMAIN", "XMPP_INTERNAL_MUC_DOMAIN", "XMPP_PORT", "XMPP_SERVER",
 }
@@ -168,6 +168,7 @@ func applyEnv(cfg *Config, env Env) []error {
 		}
 	}
 	cfg.AdvertisePrivateCandidates = r.boolean("JVB_ADVERTISE_PRIVATE_CANDIDATES", cfg.AdvertisePrivateCandidates)
+	applyEnvICETCP(cfg, r)
 	cfg.RequireValidAddress = r.boolean("JVB_REQUIRE_VALID_ADDRESS", cfg.RequireValidAddress)
 	if v, ok := lookup(env, "JVB_STUN_SERVERS"); ok {
 		if servers, good := parseSTUNServers(strings.Split(v, ",")); good {
@@ -403,4 +404,21 @@ func parseSTUNServers(list []string) ([]string, bool) {
 		out = append(out, net.JoinHostPort(host, strconv.Itoa(port)))
 	}
 	return out, true
+}
+
+// applyEnvICETCP reads the jitsi/jvb image's ICE-TCP variables: JVB_TCP_HARVESTER_DISABLED=false
+// turns it on, on JVB_TCP_PORT (the image's default 4443 unless jvb.conf names a port),
+// announcing JVB_TCP_MAPPED_PORT.
+func applyEnvICETCP(cfg *Config, r *envReader) {
+	if _, ok := lookup(r.env, "JVB_TCP_HARVESTER_DISABLED"); ok {
+		cfg.ICETCP.Enabled = !r.boolean("JVB_TCP_HARVESTER_DISABLED", true)
+		if cfg.ICETCP.Enabled && cfg.ICETCP.Port == 0 {
+			cfg.ICETCP.Port = 4443
+		}
+	}
+	if !cfg.ICETCP.Enabled {
+		return
+	}
+	cfg.ICETCP.Port = r.port("JVB_TCP_PORT", cfg.ICETCP.Port)
+	cfg.ICETCP.MappedPort = r.port("JVB_TCP_MAPPED_PORT", cfg.ICETCP.MappedPort)
 }

@@ -45,9 +45,16 @@ func startStack(t testing.TB, cfg Config) *stack {
 // startStackWith lets a test wrap the COLIBRI2 handler the focus calls (to record requests).
 func startStackWith(t testing.TB, cfg Config, wrap func(Modifier) Modifier) *stack {
 	t.Helper()
+	return startStackOn(t, cfg, wrap, transport.Config{})
+}
+
+// startStackOn is startStackWith with the bridge's transport configured by tc (on 127.0.0.1,
+// a free port, one reader).
+func startStackOn(t testing.TB, cfg Config, wrap func(Modifier) Modifier, tc transport.Config) *stack {
+	t.Helper()
 	log := testLogger()
-	b, err := sfu.New(sfu.Config{Logger: log, Transport: transport.Config{
-		Port: 0, BindAddr: netip.MustParseAddr("127.0.0.1"), Readers: 1, Logger: log}})
+	tc.Port, tc.BindAddr, tc.Readers, tc.Logger = 0, netip.MustParseAddr("127.0.0.1"), 1, log
+	b, err := sfu.New(sfu.Config{Logger: log, Transport: tc})
 	if err != nil {
 		t.Fatalf("sfu.New: %v", err)
 	}
@@ -115,6 +122,12 @@ type browser struct {
 
 func startBrowser(t *testing.T, exe, url string) *browser {
 	t.Helper()
+	return startBrowserWith(t, exe, url)
+}
+
+// startBrowserWith is startBrowser with extra Chromium options.
+func startBrowserWith(t *testing.T, exe, url string, extra ...chromedp.ExecAllocatorOption) *browser {
+	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe), chromedp.UserDataDir(t.TempDir()),
 		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.WindowSize(1280, 800),
@@ -128,6 +141,7 @@ func startBrowser(t *testing.T, exe, url string) *browser {
 		chromedp.Flag("disable-renderer-backgrounding", true), chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 	}
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); acancel() })

@@ -35,6 +35,11 @@ var ownNames = []string{
 	"keyframe_requests_forwarded_total", "nacks_received_total", "nacks_sent_total",
 	"retransmissions_sent_total", "retransmissions_not_cached_total", "retransmissions_received_total",
 	"probe_packets_sent_total",
+	// ICE-TCP (JVB has no TCP counters)
+	"ice_tcp_connections", "ice_tcp_connections_total", "ice_tcp_connections_bound_total",
+	"ice_tcp_connections_refused_total", "ice_tcp_connections_rejected_total",
+	"ice_tcp_connections_timed_out_total", "ice_tcp_write_failures_total",
+	"ice_tcp_packets_received_total", "ice_tcp_packets_sent_total", "ice_tcp_send_buffer_full_total",
 	"endpoints_ice_succeeded_total", // deprecated alias of ice_succeeded_total
 }
 
