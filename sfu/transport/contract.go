@@ -27,7 +27,11 @@ type Config struct {
 	// PortableSockets takes the portable socket path on Linux too: one socket and plain reads
 	// and writes instead of SO_REUSEPORT, recvmmsg and sendmmsg (always so off Linux).
 	PortableSockets bool
-	Logger          *slog.Logger
+	// NoGSO sends every datagram as a message of its own on the Linux path. By default a run
+	// of equal-sized datagrams to one endpoint (a video frame's packets) goes out as one
+	// message with UDP segmentation offload (UDP_SEGMENT) where the kernel supports it.
+	NoGSO  bool
+	Logger *slog.Logger
 }
 
 // SRTPKeys is what DTLS-SRTP exported once the handshake finished.
