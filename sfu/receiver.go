@@ -181,7 +181,7 @@ func (rs *receiverState) forward(e *Endpoint, proj *projection, out []byte, p *p
 	st.Octets += uint32(len(out) - p.meta.PayloadOffset)
 	rs.egressExtensions(e, p, out, now)
 	if proj.t.media == MediaVideo {
-		rs.hist.remember(p, out)
+		rs.hist.remember(p, out, now, historyKeep(rs.rtt.rtt))
 	}
 	return out, true
 }
@@ -411,6 +411,7 @@ func (e *Endpoint) tick(now int64) {
 	if e.rs.wantStale {
 		e.publishWanted()
 	}
+	e.rs.hist.expire(now - historyKeep(e.rs.rtt.rtt)) // also when no video comes any more
 	e.sendFeedback(now)
 	e.sendNACKs(now)
 	e.updateEstimate(now)
