@@ -378,8 +378,9 @@ func (e *Endpoint) sendLoop() {
 		select {
 		case <-e.wake:
 			e.senderIdle.Store(false)
-			e.drain()
-			e.lastDrain.Store(time.Now().UnixNano())
+			now := time.Now().UnixNano() // the one clock read of the wakeup
+			e.drainAt(now)
+			e.lastDrain.Store(now)
 		case <-tick.C:
 			e.tick(time.Now().UnixNano())
 		case <-e.stop:
@@ -404,8 +405,11 @@ func (e *Endpoint) stopSending() {
 // drain is the send side of the pipeline: the receiver's own RTCP, then control changes, then
 // everything queued to it, flushed as one batch. It returns how many packets it took from the
 // queue. Only the sender goroutine calls it (tests with manualSend call it themselves instead).
-func (e *Endpoint) drain() int {
-	now := time.Now().UnixNano()
+func (e *Endpoint) drain() int { return e.drainAt(time.Now().UnixNano()) }
+
+// drainAt is drain at now: every packet of the wakeup takes this time (projection, history,
+// feedback), so no packet reads the clock.
+func (e *Endpoint) drainAt(now int64) int {
 	// inbox
 	for p := e.inbox.pop(); p != nil; p = e.inbox.pop() {
 		e.handleFeedback(p.data(), now)
@@ -448,7 +452,7 @@ func (e *Endpoint) send(ctx *srtp.Context, p *packet, now int64) {
 	switch {
 	case p.rtcp && p.src != nil: // sender report
 		var ok bool
-		if out, ok = e.rs.senderReport(out, p); !ok {
+		if out, ok = e.rs.senderReport(out, p, now); !ok {
 			return
 		}
 		out, err = ctx.EncryptRTCP(out, out, &e.sendRTCP)
