@@ -308,7 +308,7 @@ func localEndpoints(b *sfu.Bridge) int {
 }
 
 func transportConfig(cfg *config.Config, log *slog.Logger) transport.Config {
-	tc := transport.Config{Port: cfg.Port, AdvertisePrivate: cfg.AdvertisePrivateCandidates, Logger: log}
+	tc := transport.Config{Port: cfg.Port, AdvertisePrivate: cfg.AdvertisePrivateCandidates, NoGSO: !cfg.UDPGSO, Logger: log}
 	for _, a := range cfg.Advertised {
 		tc.Advertised = append(tc.Advertised, transport.AdvertisedAddr{IP: a.IP, Port: a.Port})
 	}

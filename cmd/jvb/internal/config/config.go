@@ -28,7 +28,10 @@ type Config struct {
 	Advertised                 []AdvertisedAddr
 	AdvertisePrivateCandidates bool
 	RequireValidAddress        bool // videobridge.health.require-valid-address / JVB_REQUIRE_VALID_ADDRESS
-	SCTP                       bool // videobridge.sctp.enabled: accept SCTP data channels (default true)
+	// UDPGSO sends a run of equal-sized datagrams to one endpoint as one message with UDP
+	// segmentation offload where the kernel supports it (JVB_UDP_GSO, gojvb only; default true).
+	UDPGSO bool
+	SCTP   bool // videobridge.sctp.enabled: accept SCTP data channels (default true)
 	// STUNServers ("host:port") find the public address at startup
 	// (ice4j.harvest.mapping.stun.addresses / JVB_STUN_SERVERS; none with JVB_DISABLE_STUN).
 	STUNServers []string
@@ -169,6 +172,7 @@ func Defaults() *Config {
 	return &Config{
 		Port:                       10000,
 		AdvertisePrivateCandidates: true,
+		UDPGSO:                     true,
 		SCTP:                       true,
 		HTTPAddr:                   "127.0.0.1:8080",
 		REST: REST{
