@@ -185,7 +185,7 @@ func (e *Estimator) OnPacketSent(tccSeq uint16, size int, now int64, probeCluste
 	}
 	ext := e.history.add(tccSeq, size, now, -1)
 	if c := e.prober.sent(cluster, size); c >= 0 {
-		e.history.packets[ext&gccHistoryMask].cluster = c
+		e.history.slot(ext).cluster = c
 	}
 }
 

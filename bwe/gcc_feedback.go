@@ -10,7 +10,9 @@ package bwe
 
 const (
 	gccHistorySize = 4096 // packets; about 2 s at 20 Mbps of 1200-byte packets
-	gccHistoryMask = gccHistorySize - 1
+	// gccHistoryInitial is the send history's first size; it doubles, up to gccHistorySize,
+	// whenever a packet would take the place of one still waiting for its report.
+	gccHistoryInitial = 256
 
 	gccMaxPacketSize = 1 << 16 // sizes are clamped to this
 
@@ -44,8 +46,8 @@ type gccPacketResult struct {
 }
 
 type gccSendHistory struct {
-	packets [gccHistorySize]gccSentPacket
-	lastExt int64 // highest extended sequence number sent
+	packets []gccSentPacket // a power of two long; nil until the first packet
+	lastExt int64           // highest extended sequence number sent
 	started bool
 }
 
@@ -60,11 +62,36 @@ func (h *gccSendHistory) add(seq uint16, size int, now int64, cluster int32) (ex
 			h.lastExt = ext
 		}
 	}
-	h.packets[ext&gccHistoryMask] = gccSentPacket{
+	if h.packets == nil {
+		h.packets = make([]gccSentPacket, gccHistoryInitial)
+	}
+	p := h.slot(ext)
+	for p.state == gccStateSent && p.ext != ext && len(h.packets) < gccHistorySize {
+		h.grow()
+		p = h.slot(ext)
+	}
+	*p = gccSentPacket{
 		ext: ext, sendTime: now, size: int32(min(max(size, 0), gccMaxPacketSize)),
 		cluster: cluster, state: gccStateSent,
 	}
 	return ext
+}
+
+// slot is where the packet with extended sequence number ext is kept (if it still is).
+func (h *gccSendHistory) slot(ext int64) *gccSentPacket {
+	return &h.packets[ext&int64(len(h.packets)-1)]
+}
+
+// grow doubles the history. The packets kept have distinct sequence numbers modulo the old
+// size, so also modulo the new one.
+func (h *gccSendHistory) grow() {
+	old := h.packets
+	h.packets = make([]gccSentPacket, 2*len(old))
+	for _, p := range old {
+		if p.state != gccStateFree {
+			*h.slot(p.ext) = p
+		}
+	}
 }
 
 // unwrap extends a feedback's 16-bit sequence number to the one nearest the last sent.
@@ -73,7 +100,10 @@ func (h *gccSendHistory) unwrap(seq uint16) int64 {
 }
 
 func (h *gccSendHistory) lookup(ext int64) *gccSentPacket {
-	p := &h.packets[ext&gccHistoryMask]
+	if h.packets == nil {
+		return nil
+	}
+	p := h.slot(ext)
 	if p.state == gccStateFree || p.ext != ext {
 		return nil
 	}

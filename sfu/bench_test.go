@@ -126,15 +126,15 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 		sender, receivers := forwardSetup(t, profile, 10)
 		feed := newPacketFeed(t, sender, 1, 1200, 1024)
 		// Steady state: the receivers' retransmission histories hold references to the last
-		// historySize packets, so the pool has to grow that far once.
-		for range historySize + 88 {
+		// historyMax packets, so the pool has to grow that far once.
+		for range historyMax + 88 {
 			forwardOne(sender, receivers, feed.packet(nil))
 		}
 		allocs := testing.AllocsPerRun(200, func() { forwardOne(sender, receivers, feed.packet(nil)) })
 		if allocs != 0 {
 			t.Errorf("%v: %.1f allocations per forwarded packet, want 0", profile, allocs)
 		}
-		if s, want := receivers[9].ep.Stats(), uint64(historySize+88+201); s.PacketsSent != want {
+		if s, want := receivers[9].ep.Stats(), uint64(historyMax+88+201); s.PacketsSent != want {
 			t.Errorf("%v: receiver sent %d packets, want %d", profile, s.PacketsSent, want)
 		}
 	}

@@ -254,8 +254,16 @@ func videoFrame(p *packet, pkt []byte, h *simulcast.RTPInfo, f *rxFormat, src *s
 
 // fanOut offers p to every other endpoint of the conference that wants its source. The caller
 // keeps its reference.
+//
+// It takes one reference per receiver of the conference up front and gives back the unused ones
+// at the end: two atomic operations on the shared packet instead of one per receiver. The
+// caller's reference keeps p alive meanwhile, so a receiver may release its own as soon as p is
+// in its queue.
 func (e *Endpoint) fanOut(b *transport.Batch, p *packet) {
-	for _, r := range *e.conf.receivers.Load() {
+	rs := *e.conf.receivers.Load()
+	unused := int32(len(rs))
+	p.refs.Add(unused)
+	for _, r := range rs {
 		if r == e || !r.wanted.Load().has(p.src) {
 			continue
 		}
@@ -263,14 +271,14 @@ func (e *Endpoint) fanOut(b *transport.Batch, p *packet) {
 			e.rx.notSecure.Add(1)
 			continue
 		}
-		p.retain()
 		if !r.queue.push(p) {
-			p.release()
 			e.rx.queueFull.Add(1)
 			continue
 		}
+		unused--
 		r.sendAtEnd(b)
 	}
+	p.refs.Add(-unused)
 }
 
 func (e *Endpoint) receiveRTCP(b *transport.Batch, p *packet, buf []byte) {
@@ -378,8 +386,9 @@ func (e *Endpoint) sendLoop() {
 		select {
 		case <-e.wake:
 			e.senderIdle.Store(false)
-			e.drain()
-			e.lastDrain.Store(time.Now().UnixNano())
+			now := time.Now().UnixNano() // the one clock read of the wakeup
+			e.drainAt(now)
+			e.lastDrain.Store(now)
 		case <-tick.C:
 			e.tick(time.Now().UnixNano())
 		case <-e.stop:
@@ -404,8 +413,11 @@ func (e *Endpoint) stopSending() {
 // drain is the send side of the pipeline: the receiver's own RTCP, then control changes, then
 // everything queued to it, flushed as one batch. It returns how many packets it took from the
 // queue. Only the sender goroutine calls it (tests with manualSend call it themselves instead).
-func (e *Endpoint) drain() int {
-	now := time.Now().UnixNano()
+func (e *Endpoint) drain() int { return e.drainAt(time.Now().UnixNano()) }
+
+// drainAt is drain at now: every packet of the wakeup takes this time (projection, history,
+// feedback), so no packet reads the clock.
+func (e *Endpoint) drainAt(now int64) int {
 	// inbox
 	for p := e.inbox.pop(); p != nil; p = e.inbox.pop() {
 		e.handleFeedback(p.data(), now)
@@ -455,7 +467,7 @@ func (e *Endpoint) send(ctx *srtp.Context, p *packet, now int64) {
 		}
 	case p.rtcp && p.src != nil: // sender report
 		var ok bool
-		if out, ok = e.rs.senderReport(out, p); !ok {
+		if out, ok = e.rs.senderReport(out, p, now); !ok {
 			return
 		}
 		out, err = ctx.EncryptRTCP(out, out, &e.sendRTCP)

@@ -181,7 +181,7 @@ func (rs *receiverState) forward(e *Endpoint, proj *projection, out []byte, p *p
 	st.Octets += uint32(len(out) - p.meta.PayloadOffset)
 	rs.egressExtensions(e, p, out, now)
 	if proj.t.media == MediaVideo {
-		rs.hist.remember(p, out)
+		rs.hist.remember(p, out, now, historyKeep(rs.rtt.rtt))
 	}
 	return out, true
 }
@@ -270,7 +270,7 @@ func (rs *receiverState) bind(proj *projection, slot *simulcast.Slot, evicted st
 
 // senderReport rewrites a forwarded sender report for the receiver: only for the encoding it
 // gets, on the SSRC it knows, with the projection's timestamp shift.
-func (rs *receiverState) senderReport(out []byte, p *packet) ([]byte, bool) {
+func (rs *receiverState) senderReport(out []byte, p *packet, now int64) ([]byte, bool) {
 	proj := rs.projections[p.src.track]
 	if proj == nil || proj.p.Stream() == nil {
 		return out, false
@@ -287,7 +287,7 @@ func (rs *receiverState) senderReport(out []byte, p *packet) ([]byte, bool) {
 	// What this receiver got on the stream, not what the sender sent.
 	binary.BigEndian.PutUint32(out[20:24], st.Packets)
 	binary.BigEndian.PutUint32(out[24:28], st.Octets)
-	rs.rtt.sentSR(out, time.Now().UnixNano())
+	rs.rtt.sentSR(out, now)
 	return out, true
 }
 
@@ -411,6 +411,7 @@ func (e *Endpoint) tick(now int64) {
 	if e.rs.wantStale {
 		e.publishWanted()
 	}
+	e.rs.hist.expire(now - historyKeep(e.rs.rtt.rtt)) // also when no video comes any more
 	e.sendFeedback(now)
 	e.sendNACKs(now)
 	e.updateEstimate(now)

@@ -402,7 +402,7 @@ func (e *Endpoint) relayForward(out []byte, p *packet, now int64) []byte {
 	out = append(out, p.data()...)
 	e.rs.egressExtensions(e, p, out, now)
 	if p.src.media == MediaVideo {
-		e.rs.hist.remember(p, out)
+		e.rs.hist.remember(p, out, now, historyKeep(e.rs.rtt.rtt))
 	}
 	e.relay.sentPackets.Add(1)
 	e.relay.sentBytes.Add(uint64(len(out)))

@@ -109,14 +109,14 @@ func TestRelayForwardDoesNotAllocate(t *testing.T) {
 	} {
 		sender, receivers := setup()
 		feed := newPacketFeed(t, sender, 1, 1200, 1024)
-		for range historySize + 88 {
+		for range historyMax + 88 {
 			forwardOne(sender, receivers, feed.packet(nil))
 		}
 		allocs := testing.AllocsPerRun(200, func() { forwardOne(sender, receivers, feed.packet(nil)) })
 		if allocs != 0 {
 			t.Errorf("%s: %.1f allocations per packet, want 0", name, allocs)
 		}
-		if s, want := receivers[0].ep.Stats(), uint64(historySize+88+201); s.PacketsSent != want {
+		if s, want := receivers[0].ep.Stats(), uint64(historyMax+88+201); s.PacketsSent != want {
 			t.Errorf("%s: %s sent %d packets, want %d", name, receivers[0].ep.id, s.PacketsSent, want)
 		}
 	}

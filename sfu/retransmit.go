@@ -19,8 +19,19 @@ import (
 // receive (pipeline.go), duplicates dropped.
 
 const (
-	// historySize is how many video packets a receiver's history holds (JVB caches 500 per SSRC).
-	historySize = 512
+	// historyMax is the most video packets a receiver's history holds (JVB caches 500 per SSRC).
+	historyMax = 512
+	// historyInitial is the history's first ring; it doubles, up to historyMax, while the
+	// packets of historyAge do not fit. A receiver that never gets video has none.
+	historyInitial = 64
+	// historyAge is how long a sent video packet stays in the history, plus two round trips to
+	// the receiver: long enough for every resend the NACK policy allows (maxResends,
+	// minResendInterval apart), each asked for about an RTT after the loss. historyMaxAge
+	// bounds the sum (JVB's cache, 500 packets per stream, holds about a second of HD video).
+	// Every packet kept keeps a pooled packet alive, so this bounds the bridge's memory by
+	// time, not only by count, and a receiver of a few low-rate streams holds a small ring.
+	historyAge    = time.Duration(maxResends*minResendInterval) + 100*time.Millisecond
+	historyMaxAge = time.Second
 	// patchSize is how many leading bytes of a forwarded packet its projection may rewrite
 	// (RTP header with extensions and the codec's payload descriptor); longer headers are not
 	// remembered.
@@ -39,53 +50,91 @@ const (
 // changed.
 type sentPacket struct {
 	p        *packet
+	sentAt   int64 // unix nanoseconds
+	resentAt int64
 	ssrc     uint32 // as sent
 	seq      uint16
 	n        uint8 // bytes of patch used
 	resends  uint8
-	resentAt int64
 	patch    [patchSize]byte
 }
 
-// history is a receiver's ring of sent video packets, owned by its sender goroutine.
+// history is a receiver's ring of sent video packets, owned by its sender goroutine: the
+// packets sent within its age (historyKeep), at most historyMax of them.
 type history struct {
-	ring   [historySize]sentPacket
-	next   int
-	rtxSeq map[uint32]uint16 // per RTX SSRC: the receiver's own RTX sequence numbers
+	ring       []sentPacket      // a power of two long; nil until the first video packet
+	head, tail uint32            // ring[tail&mask] is the oldest packet kept, head the next slot
+	rtxSeq     map[uint32]uint16 // per RTX SSRC: the receiver's own RTX sequence numbers
 }
 
-// remember keeps p, as rewritten into out, for the receiver's NACKs.
-func (h *history) remember(p *packet, out []byte) {
+// historyKeep is how long the history keeps a packet for a receiver at round-trip time rtt.
+func historyKeep(rtt time.Duration) int64 {
+	return int64(min(historyAge+2*rtt, historyMaxAge))
+}
+
+// remember keeps p, as rewritten into out and sent at now, for the receiver's NACKs, and lets
+// go of what is older than keep.
+func (h *history) remember(p *packet, out []byte, now, keep int64) {
 	if len(out) < 12 || p.meta.PayloadOffset+8 > patchSize {
 		return
 	}
-	e := &h.ring[h.next]
-	h.next = (h.next + 1) % historySize
-	if e.p != nil {
-		e.p.release()
+	h.expire(now - keep)
+	switch {
+	case h.ring == nil:
+		h.ring = make([]sentPacket, historyInitial)
+	case int(h.head-h.tail) == len(h.ring) && len(h.ring) < historyMax:
+		h.grow()
+	case int(h.head-h.tail) == len(h.ring):
+		h.drop()
 	}
+	e := &h.ring[h.head&uint32(len(h.ring)-1)]
+	h.head++
 	p.retain()
-	e.p, e.resentAt, e.resends = p, 0, 0
+	e.p, e.sentAt, e.resentAt, e.resends = p, now, 0, 0
 	e.ssrc, e.seq = binary.BigEndian.Uint32(out[8:12]), binary.BigEndian.Uint16(out[2:4])
 	e.n = uint8(copy(e.patch[:], out[:min(len(out), patchSize)]))
 }
 
-// release drops every reference (the sender goroutine has ended).
-func (h *history) release() {
-	for i := range h.ring {
-		if h.ring[i].p != nil {
-			h.ring[i].p.release()
-			h.ring[i].p = nil
-		}
+// grow doubles the ring, keeping the packets in order.
+func (h *history) grow() {
+	ring := make([]sentPacket, 2*len(h.ring))
+	n := h.head - h.tail
+	for i := range n {
+		ring[i] = h.ring[(h.tail+i)&uint32(len(h.ring)-1)]
+	}
+	h.ring, h.tail, h.head = ring, 0, n
+}
+
+// drop lets go of the oldest packet.
+func (h *history) drop() {
+	e := &h.ring[h.tail&uint32(len(h.ring)-1)]
+	e.p.release()
+	e.p = nil
+	h.tail++
+}
+
+// expire lets go of the packets sent before before.
+func (h *history) expire(before int64) {
+	for h.tail != h.head && h.ring[h.tail&uint32(len(h.ring)-1)].sentAt < before {
+		h.drop()
 	}
 }
 
+// len is how many packets the history keeps.
+func (h *history) len() int { return int(h.head - h.tail) }
+
+// release drops every reference (the sender goroutine has ended).
+func (h *history) release() {
+	for h.tail != h.head {
+		h.drop()
+	}
+}
+
+// find returns the newest packet sent as ssrc/seq, or nil.
 func (h *history) find(ssrc uint32, seq uint16) *sentPacket {
-	for i := 1; i <= historySize; i++ {
-		e := &h.ring[(h.next-i+historySize)%historySize]
-		if e.p == nil {
-			return nil
-		}
+	for c := h.head; c != h.tail; {
+		c--
+		e := &h.ring[c&uint32(len(h.ring)-1)]
 		if e.seq == seq && e.ssrc == ssrc {
 			return e
 		}

@@ -317,7 +317,7 @@ func localEndpoints(b *sfu.Bridge) int {
 
 func transportConfig(cfg *config.Config, log *slog.Logger) transport.Config {
 	// The advertised addresses come later, from the advertiser (they may need DNS and STUN).
-	tc := transport.Config{Port: cfg.Port, AdvertisePrivate: cfg.AdvertisePrivateCandidates, Logger: log}
+	tc := transport.Config{Port: cfg.Port, AdvertisePrivate: cfg.AdvertisePrivateCandidates, NoGSO: !cfg.UDPGSO, Logger: log}
 	if t := cfg.ICETCP; t.Enabled {
 		tc.TCP = transport.TCPConfig{Enabled: true, Port: t.Port, MappedPort: t.MappedPort}
 		if t.Port == 0 { // JVB: 443 where the host allows it, else 4443

@@ -20,7 +20,8 @@ const (
 var ErrNoRemote = errors.New("transport: no selected ICE pair yet")
 
 // BatchWriter queues datagrams for one transport and sends them with one sendmmsg to the
-// remote address of the transport's selected ICE pair. It is used by one goroutine at a time,
+// remote address of the transport's selected ICE pair (on Linux, runs of equal-sized datagrams
+// as one message each with UDP segmentation offload). It is used by one goroutine at a time,
 // and never waits for the socket: what does not fit in the send buffer is dropped. It counts
 // what the kernel accepted and every datagram it did not (WriteStats).
 //
@@ -62,7 +63,7 @@ var writeBufPool = sync.Pool{New: func() any { return new(writeBufs) }}
 // NewBatchWriter returns a writer for t, used by one goroutine at a time.
 func (t *Transport) NewBatchWriter() *BatchWriter {
 	s := t.mux.socketFor()
-	sb, err := t.mux.api.newSender(s.conn, writeBatchSize)
+	sb, err := t.mux.api.newSender(s.conn, writeBatchSize, &s.gsoOff)
 	return &BatchWriter{t: t, sock: s, send: sb, pending: err}
 }
 
@@ -131,6 +132,10 @@ func (w *BatchWriter) write(n int) error {
 		w.send.set(i, w.queued[i])
 	}
 	sent, bytes, serr := w.send.write(n)
+	if w.sock.gsoOff.Load() && !w.sock.gsoLogged.Load() && w.sock.gsoLogged.CompareAndSwap(false, true) {
+		w.t.log.Warn("kernel refused UDP segmentation offload: the socket sends one datagram per message from now on",
+			"remote", w.addr.String())
+	}
 	w.sent.Add(uint64(sent))
 	w.sentBytes.Add(bytes)
 	w.dropped.Add(uint64(n - sent))

@@ -30,7 +30,11 @@ type Config struct {
 	// and writes instead of SO_REUSEPORT, recvmmsg and sendmmsg (always so off Linux).
 	PortableSockets bool
 	// TCP turns on ICE-TCP (tcp.go): off unless TCP.Enabled.
-	TCP    TCPConfig
+	TCP TCPConfig
+	// NoGSO sends every datagram as a message of its own on the Linux path. By default a run
+	// of equal-sized datagrams to one endpoint (a video frame's packets) goes out as one
+	// message with UDP segmentation offload (UDP_SEGMENT) where the kernel supports it.
+	NoGSO  bool
 	Logger *slog.Logger
 }
 

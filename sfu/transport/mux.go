@@ -83,7 +83,11 @@ type socket struct {
 	// every readWakeup while it is alive.
 	beat  atomic.Int64
 	stats socketStats
-	_     [64]byte // keep sockets' counters on separate cache lines
+	// gsoOff is set when the socket sends without UDP segmentation offload: not available,
+	// Config.NoGSO, or refused once by the kernel (every writer on the socket then stops).
+	gsoOff    atomic.Bool
+	gsoLogged atomic.Bool // the runtime refusal was logged
+	_         [64]byte    // keep sockets' counters on separate cache lines
 }
 
 type socketStats struct {
@@ -159,6 +163,8 @@ func Listen(cfg Config) (*Mux, error) {
 			return nil, err
 		}
 		s := &socket{conn: c, batch: rb}
+		s.gsoOff.Store(cfg.NoGSO || api.gso == nil || !api.gso(c))
+		s.gsoLogged.Store(s.gsoOff.Load()) // only a refusal at run time is news
 		s.beat.Store(time.Now().UnixNano())
 		m.socks = append(m.socks, s)
 	}
@@ -174,7 +180,8 @@ func Listen(cfg Config) (*Mux, error) {
 		m.readers.Add(1)
 		go m.readLoop(s)
 	}
-	m.log.Info("UDP port bound", "addr", m.local.String(), "readers", len(m.socks), "sockets", api.name)
+	m.log.Info("UDP port bound", "addr", m.local.String(), "readers", len(m.socks), "sockets", api.name,
+		"gso", !m.socks[0].gsoOff.Load())
 	return m, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -21,7 +22,12 @@ type socketAPI struct {
 	// the system's default) and returns the receive and send buffer sizes granted (0: unknown).
 	listen    func(network, addr string, buffer int) (*net.UDPConn, [2]int, error)
 	newReader func(c *net.UDPConn, n, size int) (datagramReader, error)
-	newSender func(c *net.UDPConn, n int) (datagramSender, error)
+	// newSender returns a BatchWriter's send state on c. gsoOff is c's switch for UDP
+	// segmentation offload: senders that can send a run of equal-sized datagrams as one
+	// message (Linux, UDP_SEGMENT) do so while it is false, and set it when the kernel refuses.
+	newSender func(c *net.UDPConn, n int, gsoOff *atomic.Bool) (datagramSender, error)
+	// gso reports whether c can send with segmentation offload (nil: never).
+	gso func(c *net.UDPConn) bool
 	// drops returns how many datagrams the kernel dropped at c because its receive buffer was
 	// full (0 where the platform does not tell).
 	drops func(c *net.UDPConn) uint64
@@ -142,7 +148,7 @@ type portableSender struct {
 	addr netip.AddrPort
 }
 
-func newPortableSender(c *net.UDPConn, n int) (datagramSender, error) {
+func newPortableSender(c *net.UDPConn, n int, _ *atomic.Bool) (datagramSender, error) {
 	return &portableSender{conn: c, bufs: make([][]byte, n)}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -15,14 +16,18 @@ import (
 )
 
 // fastSockets is the Linux path: SO_REUSEPORT sockets, recvmmsg with a kernel receive timestamp
-// per datagram (SO_TIMESTAMPNS), and sendmmsg.
+// per datagram (SO_TIMESTAMPNS), and sendmmsg, with runs of equal-sized datagrams sent as one
+// message each (UDP_SEGMENT) where the kernel supports it.
 var fastSockets = &socketAPI{
 	name:      "recvmmsg",
 	reusePort: true,
 	listen:    listenUDP,
 	newReader: func(c *net.UDPConn, n, size int) (datagramReader, error) { return newRecvBatch(c, n, size) },
-	newSender: func(c *net.UDPConn, n int) (datagramSender, error) { return newSendBatch(c, n) },
-	drops:     socketDrops,
+	newSender: func(c *net.UDPConn, n int, gsoOff *atomic.Bool) (datagramSender, error) {
+		return newSendBatch(c, n, gsoOff)
+	},
+	gso:   gsoSupported,
+	drops: socketDrops,
 }
 
 // listenUDP binds a UDP socket with SO_REUSEPORT so several sockets can share one port, and
@@ -247,28 +252,88 @@ func putSockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort, v6socket bool) ui
 	return unix.SizeofSockaddrInet6
 }
 
-// sendBatch is one BatchWriter's preallocated sendmmsg state: every datagram goes to one address.
+// UDP segmentation offload (UDP_SEGMENT, Linux 4.18): one message carries a run of datagrams of
+// one size (the last may be shorter) and the kernel cuts it into datagrams as late as it can, so
+// the stack is walked once per run instead of once per datagram.
+const (
+	// maxGSOSegments is how many datagrams one message may carry (UDP_MAX_SEGMENTS of older
+	// kernels; newer ones take 128).
+	maxGSOSegments = 64
+	// maxGSOSegment is the largest datagram sent in a run: with IPv6 and UDP headers (48 bytes)
+	// a segment must fit a 1500-byte MTU, or the kernel refuses the whole message.
+	maxGSOSegment = 1452
+	// maxGSOBytes bounds a run's payload below IP's 64 KiB.
+	maxGSOBytes = 65000
+)
+
+// gsoSupported reports whether the kernel knows UDP_SEGMENT on c.
+func gsoSupported(c *net.UDPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		_, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+	}); err != nil {
+		return false
+	}
+	return serr == nil
+}
+
+// gsoCtrlSize is one message's control buffer: a UDP_SEGMENT control message (a uint16).
+var gsoCtrlSize = unix.CmsgSpace(2)
+
+// sendBatch is one BatchWriter's preallocated sendmmsg state: every datagram goes to one
+// address. Datagrams are messages of their own, or, with segmentation offload, runs of
+// equal-sized datagrams are one message each.
 type sendBatch struct {
 	rc      syscall.RawConn
+	gsoOff  *atomic.Bool // the socket's: set, and read before each batch
 	hdrs    []unix.Mmsghdr
-	iovs    []unix.Iovec
+	iovs    []unix.Iovec // one per datagram; a message points at its datagrams' run of them
+	lens    []int        // per datagram
+	first   []int        // per message: its first datagram
+	count   []int        // per message: how many datagrams it carries
+	ctrl    []byte       // gsoCtrlSize bytes per message, 8-byte aligned
 	name    unix.RawSockaddrInet6
 	namelen uint32
-	off, n  int // datagrams hdrs[off:n] still to send
+	n       int // datagrams in the batch
+	off     int // messages hdrs[off:msgs] still to send
+	msgs    int
 	sent    int // datagrams the kernel accepted
 	bytes   uint64
 	errno   error
-	fn      func(fd uintptr)
+	// messages counts every message the kernel accepted (tests: proof that runs were joined).
+	messages uint64
+	// sendmmsg is the system call; tests replace it to play a kernel that refuses offload.
+	sendmmsg func(fd uintptr, hdrs []unix.Mmsghdr) (int, syscall.Errno)
+	fn       func(fd uintptr)
 }
 
-func newSendBatch(c *net.UDPConn, n int) (*sendBatch, error) {
+func newSendBatch(c *net.UDPConn, n int, gsoOff *atomic.Bool) (*sendBatch, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("transport: raw socket: %w", err)
 	}
-	s := &sendBatch{rc: rc, hdrs: make([]unix.Mmsghdr, n), iovs: make([]unix.Iovec, n)}
+	if gsoOff == nil {
+		gsoOff = new(atomic.Bool)
+		gsoOff.Store(true)
+	}
+	s := &sendBatch{
+		rc: rc, gsoOff: gsoOff,
+		hdrs: make([]unix.Mmsghdr, n), iovs: make([]unix.Iovec, n), lens: make([]int, n),
+		first: make([]int, n), count: make([]int, n), sendmmsg: sysSendmmsg,
+	}
+	words := make([]uint64, (n*gsoCtrlSize+7)/8)
+	s.ctrl = unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), n*gsoCtrlSize)
 	s.fn = s.send
 	return s, nil
+}
+
+func sysSendmmsg(fd uintptr, hdrs []unix.Mmsghdr) (int, syscall.Errno) {
+	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)), 0, 0, 0)
+	return int(n), e
 }
 
 func (s *sendBatch) setAddr(ap netip.AddrPort, v6socket bool) {
@@ -283,26 +348,66 @@ func (s *sendBatch) set(i int, b []byte) {
 		s.iovs[i].Base = &b[0]
 	}
 	s.iovs[i].SetLen(len(b))
-	h := &s.hdrs[i].Hdr
-	h.Name = (*byte)(unsafe.Pointer(&s.name))
-	h.Namelen = s.namelen
-	h.Iov = &s.iovs[i]
-	h.SetIovlen(1)
+	s.lens[i] = len(b)
 }
 
-// send runs sendmmsg until every datagram went out or was dropped. It runs under
+// group builds the messages for datagrams [from, n): with offload, each run of datagrams of one
+// size (up to maxGSOSegment), closed by a shorter one or by the limits, is one message.
+func (s *sendBatch) group(from int) {
+	gso := !s.gsoOff.Load()
+	s.off, s.msgs = 0, 0
+	for i := from; i < s.n; {
+		start, size := i, s.lens[i]
+		i++
+		if gso && size > 0 && size <= maxGSOSegment {
+			total := size
+			for i < s.n && i-start < maxGSOSegments && s.lens[i] > 0 && s.lens[i] <= size && total+s.lens[i] <= maxGSOBytes {
+				total += s.lens[i]
+				i++
+				if s.lens[i-1] < size {
+					break // a shorter datagram ends the run
+				}
+			}
+		}
+		m := s.msgs
+		s.msgs++
+		s.first[m], s.count[m] = start, i-start
+		h := &s.hdrs[m].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&s.name))
+		h.Namelen = s.namelen
+		h.Iov = &s.iovs[start]
+		h.SetIovlen(i - start)
+		h.Flags = 0
+		s.hdrs[m].Len = 0
+		if i-start == 1 {
+			h.Control = nil
+			h.SetControllen(0)
+			continue
+		}
+		ctrl := s.ctrl[m*gsoCtrlSize : (m+1)*gsoCtrlSize]
+		cm := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
+		cm.Level, cm.Type = unix.IPPROTO_UDP, unix.UDP_SEGMENT
+		cm.SetLen(unix.CmsgLen(2))
+		*(*uint16)(unsafe.Pointer(&ctrl[unix.CmsgLen(0)])) = uint16(size)
+		h.Control = &ctrl[0]
+		h.SetControllen(gsoCtrlSize)
+	}
+}
+
+// send runs sendmmsg until every message went out or was dropped. It runs under
 // RawConn.Control, not Write: it never waits for the poller, and several goroutines may send on
 // one socket at once (Write would serialize them on the descriptor's write lock).
 func (s *sendBatch) send(fd uintptr) {
-	for s.off < s.n {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[s.off])), uintptr(s.n-s.off), 0, 0, 0)
+	for s.off < s.msgs {
+		n, e := s.sendmmsg(fd, s.hdrs[s.off:s.msgs])
 		switch e {
 		case 0:
-			for i := s.off; i < s.off+int(n); i++ {
-				s.bytes += uint64(s.hdrs[i].Len) // the kernel sets each sent message's length
+			for m := s.off; m < s.off+n; m++ {
+				s.bytes += uint64(s.hdrs[m].Len) // the kernel sets each sent message's length
+				s.sent += s.count[m]
 			}
-			s.sent += int(n)
-			s.off += int(n)
+			s.messages += uint64(n)
+			s.off += n
 		case unix.EAGAIN:
 			// The send buffer is full: drop the rest of the batch (the caller counts them)
 			// rather than wait for the poller, so one congested socket never stalls a sender
@@ -310,10 +415,20 @@ func (s *sendBatch) send(fd uintptr) {
 			if s.errno == nil {
 				s.errno = e
 			}
-			s.off = s.n
+			s.off = s.msgs
 		case unix.EINTR:
+		case unix.EIO, unix.EINVAL:
+			if s.count[s.off] > 1 {
+				// The kernel refused offload (a device without checksum offload: EIO; a
+				// segment over the path's MTU: EINVAL): the socket sends without it from
+				// now on, starting with what is left of this batch.
+				s.gsoOff.Store(true)
+				s.group(s.first[s.off])
+				continue
+			}
+			fallthrough
 		default:
-			// Skip the datagram the kernel refused (e.g. EMSGSIZE) and keep the rest flowing.
+			// Skip the message the kernel refused (e.g. EMSGSIZE) and keep the rest flowing.
 			if s.errno == nil {
 				s.errno = e
 			}
@@ -325,10 +440,8 @@ func (s *sendBatch) send(fd uintptr) {
 // write implements datagramSender without waiting: the first per-datagram error is returned
 // (EAGAIN: the send buffer was full and the datagrams from there on were dropped).
 func (s *sendBatch) write(n int) (int, uint64, error) {
-	for i := range n {
-		s.hdrs[i].Len = 0
-	}
-	s.off, s.n, s.sent, s.bytes, s.errno = 0, n, 0, 0, nil
+	s.n, s.sent, s.bytes, s.errno = n, 0, 0, nil
+	s.group(0)
 	if err := s.rc.Control(s.fn); err != nil {
 		return 0, 0, err
 	}

@@ -32,6 +32,9 @@ type Config struct {
 	// ICETCP is videobridge.ice.tcp.* (JVB_TCP_HARVESTER_DISABLED=false, JVB_TCP_PORT,
 	// JVB_TCP_MAPPED_PORT): off by default.
 	ICETCP ICETCP
+	// UDPGSO sends a run of equal-sized datagrams to one endpoint as one message with UDP
+	// segmentation offload where the kernel supports it (JVB_UDP_GSO, gojvb only; default true).
+	UDPGSO bool
 	// STUNServers ("host:port") find the public address at startup
 	// (ice4j.harvest.mapping.stun.addresses / JVB_STUN_SERVERS; none with JVB_DISABLE_STUN).
 	STUNServers []string
@@ -207,6 +210,7 @@ func Defaults() *Config {
 		AdvertisePrivateCandidates: true,
 		ResolveInterval:            time.Minute,
 		STUNInterval:               5 * time.Minute,
+		UDPGSO:                     true,
 		SCTP:                       true,
 		HTTPAddr:                   "127.0.0.1:8080",
 		REST: REST{

@@ -170,6 +170,7 @@ func applyEnv(cfg *Config, env Env) []error {
 	cfg.AdvertisePrivateCandidates = r.boolean("JVB_ADVERTISE_PRIVATE_CANDIDATES", cfg.AdvertisePrivateCandidates)
 	applyEnvICETCP(cfg, r)
 	cfg.RequireValidAddress = r.boolean("JVB_REQUIRE_VALID_ADDRESS", cfg.RequireValidAddress)
+	cfg.UDPGSO = r.boolean("JVB_UDP_GSO", cfg.UDPGSO)
 	if v, ok := lookup(env, "JVB_STUN_SERVERS"); ok {
 		if servers, good := parseSTUNServers(strings.Split(v, ",")); good {
 			cfg.STUNServers = servers
