@@ -134,6 +134,7 @@ type Allocator struct {
 	ran     bool
 	lastRun int64  // unix ns of the last Allocate
 	lastBWE uint64 // estimate of the last Allocate
+	holdEnd int64  // unix ns when the earliest Hysteresis hold still running ends; 0 none
 
 	hist map[string]allocHistory // by source name
 	gen  uint32                  // run counter, marks live hist entries
@@ -175,13 +176,17 @@ func NewAllocator(cfg AllocatorConfig) *Allocator {
 // ShouldRun reports whether the allocation should be recomputed now because of the estimate or
 // the time (the caller also runs it on any settings, speaker-order or source change): before
 // the first run, when bwe differs from the estimate of the last run by more than
-// BWEChangeThreshold of it (any change to or from 0, unknown, counts), or when
-// MaxTimeBetweenCalculations has passed since the last run.
+// BWEChangeThreshold of it (any change to or from 0, unknown, counts), when
+// MaxTimeBetweenCalculations has passed since the last run, or when a Hysteresis hold that was
+// running at the last run has ended (the source it held back may go up again).
 func (a *Allocator) ShouldRun(bwe uint64, now int64) bool {
 	if !a.ran {
 		return true
 	}
 	if now-a.lastRun >= int64(a.cfg.MaxTimeBetweenCalculations) {
+		return true
+	}
+	if a.holdEnd != 0 && now >= a.holdEnd {
 		return true
 	}
 	diff := float64(bwe) - float64(a.lastBWE)
@@ -355,9 +360,14 @@ func (a *Allocator) finish(bwe uint64, remaining int64, oversending bool, now in
 		}
 		a.remember(w, sl.Target, now, limited)
 	}
+	a.holdEnd = 0
 	for name, h := range a.hist {
 		if h.gen != a.gen {
 			delete(a.hist, name)
+			continue
+		}
+		if end := h.downAt + int64(h.hold); h.capAt >= 0 && end > now && (a.holdEnd == 0 || end < a.holdEnd) {
+			a.holdEnd = end
 		}
 	}
 	// Keep no pointers into the caller's sources between runs.

@@ -145,10 +145,11 @@ func TestAllocatorHysteresisRecoversAfterHold(t *testing.T) {
 		}
 	}
 	steps := allocTrace(cfg, 30*time.Second, false, bwe, allocSteadyCamera)
-	// 360p at 0, 180p at 1 s; the rise at 2.5 s is held (the run then says why), and the
-	// periodic run after the 2 s hold (at 7.5 s) brings 360p back.
+	// 360p at 0, 180p at 1 s; the rise at 2.5 s is held (the run then says why), and the end of
+	// the 2 s hold (at 3 s) re-runs the allocation at once, which brings 360p back (not the
+	// periodic run 5 s after the last one).
 	want := []allocTraceStep{{0, 5, ""}, {time.Second, 2, ReasonBandwidth},
-		{2500*time.Millisecond + cfg.MaxTimeBetweenCalculations, 5, ""}}
+		{time.Second + cfg.Hysteresis.Hold, 5, ""}}
 	if !slices.Equal(steps, want) {
 		t.Fatalf("target changes %+v, want %+v", steps, want)
 	}

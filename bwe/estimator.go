@@ -33,7 +33,9 @@ import (
 //   - Loss-based bound (SendSideBandwidthEstimation "v1"): loss under 2 % (or a rate under
 //     LossBitrateThreshold) grows it to 1.08 × the minimum of the last second + 1 kbps; over
 //     10 % cuts it by (1 - loss/2) at most every 300 ms + RTT and once per loss sample; in
-//     between it holds. Loss comes from the transport-cc feedback (a sample per 20 packets and
+//     between it holds, but once per loss sample drops to the acknowledged rate if above it
+//     (a deviation: on a tail-drop bottleneck the delay detector sees no gradient and loss
+//     settles between the thresholds with the target above the link). Loss comes from the transport-cc feedback (a sample per 20 packets and
 //     500 ms at least), as in JVB's LossBasedBweV2 setup; receiver-report loss (OnLoss) is used
 //     only while no transport-cc feedback has been seen.
 //   - Target = loss-based bound capped by the delay-based estimate (or REMB without
@@ -242,9 +244,9 @@ func (e *Estimator) OnTransportFeedback(pkt []byte, now int64) {
 	}
 	e.loss.accumulate(counts, now)
 
-	probe := 0.0
+	probe, saturated := 0.0, false
 	if counts.covered {
-		probe = e.prober.conclude(now, &e.stats)
+		probe, saturated = e.prober.conclude(now, &e.stats)
 	}
 	if len(e.results) == 0 && probe == 0 {
 		e.recompute()
@@ -268,11 +270,20 @@ func (e *Estimator) OnTransportFeedback(pkt []byte, now int64) {
 			e.aimd.setEstimate(max(e.aimd.bitrate/2, gccBackoff*floor), now)
 			e.aimd.lastDecrease = now
 		}
-	case probe > e.aimd.bitrate:
+	case saturated && probe < e.target:
+		// The probe filled the link and measured it under the target: the target is above
+		// the link (a tail-drop bottleneck gives the delay detector nothing to see).
+		e.aimd.setEstimate(probe, now)
+		e.loss.set(probe, now, true)
+	case probe > e.aimd.bitrate || probe > e.target && e.loss.loss <= e.cfg.LowLossThreshold:
+		// A probe that beats the current target counts, also when the delay-based estimate is
+		// higher still (the loss bound holds the target below it) as long as loss is low: the
+		// probe measured the link, the delay-based estimate only has not seen it fail. (Under
+		// random loss a probe reads the loss as saturation, so it must not undo the loss bound.)
 		e.aimd.setEstimate(probe, now)
 		e.aimd.link.update(probe, 0.5)
 		if e.loss.loss <= e.cfg.HighLossThreshold {
-			e.loss.set(min(probe, float64(e.cfg.MaxBitrate)), now)
+			e.loss.set(min(probe, float64(e.cfg.MaxBitrate)), now, saturated)
 		}
 	default:
 		e.aimd.update(usage, acked, now)
@@ -352,7 +363,7 @@ func (e *Estimator) Process(now int64) (target uint64, changed bool) {
 	e.start(now)
 	e.prober.expire(now)
 	startPhase := now-e.startedAt < gccLossStartPhase
-	e.loss.update(now, e.limit(), &e.cfg, e.rttNs, startPhase)
+	e.loss.update(now, e.limit(), e.acked.bps(), &e.cfg, e.rttNs, startPhase)
 	e.recompute()
 	target = e.Target()
 	changed = !e.hasReported || target != e.reported

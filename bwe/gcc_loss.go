@@ -2,7 +2,7 @@ package bwe
 
 // Loss-based bound (libwebrtc SendSideBandwidthEstimation, the classic "v1" controller): below
 // the low-loss threshold the rate grows to 1.08 × the minimum of the last second + 1 kbps;
-// between the thresholds it holds; above the high one it is cut by (1 - loss/2), at most once
+// between the thresholds it holds (capped at the acknowledged rate, see update); above the high one it is cut by (1 - loss/2), at most once
 // per loss sample and once per 300 ms + RTT. It is always capped by the delay-based estimate
 // (or REMB) and the configured maximum, so it is the final target.
 
@@ -15,6 +15,8 @@ const (
 	gccLossMinPackets       = 20          // expected packets per TCC loss sample ...
 	gccLossMinInterval      = 500_000_000 // ... and at least this long (ns)
 	gccLossHistoryLen       = 64
+	gccLossAppLimited       = 1.15 // bound / sent rate above which the sender is application limited
+	gccLossCeilingValidity  = 5_000_000_000
 )
 
 type gccRateAt struct {
@@ -30,8 +32,14 @@ type gccLossBased struct {
 	loss        float64
 	samples     uint64 // loss samples seen
 	decreasedAt uint64 // sample count at the last decrease
-	lastDecr    int64
-	hasDecr     bool
+	cappedAt    uint64 // sample count at the last cap to the acknowledged rate
+	// ceiling is the acknowledged rate at that cap (or a saturated probe's result): the link
+	// carried no more while losing, so growth stops there until a probe proves more or
+	// gccLossCeilingValidity passes; 0 none.
+	ceiling   float64
+	ceilingAt int64
+	lastDecr  int64
+	hasDecr   bool
 
 	// TCC loss accumulator
 	expected, lost int
@@ -84,15 +92,33 @@ func (l *gccLossBased) pushHistory(now int64) {
 }
 
 // update runs the controller at now; limit is the delay-based (or REMB) bound and the maximum,
-// startPhase says whether the estimator is in its first seconds.
-func (l *gccLossBased) update(now int64, limit float64, cfg *EstimatorConfig, rtt int64, startPhase bool) {
+// acked the acknowledged rate (0 unknown), startPhase says whether the estimator is in its
+// first seconds.
+func (l *gccLossBased) update(now int64, limit, acked float64, cfg *EstimatorConfig, rtt int64, startPhase bool) {
 	switch {
 	case startPhase && l.loss == 0:
 		l.rate = max(l.rate, limit)
 	case l.rate < float64(cfg.LossBitrateThreshold) || l.loss <= cfg.LowLossThreshold:
-		l.rate = max(l.rate, l.minHistory(now)*gccLossIncreaseFactor+gccLossIncreaseOffset)
+		grown := l.minHistory(now)*gccLossIncreaseFactor + gccLossIncreaseOffset
+		if l.ceiling > 0 && now-l.ceilingAt < gccLossCeilingValidity {
+			grown = min(grown, max(l.ceiling, l.rate))
+		}
+		l.rate = max(l.rate, grown)
 	case l.loss <= cfg.HighLossThreshold:
-		// hold
+		// Hold, but not above what the receiver acknowledged while the sender uses clearly
+		// less than the bound: on a tail-drop bottleneck with a shallow queue (tbf, policers)
+		// the delay detector sees no gradient, and when the allocator's layers take a little
+		// more than the link, loss settles between the thresholds with the target well above
+		// the link; the acknowledged rate is what the link carries. A sender that fills the
+		// bound (sent ≈ acked / (1 - loss)) sees random loss, which the cap would only
+		// ratchet down. Once per loss sample, like a decrease.
+		sent := acked / (1 - l.loss)
+		// Not in the first seconds: the acknowledged rate is still catching up.
+		if acked > 0 && !startPhase && l.cappedAt != l.samples && l.rate > gccLossAppLimited*sent {
+			l.rate = min(l.rate, acked)
+			l.cappedAt = l.samples
+			l.ceiling, l.ceilingAt = acked, now
+		}
 	case l.decreasedAt != l.samples && (!l.hasDecr || now-l.lastDecr >= gccLossDecreaseInterval+rtt):
 		l.rate *= 1 - 0.5*l.loss
 		l.decreasedAt = l.samples
@@ -103,7 +129,15 @@ func (l *gccLossBased) update(now int64, limit float64, cfg *EstimatorConfig, rt
 }
 
 // set is used after a successful probe (libwebrtc SetSendBitrate): the history restarts there.
-func (l *gccLossBased) set(bps float64, now int64) {
+// A probe that saturated the link (saturated) makes its result the ceiling; one above the
+// ceiling lifts it.
+func (l *gccLossBased) set(bps float64, now int64, saturated bool) {
+	switch {
+	case saturated:
+		l.ceiling, l.ceilingAt = bps, now
+	case bps > l.ceiling:
+		l.ceiling = 0
+	}
 	l.rate = bps
 	l.n = 0
 	l.pushHistory(now)
