@@ -401,6 +401,10 @@ func (e *Estimator) WantProbe(desired uint64, now int64) (bytesToSend int, clust
 	return e.prober.want(float64(desired), e.target, float64(e.cfg.MaxBitrate), now, mayStart, &e.stats)
 }
 
+// Probing reports whether a probe cluster is running: its bytes are due over the next
+// milliseconds, so the caller should come back to WantProbe every few ms until it ends.
+func (e *Estimator) Probing() bool { return e.prober.active >= 0 }
+
 // Stats is a snapshot of the estimator's state and counters.
 func (e *Estimator) Stats() EstimatorStats {
 	s := e.stats
