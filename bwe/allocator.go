@@ -57,7 +57,10 @@ type AllocatorConfig struct {
 	MaxTimeBetweenCalculations time.Duration // videobridge.cc.max-time-between-calculations (5 s)
 	AllowOversendOnstage       bool          // videobridge.cc.allow-oversend-onstage (true)
 	MaxOversendBitrate         uint64        // videobridge.cc.max-oversend-bitrate in bps (500 kbps)
-	Hysteresis                 Hysteresis    // ours, not JVB's; zero = off
+	// DistrustBWE is videobridge.cc.trust-bwe inverted (so the zero value is JVB's default):
+	// when set, Allocate treats every estimate as unknown (unlimited).
+	DistrustBWE bool
+	Hysteresis  Hysteresis // ours, not JVB's; zero = off
 }
 
 // DefaultAllocatorConfig is JVB's reference.conf with our hysteresis on: a 15 % margin (the
@@ -180,6 +183,9 @@ func NewAllocator(cfg AllocatorConfig) *Allocator {
 // MaxTimeBetweenCalculations has passed since the last run, or when a Hysteresis hold that was
 // running at the last run has ended (the source it held back may go up again).
 func (a *Allocator) ShouldRun(bwe uint64, now int64) bool {
+	if a.cfg.DistrustBWE {
+		bwe = 0
+	}
 	if !a.ran {
 		return true
 	}
@@ -220,6 +226,9 @@ const (
 // when it is first; oversend never exceeds MaxOversendBitrate (JVB lets a single-layer stream
 // oversend without bound); Hysteresis; and a Reason for every source below its ideal layer.
 func (a *Allocator) Allocate(now int64, bwe uint64, speakerOrder []string, sources []LayeredSource, s Settings) LayerAllocation {
+	if a.cfg.DistrustBWE {
+		bwe = 0
+	}
 	a.gen++
 	a.ran, a.lastRun, a.lastBWE = true, now, bwe
 

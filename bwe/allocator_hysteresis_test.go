@@ -216,3 +216,18 @@ func TestAllocatorHysteresisHeldStageLetsThumbnailsThrough(t *testing.T) {
 		t.Errorf("at 700k: %v, want a at 360p/30", got)
 	}
 }
+
+// videobridge.cc.trust-bwe = false: the estimate is ignored, as if unknown.
+func TestAllocatorDistrustBWE(t *testing.T) {
+	cfg := DefaultAllocatorConfig()
+	cfg.DistrustBWE = true
+	a := NewAllocator(cfg)
+	s := allocSettings(Update{Default: &Constraints{MaxHeight: 360, MaxFrameRate: -1}})
+	la := a.Allocate(0, 100_000, []string{"a"}, []LayeredSource{allocCamera("a-v0", "a")}, s)
+	if sl := la.Sources[0]; sl.Target != sl.Ideal || la.BWE != 0 {
+		t.Fatalf("distrusted 100 kbps estimate: target %d ideal %d, BWE %d; want the ideal layer, BWE 0", sl.Target, sl.Ideal, la.BWE)
+	}
+	if a.ShouldRun(50_000, int64(time.Second)) {
+		t.Fatalf("a distrusted estimate's change re-ran the allocation")
+	}
+}

@@ -33,6 +33,10 @@ type Config struct {
 	Allocation *bwe.Config
 	// SSRCLimitAudio is videobridge.ssrc-limit.audio (0: 50): audio slots per rewriting receiver.
 	SSRCLimitAudio int
+	// Allocator holds the bandwidth allocator's videobridge.cc keys (bwe-change-threshold,
+	// max-time-between-calculations, oversend, trust-bwe) and our hysteresis; nil means
+	// bwe.DefaultAllocatorConfig(). Its Config part is ignored: Allocation sets that.
+	Allocator *bwe.AllocatorConfig
 }
 
 // Bridge owns the UDP port and the conferences on it.
@@ -47,6 +51,7 @@ type Bridge struct {
 	// readerSilence is how long a socket reader may stay away from its socket (Alive).
 	readerSilence  time.Duration
 	alloc          bwe.Config
+	allocator      bwe.AllocatorConfig // its Config is replaced by alloc
 	ssrcLimitAudio int
 
 	mu          sync.Mutex
@@ -83,6 +88,9 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.Allocation != nil {
 		b.alloc = *cfg.Allocation
 	}
+	if cfg.Allocator != nil {
+		b.allocator = *cfg.Allocator
+	}
 	if cfg.SSRCLimitAudio > 0 {
 		b.ssrcLimitAudio = cfg.SSRCLimitAudio
 	}
@@ -99,6 +107,7 @@ func newBridge(log *slog.Logger, f transportFactory) *Bridge {
 
 		readerSilence:  defaultReaderSilence,
 		alloc:          bwe.DefaultConfig(),
+		allocator:      bwe.DefaultAllocatorConfig(),
 		ssrcLimitAudio: simulcast.DefaultSlotLimit,
 	}
 }

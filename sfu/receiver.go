@@ -442,7 +442,7 @@ func (e *Endpoint) reselect(now int64) {
 
 	sources, byName := e.layeredSources(sm, now)
 	if rs.allocator == nil {
-		cfg := bwe.DefaultAllocatorConfig()
+		cfg := e.conf.bridge.allocator
 		cfg.Config = e.conf.bridge.alloc
 		rs.allocator = bwe.NewAllocator(cfg)
 	}
