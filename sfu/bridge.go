@@ -244,6 +244,14 @@ func (b *Bridge) Stats() Stats {
 		if e.lastVideo.Load() > since {
 			s.EndpointsSendingVideo++
 		}
+		if a := e.allocState.Load(); a != nil {
+			if a.Suspended > 0 {
+				s.EndpointsWithSuspendedSources++
+			}
+			if a.Oversending {
+				s.EndpointsOversending++
+			}
+		}
 	}
 	b.statsMu.Unlock()
 

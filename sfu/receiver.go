@@ -457,6 +457,7 @@ func (e *Endpoint) reselect(now int64) {
 	for _, ls := range sources {
 		layersOf[ls.Name] = ls.Layers
 	}
+	e.publishAllocation(&alloc, layersOf)
 	targets := make(map[*track]int, len(alloc.Sources))
 	temporal := make(map[*track]int, len(alloc.Sources))
 	spatial := make(map[*track]int, len(alloc.Sources))

@@ -188,6 +188,8 @@ func (r Report) Fields() []Field {
 		{"octo_endpoints", 0}, // graceful_shutdown.sh polls participants - octo_endpoints
 		{"endpoints_sending_audio", b.EndpointsSendingAudio},
 		{"endpoints_sending_video", b.EndpointsSendingVideo},
+		{"endpoints_with_suspended_sources", b.EndpointsWithSuspendedSources},
+		{"num_eps_oversending", b.EndpointsOversending},
 		{"largest_conference", b.LargestConference},
 		{"octo_receive_bitrate", 0},
 		{"octo_receive_packet_rate", 0},
