@@ -100,6 +100,8 @@ type SourceLayers struct {
 	Ideal       int         // the layer it would get with unlimited bandwidth
 	TargetBps   uint64
 	IdealBps    uint64
+	// NextBps is the bitrate of the next layer it would step up to (0 at its ideal layer).
+	NextBps uint64
 	// Suspended is JVB's definition: the source has active layers to offer but got none.
 	Suspended bool
 	// Reason says why Target is below Ideal (or why there is no layer at all); "" when the
@@ -117,14 +119,18 @@ type SourceLayers struct {
 
 // LayerAllocation is one receiver's allocation: every considered source in priority order.
 type LayerAllocation struct {
-	Sources     []SourceLayers
-	Forwarded   []string // names of the sources with a Target, in priority order
-	TargetBps   uint64   // sum of the targets' bitrates
-	IdealBps    uint64   // sum of the ideal layers' bitrates
-	Oversending bool     // the budget went negative for an on-stage screenshare
-	BWE         uint64   // the estimate allocated against; 0 = unknown (unlimited)
-	Remaining   int64    // budget left over; meaningless when BWE is 0
-	MaxOversend uint64   // the oversend allowance in force
+	Sources   []SourceLayers
+	Forwarded []string // names of the sources with a Target, in priority order
+	TargetBps uint64   // sum of the targets' bitrates
+	IdealBps  uint64   // sum of the ideal layers' bitrates
+	// NextBps is what the allocation's next step up would take in all: TargetBps with the
+	// first source below its ideal layer (in priority order) at its next layer; TargetBps when
+	// every source is at its ideal. What probing needs to prove before anything improves.
+	NextBps     uint64
+	Oversending bool   // the budget went negative for an on-stage screenshare
+	BWE         uint64 // the estimate allocated against; 0 = unknown (unlimited)
+	Remaining   int64  // budget left over; meaningless when BWE is 0
+	MaxOversend uint64 // the oversend allowance in force
 }
 
 // Allocator is one receiver's bandwidth allocator: JVB's allocation loop plus Hysteresis and
@@ -350,6 +356,7 @@ func (a *Allocator) finish(bwe uint64, remaining int64, oversending bool, now in
 		MaxOversend: a.cfg.MaxOversendBitrate,
 	}
 	nFwd := 0
+	var step uint64
 	for i := range a.work {
 		if a.work[i].target >= 0 {
 			nFwd++
@@ -364,12 +371,16 @@ func (a *Allocator) finish(bwe uint64, remaining int64, oversending bool, now in
 		out.Sources[i] = sl
 		out.TargetBps += sl.TargetBps
 		out.IdealBps += sl.IdealBps
+		if step == 0 && sl.NextBps > sl.TargetBps {
+			step = sl.NextBps - sl.TargetBps
+		}
 		if sl.Target >= 0 {
 			out.Forwarded = append(out.Forwarded, sl.Name)
 		}
 		a.remember(w, sl.Target, now, limited)
 	}
 	a.holdEnd = 0
+	out.NextBps = out.TargetBps + step
 	for name, h := range a.hist {
 		if h.gen != a.gen {
 			delete(a.hist, name)

@@ -231,3 +231,18 @@ func TestAllocatorDistrustBWE(t *testing.T) {
 		t.Fatalf("a distrusted estimate's change re-ran the allocation")
 	}
 }
+
+// NextBps tells probing what the next step up needs: a camera limited to 180p/30 by the budget
+// next goes to 360p/30 (pruned 360p/7.5 and 360p/15 skipped); at its ideal layer nothing.
+func TestAllocationNextStep(t *testing.T) {
+	a := NewAllocator(DefaultAllocatorConfig())
+	s := allocSettings(Update{Default: &Constraints{MaxHeight: 360, MaxFrameRate: -1}})
+	src := []LayeredSource{allocCamera("a-v0", "a")}
+	la := a.Allocate(0, allocCamBps[5]-1, []string{"a"}, src, s)
+	if sl := la.Sources[0]; sl.Target != 2 || la.NextBps != allocCamBps[5] || sl.NextBps != allocCamBps[5] {
+		t.Fatalf("target %s, next %d (source %d), want 180p/30 and next %d", allocLayerName(sl.Target), la.NextBps, sl.NextBps, allocCamBps[5])
+	}
+	if la := a.Allocate(int64(time.Minute), 0, []string{"a"}, src, s); la.NextBps != la.TargetBps || la.Sources[0].NextBps != 0 {
+		t.Fatalf("at the ideal layer: next %d, target %d", la.NextBps, la.TargetBps)
+	}
+}

@@ -246,7 +246,7 @@ func (e *Estimator) OnTransportFeedback(pkt []byte, now int64) {
 
 	probe, saturated := 0.0, false
 	if counts.covered {
-		probe, saturated = e.prober.conclude(now, &e.stats)
+		probe, saturated = e.prober.conclude(now, e.target, &e.stats)
 	}
 	if len(e.results) == 0 && probe == 0 {
 		e.recompute()
@@ -393,7 +393,7 @@ func (e *Estimator) recompute() {
 // the loss bound when higher. No cluster starts while the delay detector sees overuse or loss
 // is over the high threshold, within
 // 1 s of a delay-based decrease, while a result is awaited, or within 5 s of a probe that did
-// not reach 0.7 × its rate.
+// reached neither 0.7 × its rate nor 1.25 × the target.
 func (e *Estimator) WantProbe(desired uint64, now int64) (bytesToSend int, cluster int) {
 	e.start(now)
 	mayStart := e.tccSeen && e.trendline.usage != gccOverusing && e.loss.loss <= e.cfg.HighLossThreshold &&

@@ -112,20 +112,29 @@ func (l *gccLossBased) update(now int64, limit, acked float64, cfg *EstimatorCon
 		// the link; the acknowledged rate is what the link carries. A sender that fills the
 		// bound (sent ≈ acked / (1 - loss)) sees random loss, which the cap would only
 		// ratchet down. Once per loss sample, like a decrease.
-		sent := acked / (1 - l.loss)
-		// Not in the first seconds: the acknowledged rate is still catching up.
-		if acked > 0 && !startPhase && l.cappedAt != l.samples && l.rate > gccLossAppLimited*sent {
-			l.rate = min(l.rate, acked)
-			l.cappedAt = l.samples
-			l.ceiling, l.ceilingAt = acked, now
-		}
+		l.capToAcked(now, acked, startPhase)
 	case l.decreasedAt != l.samples && (!l.hasDecr || now-l.lastDecr >= gccLossDecreaseInterval+rtt):
 		l.rate *= 1 - 0.5*l.loss
 		l.decreasedAt = l.samples
 		l.lastDecr, l.hasDecr = now, true
+		// The same cap above the high threshold: a cut by (1 - loss/2) per sample takes
+		// seconds to come down to a tail-drop link the allocator's layers overshoot.
+		l.capToAcked(now, acked, startPhase)
 	}
 	l.rate = min(max(min(l.rate, limit), float64(cfg.MinBitrate)), float64(cfg.MaxBitrate))
 	l.pushHistory(now)
+}
+
+// capToAcked lowers the rate to the acknowledged rate (and makes that the ceiling) once per
+// loss sample when the sender is application limited: sending clearly less than the rate.
+func (l *gccLossBased) capToAcked(now int64, acked float64, startPhase bool) {
+	sent := acked / (1 - min(l.loss, 0.99))
+	// Not in the first seconds: the acknowledged rate is still catching up.
+	if acked > 0 && !startPhase && l.cappedAt != l.samples && l.rate > gccLossAppLimited*sent {
+		l.rate = min(l.rate, acked)
+		l.cappedAt = l.samples
+		l.ceiling, l.ceilingAt = acked, now
+	}
 }
 
 // set is used after a successful probe (libwebrtc SetSendBitrate): the history restarts there.

@@ -13,10 +13,13 @@ package bwe
 // policers) lets a bucket's worth of bytes through at line rate before it limits, so a short
 // probe, or the first part of a long one, reads the bucket instead of the link. A 4 KB bucket
 // under a probe at twice a 500 kbit/s link drains after about 8 KB of the cluster (65 ms);
-// from then on the shaper delivers at its rate. The first probe is at 3 × the estimate, later ones at 2 × (the
-// ProbeController's exponential probing), capped by what the caller desires and the maximum.
-// A probe whose result reaches 0.7 × its rate lets the next one start at once; otherwise the
-// next waits 5 s (the ALR probing interval).
+// from then on the shaper delivers at its rate.
+//
+// The first probe is at 3 × the estimate, later ones at 2 × (the ProbeController's exponential
+// probing), capped by what the caller desires and the maximum.
+// A probe whose result reaches 0.7 × its rate, or 1.25 × the target it started from (it made
+// progress even if a late or slow cluster read low), lets the next one start at once; otherwise
+// the next waits 5 s (the ALR probing interval).
 
 const (
 	gccProbeDuration      = 20_000_000  // ns a cluster lasts at least
@@ -36,6 +39,7 @@ const (
 	gccProbeScale         = 2.0
 	gccProbeMinScale      = 1.25 // never probe less than this above the estimate
 	gccProbeFurther       = 0.7
+	gccProbeProgress      = 1.25 // a result this far above the target also lets the next start at once
 	gccProbeRetry         = 5_000_000_000
 	gccProbeTimeout       = 1_000_000_000 // result wait after a cluster ends
 	gccProbeAfterDecrease = 1_000_000_000 // no probe this soon after a delay-based decrease
@@ -205,7 +209,7 @@ func (p *gccProber) onReported(cluster int32) {
 
 // conclude evaluates clusters whose every packet has been reported (received or lost), or that
 // timed out; it returns the best valid result (bps, 0 none).
-func (p *gccProber) conclude(now int64, st *EstimatorStats) (best float64, saturated bool) {
+func (p *gccProber) conclude(now int64, target float64, st *EstimatorStats) (best float64, saturated bool) {
 	for i := range p.slots {
 		c := &p.slots[i]
 		if !c.pending || c.sending {
@@ -222,7 +226,7 @@ func (p *gccProber) conclude(now int64, st *EstimatorStats) (best float64, satur
 				best, saturated = r, sat
 			}
 		}
-		if r >= gccProbeFurther*c.rate {
+		if r >= gccProbeFurther*c.rate || r > gccProbeProgress*target {
 			p.nextAllowed = now
 		} else {
 			p.nextAllowed = now + gccProbeRetry

@@ -82,9 +82,12 @@ func (e *Endpoint) updateEstimate(now int64) {
 	if e.rxFormat.Load().hasRTX() {
 		rs.pacer.SetEstimate(target, now)
 	}
+	// Probe for the allocation's next step up (with room for the hysteresis margin), not its
+	// ideal: a probe far above a link that cannot carry the next layer anyway only overflows
+	// a shallow bottleneck's queue, taking media with it.
 	rs.probeDesired = 0
-	if e.rxFormat.Load().hasRTX() && rs.lastAlloc.IdealBps > target {
-		rs.probeDesired = uint64(probeHeadroom * float64(rs.lastAlloc.IdealBps))
+	if next := rs.lastAlloc.NextBps; e.rxFormat.Load().hasRTX() && next > rs.lastAlloc.TargetBps {
+		rs.probeDesired = uint64(probeHeadroom * float64(next))
 		e.probe(rs.probeDesired, now)
 	}
 	if now-rs.lastStats >= statsEvery {

@@ -18,7 +18,7 @@ const (
 	maxPaceBacklog = queueSize / 4
 	// probeTick is how often a running probe cluster's bytes are handed out.
 	probeTick = int64(5 * time.Millisecond)
-	// probeHeadroom is how far above the allocation's ideal rate the bridge probes: the
+	// probeHeadroom is how far above the allocation's next step up the bridge probes: the
 	// allocator's hysteresis needs a layer's bitrate plus its upgrade margin (15 %) to fit.
 	probeHeadroom = 1.25
 )
