@@ -80,6 +80,7 @@ type Estimator struct {
 	rembSeen    bool
 	probeRate   float64 // last probe result, bps
 	probeAt     int64   // when it came
+	sent        gccSentRate
 	target      float64
 	reported    uint64
 	hasReported bool
@@ -184,6 +185,9 @@ func (e *Estimator) OnPacketSent(tccSeq uint16, size int, now int64, probeCluste
 	cluster := int32(-1)
 	if probeCluster >= 0 && probeCluster < gccProbeMaxID {
 		cluster = int32(probeCluster)
+	}
+	if probeCluster < 0 {
+		e.sent.add(size, now)
 	}
 	ext := e.history.add(tccSeq, size, now, -1)
 	if c := e.prober.sent(cluster, size); c >= 0 {
@@ -363,7 +367,7 @@ func (e *Estimator) Process(now int64) (target uint64, changed bool) {
 	e.start(now)
 	e.prober.expire(now)
 	startPhase := now-e.startedAt < gccLossStartPhase
-	e.loss.update(now, e.limit(), e.acked.bps(), &e.cfg, e.rttNs, startPhase)
+	e.loss.update(now, e.limit(), e.acked.bps(), e.sent.bps(now), &e.cfg, e.rttNs, startPhase)
 	e.recompute()
 	target = e.Target()
 	changed = !e.hasReported || target != e.reported

@@ -15,7 +15,7 @@ const (
 	gccLossMinPackets       = 20          // expected packets per TCC loss sample ...
 	gccLossMinInterval      = 500_000_000 // ... and at least this long (ns)
 	gccLossHistoryLen       = 64
-	gccLossAppLimited       = 1.15 // bound / sent rate above which the sender is application limited
+	gccLossAppLimited       = 1.05 // bound / sent rate above which the sender is application limited
 	gccLossCeilingValidity  = 5_000_000_000
 )
 
@@ -92,9 +92,10 @@ func (l *gccLossBased) pushHistory(now int64) {
 }
 
 // update runs the controller at now; limit is the delay-based (or REMB) bound and the maximum,
-// acked the acknowledged rate (0 unknown), startPhase says whether the estimator is in its
+// acked the acknowledged rate (0 unknown), sent what the sender sent lately (media, not probe
+// padding; 0 unknown), startPhase says whether the estimator is in its
 // first seconds.
-func (l *gccLossBased) update(now int64, limit, acked float64, cfg *EstimatorConfig, rtt int64, startPhase bool) {
+func (l *gccLossBased) update(now int64, limit, acked, sent float64, cfg *EstimatorConfig, rtt int64, startPhase bool) {
 	switch {
 	case startPhase && l.loss == 0:
 		l.rate = max(l.rate, limit)
@@ -112,14 +113,14 @@ func (l *gccLossBased) update(now int64, limit, acked float64, cfg *EstimatorCon
 		// the link; the acknowledged rate is what the link carries. A sender that fills the
 		// bound (sent ≈ acked / (1 - loss)) sees random loss, which the cap would only
 		// ratchet down. Once per loss sample, like a decrease.
-		l.capToAcked(now, acked, startPhase)
+		l.capToAcked(now, acked, sent, startPhase)
 	case l.decreasedAt != l.samples && (!l.hasDecr || now-l.lastDecr >= gccLossDecreaseInterval+rtt):
 		l.rate *= 1 - 0.5*l.loss
 		l.decreasedAt = l.samples
 		l.lastDecr, l.hasDecr = now, true
 		// The same cap above the high threshold: a cut by (1 - loss/2) per sample takes
 		// seconds to come down to a tail-drop link the allocator's layers overshoot.
-		l.capToAcked(now, acked, startPhase)
+		l.capToAcked(now, acked, sent, startPhase)
 	}
 	l.rate = min(max(min(l.rate, limit), float64(cfg.MinBitrate)), float64(cfg.MaxBitrate))
 	l.pushHistory(now)
@@ -127,8 +128,10 @@ func (l *gccLossBased) update(now int64, limit, acked float64, cfg *EstimatorCon
 
 // capToAcked lowers the rate to the acknowledged rate (and makes that the ceiling) once per
 // loss sample when the sender is application limited: sending clearly less than the rate.
-func (l *gccLossBased) capToAcked(now int64, acked float64, startPhase bool) {
-	sent := acked / (1 - min(l.loss, 0.99))
+func (l *gccLossBased) capToAcked(now int64, acked, sent float64, startPhase bool) {
+	if sent <= 0 {
+		sent = acked / (1 - min(l.loss, 0.99))
+	}
 	// Not in the first seconds: the acknowledged rate is still catching up.
 	if acked > 0 && !startPhase && l.cappedAt != l.samples && l.rate > gccLossAppLimited*sent {
 		l.rate = min(l.rate, acked)
@@ -150,4 +153,39 @@ func (l *gccLossBased) set(bps float64, now int64, saturated bool) {
 	l.rate = bps
 	l.n = 0
 	l.pushHistory(now)
+}
+
+// gccSentRate is what the sender sent (media and retransmissions, not probe padding) over
+// windows of 500 ms: the rate the loss-based bound compares itself with to tell an application
+// limited sender (one that sends clearly less than the bound) from one that fills it.
+type gccSentRate struct {
+	bytes, since int64
+	rate         float64 // bps of the last full window
+	started      bool
+}
+
+const gccSentWindow = 500_000_000
+
+func (s *gccSentRate) add(size int, now int64) {
+	if !s.started {
+		s.since, s.started = now, true
+	}
+	s.roll(now)
+	s.bytes += int64(max(size, 0))
+}
+
+func (s *gccSentRate) roll(now int64) {
+	if d := now - s.since; d >= gccSentWindow {
+		s.rate = float64(s.bytes*8) * gccSecond / float64(d)
+		s.bytes, s.since = 0, now
+	}
+}
+
+// bps is the last window's rate (0 before one has passed); a window with nothing sent reads 0.
+func (s *gccSentRate) bps(now int64) float64 {
+	if !s.started {
+		return 0
+	}
+	s.roll(now)
+	return s.rate
 }
