@@ -52,7 +52,7 @@ import (
 // start nor raise the loss bound while loss is over the high threshold.
 //
 // Left out: ALR detection and ALR-only rules, LossBasedBweV2's model (the v1 controller is
-// used), the network state predictor, pacing and the congestion window (JVB applies neither).
+// used), the network state predictor and the congestion window. Pacing is Pacer's, apart.
 //
 // Pure logic: now is unix nanoseconds passed in by the caller, which serialises all calls (the
 // receiver's sender goroutine). Nothing allocates per packet in steady state.
@@ -389,15 +389,17 @@ func (e *Estimator) recompute() {
 	e.target = min(max(e.loss.rate, float64(e.cfg.MinBitrate)), float64(e.cfg.MaxBitrate))
 }
 
-// WantProbe is asked, every ~15-25 ms, by a caller that would send desired bps if the estimate
-// allowed. It returns how many bytes of probe traffic (RTX of recent packets or padding) to send
-// now, tagged with cluster in OnPacketSent, or (0, -1). A cluster runs at a rate of
-// min(max(desired, 1.25 × target), 3 × target for the first probe and 2 × after, MaxBitrate)
-// for 20 ms or 5000 bytes, whichever is longer, its bytes handed out paced over that time; its result raises the delay-based estimate and
-// the loss bound when higher. No cluster starts while the delay detector sees overuse or loss
-// is over the high threshold, within
-// 1 s of a delay-based decrease, while a result is awaited, or within 5 s of a probe that did
-// reached neither 0.7 × its rate nor 1.25 × the target.
+// WantProbe is asked, every ~5-25 ms, by a caller that would send desired bps if the estimate
+// allowed (and every ~5 ms while Probing). It returns how many bytes of probe traffic (RTX of
+// recent packets or padding) to send now, tagged with cluster in OnPacketSent, or (0, -1). A
+// cluster runs at min(max(desired, 1.25 × target), 3 × target for the first probe and 2 × after,
+// MaxBitrate) for 20 ms or 20 KB, whichever is longer (300 ms at most), its bytes handed out
+// paced over that time (see gcc_probe.go for how it is measured). Its result raises the
+// delay-based estimate and the loss bound when it beats the target (below the delay-based
+// estimate only while loss is low), and lowers both when the probe saturated the link below the
+// target. No cluster starts while the delay detector sees overuse or loss is over the high
+// threshold, within 1 s of a delay-based decrease, while a result is awaited, or within 5 s of a
+// probe that reached neither 0.7 × its rate nor 1.25 × the target.
 func (e *Estimator) WantProbe(desired uint64, now int64) (bytesToSend int, cluster int) {
 	e.start(now)
 	mayStart := e.tccSeen && e.trendline.usage != gccOverusing && e.loss.loss <= e.cfg.HighLossThreshold &&

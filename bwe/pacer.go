@@ -1,6 +1,9 @@
 package bwe
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Pacer spreads what the bridge sends one receiver over time, so a keyframe (or several
 // sources' keyframes at once) does not reach a shallow bottleneck as one burst: a token bucket
@@ -107,5 +110,6 @@ func (p *Pacer) Delay(now int64) time.Duration {
 	if p.tokens > 0 {
 		return 0
 	}
-	return time.Duration((-p.tokens)/p.rate) + 1
+	// rounded up, and a nanosecond more, so the bucket is above 0 by then despite rounding
+	return time.Duration(math.Ceil(-p.tokens/p.rate)) + 1
 }

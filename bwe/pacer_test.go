@@ -67,3 +67,42 @@ func BenchmarkPacer(b *testing.B) {
 		}
 	}
 }
+
+// FuzzPacer drives a pacer with hostile estimates, sizes and clock steps: it never holds a
+// packet longer than Delay says, never lets more than the bucket and one packet go ahead of its
+// rate, and without an estimate holds nothing.
+func FuzzPacer(f *testing.F) {
+	f.Add([]byte{10, 200, 3, 0, 255, 7})
+	f.Add([]byte{0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		p := NewPacer(PacerConfig{})
+		now := int64(1_000_000_000)
+		for i := 0; i+1 < len(ops); i += 2 {
+			op, v := ops[i], int64(ops[i+1])
+			switch op % 4 {
+			case 0:
+				p.SetEstimate(uint64(v)*uint64(v)*1000, now) // 0 to 65 Mbps, 0 included
+			case 1:
+				now += v * v * 1000 // up to 65 ms
+			case 2:
+				if p.Allow(now) {
+					p.Sent(int(v)*8, now)
+				} else if !p.Pacing() {
+					t.Fatalf("held back without an estimate")
+				}
+			case 3:
+				d := p.Delay(now)
+				if d < 0 || (!p.Pacing() && d != 0) {
+					t.Fatalf("delay %v (pacing %v)", d, p.Pacing())
+				}
+				now += int64(d) // the clock only goes forward
+				if p.Pacing() && !p.Allow(now) {
+					t.Fatalf("still held %v later, as Delay said", d)
+				}
+				if p.tokens > p.burst+1e-6 {
+					t.Fatalf("%.0f tokens over a bucket of %.0f", p.tokens, p.burst)
+				}
+			}
+		}
+	})
+}
