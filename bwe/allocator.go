@@ -57,7 +57,10 @@ type AllocatorConfig struct {
 	MaxTimeBetweenCalculations time.Duration // videobridge.cc.max-time-between-calculations (5 s)
 	AllowOversendOnstage       bool          // videobridge.cc.allow-oversend-onstage (true)
 	MaxOversendBitrate         uint64        // videobridge.cc.max-oversend-bitrate in bps (500 kbps)
-	Hysteresis                 Hysteresis    // ours, not JVB's; zero = off
+	// DistrustBWE is videobridge.cc.trust-bwe inverted (so the zero value is JVB's default):
+	// when set, Allocate treats every estimate as unknown (unlimited).
+	DistrustBWE bool
+	Hysteresis  Hysteresis // ours, not JVB's; zero = off
 }
 
 // DefaultAllocatorConfig is JVB's reference.conf with our hysteresis on: a 15 % margin (the
@@ -97,6 +100,8 @@ type SourceLayers struct {
 	Ideal       int         // the layer it would get with unlimited bandwidth
 	TargetBps   uint64
 	IdealBps    uint64
+	// NextBps is the bitrate of the next layer it would step up to (0 at its ideal layer).
+	NextBps uint64
 	// Suspended is JVB's definition: the source has active layers to offer but got none.
 	Suspended bool
 	// Reason says why Target is below Ideal (or why there is no layer at all); "" when the
@@ -114,14 +119,18 @@ type SourceLayers struct {
 
 // LayerAllocation is one receiver's allocation: every considered source in priority order.
 type LayerAllocation struct {
-	Sources     []SourceLayers
-	Forwarded   []string // names of the sources with a Target, in priority order
-	TargetBps   uint64   // sum of the targets' bitrates
-	IdealBps    uint64   // sum of the ideal layers' bitrates
-	Oversending bool     // the budget went negative for an on-stage screenshare
-	BWE         uint64   // the estimate allocated against; 0 = unknown (unlimited)
-	Remaining   int64    // budget left over; meaningless when BWE is 0
-	MaxOversend uint64   // the oversend allowance in force
+	Sources   []SourceLayers
+	Forwarded []string // names of the sources with a Target, in priority order
+	TargetBps uint64   // sum of the targets' bitrates
+	IdealBps  uint64   // sum of the ideal layers' bitrates
+	// NextBps is what the allocation's next step up would take in all: TargetBps with the
+	// first source below its ideal layer (in priority order) at its next layer; TargetBps when
+	// every source is at its ideal. What probing needs to prove before anything improves.
+	NextBps     uint64
+	Oversending bool   // the budget went negative for an on-stage screenshare
+	BWE         uint64 // the estimate allocated against; 0 = unknown (unlimited)
+	Remaining   int64  // budget left over; meaningless when BWE is 0
+	MaxOversend uint64 // the oversend allowance in force
 }
 
 // Allocator is one receiver's bandwidth allocator: JVB's allocation loop plus Hysteresis and
@@ -134,6 +143,7 @@ type Allocator struct {
 	ran     bool
 	lastRun int64  // unix ns of the last Allocate
 	lastBWE uint64 // estimate of the last Allocate
+	holdEnd int64  // unix ns when the earliest Hysteresis hold still running ends; 0 none
 
 	hist map[string]allocHistory // by source name
 	gen  uint32                  // run counter, marks live hist entries
@@ -175,13 +185,20 @@ func NewAllocator(cfg AllocatorConfig) *Allocator {
 // ShouldRun reports whether the allocation should be recomputed now because of the estimate or
 // the time (the caller also runs it on any settings, speaker-order or source change): before
 // the first run, when bwe differs from the estimate of the last run by more than
-// BWEChangeThreshold of it (any change to or from 0, unknown, counts), or when
-// MaxTimeBetweenCalculations has passed since the last run.
+// BWEChangeThreshold of it (any change to or from 0, unknown, counts), when
+// MaxTimeBetweenCalculations has passed since the last run, or when a Hysteresis hold that was
+// running at the last run has ended (the source it held back may go up again).
 func (a *Allocator) ShouldRun(bwe uint64, now int64) bool {
+	if a.cfg.DistrustBWE {
+		bwe = 0
+	}
 	if !a.ran {
 		return true
 	}
 	if now-a.lastRun >= int64(a.cfg.MaxTimeBetweenCalculations) {
+		return true
+	}
+	if a.holdEnd != 0 && now >= a.holdEnd {
 		return true
 	}
 	diff := float64(bwe) - float64(a.lastBWE)
@@ -215,6 +232,9 @@ const (
 // when it is first; oversend never exceeds MaxOversendBitrate (JVB lets a single-layer stream
 // oversend without bound); Hysteresis; and a Reason for every source below its ideal layer.
 func (a *Allocator) Allocate(now int64, bwe uint64, speakerOrder []string, sources []LayeredSource, s Settings) LayerAllocation {
+	if a.cfg.DistrustBWE {
+		bwe = 0
+	}
 	a.gen++
 	a.ran, a.lastRun, a.lastBWE = true, now, bwe
 
@@ -336,6 +356,7 @@ func (a *Allocator) finish(bwe uint64, remaining int64, oversending bool, now in
 		MaxOversend: a.cfg.MaxOversendBitrate,
 	}
 	nFwd := 0
+	var step uint64
 	for i := range a.work {
 		if a.work[i].target >= 0 {
 			nFwd++
@@ -350,14 +371,23 @@ func (a *Allocator) finish(bwe uint64, remaining int64, oversending bool, now in
 		out.Sources[i] = sl
 		out.TargetBps += sl.TargetBps
 		out.IdealBps += sl.IdealBps
+		if step == 0 && sl.NextBps > sl.TargetBps {
+			step = sl.NextBps - sl.TargetBps
+		}
 		if sl.Target >= 0 {
 			out.Forwarded = append(out.Forwarded, sl.Name)
 		}
 		a.remember(w, sl.Target, now, limited)
 	}
+	a.holdEnd = 0
+	out.NextBps = out.TargetBps + step
 	for name, h := range a.hist {
 		if h.gen != a.gen {
 			delete(a.hist, name)
+			continue
+		}
+		if end := h.downAt + int64(h.hold); h.capAt >= 0 && end > now && (a.holdEnd == 0 || end < a.holdEnd) {
+			a.holdEnd = end
 		}
 	}
 	// Keep no pointers into the caller's sources between runs.

@@ -145,10 +145,11 @@ func TestAllocatorHysteresisRecoversAfterHold(t *testing.T) {
 		}
 	}
 	steps := allocTrace(cfg, 30*time.Second, false, bwe, allocSteadyCamera)
-	// 360p at 0, 180p at 1 s; the rise at 2.5 s is held (the run then says why), and the
-	// periodic run after the 2 s hold (at 7.5 s) brings 360p back.
+	// 360p at 0, 180p at 1 s; the rise at 2.5 s is held (the run then says why), and the end of
+	// the 2 s hold (at 3 s) re-runs the allocation at once, which brings 360p back (not the
+	// periodic run 5 s after the last one).
 	want := []allocTraceStep{{0, 5, ""}, {time.Second, 2, ReasonBandwidth},
-		{2500*time.Millisecond + cfg.MaxTimeBetweenCalculations, 5, ""}}
+		{time.Second + cfg.Hysteresis.Hold, 5, ""}}
 	if !slices.Equal(steps, want) {
 		t.Fatalf("target changes %+v, want %+v", steps, want)
 	}
@@ -213,5 +214,35 @@ func TestAllocatorHysteresisHeldStageLetsThumbnailsThrough(t *testing.T) {
 	// With the margin available the stage, served first, takes 360p/30 back.
 	if got := allocTargets(a.Allocate(5*sec, 700_000, speakers, src, s)); got["a-v0"] != 5 {
 		t.Errorf("at 700k: %v, want a at 360p/30", got)
+	}
+}
+
+// videobridge.cc.trust-bwe = false: the estimate is ignored, as if unknown.
+func TestAllocatorDistrustBWE(t *testing.T) {
+	cfg := DefaultAllocatorConfig()
+	cfg.DistrustBWE = true
+	a := NewAllocator(cfg)
+	s := allocSettings(Update{Default: &Constraints{MaxHeight: 360, MaxFrameRate: -1}})
+	la := a.Allocate(0, 100_000, []string{"a"}, []LayeredSource{allocCamera("a-v0", "a")}, s)
+	if sl := la.Sources[0]; sl.Target != sl.Ideal || la.BWE != 0 {
+		t.Fatalf("distrusted 100 kbps estimate: target %d ideal %d, BWE %d; want the ideal layer, BWE 0", sl.Target, sl.Ideal, la.BWE)
+	}
+	if a.ShouldRun(50_000, int64(time.Second)) {
+		t.Fatalf("a distrusted estimate's change re-ran the allocation")
+	}
+}
+
+// NextBps tells probing what the next step up needs: a camera limited to 180p/30 by the budget
+// next goes to 360p/30 (pruned 360p/7.5 and 360p/15 skipped); at its ideal layer nothing.
+func TestAllocationNextStep(t *testing.T) {
+	a := NewAllocator(DefaultAllocatorConfig())
+	s := allocSettings(Update{Default: &Constraints{MaxHeight: 360, MaxFrameRate: -1}})
+	src := []LayeredSource{allocCamera("a-v0", "a")}
+	la := a.Allocate(0, allocCamBps[5]-1, []string{"a"}, src, s)
+	if sl := la.Sources[0]; sl.Target != 2 || la.NextBps != allocCamBps[5] || sl.NextBps != allocCamBps[5] {
+		t.Fatalf("target %s, next %d (source %d), want 180p/30 and next %d", allocLayerName(sl.Target), la.NextBps, sl.NextBps, allocCamBps[5])
+	}
+	if la := a.Allocate(int64(time.Minute), 0, []string{"a"}, src, s); la.NextBps != la.TargetBps || la.Sources[0].NextBps != 0 {
+		t.Fatalf("at the ideal layer: next %d, target %d", la.NextBps, la.TargetBps)
 	}
 }

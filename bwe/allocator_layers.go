@@ -263,6 +263,9 @@ func (w *allocSource) result(layers []int) SourceLayers {
 	if w.target >= 0 {
 		sl.Target, sl.TargetBps = layers[w.lo+w.target], uint64(w.bps(layers, w.target))
 	}
+	if w.target+1 < n {
+		sl.NextBps = uint64(w.bps(layers, w.target+1))
+	}
 	sl.Suspended = w.target < 0 && sl.Required.Bitrate > 0
 	switch {
 	case w.target == n-1:

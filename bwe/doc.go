@@ -6,6 +6,8 @@
 //   - Estimator: send-side bandwidth estimation toward one receiver from its transport-cc
 //     feedback (the GoogCC family: trendline delay detector, AIMD, loss bound, probes), REMB
 //     as the fallback.
+//   - Pacer: a token bucket at 2.5 × the estimate that spreads what the bridge sends one
+//     receiver (keyframes, several sources at once) over time.
 //   - Allocator: JVB's allocation loop over the sources' layers (on-stage first, lastN order,
 //     strictly-below steps, oversend for an on-stage screenshare) with hysteresis, and
 //     RateMeter for the layer bitrates it allocates with.

@@ -33,7 +33,9 @@ import (
 //   - Loss-based bound (SendSideBandwidthEstimation "v1"): loss under 2 % (or a rate under
 //     LossBitrateThreshold) grows it to 1.08 × the minimum of the last second + 1 kbps; over
 //     10 % cuts it by (1 - loss/2) at most every 300 ms + RTT and once per loss sample; in
-//     between it holds. Loss comes from the transport-cc feedback (a sample per 20 packets and
+//     between it holds, but once per loss sample drops to the acknowledged rate if above it
+//     (a deviation: on a tail-drop bottleneck the delay detector sees no gradient and loss
+//     settles between the thresholds with the target above the link). Loss comes from the transport-cc feedback (a sample per 20 packets and
 //     500 ms at least), as in JVB's LossBasedBweV2 setup; receiver-report loss (OnLoss) is used
 //     only while no transport-cc feedback has been seen.
 //   - Target = loss-based bound capped by the delay-based estimate (or REMB without
@@ -50,7 +52,7 @@ import (
 // start nor raise the loss bound while loss is over the high threshold.
 //
 // Left out: ALR detection and ALR-only rules, LossBasedBweV2's model (the v1 controller is
-// used), the network state predictor, pacing and the congestion window (JVB applies neither).
+// used), the network state predictor and the congestion window. Pacing is Pacer's, apart.
 //
 // Pure logic: now is unix nanoseconds passed in by the caller, which serialises all calls (the
 // receiver's sender goroutine). Nothing allocates per packet in steady state.
@@ -78,6 +80,7 @@ type Estimator struct {
 	rembSeen    bool
 	probeRate   float64 // last probe result, bps
 	probeAt     int64   // when it came
+	sent        gccSentRate
 	target      float64
 	reported    uint64
 	hasReported bool
@@ -183,6 +186,9 @@ func (e *Estimator) OnPacketSent(tccSeq uint16, size int, now int64, probeCluste
 	if probeCluster >= 0 && probeCluster < gccProbeMaxID {
 		cluster = int32(probeCluster)
 	}
+	if probeCluster < 0 {
+		e.sent.add(size, now)
+	}
 	ext := e.history.add(tccSeq, size, now, -1)
 	if c := e.prober.sent(cluster, size); c >= 0 {
 		e.history.slot(ext).cluster = c
@@ -242,9 +248,9 @@ func (e *Estimator) OnTransportFeedback(pkt []byte, now int64) {
 	}
 	e.loss.accumulate(counts, now)
 
-	probe := 0.0
+	probe, saturated := 0.0, false
 	if counts.covered {
-		probe = e.prober.conclude(now, &e.stats)
+		probe, saturated = e.prober.conclude(now, e.target, &e.stats)
 	}
 	if len(e.results) == 0 && probe == 0 {
 		e.recompute()
@@ -268,11 +274,20 @@ func (e *Estimator) OnTransportFeedback(pkt []byte, now int64) {
 			e.aimd.setEstimate(max(e.aimd.bitrate/2, gccBackoff*floor), now)
 			e.aimd.lastDecrease = now
 		}
-	case probe > e.aimd.bitrate:
+	case saturated && probe < e.target:
+		// The probe filled the link and measured it under the target: the target is above
+		// the link (a tail-drop bottleneck gives the delay detector nothing to see).
+		e.aimd.setEstimate(probe, now)
+		e.loss.set(probe, now, true)
+	case probe > e.aimd.bitrate || probe > e.target && e.loss.loss <= e.cfg.LowLossThreshold:
+		// A probe that beats the current target counts, also when the delay-based estimate is
+		// higher still (the loss bound holds the target below it) as long as loss is low: the
+		// probe measured the link, the delay-based estimate only has not seen it fail. (Under
+		// random loss a probe reads the loss as saturation, so it must not undo the loss bound.)
 		e.aimd.setEstimate(probe, now)
 		e.aimd.link.update(probe, 0.5)
 		if e.loss.loss <= e.cfg.HighLossThreshold {
-			e.loss.set(min(probe, float64(e.cfg.MaxBitrate)), now)
+			e.loss.set(min(probe, float64(e.cfg.MaxBitrate)), now, saturated)
 		}
 	default:
 		e.aimd.update(usage, acked, now)
@@ -352,7 +367,7 @@ func (e *Estimator) Process(now int64) (target uint64, changed bool) {
 	e.start(now)
 	e.prober.expire(now)
 	startPhase := now-e.startedAt < gccLossStartPhase
-	e.loss.update(now, e.limit(), &e.cfg, e.rttNs, startPhase)
+	e.loss.update(now, e.limit(), e.acked.bps(), e.sent.bps(now), &e.cfg, e.rttNs, startPhase)
 	e.recompute()
 	target = e.Target()
 	changed = !e.hasReported || target != e.reported
@@ -374,21 +389,27 @@ func (e *Estimator) recompute() {
 	e.target = min(max(e.loss.rate, float64(e.cfg.MinBitrate)), float64(e.cfg.MaxBitrate))
 }
 
-// WantProbe is asked, every ~15-25 ms, by a caller that would send desired bps if the estimate
-// allowed. It returns how many bytes of probe traffic (RTX of recent packets or padding) to send
-// now, tagged with cluster in OnPacketSent, or (0, -1). A cluster runs at a rate of
-// min(max(desired, 1.25 × target), 3 × target for the first probe and 2 × after, MaxBitrate)
-// for 20 ms or 5000 bytes, whichever is longer, its bytes handed out paced over that time; its result raises the delay-based estimate and
-// the loss bound when higher. No cluster starts while the delay detector sees overuse or loss
-// is over the high threshold, within
-// 1 s of a delay-based decrease, while a result is awaited, or within 5 s of a probe that did
-// not reach 0.7 × its rate.
+// WantProbe is asked, every ~5-25 ms, by a caller that would send desired bps if the estimate
+// allowed (and every ~5 ms while Probing). It returns how many bytes of probe traffic (RTX of
+// recent packets or padding) to send now, tagged with cluster in OnPacketSent, or (0, -1). A
+// cluster runs at min(max(desired, 1.25 × target), 3 × target for the first probe and 2 × after,
+// MaxBitrate) for 20 ms or 20 KB, whichever is longer (300 ms at most), its bytes handed out
+// paced over that time (see gcc_probe.go for how it is measured). Its result raises the
+// delay-based estimate and the loss bound when it beats the target (below the delay-based
+// estimate only while loss is low), and lowers both when the probe saturated the link below the
+// target. No cluster starts while the delay detector sees overuse or loss is over the high
+// threshold, within 1 s of a delay-based decrease, while a result is awaited, or within 5 s of a
+// probe that reached neither 0.7 × its rate nor 1.25 × the target.
 func (e *Estimator) WantProbe(desired uint64, now int64) (bytesToSend int, cluster int) {
 	e.start(now)
 	mayStart := e.tccSeen && e.trendline.usage != gccOverusing && e.loss.loss <= e.cfg.HighLossThreshold &&
 		(e.aimd.lastDecrease == 0 || now-e.aimd.lastDecrease >= gccProbeAfterDecrease)
 	return e.prober.want(float64(desired), e.target, float64(e.cfg.MaxBitrate), now, mayStart, &e.stats)
 }
+
+// Probing reports whether a probe cluster is running: its bytes are due over the next
+// milliseconds, so the caller should come back to WantProbe every few ms until it ends.
+func (e *Estimator) Probing() bool { return e.prober.active >= 0 }
 
 // Stats is a snapshot of the estimator's state and counters.
 func (e *Estimator) Stats() EstimatorStats {

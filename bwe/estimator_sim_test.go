@@ -25,6 +25,13 @@ type gccSimLink struct {
 	prop       int64   // ns one way
 	loss       float64 // random loss before the bottleneck
 	busyUntil  int64
+
+	// bucket > 0 makes the bottleneck a token bucket like the kernel's tbf: up to bucket
+	// bytes of tokens gather while the link is idle and let packets through at once; beyond
+	// them packets leave at capacity. 0 is a plain FIFO.
+	bucket  float64
+	tokens  float64
+	lastDep int64
 }
 
 // send returns when the packet arrives, or false if it is lost.
@@ -36,8 +43,25 @@ func (l *gccSimLink) send(now int64, size int, rng *rand.Rand) (int64, bool) {
 	if start-now > l.queueLimit {
 		return 0, false
 	}
-	l.busyUntil = start + int64(float64(size*8)/l.capacity*1e9)
-	return l.busyUntil + l.prop, true
+	tokens := min(l.bucket, l.tokens+l.capacity/8*float64(start-l.lastDep)/1e9)
+	dep := start
+	if tokens >= float64(size) {
+		tokens -= float64(size)
+	} else {
+		dep += int64((float64(size) - tokens) * 8 / l.capacity * 1e9)
+		tokens = 0
+	}
+	if dep-now > l.queueLimit {
+		return 0, false
+	}
+	l.tokens, l.lastDep, l.busyUntil = tokens, dep, dep
+	return dep + l.prop, true
+}
+
+// tbf makes the link a kernel tbf with burst bytes and latency: a token bucket with a queue
+// of latency at the rate.
+func (l *gccSimLink) tbf(capacity, burst float64, latency time.Duration) {
+	l.capacity, l.bucket, l.queueLimit = capacity, burst, int64(latency)
 }
 
 type gccSimArrival struct {
@@ -66,6 +90,14 @@ type gccSim struct {
 
 	// frames sends media as a burst every 33 ms, as a forwarded video frame, instead of evenly
 	frames bool
+	// layers (bps, lowest first), when set, make the sender application limited like the
+	// bridge's allocator: it sends the highest layer strictly below the target (the lowest
+	// at least) and desires 1.25 × the top one (the ideal, with room for the allocator's
+	// upgrade margin); chosen records the layer per 100 ms.
+	layers []float64
+	chosen []int
+	lost   int // media packets the link dropped
+	sent   int
 
 	// impairments of the feedback path
 	duplicate, reorder bool
@@ -96,18 +128,46 @@ func (s *gccSim) now() int64 { return gccSimEpoch + s.t }
 func (s *gccSim) sendPacket(size, cluster int) {
 	seq := uint16(s.nextExt)
 	s.est.OnPacketSent(seq, size, s.now(), cluster)
-	if arr, ok := s.link.send(s.t, size, s.rng); ok {
+	arr, ok := s.link.send(s.t, size, s.rng)
+	if ok {
 		s.inFlight = append(s.inFlight, gccSimArrival{ext: s.nextExt, arrival: arr})
 	}
+	if cluster < 0 {
+		s.sent++
+		if !ok {
+			s.lost++
+		}
+	}
 	s.nextExt++
+}
+
+// layer is the index of the layer the target allows.
+func (s *gccSim) layer() int {
+	target := float64(s.est.Target())
+	i := 0
+	for i+1 < len(s.layers) && s.layers[i+1] < target {
+		i++
+	}
+	return i
+}
+
+// layerRate is what an application-limited sender sends, and sets what it desires.
+func (s *gccSim) layerRate() float64 {
+	i := s.layer()
+	s.desired = uint64(1.25 * s.layers[len(s.layers)-1])
+	return s.layers[i]
 }
 
 func (s *gccSim) run(t *testing.T, d time.Duration) {
 	t.Helper()
 	end := s.t + int64(d)
 	for ; s.t < end; s.t += gccSimStep {
-		// media at min(target, desired), continuous
-		s.budget += float64(min(s.est.Target(), s.desired)) / 8 * float64(gccSimStep) / 1e9
+		// media at min(target, desired), continuous, or at the layer the target allows
+		rate := float64(min(s.est.Target(), s.desired))
+		if len(s.layers) > 0 {
+			rate = s.layerRate()
+		}
+		s.budget += rate / 8 * float64(gccSimStep) / 1e9
 		for s.budget >= gccSimPacket && (!s.frames || s.t%int64(33*time.Millisecond) == 0) {
 			s.sendPacket(gccSimPacket, -1)
 			s.budget -= gccSimPacket
@@ -143,6 +203,9 @@ func (s *gccSim) run(t *testing.T, d time.Duration) {
 		}
 		if s.t%int64(100*time.Millisecond) == 0 {
 			s.samples = append(s.samples, gccSimSample{t: s.t, target: s.est.Target()})
+			if len(s.layers) > 0 {
+				s.chosen = append(s.chosen, s.layer())
+			}
 		}
 	}
 }

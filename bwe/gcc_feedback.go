@@ -260,30 +260,38 @@ func (h *gccSendHistory) decodeFeedback(fh gccFeedbackHeader, base int64, result
 			continue
 		}
 		c.covered = true
+		// A probe cluster overshoots on purpose: its packets (media sent meanwhile included)
+		// are measured by the prober, not counted as the link's loss, or a probe that fills a
+		// shallow queue would cut the loss bound it was meant to raise.
+		probe := p.cluster >= 0
 		switch {
 		case received && p.state == gccStateReceived, !received && p.state != gccStateSent:
 			st.DuplicateStatuses++
 		case received:
-			if p.state == gccStateLost {
+			switch {
+			case probe:
+			case p.state == gccStateLost:
 				c.recovered++
-			} else {
+			default:
 				c.expected++
 			}
 			p.state = gccStateReceived
 			results = append(results, gccPacketResult{sendTime: p.sendTime, arrival: arrival, size: p.size, cluster: p.cluster})
 		case sym == gccSymNoDelta:
 			// received, but without a time: counts against loss only
-			c.expected++
 			p.state = gccStateReceived
-			if p.cluster >= 0 {
+			if probe {
 				prober.onReported(p.cluster)
+			} else {
+				c.expected++
 			}
 		default:
-			c.expected++
-			c.lost++
 			p.state = gccStateLost
-			if p.cluster >= 0 {
+			if probe {
 				prober.onReported(p.cluster)
+			} else {
+				c.expected++
+				c.lost++
 			}
 		}
 	}

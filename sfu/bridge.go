@@ -36,6 +36,10 @@ type Config struct {
 	// RelayID is this bridge's videobridge.relay.relay-id, the bridgeId of the AddReceiver
 	// messages it sends over relays.
 	RelayID string
+	// Allocator holds the bandwidth allocator's videobridge.cc keys (bwe-change-threshold,
+	// max-time-between-calculations, oversend, trust-bwe) and our hysteresis; nil means
+	// bwe.DefaultAllocatorConfig(). Its Config part is ignored: Allocation sets that.
+	Allocator *bwe.AllocatorConfig
 }
 
 // Bridge owns the UDP port and the conferences on it.
@@ -50,6 +54,7 @@ type Bridge struct {
 	// readerSilence is how long a socket reader may stay away from its socket (Alive).
 	readerSilence  time.Duration
 	alloc          bwe.Config
+	allocator      bwe.AllocatorConfig // its Config is replaced by alloc
 	ssrcLimitAudio int
 	relayID        string
 	tcfg           transport.Config // the shared port's, for relays' own ports (relay.go)
@@ -90,6 +95,9 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.Allocation != nil {
 		b.alloc = *cfg.Allocation
 	}
+	if cfg.Allocator != nil {
+		b.allocator = *cfg.Allocator
+	}
 	if cfg.SSRCLimitAudio > 0 {
 		b.ssrcLimitAudio = cfg.SSRCLimitAudio
 	}
@@ -106,6 +114,7 @@ func newBridge(log *slog.Logger, f transportFactory) *Bridge {
 
 		readerSilence:  defaultReaderSilence,
 		alloc:          bwe.DefaultConfig(),
+		allocator:      bwe.DefaultAllocatorConfig(),
 		ssrcLimitAudio: simulcast.DefaultSlotLimit,
 	}
 }
@@ -249,6 +258,14 @@ func (b *Bridge) Stats() Stats {
 		}
 		if e.lastVideo.Load() > since {
 			s.EndpointsSendingVideo++
+		}
+		if a := e.allocState.Load(); a != nil {
+			if a.Suspended > 0 {
+				s.EndpointsWithSuspendedSources++
+			}
+			if a.Oversending {
+				s.EndpointsOversending++
+			}
 		}
 	}
 	b.statsMu.Unlock()

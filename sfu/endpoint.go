@@ -84,6 +84,7 @@ type Endpoint struct {
 	iceDone              atomic.Bool
 	lastActivity         atomic.Int64 // unix nanoseconds
 	lastAudio, lastVideo atomic.Int64
+	allocState           atomic.Pointer[AllocationState] // the receiver's last allocation (allocstate.go)
 	ctl                  controlCounters
 	expireOnce           sync.Once
 	stop, senderDone     chan struct{}

@@ -79,8 +79,16 @@ func (e *Endpoint) updateEstimate(now int64) {
 		rs.estimate = target
 		e.reselect(now)
 	}
-	if e.rxFormat.Load().hasRTX() && rs.lastAlloc.IdealBps > target {
-		e.probe(rs.lastAlloc.IdealBps, now)
+	if e.rxFormat.Load().hasRTX() {
+		rs.pacer.SetEstimate(target, now)
+	}
+	// Probe for the allocation's next step up (with room for the hysteresis margin), not its
+	// ideal: a probe far above a link that cannot carry the next layer anyway only overflows
+	// a shallow bottleneck's queue, taking media with it.
+	rs.probeDesired = 0
+	if next := rs.lastAlloc.NextBps; e.rxFormat.Load().hasRTX() && next > rs.lastAlloc.TargetBps {
+		rs.probeDesired = uint64(probeHeadroom * float64(next))
+		e.probe(rs.probeDesired, now)
 	}
 	if now-rs.lastStats >= statsEvery {
 		rs.lastStats = now
@@ -91,16 +99,22 @@ func (e *Endpoint) updateEstimate(now int64) {
 const (
 	// probePadding is the padding carried by one probe packet (the most RTP padding can be).
 	probePadding = 255
-	// maxProbePackets bounds one tick's probe burst.
+	// maxProbePackets bounds one call's probe packets (a cluster hands them out every
+	// probeTick, a few at a time).
 	maxProbePackets = 40
 )
 
 // probe sends what the estimator asks for to discover bandwidth up to desired: padding-only RTP
 // packets on the conference's own video SSRC (the receiver knows it as jvb-v0), with the
-// receiver's transport-wide sequence numbers, so its feedback measures the link.
+// receiver's transport-wide sequence numbers, so its feedback measures the link. While a cluster
+// runs, the sender loop comes back every probeTick for its next bytes (pace.go), so a cluster
+// goes out spread over its duration rather than as one burst.
 func (e *Endpoint) probe(desired uint64, now int64) {
 	rs := &e.rs
 	bytes, cluster := rs.est.WantProbe(desired, now)
+	if rs.est.Probing() {
+		rs.wakeAt(now + probeTick)
+	}
 	to := e.rxFormat.Load()
 	ctx := e.sendCtx.Load()
 	if bytes <= 0 || ctx == nil || to.tccID == 0 || to.tccID > 14 {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+
+	"gojvb/bwe"
 )
 
 // The bridge answers a sender with receiver reports for its SSRCs and transport-cc feedback for
@@ -265,5 +267,27 @@ func TestReceiverFeedbackDrivesItsEstimate(t *testing.T) {
 	cs := messages(tb, r, "ConnectionStats")
 	if len(cs) == 0 || cs[0]["estimatedDownlinkBandwidth"].(float64) <= 0 {
 		t.Errorf("ConnectionStats %v", cs)
+	}
+	// The pacer follows the estimate, and the allocation is published with it.
+	if got, want := r.ep.rs.pacer.RateBps(), 5*r.ep.rs.est.Target()/2; got < want*99/100 || got > want*101/100 {
+		t.Errorf("pacing at %d bps for an estimate of %d, want 2.5 times it", got, r.ep.rs.est.Target())
+	}
+	if st := r.ep.Allocation(); st == nil || st.Estimate != r.ep.rs.estimate || len(st.Sources) != 1 || st.Sources[0].Target == "" {
+		t.Fatalf("published allocation %+v, want a-v0 forwarded against estimate %d", st, r.ep.rs.estimate)
+	}
+	if s := tb.Stats(); s.EndpointsWithSuspendedSources != 0 {
+		t.Errorf("%d endpoints with suspended sources before any suspension", s.EndpointsWithSuspendedSources)
+	}
+	// An allocation that suspends a source and oversends shows in the gauges and /debug.
+	layers := map[string][]bwe.Layer{"a-v0": {{Encoding: 0, Temporal: 2, Bitrate: 100_000}}}
+	r.ep.publishAllocation(&bwe.LayerAllocation{BWE: 1, Oversending: true, Sources: []bwe.SourceLayers{
+		{Name: "a-v0", Target: -1, Ideal: 0, Suspended: true, Reason: bwe.ReasonBandwidth}}}, layers)
+	st := r.ep.Allocation()
+	if st == nil || st.Suspended != 1 || st.Sources[0].Reason != bwe.ReasonBandwidth || st.Sources[0].Target != "" ||
+		st.Sources[0].Ideal != "E0S0T2" {
+		t.Fatalf("published %+v, want a-v0 suspended (ideal E0S0T2) for %s", st, bwe.ReasonBandwidth)
+	}
+	if s := tb.Stats(); s.EndpointsWithSuspendedSources != 1 || s.EndpointsOversending != 1 {
+		t.Errorf("gauges: %d with suspended sources, %d oversending; want 1 and 1", s.EndpointsWithSuspendedSources, s.EndpointsOversending)
 	}
 }

@@ -196,6 +196,10 @@ func (q *packetQueue) pop() *packet {
 	return p
 }
 
+// backlog is how many packets are queued (at least; a push in progress may not count yet).
+// Only the owning consumer goroutine may call it.
+func (q *packetQueue) backlog() int { return int(q.enqueue.Load() - q.dequeue) }
+
 // publish makes what the consumer popped so far visible to pending.
 func (q *packetQueue) publish() { q.consumed.Store(q.dequeue) }
 

@@ -381,6 +381,11 @@ func (e *Endpoint) sendLoop() {
 	defer close(e.senderDone)
 	tick := time.NewTicker(tickInterval)
 	defer tick.Stop()
+	// pace wakes the sender when the pacer lets held packets go or a probe cluster's next
+	// bytes are due (rs.paceAt).
+	pace := time.NewTimer(time.Hour)
+	pace.Stop()
+	defer pace.Stop()
 	for {
 		e.senderIdle.Store(true)
 		select {
@@ -389,10 +394,19 @@ func (e *Endpoint) sendLoop() {
 			now := time.Now().UnixNano() // the one clock read of the wakeup
 			e.drainAt(now)
 			e.lastDrain.Store(now)
+		case <-pace.C:
+			e.senderIdle.Store(false)
+			now := time.Now().UnixNano()
+			e.drainAt(now)
+			e.lastDrain.Store(now)
 		case <-tick.C:
 			e.tick(time.Now().UnixNano())
 		case <-e.stop:
 			return
+		}
+		if at := e.rs.paceAt; at != 0 {
+			e.rs.paceAt = 0
+			pace.Reset(time.Duration(at - time.Now().UnixNano()))
 		}
 	}
 }
@@ -431,12 +445,16 @@ func (e *Endpoint) drainAt(now int64) int {
 	if e.nackDue.Swap(false) {
 		e.sendNACKs(now)
 	}
-	// dequeue -> project -> protect -> write
+	// dequeue -> project -> protect -> write, as far as the pacer lets it (pace.go)
 	ctx := e.sendCtx.Load()
 	n := 0
-	for p := e.queue.pop(); p != nil; p = e.queue.pop() {
+	for e.rs.mayDequeue(e.queue, now) {
+		p := e.queue.pop()
+		if p == nil {
+			break
+		}
 		n++
-		e.send(ctx, p, now)
+		e.rs.paced(e.send(ctx, p, now), now)
 		p.release()
 	}
 	e.queue.publish()
@@ -445,16 +463,18 @@ func (e *Endpoint) drainAt(now int64) int {
 			e.log.Debug("flush failed", "err", err)
 		}
 	}
+	e.paceProbe(now)
 	return n
 }
 
-// send builds, protects and commits one datagram for p, or counts why not.
-func (e *Endpoint) send(ctx *srtp.Context, p *packet, now int64) {
+// send builds, protects and commits one datagram for p, or counts why not. It returns the
+// bytes committed (0 none).
+func (e *Endpoint) send(ctx *srtp.Context, p *packet, now int64) int {
 	in := p.data()
 	out := e.writer.Buffer()
 	if ctx == nil || len(in)+srtpOverhead > cap(out) {
 		e.tx.failed.Add(1)
-		return
+		return 0
 	}
 	var err error
 	switch {
@@ -468,7 +488,7 @@ func (e *Endpoint) send(ctx *srtp.Context, p *packet, now int64) {
 	case p.rtcp && p.src != nil: // sender report
 		var ok bool
 		if out, ok = e.rs.senderReport(out, p, now); !ok {
-			return
+			return 0
 		}
 		out, err = ctx.EncryptRTCP(out, out, &e.sendRTCP)
 	case p.rtcp: // keyframe request to this endpoint as a media sender
@@ -478,19 +498,20 @@ func (e *Endpoint) send(ctx *srtp.Context, p *packet, now int64) {
 		proj := e.rs.projectionFor(e, p.src)
 		if proj == nil {
 			e.tx.stale.Add(1)
-			return
+			return 0
 		}
 		var ok bool
 		if out, ok = e.rs.forward(e, proj, out, p, now); !ok {
-			return
+			return 0
 		}
 		out, err = ctx.EncryptRTP(out, out, &e.sendRTP)
 	}
 	if err != nil {
 		e.tx.failed.Add(1)
-		return
+		return 0
 	}
 	e.writer.Commit(out) // counted by the writer as sent or dropped once the kernel answered
+	return len(out)
 }
 
 // learnHeight records the frame height a keyframe of src announced; receivers re-run their

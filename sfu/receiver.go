@@ -76,6 +76,11 @@ type receiverState struct {
 	lastStats     int64  // last ConnectionStats
 	probeSeq      uint16 // the probe stream\'s RTP sequence number and timestamp
 	probeTS       uint32
+	probeDesired  uint64 // what probes try to prove (bps); 0 = no probing wanted
+	pacer         bwe.Pacer
+	paceAt        int64    // unix ns the sender loop should drain again (pacer, probes); 0 none
+	heldSince     int64    // since when the queue has not been empty while the pacer held; 0 none
+	paceOverrides uint64   // times maxPaceHold/maxPaceBacklog made the pacer let everything go
 	forwarded     []string // as last sent in ForwardedSources
 	sentForwarded bool
 	wantStale     bool // a projection finished a switch: the old encoding can leave the wanted set
@@ -83,7 +88,7 @@ type receiverState struct {
 }
 
 func newReceiverState(rewrite bool, videoLimit, audioLimit int) receiverState {
-	rs := receiverState{projections: make(map[*track]*projection)}
+	rs := receiverState{projections: make(map[*track]*projection), pacer: bwe.NewPacer(bwe.PacerConfig{})}
 	if rewrite {
 		rs.videoSlots = simulcast.NewSlotPool(videoLimit, randomSSRC)
 		rs.audioSlots = simulcast.NewSlotPool(audioLimit, randomSSRC)
@@ -442,7 +447,7 @@ func (e *Endpoint) reselect(now int64) {
 
 	sources, byName := e.layeredSources(sm, now)
 	if rs.allocator == nil {
-		cfg := bwe.DefaultAllocatorConfig()
+		cfg := e.conf.bridge.allocator
 		cfg.Config = e.conf.bridge.alloc
 		rs.allocator = bwe.NewAllocator(cfg)
 	}
@@ -457,6 +462,7 @@ func (e *Endpoint) reselect(now int64) {
 	for _, ls := range sources {
 		layersOf[ls.Name] = ls.Layers
 	}
+	e.publishAllocation(&alloc, layersOf)
 	targets := make(map[*track]int, len(alloc.Sources))
 	temporal := make(map[*track]int, len(alloc.Sources))
 	spatial := make(map[*track]int, len(alloc.Sources))

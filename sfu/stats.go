@@ -17,6 +17,11 @@ type Stats struct {
 	LargestConference     int // endpoints in the largest conference
 	EndpointsSendingAudio int // endpoints that sent audio within the last SendingWindow
 	EndpointsSendingVideo int
+	// Receivers whose last allocation suspended a source for bandwidth (JVB's
+	// endpoints_with_suspended_sources), and whose on-stage screenshare oversends
+	// (num_eps_oversending).
+	EndpointsWithSuspendedSources int
+	EndpointsOversending          int
 
 	// Totals: packets handed to endpoints by the transport (RTP and RTCP) and what left the
 	// bridge (accepted by the kernel; PacketsSent + DroppedSendFailed is what the send side tried).

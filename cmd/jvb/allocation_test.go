@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gojvb/bwe"
 	"gojvb/cmd/jvb/internal/config"
@@ -16,6 +17,22 @@ import (
 func TestAllocationDefaultsAgree(t *testing.T) {
 	if got, want := allocationConfig(config.DefaultAllocation()), bwe.DefaultConfig(); got != want {
 		t.Fatalf("config defaults map to %+v, bwe.DefaultConfig is %+v", got, want)
+	}
+	if got, want := allocatorConfig(config.DefaultAllocation()), bwe.DefaultAllocatorConfig(); got != want {
+		t.Fatalf("config defaults map to %+v, bwe.DefaultAllocatorConfig is %+v", got, want)
+	}
+}
+
+func TestAllocatorConfigMapsEveryKey(t *testing.T) {
+	a := config.DefaultAllocation()
+	a.BWEChangeThreshold, a.MaxTimeBetweenCalculations, a.AllowOversendOnstage = 0.3, time.Second, false
+	a.MaxOversendBitrate, a.TrustBWE = 123, false
+	got := allocatorConfig(a)
+	want := bwe.DefaultAllocatorConfig()
+	want.BWEChangeThreshold, want.MaxTimeBetweenCalculations, want.AllowOversendOnstage = 0.3, time.Second, false
+	want.MaxOversendBitrate, want.DistrustBWE = 123, true
+	if got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
 	}
 }
 

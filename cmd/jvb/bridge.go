@@ -44,8 +44,10 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 
 	alloc := allocationConfig(cfg.Allocation)
 	relay := relaySettings(cfg.Relay, log)
+	allocator := allocatorConfig(cfg.Allocation)
 	b, err := sfu.New(sfu.Config{Transport: transportConfig(cfg, log), Logger: log,
-		Allocation: &alloc, SSRCLimitAudio: cfg.Allocation.SSRCLimitAudio, RelayID: relay.RelayID})
+		Allocation: &alloc, Allocator: &allocator, SSRCLimitAudio: cfg.Allocation.SSRCLimitAudio,
+		RelayID: relay.RelayID})
 	if err != nil {
 		log.Error("cannot start the media core", "err", err)
 		return exitFailed
@@ -339,6 +341,19 @@ func allocationConfig(a config.Allocation) bwe.Config {
 		OnstagePreferredHeight:    a.OnstagePreferredHeight,
 		OnstagePreferredFramerate: a.OnstagePreferredFramerate,
 	}
+}
+
+// allocatorConfig maps the allocator's videobridge.cc.* keys onto bwe's allocator (its Config
+// part comes from allocationConfig); our hysteresis keeps its defaults.
+func allocatorConfig(a config.Allocation) bwe.AllocatorConfig {
+	c := bwe.DefaultAllocatorConfig()
+	c.Config = allocationConfig(a)
+	c.BWEChangeThreshold = a.BWEChangeThreshold
+	c.MaxTimeBetweenCalculations = a.MaxTimeBetweenCalculations
+	c.AllowOversendOnstage = a.AllowOversendOnstage
+	c.MaxOversendBitrate = a.MaxOversendBitrate
+	c.DistrustBWE = !a.TrustBWE
+	return c
 }
 
 // addressCheck is JVB's require-valid-address check over the addresses announced now; when it

@@ -17,6 +17,9 @@ type debugEndpoint struct {
 	State        string            `json:"transport_state"`
 	Stats        sfu.EndpointStats `json:"stats"`
 	Sources      []sfu.MediaSource `json:"sources,omitempty"`
+	// Allocation is the endpoint's last bandwidth allocation as a receiver, with the reason
+	// for every source below its ideal layer.
+	Allocation *sfu.AllocationState `json:"bandwidth_allocation,omitempty"`
 }
 
 type debugConference struct {
@@ -40,7 +43,7 @@ type debugRelay struct {
 func dumpEndpoint(e *sfu.Endpoint, full bool) *debugEndpoint {
 	cfg := e.Config()
 	d := &debugEndpoint{ID: e.ID(), StatsID: cfg.StatsID, Visitor: cfg.Visitor, Created: e.CreatedAt(),
-		State: e.State().String(), Stats: e.Stats()}
+		State: e.State().String(), Stats: e.Stats(), Allocation: e.Allocation()}
 	if la := e.LastActivity(); la.UnixNano() > 0 {
 		d.LastActivity = &la
 	}

@@ -3,11 +3,14 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAllocationDefaultsAreReferenceConf(t *testing.T) {
 	want := Allocation{InitialLastN: -1, JVBLastN: -1, DefaultMaxHeight: 180, InitialMaxHeight: 0,
-		OnstagePreferredHeight: 360, OnstagePreferredFramerate: 30, SSRCLimitVideo: 50, SSRCLimitAudio: 50}
+		OnstagePreferredHeight: 360, OnstagePreferredFramerate: 30, SSRCLimitVideo: 50, SSRCLimitAudio: 50,
+		BWEChangeThreshold: 0.15, MaxTimeBetweenCalculations: 5 * time.Second, AllowOversendOnstage: true,
+		MaxOversendBitrate: 500_000, TrustBWE: true}
 	cfg, err := Load(nil, envOf(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -48,8 +51,10 @@ videobridge {
   }
   ssrc-limit { video = 10, audio = 5 }
 }
-`, Allocation{InitialLastN: 4, JVBLastN: 20, DefaultMaxHeight: 360, InitialMaxHeight: 180,
-			OnstagePreferredHeight: 720, OnstagePreferredFramerate: 15, SSRCLimitVideo: 10, SSRCLimitAudio: 5}},
+`, with(func(a *Allocation) {
+			a.InitialLastN, a.JVBLastN, a.DefaultMaxHeight, a.InitialMaxHeight = 4, 20, 360, 180
+			a.OnstagePreferredHeight, a.OnstagePreferredFramerate, a.SSRCLimitVideo, a.SSRCLimitAudio = 720, 15, 10, 5
+		})},
 		{"dotted keys and unlimited", "videobridge.cc.jvb-last-n = -1\nvideobridge.cc.default-max-height-px = -1\n",
 			with(func(a *Allocation) { a.DefaultMaxHeight = -1 })},
 		{"zero last-n", "videobridge.cc.initial-last-n = 0\n", with(func(a *Allocation) { a.InitialLastN = 0 })},
@@ -63,7 +68,18 @@ videobridge {
 			"videobridge.cc { thumbnail-max-height-px = 90, default-max-height-px = 360, initial-max-height-px = 180 }\n",
 			with(func(a *Allocation) { a.DefaultMaxHeight, a.InitialMaxHeight = 90, 90 })},
 		{"null leaves the default", "videobridge.cc.jvb-last-n = null\n", def},
-		{"other cc keys are ignored", "videobridge.cc { trust-bwe = false, padding-period = 15ms, max-oversend-bitrate = 500 kbps }\n", def},
+		{"allocator keys", "videobridge.cc { trust-bwe = false, bwe-change-threshold = 0.3, max-time-between-calculations = 2 seconds\n" +
+			"allow-oversend-onstage = false, max-oversend-bitrate = 1.5 Mbps }\n",
+			with(func(a *Allocation) {
+				a.TrustBWE, a.BWEChangeThreshold, a.MaxTimeBetweenCalculations = false, 0.3, 2*time.Second
+				a.AllowOversendOnstage, a.MaxOversendBitrate = false, 1_500_000
+			})},
+		{"legacy allocator keys", "videobridge.cc { bwe-change-threshold-pct = 20, enable-onstage-video-suspend = true }\n",
+			with(func(a *Allocation) { a.BWEChangeThreshold, a.AllowOversendOnstage = 0.2, false })},
+		{"new allocator keys win over legacy ones", "videobridge.cc { bwe-change-threshold-pct = 20, bwe-change-threshold = 0.1 }\n",
+			with(func(a *Allocation) { a.BWEChangeThreshold = 0.1 })},
+		{"bitrate units", "videobridge.cc.max-oversend-bitrate = 300kbps\n", with(func(a *Allocation) { a.MaxOversendBitrate = 300_000 })},
+		{"padding-period is ignored", "videobridge.cc.padding-period = 15ms\n", def},
 		{"limits at their bounds", "videobridge.ssrc-limit { video = 1, audio = 1000 }\n",
 			with(func(a *Allocation) { a.SSRCLimitVideo, a.SSRCLimitAudio = 1, 1000 })},
 	} {
@@ -100,6 +116,13 @@ func TestBadAllocationValues(t *testing.T) {
 		{"framerate is object", "videobridge.cc.onstage-preferred-framerate { a = 1 }\n", []string{"videobridge.cc.onstage-preferred-framerate", "frame rate"}},
 		{"video limit zero", "videobridge.ssrc-limit.video = 0\n", []string{"videobridge.ssrc-limit.video", `"0"`, "1 to 1000"}},
 		{"audio limit huge", "videobridge.ssrc-limit.audio = 5000000\n", []string{"videobridge.ssrc-limit.audio", "5000000", "SSRCs per receiver"}},
+		{"threshold negative", "videobridge.cc.bwe-change-threshold = -0.1\n", []string{"videobridge.cc.bwe-change-threshold", "-0.1", "fraction"}},
+		{"threshold NaN", "videobridge.cc.bwe-change-threshold = NaN\n", []string{"videobridge.cc.bwe-change-threshold", "NaN", "fraction"}},
+		{"calculation interval zero", "videobridge.cc.max-time-between-calculations = 0 s\n", []string{"max-time-between-calculations", "above 0"}},
+		{"calculation interval not a duration", "videobridge.cc.max-time-between-calculations = often\n", []string{"max-time-between-calculations", "often", "duration"}},
+		{"bitrate unit unknown", "videobridge.cc.max-oversend-bitrate = 5 furlongs\n", []string{"max-oversend-bitrate", "furlongs", "500 kbps"}},
+		{"bitrate huge", "videobridge.cc.max-oversend-bitrate = 1000 Gbps\n", []string{"max-oversend-bitrate", "1000 Gbps", "at most 100 Gbps"}},
+		{"trust-bwe not a boolean", "videobridge.cc.trust-bwe = maybe\n", []string{"videobridge.cc.trust-bwe", "maybe", "boolean"}},
 		{"limit block not object", "videobridge.ssrc-limit = 5\n", nil}, // ignored like any unknown shape: no keys below it
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -14,7 +14,8 @@ import (
 // knows to be 0 (relays). Counters carry JVB's _total suffix.
 var jvbNames = []string{
 	"conferences", "local_endpoints", "current_endpoints", "largest_conference",
-	"endpoints_sending_audio", "endpoints_sending_video", "average_rtt", "stress", "healthy",
+	"endpoints_sending_audio", "endpoints_sending_video", "endpoints_with_suspended_sources",
+	"endpoints_oversending", "average_rtt", "stress", "healthy",
 	"graceful_shutdown", "shutting_down", "drain_mode", "incoming_bitrate", "outgoing_bitrate",
 	"incoming_packet_rate", "outgoing_packet_rate", "muc_clients_configured", "muc_clients_connected",
 	"mucs_connected", "mucs_joined", "thread_count", "startup_time",

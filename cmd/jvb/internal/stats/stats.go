@@ -198,6 +198,8 @@ func (r Report) Fields() []Field {
 		{"octo_endpoints", rl.Endpoints}, // graceful_shutdown.sh polls participants - octo_endpoints
 		{"endpoints_sending_audio", b.EndpointsSendingAudio},
 		{"endpoints_sending_video", b.EndpointsSendingVideo},
+		{"endpoints_with_suspended_sources", b.EndpointsWithSuspendedSources},
+		{"num_eps_oversending", b.EndpointsOversending},
 		{"largest_conference", b.LargestConference},
 		{"octo_receive_bitrate", int64(r.Rates.RelayBitsIn)}, // bps, as JVB
 		{"octo_receive_packet_rate", int64(r.Rates.RelayPacketsIn)},
