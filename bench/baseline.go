@@ -26,6 +26,9 @@ type udpRelay struct {
 	mu      sync.Mutex
 	members map[netip.AddrPort]int // sender address -> conference
 	groups  [][]*net.UDPAddr
+	// routes, when not nil, forwards RTP by SSRC only to these receivers (mirroring the
+	// bridge's flow), drops silent audio and RTCP.
+	routes map[uint32][]*net.UDPAddr
 
 	forwarded atomic.Uint64
 	tid       atomic.Int32
@@ -113,7 +116,11 @@ func (r *udpRelay) run() {
 			if !ok {
 				continue
 			}
-			for _, dst := range r.groups[conf] {
+			dsts := r.groups[conf]
+			if r.routes != nil {
+				dsts = r.route(m.Buffers[0][:m.N])
+			}
+			for _, dst := range dsts {
 				if dst.Port == src.Port && dst.IP.Equal(src.IP) {
 					continue
 				}
@@ -128,6 +135,18 @@ func (r *udpRelay) run() {
 		r.mu.Unlock()
 		flush()
 	}
+}
+
+// route is where a mirroring relay sends pkt: nowhere for RTCP, silent audio and unknown SSRCs.
+func (r *udpRelay) route(pkt []byte) []*net.UDPAddr {
+	if len(pkt) < 12 || isRTCP(pkt) {
+		return nil
+	}
+	h, err := parseClearHeader(pkt, 0, extAudioLvl)
+	if err != nil || h.hasLevel && h.level == 127 {
+		return nil
+	}
+	return r.routes[h.ssrc]
 }
 
 func (r *udpRelay) close() {
@@ -183,7 +202,7 @@ func (p *plainConn) close() {
 
 // baselineRun connects the endpoints to a fresh relay. It returns a function that stops
 // everything (relay and sockets) and the relay itself.
-func baselineConnect(_ context.Context, confs [][]*simEndpoint) (*udpRelay, func(), error) {
+func baselineConnect(_ context.Context, confs [][]*simEndpoint, plan relayPlan) (*udpRelay, func(), error) {
 	relay, err := newUDPRelay()
 	if err != nil {
 		return nil, nil, err
@@ -196,6 +215,7 @@ func baselineConnect(_ context.Context, confs [][]*simEndpoint) (*udpRelay, func
 			c.close()
 		}
 	}
+	var addrs []*net.UDPAddr
 	for ci, eps := range confs {
 		for _, e := range eps {
 			pc, err := newPlainConn(relay.addr())
@@ -204,10 +224,25 @@ func baselineConnect(_ context.Context, confs [][]*simEndpoint) (*udpRelay, func
 				return nil, nil, err
 			}
 			conns = append(conns, pc)
-			relay.join(ci, pc.conn.LocalAddr().(*net.UDPAddr))
+			a := pc.conn.LocalAddr().(*net.UDPAddr)
+			addrs = append(addrs, a)
+			relay.join(ci, a)
 			e.tr = pc
 			go pc.readLoop(e)
 		}
+	}
+	if plan != nil {
+		routes := map[uint32][]*net.UDPAddr{}
+		for ssrc, idx := range plan {
+			for _, i := range idx {
+				if i < len(addrs) {
+					routes[ssrc] = append(routes[ssrc], addrs[i])
+				}
+			}
+		}
+		relay.mu.Lock()
+		relay.routes = routes
+		relay.mu.Unlock()
 	}
 	return relay, stop, nil
 }

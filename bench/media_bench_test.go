@@ -24,7 +24,7 @@ func BenchmarkReceiveRTP(b *testing.B) {
 	e := newSimEndpoint("r", false, false, nil, nil)
 	e.recv.startMeasuring()
 	payload := make([]byte, 1000)
-	putStamp(payload[len(payload)-stampLen:], time.Now(), 1)
+	putStamp(payload[len(payload)-stampLen:], time.Now(), 180, 1)
 	hdr := rtp.Header{SSRC: 7, PayloadType: ptVP8}
 	now := time.Now()
 	b.ReportAllocs()

@@ -45,6 +45,29 @@ type secureConn struct {
 
 	readerDone chan struct{}
 	loopback   bool
+
+	sockets *socketList // the ICE agent's sockets, for the cheap receive path
+	cheap   *cheapReceiver
+}
+
+// socketList collects the sockets an ICE agent opens through bigBufferNet.
+type socketList struct {
+	mu    sync.Mutex
+	conns []*batchConn
+}
+
+func (l *socketList) add(c *batchConn) {
+	l.mu.Lock()
+	l.conns = append(l.conns, c)
+	l.mu.Unlock()
+}
+
+func (l *socketList) setSink(s mediaSink) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		c.setSink(s)
+	}
 }
 
 var quietPion = logging.NewDefaultLoggerFactory() // level from PION_LOG_* env; default is quiet
@@ -63,8 +86,9 @@ func newSecureConn(loopbackOnly bool) (*secureConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ICE network: %w", err)
 	}
+	sockets := &socketList{}
 	agent, err := ice.NewAgent(&ice.AgentConfig{
-		Net:                 bigBufferNet{nw},
+		Net:                 bigBufferNet{nw, sockets},
 		NetworkTypes:        []ice.NetworkType{ice.NetworkTypeUDP4},
 		CandidateTypes:      []ice.CandidateType{ice.CandidateTypeHost},
 		IncludeLoopback:     loopbackOnly,
@@ -85,6 +109,7 @@ func newSecureConn(loopbackOnly bool) (*secureConn, error) {
 		readerDone: make(chan struct{}),
 		encBuf:     make([]byte, 0, 1600),
 		loopback:   loopbackOnly,
+		sockets:    sockets,
 	}
 	sum := sha256.Sum256(cert.Certificate[0])
 	s.fp = fingerprintString(sum[:])
@@ -103,8 +128,12 @@ func fingerprintString(b []byte) string {
 }
 
 // bigBufferNet gives the ICE agent's UDP sockets the same 4 MiB buffers the baseline's sockets
-// get, so bursts (keyframes) are not lost in the load generator's own socket.
-type bigBufferNet struct{ *stdnet.Net }
+// get, so bursts (keyframes) are not lost in the load generator's own socket, and wraps them
+// in batchConns for the cheap receive path.
+type bigBufferNet struct {
+	*stdnet.Net
+	sockets *socketList
+}
 
 func (n bigBufferNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	c, err := n.Net.ListenUDP(network, laddr)
@@ -113,7 +142,9 @@ func (n bigBufferNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.U
 	}
 	_ = c.SetReadBuffer(4 << 20)
 	_ = c.SetWriteBuffer(4 << 20)
-	return c, nil
+	bc := newBatchConn(c)
+	n.sockets.add(bc)
+	return bc, nil
 }
 
 // localDescription gathers candidates (blocking until gathering completes) and returns the
@@ -254,6 +285,16 @@ func (s *secureConn) connect(ctx context.Context, remote *c2ICEUDP, h packetHand
 	s.writeMu.Unlock()
 	s.remote = rem
 	close(s.ready)
+	if e, ok := h.(*simEndpoint); ok && e.sampleEvery > 0 {
+		// The cheap path gets its own context: until the sink is set, readLoop may still be
+		// decrypting with s.remote.
+		own, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, sprof)
+		if err != nil {
+			return fmt.Errorf("SRTP remote context: %w", err)
+		}
+		s.cheap = newCheapReceiver(e, own, e.sampleEvery)
+		s.sockets.setSink(s.cheap)
+	}
 	return nil
 }
 
