@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtp"
 	"golang.org/x/net/ipv4"
 )
 
@@ -172,26 +171,39 @@ func newPlainConn(relay *net.UDPAddr) (*plainConn, error) {
 func (p *plainConn) writeRTP(pkt []byte) error  { _, err := p.conn.Write(pkt); return err }
 func (p *plainConn) writeRTCP(pkt []byte) error { _, err := p.conn.Write(pkt); return err }
 
-func (p *plainConn) readLoop(h packetHandler) {
+// readLoop reads in batches like the bridge's endpoints do (with the kernel's arrival times)
+// and accounts every packet, reading its clear send stamp, until the socket is closed.
+func (p *plainConn) readLoop(e *simEndpoint) {
 	defer close(p.done)
+	bc := newBatchConn(p.conn)
+	bc.setSink(plainSink{e})
 	buf := make([]byte, 1600)
-	var hdr rtp.Header
 	for {
-		n, err := p.conn.Read(buf)
-		if err != nil {
+		if _, _, err := bc.ReadFrom(buf); err != nil {
 			return
 		}
-		if n < 12 || buf[0] < 128 || buf[0] > 191 {
-			continue
+	}
+}
+
+// plainSink accounts the plain RTP a baseline endpoint receives; other members' RTCP, which
+// the relay forwards blindly, is ignored.
+type plainSink struct{ e *simEndpoint }
+
+func (s plainSink) onDatagram(b, oob []byte, now time.Time) {
+	if isRTCP(b) {
+		return
+	}
+	h, err := parseClearHeader(b, extTCC, extAudioLvl)
+	if err != nil {
+		return
+	}
+	s.e.onClearRTP(now, &h, len(b), 1)
+	if sent, height, ok := readStamp(unpadded(b, h.hdrLen)); ok {
+		at, ok := rxTimestamp(oob)
+		if !ok {
+			at = now.UnixNano()
 		}
-		if pt := buf[1] & 0x7f; pt >= 64 && pt <= 95 {
-			continue // other members' RTCP, relayed blindly
-		}
-		hl, err := hdr.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		h.handleRTP(time.Now(), &hdr, buf[hl:n], n)
+		s.e.recv.addSample(h.ssrc, at-sent, height)
 	}
 }
 

@@ -115,9 +115,10 @@ func parseClearHeader(b []byte, tccID, levelID uint8) (clearHeader, error) {
 // muxed port, i.e. packet types 192-223).
 func isRTCP(b []byte) bool { pt := b[1] & 0x7f; return pt >= 64 && pt <= 95 }
 
-// mediaSink takes the SRTP and SRTCP datagrams a batchConn reads.
+// mediaSink takes the SRTP and SRTCP datagrams a batchConn reads, with their control
+// messages (the kernel's arrival time where available) and the time the batch was read.
 type mediaSink interface {
-	onDatagram(b []byte, now time.Time)
+	onDatagram(b, oob []byte, now time.Time)
 }
 
 // batchConn is an endpoint's ICE socket: pion's candidate reader calls ReadFrom, which reads
@@ -138,13 +139,16 @@ const readBatch = 32
 
 func newBatchConn(c transport.UDPConn) *batchConn {
 	b := &batchConn{UDPConn: c, msgs: make([]ipv4.Message, readBatch)}
-	if nc, ok := c.(net.PacketConn); ok {
-		if _, ok := c.(*net.UDPConn); ok {
-			b.pc = ipv4.NewPacketConn(nc)
-		}
+	stamps := false
+	if uc, ok := c.(*net.UDPConn); ok {
+		b.pc = ipv4.NewPacketConn(uc)
+		stamps = enableRxTimestamps(uc)
 	}
 	for i := range b.msgs {
 		b.msgs[i].Buffers = [][]byte{make([]byte, 1600)}
+		if stamps {
+			b.msgs[i].OOB = make([]byte, 64)
+		}
 	}
 	return b
 }
@@ -163,7 +167,7 @@ func (c *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			b := m.Buffers[0][:m.N]
 			if len(b) >= 12 && b[0] >= 128 && b[0] <= 191 {
 				if s := c.sink.Load(); s != nil {
-					(*s).onDatagram(b, c.now)
+					(*s).onDatagram(b, m.OOB[:m.NN], c.now)
 					continue
 				}
 			}
@@ -201,7 +205,7 @@ func newCheapReceiver(e *simEndpoint, ctx *srtp.Context, sampleEvery int) *cheap
 	return &cheapReceiver{e: e, ctx: ctx, sampleEvery: uint64(max(1, sampleEvery)), dec: make([]byte, 1600)}
 }
 
-func (c *cheapReceiver) onDatagram(b []byte, now time.Time) {
+func (c *cheapReceiver) onDatagram(b, oob []byte, now time.Time) {
 	if isRTCP(b) {
 		out, err := c.ctx.DecryptRTCP(c.dec[:0], b, &c.rh)
 		if err != nil {
@@ -228,7 +232,11 @@ func (c *cheapReceiver) onDatagram(b []byte, now time.Time) {
 	c.decrypted.Add(1)
 	if h.hdrLen <= len(out) {
 		if sent, height, ok := readStamp(unpadded(out, h.hdrLen)); ok {
-			c.e.recv.addSample(h.ssrc, now.UnixNano()-sent, height)
+			at, ok := rxTimestamp(oob)
+			if !ok {
+				at = now.UnixNano()
+			}
+			c.e.recv.addSample(h.ssrc, at-sent, height)
 		}
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -194,7 +196,7 @@ func TestCheapReceiverAccountsEveryPacketAndDecryptsASample(t *testing.T) {
 			if sent == 18 { // corrupted: the 17th received, the second one sampled
 				out[len(out)-1] ^= 1
 			}
-			c.onDatagram(out, time.Now())
+			c.onDatagram(out, nil, time.Now())
 		})
 	}
 	r := e.recv.snapshot("r", time.Time{}, nil)
@@ -222,7 +224,13 @@ func TestBatchConnGivesMediaToTheSinkAndTheRestToPion(t *testing.T) {
 	bc := newBatchConn(rc)
 	defer bc.Close()
 	got := make(chan []byte, 8)
-	bc.setSink(sinkFunc(func(b []byte, _ time.Time) { got <- bytes.Clone(b) }))
+	var stamped atomic.Int32
+	bc.setSink(sinkFunc(func(b, oob []byte, now time.Time) {
+		if at, ok := rxTimestamp(oob); ok && at <= now.UnixNano() && at > now.Add(-5*time.Second).UnixNano() {
+			stamped.Add(1)
+		}
+		got <- bytes.Clone(b)
+	}))
 	wc, err := net.DialUDP("udp4", nil, rc.LocalAddr().(*net.UDPAddr))
 	if err != nil {
 		t.Fatal(err)
@@ -249,8 +257,11 @@ func TestBatchConnGivesMediaToTheSinkAndTheRestToPion(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("sink got %d RTP packets, want 2 (read before the DTLS record)", len(got))
 	}
+	if runtime.GOOS == "linux" && stamped.Load() != 2 {
+		t.Fatalf("%d of 2 packets carried a kernel arrival time before the batch was read", stamped.Load())
+	}
 }
 
-type sinkFunc func([]byte, time.Time)
+type sinkFunc func(b, oob []byte, now time.Time)
 
-func (f sinkFunc) onDatagram(b []byte, now time.Time) { f(b, now) }
+func (f sinkFunc) onDatagram(b, oob []byte, now time.Time) { f(b, oob, now) }

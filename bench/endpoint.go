@@ -24,6 +24,12 @@ type mediaTransport interface {
 	writeRTCP(pkt []byte) error
 }
 
+// batchSender is a mediaTransport that can queue RTP packets and send them with one syscall.
+type batchSender interface {
+	queueRTP(pkt []byte) error
+	flush() error
+}
+
 // simEndpoint is one simulated participant: a sender of opus + VP8 (simulcast or not) and a
 // receiver that measures what comes back.
 type simEndpoint struct {
@@ -208,8 +214,13 @@ func (e *simEndpoint) run(ctx context.Context) {
 	nextKey := start
 	lastKey := time.Time{}
 	var frames uint64
+	bs, batching := e.tr.(batchSender)
 	emit := func(p []byte) {
-		if err := e.tr.writeRTP(p); err != nil {
+		write := e.tr.writeRTP
+		if batching {
+			write = bs.queueRTP
+		}
+		if err := write(p); err != nil {
 			e.sendErrors.Add(1)
 			return
 		}
@@ -244,6 +255,11 @@ func (e *simEndpoint) run(ctx context.Context) {
 				}
 				frames++
 				nextVideo = start.Add(time.Duration(frames) * time.Second / 30)
+			}
+			if batching {
+				if err := bs.flush(); err != nil {
+					e.sendErrors.Add(1)
+				}
 			}
 		}
 		if !now.Before(nextRTCP) {

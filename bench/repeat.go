@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -285,6 +286,13 @@ func planFrom(eps []*simEndpoint) relayPlan {
 		}
 	}
 	return plan
+}
+
+func latencyNote() string {
+	if runtime.GOOS == "linux" {
+		return "latency is the kernel's arrival time at the receiving socket (SO_TIMESTAMPNS) minus the send time stamped just before the sender's write: it includes the sender's own scheduling, not the receiver's; the baseline relay runs in the load generator's Go runtime (one goroutine locked to a thread)"
+	}
+	return "latency is taken when the receiver reads a batch: it includes the load generator's own scheduling; the baseline relay runs in its Go runtime"
 }
 
 func baselineNote(sc Scenario) string {

@@ -171,7 +171,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	if opts.Baseline {
 		res.Notes = append(res.Notes, baselineNote(sc),
-			"baseline latency includes the load generator's own scheduling: the relay runs in its Go runtime (one goroutine locked to a thread)")
+			latencyNote())
 	}
 	return res, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/pion/srtp/v3"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
+	"golang.org/x/net/ipv4"
 )
 
 // secureConn is one simulated endpoint's transport to the bridge: a pion ICE agent (controlled,
@@ -48,6 +49,75 @@ type secureConn struct {
 
 	sockets *socketList // the ICE agent's sockets, for the cheap receive path
 	cheap   *cheapReceiver
+	batch   *sendBatch // under writeMu; nil: one write per packet through the ICE connection
+}
+
+// sendBatch is the RTP packets of one frame (and the audio packet due with it), encrypted and
+// waiting to go out in one sendmmsg on the ICE agent's socket to the bridge.
+type sendBatch struct {
+	pc   *ipv4.PacketConn
+	msgs []ipv4.Message
+	n    int
+}
+
+const sendBatchSize = 32
+
+func newSendBatch(pc *ipv4.PacketConn, to net.Addr) *sendBatch {
+	b := &sendBatch{pc: pc, msgs: make([]ipv4.Message, sendBatchSize)}
+	for i := range b.msgs {
+		b.msgs[i].Buffers = [][]byte{make([]byte, 0, 1600)}
+		b.msgs[i].Addr = to
+	}
+	return b
+}
+
+// queueRTP encrypts pkt for the next flush (sending the queue first when it is full).
+func (s *secureConn) queueRTP(pkt []byte) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.local == nil {
+		return errNotReady
+	}
+	b := s.batch
+	if b == nil {
+		return s.writeRTPLocked(pkt)
+	}
+	if b.n == len(b.msgs) {
+		if err := s.flushLocked(); err != nil {
+			return err
+		}
+	}
+	m := &b.msgs[b.n]
+	out, err := s.local.EncryptRTP(m.Buffers[0][:0], pkt, nil)
+	if err != nil {
+		return fmt.Errorf("SRTP encrypt: %w", err)
+	}
+	m.Buffers[0] = out
+	b.n++
+	return nil
+}
+
+// flush sends what queueRTP queued.
+func (s *secureConn) flush() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.flushLocked()
+}
+
+func (s *secureConn) flushLocked() error {
+	b := s.batch
+	if b == nil || b.n == 0 {
+		return nil
+	}
+	defer func() { b.n = 0 }()
+	for sent := 0; sent < b.n; {
+		k, err := b.pc.WriteBatch(b.msgs[sent:b.n], 0)
+		if err != nil {
+			return fmt.Errorf("send %d packets: %w", b.n-sent, err)
+		}
+		sent += k
+	}
+	return nil
 }
 
 // socketList collects the sockets an ICE agent opens through bigBufferNet.
@@ -294,6 +364,13 @@ func (s *secureConn) connect(ctx context.Context, remote *c2ICEUDP, h packetHand
 		}
 		s.cheap = newCheapReceiver(e, own, e.sampleEvery)
 		s.sockets.setSink(s.cheap)
+		s.sockets.mu.Lock()
+		if len(s.sockets.conns) == 1 && s.sockets.conns[0].pc != nil {
+			s.writeMu.Lock()
+			s.batch = newSendBatch(s.sockets.conns[0].pc, conn.RemoteAddr())
+			s.writeMu.Unlock()
+		}
+		s.sockets.mu.Unlock()
 	}
 	return nil
 }
@@ -392,6 +469,10 @@ func (s *secureConn) writeRTP(pkt []byte) error {
 	if s.local == nil {
 		return errNotReady
 	}
+	return s.writeRTPLocked(pkt)
+}
+
+func (s *secureConn) writeRTPLocked(pkt []byte) error {
 	out, err := s.local.EncryptRTP(s.encBuf[:0], pkt, nil)
 	if err != nil {
 		return fmt.Errorf("SRTP encrypt: %w", err)
