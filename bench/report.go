@@ -73,7 +73,7 @@ func (r *Result) WriteTable(w io.Writer) {
 		if p.CPUCores > 0 {
 			ratio = p.LoadGenCPUCores / p.CPUCores
 		}
-		return fmt.Sprintf("%.2f s, %.3f cores (%.2fx the forwarder)", p.LoadGenCPUSeconds, p.LoadGenCPUCores, ratio)
+		return fmt.Sprintf("%.2f s, %.3f cores (%.2fx the forwarder), %d goroutines", p.LoadGenCPUSeconds, p.LoadGenCPUCores, ratio, p.LoadGenGoroutines)
 	})
 	fmt.Fprintf(tw, "bridge RSS\t%.1f MiB (idle %.1f MiB, %.1f KiB per endpoint)\n",
 		float64(r.BridgeRSSBytes)/(1<<20), float64(r.BridgeRSSIdleBytes)/(1<<20), float64(r.BridgeRSSPerEndpointBytes)/1024)

@@ -197,6 +197,9 @@ type PhaseResult struct {
 	LoadGenCPUSeconds float64 `json:"load_generator_cpu_seconds"`
 	// LoadGenCPUCores is LoadGenCPUSeconds / WindowS.
 	LoadGenCPUCores float64 `json:"load_generator_cpu_cores"`
+	// LoadGenGoroutines is this process's goroutines at the end of the window (pion's ICE,
+	// DTLS and SCTP ones included).
+	LoadGenGoroutines int `json:"load_generator_goroutines"`
 	// BridgeSocketDrops is the kernel's drops on the bridge's UDP sockets (local bridge only).
 	BridgeSocketDrops uint64 `json:"bridge_socket_drops"`
 	// LoadGenSocketDrops is the kernel's drops on this process's UDP sockets (baseline: includes the relay's).

@@ -600,6 +600,7 @@ loop:
 	r.CPUHostPercent = 100 * r.CPUCores / float64(runtime.NumCPU())
 	r.LoadGenCPUSeconds = (self1 - self0).Seconds()
 	r.LoadGenCPUCores = r.LoadGenCPUSeconds / w
+	r.LoadGenGoroutines = runtime.NumGoroutine()
 	r.Layers = layers.result()
 	if r.ForwardedPackets > 0 {
 		r.CPUMicrosPerForwardedPacket = r.CPUSeconds * 1e6 / float64(r.ForwardedPackets)
