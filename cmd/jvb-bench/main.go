@@ -37,7 +37,6 @@ bridge:
   --bridge-bin PATH      bridge binary to exec (default: build ./cmd/jvb of this module)
   --bridge-arg ARG       extra flag for the started bridge (repeatable)
   --pprof-out FILE       start the bridge with --pprof and save its CPU profile of the window
-  --loadgen-pprof-out F  save this load generator's own CPU profile of the whole run to F
 xmpp (allocate like jicofo: log in as focus, join the brewery, wait for the bridge's stats
 presence, send pipelined conference-modify IQs to its occupant JID):
   --xmpp                      allocate over XMPP; starts prosody (like docker-jitsi-meet's) unless
@@ -91,7 +90,9 @@ scenario:
   --repeat N             N bridge windows, each followed by a relay window with --baseline, on
                          the same endpoints; reports the median ratio and its spread
   --resource-interval D  sample the bridge's goroutines, heap and open files this often during
-                         the windows, for the growth report (default 30s)
+                         the windows, for the growth report (default 30s); --duration 10m is
+                         the no-growth run
+  --loadgen-pprof-out F  save this load generator's own CPU profile of the whole run to F
 output:
   --json                 print JSON on stdout instead of the table
   --sweep LIST           run increasing sizes CONFxPARTICIPANTS, e.g. 1x3,1x6,2x6,4x6
