@@ -73,6 +73,9 @@ type audioStream struct {
 	// speaking, when set, scripts the dominant speaker: loud levels while it says so, silence
 	// (127, which the bridge drops) otherwise. Unset: speech-like levels all the time.
 	speaking func(time.Time) bool
+	// skipSilence sends nothing instead of silence, without a gap in the sequence numbers: what
+	// the bridge makes of silence (it drops it and renumbers), for the mirroring relay.
+	skipSilence bool
 }
 
 // tccTagger writes the transport-wide sequence number (shared by all of an endpoint's
@@ -108,16 +111,18 @@ func newAudioStream(ssrc uint32, rng *rand.Rand) *audioStream {
 
 // next writes the next 20 ms opus packet into buf and returns it.
 func (a *audioStream) next(buf []byte, now time.Time) []byte {
-	a.hdr.SequenceNumber++
 	a.hdr.Timestamp += rtpClockOpus / 50
 	switch {
 	case a.speaking == nil:
 		a.level[0] = 0x80 | byte(30+a.rng.IntN(30))
 	case a.speaking(now):
 		a.level[0] = 0x80 | byte(15+a.rng.IntN(10))
+	case a.skipSilence:
+		return nil
 	default:
 		a.level[0] = 127
 	}
+	a.hdr.SequenceNumber++
 	a.tcc.tag(&a.hdr)
 	n, err := a.hdr.MarshalTo(buf)
 	if err != nil {

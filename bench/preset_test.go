@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"encoding/json"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -255,5 +256,38 @@ func TestLayerTallyGroupsByViewAndHeight(t *testing.T) {
 	}
 	if l := got["on-stage/0"]; l.Streams != 1 {
 		t.Errorf("on-stage audio (no packet decrypted, known SSRC): %+v", l)
+	}
+}
+
+func TestSkippedSilenceLeavesNoSequenceGap(t *testing.T) {
+	a := newAudioStream(1, rand.New(rand.NewPCG(1, 1)))
+	talk := false
+	a.speaking = func(time.Time) bool { return talk }
+	a.skipSilence = true
+	buf := make([]byte, 1600)
+	var seqs []uint16
+	for i := range 12 {
+		talk = i%3 == 0
+		p := a.next(buf, time.Now())
+		if (p != nil) != talk {
+			t.Fatalf("packet %d: sent %v while speaking %v", i, p != nil, talk)
+		}
+		if p != nil {
+			h, err := parseClearHeader(p, extTCC, extAudioLvl)
+			if err != nil || h.level == 127 {
+				t.Fatalf("packet %d: %v, level %d", i, err, h.level)
+			}
+			seqs = append(seqs, h.seq)
+		}
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("sequence numbers %v have a gap", seqs)
+		}
+	}
+	a.skipSilence = false
+	talk = false
+	if h, _ := parseClearHeader(a.next(buf, time.Now()), extTCC, extAudioLvl); h.level != 127 {
+		t.Fatalf("silence sent with level %d, want 127", h.level)
 	}
 }

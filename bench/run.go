@@ -476,6 +476,11 @@ func runBaselinePhase(ctx context.Context, opts Options, seed uint64, plan relay
 	sc := opts.Scenario
 	confs := buildEndpoints(sc, seed, time.Now())
 	all := slices.Concat(confs...)
+	for _, e := range all {
+		if e.sender && plan != nil {
+			e.audio.skipSilence = true
+		}
+	}
 	relay, stop, err := baselineConnect(ctx, confs, plan)
 	if err != nil {
 		return nil, err
