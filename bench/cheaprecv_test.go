@@ -2,8 +2,10 @@ package bench
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"net"
+	"os"
 	"runtime"
 	"slices"
 	"sync/atomic"
@@ -265,3 +267,32 @@ func TestBatchConnGivesMediaToTheSinkAndTheRestToPion(t *testing.T) {
 type sinkFunc func(b, oob []byte, now time.Time)
 
 func (f sinkFunc) onDatagram(b, oob []byte, now time.Time) { f(b, oob, now) }
+
+// TestDTLSPipeHonoursReadDeadlines: pion's DTLS ends a timed-out handshake by setting a read
+// deadline in the past and waiting for its reader; a pipe ignoring it hung a join forever.
+func TestDTLSPipeHonoursReadDeadlines(t *testing.T) {
+	p := newDTLSPipe(nil)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := p.ReadFrom(make([]byte, 10))
+		done <- err
+	}()
+	_ = p.SetReadDeadline(time.Unix(1, 0))
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("ReadFrom after a past deadline: %v, want os.ErrDeadlineExceeded", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a blocked ReadFrom ignored a deadline set in the past")
+	}
+	_ = p.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, _, err := p.ReadFrom(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("ReadFrom past a near deadline: %v", err)
+	}
+	_ = p.SetReadDeadline(time.Time{})
+	p.close()
+	if _, _, err := p.ReadFrom(make([]byte, 10)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ReadFrom on a closed pipe: %v, want net.ErrClosed", err)
+	}
+}

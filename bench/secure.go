@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -521,10 +522,16 @@ type dtlsPipe struct {
 	in        chan []byte
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	// The read deadline: pion's DTLS ends a timed-out handshake by setting one in the past and
+	// waits for its reader to return, so a pipe that ignored it would hang the join forever.
+	dlMu      sync.Mutex
+	deadline  time.Time
+	dlChanged chan struct{} // closed and replaced when the deadline changes
 }
 
 func newDTLSPipe(c *ice.Conn) *dtlsPipe {
-	return &dtlsPipe{conn: c, in: make(chan []byte, 64), closed: make(chan struct{})}
+	return &dtlsPipe{conn: c, in: make(chan []byte, 64), closed: make(chan struct{}), dlChanged: make(chan struct{})}
 }
 
 func (p *dtlsPipe) push(b []byte) {
@@ -538,17 +545,55 @@ func (p *dtlsPipe) push(b []byte) {
 func (p *dtlsPipe) close() { p.closeOnce.Do(func() { close(p.closed) }) }
 
 func (p *dtlsPipe) ReadFrom(b []byte) (int, net.Addr, error) {
-	select {
-	case c := <-p.in:
-		return copy(b, c), p.conn.RemoteAddr(), nil
-	case <-p.closed:
-		return 0, nil, net.ErrClosed
+	for {
+		p.dlMu.Lock()
+		dl, changed := p.deadline, p.dlChanged
+		p.dlMu.Unlock()
+		var expired <-chan time.Time
+		var t *time.Timer
+		if !dl.IsZero() {
+			d := time.Until(dl)
+			if d <= 0 {
+				return 0, nil, os.ErrDeadlineExceeded
+			}
+			t = time.NewTimer(d)
+			expired = t.C
+		}
+		n, addr, err, again := 0, net.Addr(nil), error(nil), false
+		select {
+		case c := <-p.in:
+			n, addr = copy(b, c), p.conn.RemoteAddr()
+		case <-p.closed:
+			err = net.ErrClosed
+		case <-expired:
+			err = os.ErrDeadlineExceeded
+		case <-changed:
+			again = true
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if !again {
+			return n, addr, err
+		}
 	}
 }
+
+// SetReadDeadline makes ReadFrom fail with os.ErrDeadlineExceeded at t (zero: never), waking a
+// blocked ReadFrom to look at the new deadline.
+func (p *dtlsPipe) SetReadDeadline(t time.Time) error {
+	p.dlMu.Lock()
+	p.deadline = t
+	close(p.dlChanged)
+	p.dlChanged = make(chan struct{})
+	p.dlMu.Unlock()
+	return nil
+}
+
+// SetDeadline sets the read deadline; writes go straight to the ICE connection.
+func (p *dtlsPipe) SetDeadline(t time.Time) error { return p.SetReadDeadline(t) }
 
 func (p *dtlsPipe) WriteTo(b []byte, _ net.Addr) (int, error) { return p.conn.Write(b) }
 func (p *dtlsPipe) Close() error                              { p.close(); return nil }
 func (p *dtlsPipe) LocalAddr() net.Addr                       { return p.conn.LocalAddr() }
-func (p *dtlsPipe) SetDeadline(time.Time) error               { return nil }
-func (p *dtlsPipe) SetReadDeadline(time.Time) error           { return nil }
 func (p *dtlsPipe) SetWriteDeadline(time.Time) error          { return nil }
