@@ -50,6 +50,7 @@ type simEndpoint struct {
 	cons      constraints   // sent on the bridge channel
 	nack      bool          // send NACKs for the gaps seen in received media streams
 	onStage   bool          // watches a source on stage (for the report)
+	conf      int           // index of its conference in the scenario
 	// sampleEvery > 0 selects the cheap receive path: header accounting for every packet,
 	// decryption of one packet in sampleEvery per stream; 0 decrypts everything.
 	sampleEvery int

@@ -171,6 +171,19 @@ func TestMirrorPlanFollowsWhatTheBridgeForwarded(t *testing.T) {
 	if len(plan) != len(want) {
 		t.Fatalf("plan %v, want %v", plan, want)
 	}
+	// Another conference's audio is never planned to these receivers.
+	sc.Conferences = 2
+	two := buildEndpoints(sc, 5, time.Now())
+	all := slices.Concat(two...)
+	for _, e := range all {
+		e.recv.startMeasuring()
+	}
+	feed(all[2], all[0].audio.hdr.SSRC, 100)
+	for ssrc, to := range planFrom(all) {
+		if ssrc == all[3].audio.hdr.SSRC || ssrc == all[4].audio.hdr.SSRC {
+			t.Fatalf("conference 1's audio SSRC %d planned to %v", ssrc, to)
+		}
+	}
 	for ssrc, to := range want {
 		if !slices.Equal(plan[ssrc], to) {
 			t.Errorf("SSRC %d goes to %v, want %v", ssrc, plan[ssrc], to)

@@ -258,12 +258,18 @@ type relayPlan map[uint32][]int
 const minMirrorPackets = 30
 
 // planFrom is what the bridge forwarded in the last window: each video SSRC to the receivers
-// that got at least minMirrorPackets of it, and every audio SSRC (but their own) to the
-// receivers that got audio: who speaks in the relay's window is not who spoke in the bridge's,
-// and the relay drops silence like the bridge does.
+// that got at least minMirrorPackets of it, and every audio SSRC of a conference (but their
+// own) to its receivers that got audio: who speaks in the relay's window is not who spoke in
+// the bridge's, and the relay's senders leave out silence.
 func planFrom(eps []*simEndpoint) relayPlan {
 	plan := relayPlan{}
 	audio := audioSSRCs(eps)
+	audioConf := map[uint32]int{}
+	for _, e := range eps {
+		if e.sender {
+			audioConf[e.audio.hdr.SSRC] = e.conf
+		}
+	}
 	for i, e := range eps {
 		gotAudio := false
 		for ssrc, st := range e.recv.streamsSeen() {
@@ -280,7 +286,7 @@ func planFrom(eps []*simEndpoint) relayPlan {
 			continue
 		}
 		for ssrc := range audio {
-			if !e.ownsSSRC(ssrc) {
+			if !e.ownsSSRC(ssrc) && audioConf[ssrc] == e.conf {
 				plan[ssrc] = append(plan[ssrc], i)
 			}
 		}

@@ -239,6 +239,7 @@ func buildEndpoints(sc Scenario, seed uint64, start time.Time) [][]*simEndpoint 
 				e.cons.onStage, e.cons.onStageHeight, e.onStage = stage, sc.OnStageHeight, true
 			}
 			e.nack = sc.NACK
+			e.conf = ci
 			e.sampleEvery = sc.SampleEvery
 			e.keyEvery = sc.KeyframeInterval
 			e.remb = sc.REMBBps
