@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -140,7 +141,9 @@ const readBatch = 32
 func newBatchConn(c transport.UDPConn) *batchConn {
 	b := &batchConn{UDPConn: c, msgs: make([]ipv4.Message, readBatch)}
 	stamps := false
-	if uc, ok := c.(*net.UDPConn); ok {
+	// x/net batches with recvmmsg/sendmmsg on Linux only (elsewhere one message per call, and
+	// not at all on Windows): other systems read one datagram at a time.
+	if uc, ok := c.(*net.UDPConn); ok && runtime.GOOS == "linux" {
 		b.pc = ipv4.NewPacketConn(uc)
 		stamps = enableRxTimestamps(uc)
 	}
@@ -158,7 +161,17 @@ func (c *batchConn) setSink(s mediaSink) { c.sink.Store(&s) }
 // ReadFrom returns the next datagram that is not SRTP/SRTCP for the sink.
 func (c *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	if c.pc == nil {
-		return c.UDPConn.ReadFrom(p)
+		for {
+			n, addr, err := c.UDPConn.ReadFrom(p)
+			if err != nil || n < 12 || p[0] < 128 || p[0] > 191 {
+				return n, addr, err
+			}
+			s := c.sink.Load()
+			if s == nil {
+				return n, addr, nil
+			}
+			(*s).onDatagram(p[:n], nil, time.Now())
+		}
 	}
 	for {
 		for c.next < c.n {
