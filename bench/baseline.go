@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtp"
 	"golang.org/x/net/ipv4"
 )
 
@@ -26,6 +25,9 @@ type udpRelay struct {
 	mu      sync.Mutex
 	members map[netip.AddrPort]int // sender address -> conference
 	groups  [][]*net.UDPAddr
+	// routes, when not nil, forwards RTP by SSRC only to these receivers (mirroring the
+	// bridge's flow), drops silent audio and RTCP.
+	routes map[uint32][]*net.UDPAddr
 
 	forwarded atomic.Uint64
 	tid       atomic.Int32
@@ -113,7 +115,11 @@ func (r *udpRelay) run() {
 			if !ok {
 				continue
 			}
-			for _, dst := range r.groups[conf] {
+			dsts := r.groups[conf]
+			if r.routes != nil {
+				dsts = r.route(m.Buffers[0][:m.N])
+			}
+			for _, dst := range dsts {
 				if dst.Port == src.Port && dst.IP.Equal(src.IP) {
 					continue
 				}
@@ -128,6 +134,18 @@ func (r *udpRelay) run() {
 		r.mu.Unlock()
 		flush()
 	}
+}
+
+// route is where a mirroring relay sends pkt: nowhere for RTCP, silent audio and unknown SSRCs.
+func (r *udpRelay) route(pkt []byte) []*net.UDPAddr {
+	if len(pkt) < 12 || isRTCP(pkt) {
+		return nil
+	}
+	h, err := parseClearHeader(pkt, 0, extAudioLvl)
+	if err != nil || h.hasLevel && h.level == 127 {
+		return nil
+	}
+	return r.routes[h.ssrc]
 }
 
 func (r *udpRelay) close() {
@@ -153,26 +171,39 @@ func newPlainConn(relay *net.UDPAddr) (*plainConn, error) {
 func (p *plainConn) writeRTP(pkt []byte) error  { _, err := p.conn.Write(pkt); return err }
 func (p *plainConn) writeRTCP(pkt []byte) error { _, err := p.conn.Write(pkt); return err }
 
-func (p *plainConn) readLoop(h packetHandler) {
+// readLoop reads in batches like the bridge's endpoints do (with the kernel's arrival times)
+// and accounts every packet, reading its clear send stamp, until the socket is closed.
+func (p *plainConn) readLoop(e *simEndpoint) {
 	defer close(p.done)
+	bc := newBatchConn(p.conn)
+	bc.setSink(plainSink{e})
 	buf := make([]byte, 1600)
-	var hdr rtp.Header
 	for {
-		n, err := p.conn.Read(buf)
-		if err != nil {
+		if _, _, err := bc.ReadFrom(buf); err != nil {
 			return
 		}
-		if n < 12 || buf[0] < 128 || buf[0] > 191 {
-			continue
+	}
+}
+
+// plainSink accounts the plain RTP a baseline endpoint receives; other members' RTCP, which
+// the relay forwards blindly, is ignored.
+type plainSink struct{ e *simEndpoint }
+
+func (s plainSink) onDatagram(b, oob []byte, now time.Time) {
+	if isRTCP(b) {
+		return
+	}
+	h, err := parseClearHeader(b, extTCC, extAudioLvl)
+	if err != nil {
+		return
+	}
+	s.e.onClearRTP(now, &h, len(b), 1)
+	if sent, height, ok := readStamp(unpadded(b, h.hdrLen)); ok {
+		at, ok := rxTimestamp(oob)
+		if !ok {
+			at = now.UnixNano()
 		}
-		if pt := buf[1] & 0x7f; pt >= 64 && pt <= 95 {
-			continue // other members' RTCP, relayed blindly
-		}
-		hl, err := hdr.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		h.handleRTP(time.Now(), &hdr, buf[hl:n], n)
+		s.e.recv.addSample(h.ssrc, at-sent, height)
 	}
 }
 
@@ -183,7 +214,7 @@ func (p *plainConn) close() {
 
 // baselineRun connects the endpoints to a fresh relay. It returns a function that stops
 // everything (relay and sockets) and the relay itself.
-func baselineConnect(_ context.Context, confs [][]*simEndpoint) (*udpRelay, func(), error) {
+func baselineConnect(_ context.Context, confs [][]*simEndpoint, plan relayPlan) (*udpRelay, func(), error) {
 	relay, err := newUDPRelay()
 	if err != nil {
 		return nil, nil, err
@@ -196,6 +227,7 @@ func baselineConnect(_ context.Context, confs [][]*simEndpoint) (*udpRelay, func
 			c.close()
 		}
 	}
+	var addrs []*net.UDPAddr
 	for ci, eps := range confs {
 		for _, e := range eps {
 			pc, err := newPlainConn(relay.addr())
@@ -204,10 +236,25 @@ func baselineConnect(_ context.Context, confs [][]*simEndpoint) (*udpRelay, func
 				return nil, nil, err
 			}
 			conns = append(conns, pc)
-			relay.join(ci, pc.conn.LocalAddr().(*net.UDPAddr))
+			a := pc.conn.LocalAddr().(*net.UDPAddr)
+			addrs = append(addrs, a)
+			relay.join(ci, a)
 			e.tr = pc
 			go pc.readLoop(e)
 		}
+	}
+	if plan != nil {
+		routes := map[uint32][]*net.UDPAddr{}
+		for ssrc, idx := range plan {
+			for _, i := range idx {
+				if i < len(addrs) {
+					routes[ssrc] = append(routes[ssrc], addrs[i])
+				}
+			}
+		}
+		relay.mu.Lock()
+		relay.routes = routes
+		relay.mu.Unlock()
 	}
 	return relay, stop, nil
 }

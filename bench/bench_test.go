@@ -82,7 +82,7 @@ func TestVP8SimulcastPacketsAreValid(t *testing.T) {
 					t.Fatalf("keyframe header % x", payload[:10])
 				}
 			}
-			if _, ok := readStamp(pkt.Payload); !ok {
+			if _, h, ok := readStamp(pkt.Payload); !ok || h != defaultLayers[1].Height {
 				t.Fatalf("frame %d packet %d: no send stamp", f, i)
 			}
 		}
@@ -97,7 +97,7 @@ func TestBaselineRelayForwardsEveryPacket(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	sc := DefaultScenario()
 	sc.Duration, sc.Warmup = 1500*time.Millisecond, 300*time.Millisecond
-	r, err := runBaselinePhase(context.Background(), Options{Scenario: sc})
+	r, err := runBaselinePhase(context.Background(), Options{Scenario: sc}, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

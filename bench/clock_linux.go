@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"encoding/binary"
+	"net"
 	"syscall"
 	"time"
 
@@ -37,6 +39,42 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ts.Nano())
+}
+
+// enableRxTimestamps asks the kernel to stamp every datagram c receives with its arrival time
+// (SO_TIMESTAMPNS), so latency does not include the load generator's own scheduling delay.
+func enableRxTimestamps(c *net.UDPConn) bool {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}); err != nil {
+		return false
+	}
+	return serr == nil
+}
+
+// rxTimestamp finds the kernel's arrival time (Unix ns) in a datagram's control messages.
+func rxTimestamp(oob []byte) (int64, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_TIMESTAMPNS {
+			continue
+		}
+		switch d := m.Data; {
+		case len(d) >= 16: // 64-bit time_t and long
+			return int64(binary.NativeEndian.Uint64(d[0:8]))*1e9 + int64(binary.NativeEndian.Uint64(d[8:16])), true
+		case len(d) >= 8:
+			return int64(int32(binary.NativeEndian.Uint32(d[0:4])))*1e9 + int64(int32(binary.NativeEndian.Uint32(d[4:8]))), true
+		}
+	}
+	return 0, false
 }
 
 // stopWithParent makes the kernel send the bridge SIGTERM when the load generator dies.

@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"net"
 	"syscall"
 	"time"
 )
@@ -17,6 +18,11 @@ func threadCPU(int32) time.Duration { return 0 }
 func processCPU(int) (time.Duration, bool) { return 0, false }
 
 func selfCPU() time.Duration { return 0 }
+
+// enableRxTimestamps is Linux-only: elsewhere latency is taken when the reader gets a batch.
+func enableRxTimestamps(*net.UDPConn) bool { return false }
+
+func rxTimestamp([]byte) (int64, bool) { return 0, false }
 
 // stopWithParent has no equivalent off Linux: the bridge is stopped by BridgeProcess.Stop.
 func stopWithParent() *syscall.SysProcAttr { return nil }

@@ -4,7 +4,9 @@
 // occupant JID), runs simulated endpoints that are real ICE + DTLS-SRTP clients sending opus and
 // VP8 simulcast, and measures what the bridge forwards (rates, loss, reordering, latency, join
 // and allocation time) against the bridge process's CPU and memory. A baseline mode pushes the
-// same flow through a minimal in-process UDP relay.
+// same flow through a minimal in-process UDP relay, alternating with the bridge (--repeat).
+// Named presets (meeting100, lecture) describe whole meetings. Receivers stay cheap: they read
+// in batches, account every packet from its clear RTP header and decrypt only a sample.
 //
 // It talks to the bridge only over the network and /proc, like an outside client would. It may
 // import colibri for the COLIBRI2 XML schema only and xmppcomp/prosodytest for prosody and the

@@ -24,6 +24,12 @@ type mediaTransport interface {
 	writeRTCP(pkt []byte) error
 }
 
+// batchSender is a mediaTransport that can queue RTP packets and send them with one syscall.
+type batchSender interface {
+	queueRTP(pkt []byte) error
+	flush() error
+}
+
 // simEndpoint is one simulated participant: a sender of opus + VP8 (simulcast or not) and a
 // receiver that measures what comes back.
 type simEndpoint struct {
@@ -41,6 +47,14 @@ type simEndpoint struct {
 	joinStart time.Time
 	joined    time.Duration // allocation request sent..DTLS done
 	allocated time.Duration // round trip of the allocating conference-modify
+	cons      constraints   // sent on the bridge channel
+	nack      bool          // send NACKs for the gaps seen in received media streams
+	onStage   bool          // watches a source on stage (for the report)
+	conf      int           // index of its conference in the scenario
+	// sampleEvery > 0 selects the cheap receive path: header accounting for every packet,
+	// decryption of one packet in sampleEvery per stream; 0 decrypts everything.
+	sampleEvery int
+	cheap       atomic.Pointer[cheapReceiver]
 
 	tccSeq       uint16         // transport-wide sequence number of what this endpoint sends
 	tccMu        sync.Mutex     // guards tccRec: the read goroutine records, run() builds feedback
@@ -87,6 +101,9 @@ func (e *simEndpoint) sources() []c2MediaSrc {
 		return nil
 	}
 	a := c2MediaSrc{Type: "audio", ID: e.id + "-a0", Sources: []c2Source{{SSRC: e.audio.hdr.SSRC, Name: e.id + "-a0"}}}
+	if len(e.video) == 0 {
+		return []c2MediaSrc{a}
+	}
 	v := c2MediaSrc{Type: "video", ID: e.id + "-v0"}
 	var sim []uint32
 	for i, l := range e.video {
@@ -135,14 +152,15 @@ func (e *simEndpoint) rtcpSenderSSRC() uint32 {
 	return e.rtcpSSRC
 }
 
+// handleRTP records one decrypted packet (the full receive path, and the baseline's).
 func (e *simEndpoint) handleRTP(now time.Time, hdr *rtp.Header, payload []byte, size int) {
-	e.recv.onRTP(now, hdr.SSRC, hdr.SequenceNumber, hdr.PayloadType, payload, size)
-	if e.tccRec != nil {
-		if ext := hdr.GetExtension(extTCC); len(ext) >= 2 {
-			e.tccMu.Lock()
-			e.tccRec.Record(hdr.SSRC, binary.BigEndian.Uint16(ext), now.UnixMicro())
-			e.tccMu.Unlock()
-		}
+	h := clearHeader{pt: hdr.PayloadType, seq: hdr.SequenceNumber, ts: hdr.Timestamp, ssrc: hdr.SSRC}
+	if ext := hdr.GetExtension(extTCC); len(ext) >= 2 {
+		h.tccSeq, h.hasTCC = binary.BigEndian.Uint16(ext), true
+	}
+	e.onClearRTP(now, &h, size, 1)
+	if sent, height, ok := readStamp(payload); ok {
+		e.recv.addSample(hdr.SSRC, now.UnixNano()-sent, height)
 	}
 }
 
@@ -193,12 +211,17 @@ func (e *simEndpoint) run(ctx context.Context) {
 	buf := make([]byte, 1600)
 	start := time.Now()
 	nextAudio, nextVideo, nextRTCP := start, start, start.Add(time.Second)
-	nextTCC := start.Add(100 * time.Millisecond)
+	nextFeedback := start.Add(100 * time.Millisecond)
 	nextKey := start
 	lastKey := time.Time{}
 	var frames uint64
+	bs, batching := e.tr.(batchSender)
 	emit := func(p []byte) {
-		if err := e.tr.writeRTP(p); err != nil {
+		write := e.tr.writeRTP
+		if batching {
+			write = bs.queueRTP
+		}
+		if err := write(p); err != nil {
 			e.sendErrors.Add(1)
 			return
 		}
@@ -234,18 +257,28 @@ func (e *simEndpoint) run(ctx context.Context) {
 				frames++
 				nextVideo = start.Add(time.Duration(frames) * time.Second / 30)
 			}
+			if batching {
+				if err := bs.flush(); err != nil {
+					e.sendErrors.Add(1)
+				}
+			}
 		}
 		if !now.Before(nextRTCP) {
 			e.sendRTCP(now)
 			nextRTCP = nextRTCP.Add(time.Second)
 		}
 		wake := nextRTCP
-		if e.tccRec != nil {
-			if !now.Before(nextTCC) {
-				e.sendTCCFeedback()
-				nextTCC = now.Add(100 * time.Millisecond)
+		if e.tccRec != nil || e.nack {
+			if !now.Before(nextFeedback) {
+				if e.tccRec != nil {
+					e.sendTCCFeedback()
+				}
+				if e.nack {
+					e.sendNACKs()
+				}
+				nextFeedback = now.Add(100 * time.Millisecond)
 			}
-			wake = minTime(wake, nextTCC)
+			wake = minTime(wake, nextFeedback)
 		}
 		if e.sender {
 			wake = minTime(wake, minTime(nextAudio, nextVideo))
@@ -256,6 +289,21 @@ func (e *simEndpoint) run(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
+	}
+}
+
+// sendNACKs asks for the packets missing from the received streams since the last call.
+func (e *simEndpoint) sendNACKs() {
+	pkts := e.recv.takeNACKs(e.rtcpSenderSSRC())
+	if len(pkts) == 0 {
+		return
+	}
+	b, err := rtcp.Marshal(pkts)
+	if err != nil {
+		return
+	}
+	if err := e.tr.writeRTCP(b); err != nil {
+		e.sendErrors.Add(1)
 	}
 }
 
@@ -339,20 +387,26 @@ func toNTP(t time.Time) uint64 {
 }
 
 // receiverConstraints is the bridge-channel message a Jitsi Meet client sends when the channel
-// opens (lastN and the default max height of every remote video).
-func receiverConstraints(lastN, maxHeight int) []byte {
-	b, _ := json.Marshal(map[string]any{
+// opens: lastN and the default max height of every remote video (tile view) and, in stage
+// view, the source on stage with its own max height.
+func receiverConstraints(c constraints) []byte {
+	m := map[string]any{
 		"colibriClass":       "ReceiverVideoConstraints",
-		"lastN":              lastN,
-		"defaultConstraints": map[string]int{"maxHeight": maxHeight},
-	})
+		"lastN":              c.lastN,
+		"defaultConstraints": map[string]int{"maxHeight": c.maxHeight},
+	}
+	if c.onStage != "" {
+		m["onStageSources"] = []string{c.onStage}
+		m["constraints"] = map[string]any{c.onStage: map[string]int{"maxHeight": c.onStageHeight}}
+	}
+	b, _ := json.Marshal(m)
 	return b
 }
 
 // openBridgeChannel opens the colibri data channel over SCTP (the endpoint is the SCTP client,
 // DTLS client => stream id 0), sends ReceiverVideoConstraints, and counts bridge messages
 // until the association closes. It blocks until the channel is open or ctx ends.
-func (e *simEndpoint) openBridgeChannel(ctx context.Context, s *secureConn, lastN, maxHeight int, wg *sync.WaitGroup) error {
+func (e *simEndpoint) openBridgeChannel(ctx context.Context, s *secureConn, wg *sync.WaitGroup) error {
 	assc, err := sctp.ClientContext(ctx, sctp.WithNetConn(s.dtls), sctp.WithLoggerFactory(quietPion),
 		sctp.WithMaxReceiveBufferSize(1<<20))
 	if err != nil {
@@ -382,7 +436,7 @@ func (e *simEndpoint) openBridgeChannel(ctx context.Context, s *secureConn, last
 			e.dcMessages.Add(1)
 		}
 	}()
-	if _, err := dc.WriteDataChannel(receiverConstraints(lastN, maxHeight), true); err != nil {
+	if _, err := dc.WriteDataChannel(receiverConstraints(e.cons), true); err != nil {
 		return fmt.Errorf("send ReceiverVideoConstraints: %w", err)
 	}
 	return nil

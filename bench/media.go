@@ -22,28 +22,31 @@ const (
 )
 
 // stampLen is the size of the trailer every simulated packet carries at the end of its payload:
-// magic, the send time (Unix ns) and a per-stream counter. The bridge forwards payloads
-// untouched, so the receiver can compute forwarding latency from it.
+// magic, the send time (Unix ns), the height of the video encoding (0 for audio) and a
+// per-stream counter. The bridge forwards payloads untouched, so a receiver that decrypts one
+// can compute the forwarding latency and tell which encoding it gets (without SSRC
+// rewriting the bridge still sends every encoding of a source on one SSRC).
 const stampLen = 16
 
 const stampMagic = 0x4A564242 // "JVBB"
 
-func putStamp(b []byte, sent time.Time, counter uint32) {
+func putStamp(b []byte, sent time.Time, height int, counter uint32) {
 	binary.BigEndian.PutUint32(b[0:4], stampMagic)
 	binary.BigEndian.PutUint64(b[4:12], uint64(sent.UnixNano()))
-	binary.BigEndian.PutUint32(b[12:16], counter)
+	binary.BigEndian.PutUint16(b[12:14], uint16(height))
+	binary.BigEndian.PutUint16(b[14:16], uint16(counter))
 }
 
 // readStamp returns the send time carried at the end of payload, if there is one.
-func readStamp(payload []byte) (sentUnixNano int64, ok bool) {
+func readStamp(payload []byte) (sentUnixNano int64, height int, ok bool) {
 	if len(payload) < stampLen {
-		return 0, false
+		return 0, 0, false
 	}
 	s := payload[len(payload)-stampLen:]
 	if binary.BigEndian.Uint32(s[0:4]) != stampMagic {
-		return 0, false
+		return 0, 0, false
 	}
-	return int64(binary.BigEndian.Uint64(s[4:12])), true
+	return int64(binary.BigEndian.Uint64(s[4:12])), int(binary.BigEndian.Uint16(s[12:14])), true
 }
 
 // simulcastLayer describes one VP8 simulcast encoding.
@@ -67,6 +70,12 @@ type audioStream struct {
 	rng     *rand.Rand
 	level   [1]byte
 	tcc     tccTagger
+	// speaking, when set, scripts the dominant speaker: loud levels while it says so, silence
+	// (127, which the bridge drops) otherwise. Unset: speech-like levels all the time.
+	speaking func(time.Time) bool
+	// skipSilence sends nothing instead of silence, without a gap in the sequence numbers: what
+	// the bridge makes of silence (it drops it and renumbers), for the mirroring relay.
+	skipSilence bool
 }
 
 // tccTagger writes the transport-wide sequence number (shared by all of an endpoint's
@@ -102,9 +111,18 @@ func newAudioStream(ssrc uint32, rng *rand.Rand) *audioStream {
 
 // next writes the next 20 ms opus packet into buf and returns it.
 func (a *audioStream) next(buf []byte, now time.Time) []byte {
-	a.hdr.SequenceNumber++
 	a.hdr.Timestamp += rtpClockOpus / 50
-	a.level[0] = 0x80 | byte(30+a.rng.IntN(30))
+	switch {
+	case a.speaking == nil:
+		a.level[0] = 0x80 | byte(30+a.rng.IntN(30))
+	case a.speaking(now):
+		a.level[0] = 0x80 | byte(15+a.rng.IntN(10))
+	case a.skipSilence:
+		return nil
+	default:
+		a.level[0] = 127
+	}
+	a.hdr.SequenceNumber++
 	a.tcc.tag(&a.hdr)
 	n, err := a.hdr.MarshalTo(buf)
 	if err != nil {
@@ -117,7 +135,7 @@ func (a *audioStream) next(buf []byte, now time.Time) []byte {
 	}
 	a.counter++
 	a.octets += uint32(size)
-	putStamp(p[size-stampLen:], now, a.counter)
+	putStamp(p[size-stampLen:], now, 0, a.counter)
 	return buf[:n+size]
 }
 
@@ -239,7 +257,7 @@ func (v *videoLayer) nextFrame(buf []byte, now time.Time, key bool, emit func([]
 		}
 		v.counter++
 		v.octets += uint32(end)
-		putStamp(p[end-stampLen:end], now, v.counter)
+		putStamp(p[end-stampLen:end], now, v.layer.Height, v.counter)
 		emit(buf[:n+end])
 		first = false
 	}

@@ -16,8 +16,13 @@ import (
 func (r *Result) WriteTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	s := r.Scenario
-	fmt.Fprintf(tw, "scenario\t%d conf x %d participants (%d senders), simulcast=%v, lastN=%d, %.0fs\n",
-		s.Conferences, s.Participants, s.SendersPerConf, s.Simulcast, s.LastN, s.DurationS)
+	name := "custom"
+	if s.Preset != "" {
+		name = "preset " + s.Preset
+	}
+	fmt.Fprintf(tw, "scenario\t%s: %d conf x %d participants (%d video, %d audio senders), simulcast=%v, lastN=%d, maxHeight=%d, on stage %d at %dp, speaker every %.0fs, nack=%v, %.0fs x %d\n",
+		name, s.Conferences, s.Participants, s.SendersPerConf, s.AudioSenders, s.Simulcast, s.LastN, s.MaxHeight,
+		s.OnStageReceivers, s.OnStageHeight, s.SpeakerIntervalS, s.NACK, s.DurationS, max(1, s.Repeat))
 	fmt.Fprintf(tw, "bridge\t%s pid=%d (cpu/rss from %s)\n", r.Bridge.URL, r.Bridge.PID, r.Bridge.ResourceSource)
 	if r.Machine.LoadGeneratorSharesCPU {
 		fmt.Fprintf(tw, "machine\t%d cores SHARED by the bridge and this load generator: read CPU-us per packet, not pps, as capacity\n", r.Machine.Cores)
@@ -50,19 +55,53 @@ func (r *Result) WriteTable(w io.Writer) {
 	row("loss", func(p *PhaseResult) string {
 		return fmt.Sprintf("%.4f%% (%d of %d)", 100*p.LossFraction, p.Lost, p.Expected)
 	})
-	row("reordered", func(p *PhaseResult) string { return strconv.FormatUint(p.Reordered, 10) })
+	row("reordered / discontinuities", func(p *PhaseResult) string { return fmt.Sprintf("%d / %d", p.Reordered, p.Discontinuities) })
+	row("NACKed packets", func(p *PhaseResult) string { return strconv.FormatUint(p.NACKedPackets, 10) })
 	row("latency p50/p90/p99 ms", func(p *PhaseResult) string {
-		return fmt.Sprintf("%.3f/%.3f/%.3f", p.Latency.P50, p.Latency.P90, p.Latency.P99)
+		return fmt.Sprintf("%.3f/%.3f/%.3f (%d samples)", p.Latency.P50, p.Latency.P90, p.Latency.P99, p.LatencySamples)
 	})
-	row("forwarder CPU (cores)", func(p *PhaseResult) string { return fmt.Sprintf("%.3f", p.CPUCores) })
+	row("forwarder CPU (cores)", func(p *PhaseResult) string {
+		return fmt.Sprintf("%.3f (%.1f%% of the host)", p.CPUCores, p.CPUHostPercent)
+	})
 	row("CPU-us per fwd packet", func(p *PhaseResult) string { return fmt.Sprintf("%.2f", p.CPUMicrosPerForwardedPacket) })
 	row("fwd pps per core", func(p *PhaseResult) string { return fmt.Sprintf("%.0f", p.ForwardedPacketsPerSPerCore) })
 	row("socket drops bridge/loadgen", func(p *PhaseResult) string {
 		return fmt.Sprintf("%d/%d", p.BridgeSocketDrops, p.LoadGenSocketDrops)
 	})
-	row("load generator CPU s", func(p *PhaseResult) string { return fmt.Sprintf("%.2f", p.LoadGenCPUSeconds) })
+	row("load generator CPU", func(p *PhaseResult) string {
+		ratio := 0.0
+		if p.CPUCores > 0 {
+			ratio = p.LoadGenCPUCores / p.CPUCores
+		}
+		return fmt.Sprintf("%.2f s, %.3f cores (%.2fx the forwarder), %d goroutines", p.LoadGenCPUSeconds, p.LoadGenCPUCores, ratio, p.LoadGenGoroutines)
+	})
 	fmt.Fprintf(tw, "bridge RSS\t%.1f MiB (idle %.1f MiB, %.1f KiB per endpoint)\n",
 		float64(r.BridgeRSSBytes)/(1<<20), float64(r.BridgeRSSIdleBytes)/(1<<20), float64(r.BridgeRSSPerEndpointBytes)/1024)
+	if g := r.BridgeRuntime; g != nil && len(g.Samples) > 0 {
+		last := g.Samples[len(g.Samples)-1]
+		fmt.Fprintf(tw, "bridge runtime\t%.0f goroutines, heap in use %.1f MiB, %.0f open files (%d samples every %.0fs; growth first->last: %+.0f goroutines, %+.1f MiB heap, %+.0f files)\n",
+			last.Goroutines, last.HeapBytes/(1<<20), last.FDs, len(g.Samples), g.IntervalS, g.GoroutinesGrowth, g.HeapGrowthBytes/(1<<20), g.FDsGrowth)
+	} else if g != nil && g.Error != "" {
+		fmt.Fprintf(tw, "bridge runtime\tnot read: %s\n", g.Error)
+	}
+	for _, l := range r.Result.Layers {
+		what := fmt.Sprintf("%dp video", l.Height)
+		switch l.Height {
+		case 0:
+			what = "audio"
+		case -1:
+			what = "unknown (nothing decrypted: padding, probing)"
+		}
+		fmt.Fprintf(tw, "received by %s receivers (%d)\t%s: %.2f streams and %.0f packets/s per receiver\n", l.View, l.Receivers, what, l.Streams, l.PacketsPerS)
+	}
+	if rs := r.Repeats; rs != nil {
+		for i, w := range rs.Windows {
+			fmt.Fprintf(tw, "window %d\tbridge %.2f us/pkt (%.0f pps, %.3f cores), relay %.2f us/pkt (%.0f pps), efficiency %.3f, load generator %.3f cores\n",
+				i+1, w.BridgeMicrosPerPacket, w.BridgePacketsPerS, w.BridgeCPUCores, w.RelayMicrosPerPacket, w.RelayPacketsPerS, w.CPUEfficiency, w.LoadGenCPUCores)
+		}
+		fmt.Fprintf(tw, "over %d windows\tbridge us/pkt median %.2f (%.2f-%.2f); efficiency vs relay median %.3f (%.3f-%.3f)\n",
+			len(rs.Windows), rs.BridgeMicrosMedian, rs.BridgeMicrosMin, rs.BridgeMicrosMax, rs.CPUEfficiencyMedian, rs.CPUEfficiencyMin, rs.CPUEfficiencyMax)
+	}
 	fmt.Fprintf(tw, "keyframe requests / RTCP in\t%d / %d\n", r.KeyframeRequests, r.RTCPReceived)
 	fmt.Fprintf(tw, "transport-cc feedback sent / received\t%d / %d\n", r.TCCFeedbackSent, r.TCCFeedbackReceived)
 	if len(r.BridgeDrops) > 0 {

@@ -58,12 +58,27 @@ type Result struct {
 	Baseline *PhaseResult `json:"baseline"`
 	// BaselineFraction compares the two; null without --baseline.
 	BaselineFraction *BaselineFraction `json:"baseline_fraction"`
+	// Repeats lists every bridge window (and relay window after it) of a --repeat run; Result
+	// and Baseline above are the pair with the median CPU-efficiency ratio. Null for one window.
+	Repeats *RepeatSummary `json:"repeats"`
+	// BridgeRuntime is the bridge's goroutines, heap and open files sampled through the
+	// windows (from its /metrics), with their growth from the first sample to the last.
+	BridgeRuntime *RuntimeGrowth `json:"bridge_runtime"`
 	// Notes say how to read the numbers and what went wrong, in words.
 	Notes []string `json:"notes"`
 }
 
 // ScenarioSummary is the Scenario in JSON-friendly units.
 type ScenarioSummary struct {
+	Preset             string  `json:"preset"`                 // --preset name, "" = none
+	AudioSenders       int     `json:"audio_senders"`          // endpoints per conference sending audio
+	OnStageReceivers   int     `json:"on_stage_receivers"`     // receivers with the first sender on stage; -1 = all
+	OnStageHeight      int     `json:"on_stage_height"`        // their maxHeight for it
+	SpeakerIntervalS   float64 `json:"speaker_interval_s"`     // scripted speaker changes; 0 = none
+	NACK               bool    `json:"nack"`                   // receivers send NACKs
+	SampleEvery        int     `json:"sample_every"`           // decrypt 1 in N per stream; 0 = all
+	MirrorRelay        bool    `json:"mirror_relay"`           // relay forwards only the bridge's flow
+	Repeat             int     `json:"repeat"`                 // bridge/relay window pairs
 	Conferences        int     `json:"conferences"`            // number of conferences
 	Participants       int     `json:"participants"`           // endpoints per conference
 	SendersPerConf     int     `json:"senders_per_conference"` // endpoints sending media; the rest only receive
@@ -87,6 +102,9 @@ func scenarioJSON(s Scenario) ScenarioSummary {
 		DurationS: s.Duration.Seconds(), RampUpS: s.RampUp.Seconds(), WarmupS: s.Warmup.Seconds(),
 		KeyframeIntervalS: s.KeyframeInterval.Seconds(), BridgeChannel: s.BridgeChannel, REMBBps: s.REMBBps, TCC: s.TCC,
 		SignallingProtocol: "colibri2-rest",
+		Preset:             s.Name, AudioSenders: s.audioSenders(), OnStageReceivers: s.OnStageReceivers,
+		OnStageHeight: s.OnStageHeight, SpeakerIntervalS: s.SpeakerInterval.Seconds(), NACK: s.NACK,
+		SampleEvery: s.SampleEvery, MirrorRelay: s.MirrorRelay, Repeat: max(1, s.Repeat),
 	}
 }
 
@@ -153,11 +171,22 @@ type PhaseResult struct {
 	LossFraction float64   `json:"loss_fraction"` // Lost / Expected
 	Reordered    uint64    `json:"reordered"`     // packets arriving after a later sequence number
 	Latency      LatencyMs `json:"latency_ms"`    // over received packets carrying a send stamp
+	// LatencySamples is how many packets Latency is computed from: with the cheap receive path
+	// one in scenario.sample_every per stream is decrypted, the rest only header-accounted.
+	LatencySamples uint64 `json:"latency_samples"`
+	// Discontinuities is packets that broke a stream's sequence/timestamp continuity.
+	Discontinuities uint64 `json:"discontinuities"`
+	// NACKedPackets is sequence numbers the receivers asked for again.
+	NACKedPackets uint64 `json:"nacked_packets"`
+	// Layers is what the receivers got, by view (tile, on-stage) and video height.
+	Layers []LayerCount `json:"layers"`
 	// CPUSeconds is the forwarder's CPU time in the window: the bridge process, or the relay's
 	// goroutine thread for the baseline.
 	CPUSeconds float64 `json:"cpu_seconds"`
 	// CPUCores is CPUSeconds / WindowS.
 	CPUCores float64 `json:"cpu_cores"`
+	// CPUHostPercent is CPUCores as a percentage of all the host's cores.
+	CPUHostPercent float64 `json:"cpu_host_percent"`
 	// CPUMicrosPerForwardedPacket is CPUSeconds per ForwardedPackets, in microseconds: the
 	// capacity figure that survives a shared machine.
 	CPUMicrosPerForwardedPacket float64 `json:"cpu_us_per_forwarded_packet"`
@@ -166,6 +195,11 @@ type PhaseResult struct {
 	// LoadGenCPUSeconds is this process's CPU time in the window (for the baseline it includes
 	// the relay).
 	LoadGenCPUSeconds float64 `json:"load_generator_cpu_seconds"`
+	// LoadGenCPUCores is LoadGenCPUSeconds / WindowS.
+	LoadGenCPUCores float64 `json:"load_generator_cpu_cores"`
+	// LoadGenGoroutines is this process's goroutines at the end of the window (pion's ICE,
+	// DTLS and SCTP ones included).
+	LoadGenGoroutines int `json:"load_generator_goroutines"`
 	// BridgeSocketDrops is the kernel's drops on the bridge's UDP sockets (local bridge only).
 	BridgeSocketDrops uint64 `json:"bridge_socket_drops"`
 	// LoadGenSocketDrops is the kernel's drops on this process's UDP sockets (baseline: includes the relay's).
@@ -180,4 +214,59 @@ type PhaseResult struct {
 type BaselineFraction struct {
 	CPUEfficiency float64 `json:"cpu_efficiency"` // relay CPU-us per packet / bridge CPU-us per packet
 	Throughput    float64 `json:"throughput"`     // bridge forwarded pps / relay forwarded pps
+}
+
+// LayerCount is the video one group of receivers got at one height (0 = audio).
+type LayerCount struct {
+	View        string  `json:"view"`          // "tile" or "on-stage"
+	Height      int     `json:"height"`        // from the decrypted payloads: 0 = audio, -1 = unknown (no packet decrypted: padding, probing)
+	Receivers   int     `json:"receivers"`     // receivers in this view
+	Streams     float64 `json:"streams"`       // streams at this height per receiver (each with >= 1 s of packets)
+	PacketsPerS float64 `json:"packets_per_s"` // per receiver
+}
+
+// RepeatSummary is the alternating bridge and relay windows of one run.
+type RepeatSummary struct {
+	Windows []RepeatWindow `json:"windows"`
+	// CPUEfficiency* are over the windows' ratios (relay us/pkt / bridge us/pkt); 0 without
+	// --baseline.
+	CPUEfficiencyMedian float64 `json:"cpu_efficiency_median"`
+	CPUEfficiencyMin    float64 `json:"cpu_efficiency_min"`
+	CPUEfficiencyMax    float64 `json:"cpu_efficiency_max"`
+	// BridgeMicrosMedian/Min/Max are over the bridge windows' CPU-us per forwarded packet.
+	BridgeMicrosMedian float64 `json:"bridge_cpu_us_median"`
+	BridgeMicrosMin    float64 `json:"bridge_cpu_us_min"`
+	BridgeMicrosMax    float64 `json:"bridge_cpu_us_max"`
+}
+
+// RepeatWindow is one bridge window and the relay window after it.
+type RepeatWindow struct {
+	BridgeMicrosPerPacket float64 `json:"bridge_cpu_us_per_packet"`
+	BridgePacketsPerS     float64 `json:"bridge_forwarded_pps"`
+	BridgeCPUCores        float64 `json:"bridge_cpu_cores"`
+	RelayMicrosPerPacket  float64 `json:"relay_cpu_us_per_packet"`
+	RelayPacketsPerS      float64 `json:"relay_forwarded_pps"`
+	CPUEfficiency         float64 `json:"cpu_efficiency"`
+	LoadGenCPUCores       float64 `json:"load_generator_cpu_cores"`
+}
+
+// RuntimeGrowth is the bridge's runtime gauges over the run, for the no-growth check.
+type RuntimeGrowth struct {
+	IntervalS float64         `json:"interval_s"`
+	Samples   []RuntimeSample `json:"samples"`
+	// Growth is last minus first sample; a steady bridge stays near 0 (heap moves with GC).
+	GoroutinesGrowth float64 `json:"goroutines_growth"`
+	HeapGrowthBytes  float64 `json:"heap_growth_bytes"`
+	FDsGrowth        float64 `json:"fds_growth"`
+	// Error says why the gauges could not be read, if they could not.
+	Error string `json:"error,omitempty"`
+}
+
+// RuntimeSample is one reading of the bridge's gauges.
+type RuntimeSample struct {
+	AtS        float64 `json:"at_s"` // seconds since the first window started
+	Goroutines float64 `json:"goroutines"`
+	HeapBytes  float64 `json:"heap_inuse_bytes"`
+	FDs        float64 `json:"open_fds"`
+	RSSBytes   float64 `json:"rss_bytes"`
 }

@@ -19,6 +19,7 @@ import (
 
 // Scenario is the simulated load.
 type Scenario struct {
+	Name             string        // preset name, "" = built from flags
 	Conferences      int           // number of conferences
 	Participants     int           // endpoints per conference
 	Senders          int           // sending endpoints per conference; <0 = all, the rest receive only
@@ -32,6 +33,32 @@ type Scenario struct {
 	BridgeChannel    bool          // open the SCTP data channel and send ReceiverVideoConstraints
 	REMBBps          uint64        // REMB each receiver sends; 0 = none
 	TCC              bool          // negotiate transport-cc: tag sent packets, send feedback every 100 ms
+	// AudioSenders is how many endpoints per conference send audio (the first ones; those
+	// beyond Senders send audio only, video senders beyond it have their microphone muted);
+	// 0 = the video senders.
+	AudioSenders int
+	// OnStageReceivers is how many receive-only endpoints (the last ones) put the first
+	// sender's video on stage at OnStageHeight; -1 = all of them.
+	OnStageReceivers int
+	OnStageHeight    int
+	// SpeakerInterval scripts the dominant speaker: one audio sender at a time is loud, in
+	// turn, for this long, the others send silence; 0 = every sender at random speech levels.
+	SpeakerInterval time.Duration
+	NACK            bool // receivers send NACKs for the gaps in what they receive
+	// SampleEvery > 0: receivers account every packet from its clear RTP header and decrypt
+	// one in SampleEvery per stream (for latency); 0 = decrypt every packet (pion's path).
+	SampleEvery int
+	// MirrorRelay makes the baseline relay forward each SSRC only to the receivers that got it
+	// through the bridge in the window before (and drop silent audio, as the bridge does),
+	// instead of every packet to every member: the same flow, for scenarios where everything
+	// to everyone would overload the host.
+	MirrorRelay bool
+	// Repeat is the number of bridge windows, each followed by a relay window with
+	// Options.Baseline, alternating on the same joined endpoints; 0 = 1.
+	Repeat int
+	// ResourceInterval is how often the bridge's goroutines, heap and file descriptors are
+	// sampled during a window (growth check); 0 = 30 s.
+	ResourceInterval time.Duration
 }
 
 // DefaultScenario is a small tile-view meeting.
@@ -40,6 +67,7 @@ func DefaultScenario() Scenario {
 		Conferences: 1, Participants: 3, Senders: -1, Simulcast: true, LastN: -1, MaxHeight: 180,
 		Duration: 10 * time.Second, RampUp: time.Second, Warmup: 2 * time.Second,
 		KeyframeInterval: 5 * time.Second, BridgeChannel: true, REMBBps: 10_000_000, TCC: true,
+		SampleEvery: 64,
 	}
 }
 
@@ -55,6 +83,10 @@ func (s Scenario) validate() error {
 		return fmt.Errorf("scenario: duration=%v, want > 0", s.Duration)
 	case s.RampUp < 0 || s.Warmup < 0:
 		return errors.New("scenario: ramp-up and warmup must be >= 0")
+	case s.Repeat < 0 || s.SampleEvery < 0 || s.AudioSenders < 0 || s.OnStageReceivers < -1:
+		return errors.New("scenario: repeat, sample-every, audio-senders must be >= 0 and on-stage >= -1")
+	case s.ResourceInterval < 0 || s.SpeakerInterval < 0:
+		return errors.New("scenario: resource and speaker intervals must be >= 0")
 	}
 	return nil
 }
@@ -138,21 +170,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	if opts.Baseline {
-		b, err := runBaselinePhase(ctx, opts)
-		if err != nil {
-			return res, fmt.Errorf("baseline: %w", err)
-		}
-		res.Baseline = b
-		res.BaselineFraction = &BaselineFraction{}
-		if b.ForwardedPacketsPerS > 0 {
-			res.BaselineFraction.Throughput = res.Result.ForwardedPacketsPerS / b.ForwardedPacketsPerS
-		}
-		if res.Result.CPUMicrosPerForwardedPacket > 0 {
-			res.BaselineFraction.CPUEfficiency = b.CPUMicrosPerForwardedPacket / res.Result.CPUMicrosPerForwardedPacket
-		}
-		res.Notes = append(res.Notes,
-			"baseline relay forwards every packet (all simulcast layers, RTCP) to every other member; compare CPU-us per packet, not packet counts",
-			"baseline latency includes the load generator's own scheduling: the relay runs in its Go runtime (one goroutine locked to a thread)")
+		res.Notes = append(res.Notes, baselineNote(sc),
+			latencyNote())
 	}
 	return res, nil
 }
@@ -189,14 +208,39 @@ func (a *ssrcAllocator) next() uint32 {
 	}
 }
 
-func buildEndpoints(sc Scenario, seed uint64) [][]*simEndpoint {
+func buildEndpoints(sc Scenario, seed uint64, start time.Time) [][]*simEndpoint {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	alloc := &ssrcAllocator{used: map[uint32]bool{}, rng: rng}
 	confs := make([][]*simEndpoint, sc.Conferences)
+	never := func(time.Time) bool { return false }
 	for ci := range confs {
+		sched := &speakerSchedule{start: start, interval: sc.SpeakerInterval, senders: sc.audioSenders()}
+		stage := ""
 		for pi := 0; pi < sc.Participants; pi++ {
 			id := fmt.Sprintf("%08x", rng.Uint32())
-			e := newSimEndpoint(id, pi < sc.senders(), sc.Simulcast, alloc.next, rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())))
+			video, audio := pi < sc.senders(), pi < sc.audioSenders()
+			e := newSimEndpoint(id, video || audio, sc.Simulcast, alloc.next, rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())))
+			if !video && audio {
+				e.video, e.rtxSSRCs = nil, nil
+			}
+			if e.sender {
+				switch {
+				case !audio && sc.AudioSenders > 0:
+					e.audio.speaking = never
+				case audio && sc.SpeakerInterval > 0:
+					e.audio.speaking = sched.speaking(pi)
+				}
+			}
+			if video && stage == "" {
+				stage = id + "-v0"
+			}
+			e.cons = constraints{lastN: sc.LastN, maxHeight: sc.MaxHeight}
+			if stage != "" && sc.isOnStage(pi) {
+				e.cons.onStage, e.cons.onStageHeight, e.onStage = stage, sc.OnStageHeight, true
+			}
+			e.nack = sc.NACK
+			e.conf = ci
+			e.sampleEvery = sc.SampleEvery
 			e.keyEvery = sc.KeyframeInterval
 			e.remb = sc.REMBBps
 			if sc.TCC {
@@ -232,13 +276,13 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result, joinOnly boo
 	res.BridgeRSSIdleBytes = idle.rssBytes
 
 	seed := uint64(time.Now().UnixNano())
-	confs := buildEndpoints(sc, seed)
+	confs := buildEndpoints(sc, seed, time.Now())
 	all := slices.Concat(confs...)
 	res.Endpoints = len(all)
 	runID := fmt.Sprintf("%06x", seed&0xffffff)
 
-	mediaCtx, stopMedia := context.WithCancel(ctx)
-	var mediaWG, dcWG sync.WaitGroup
+	media := newMediaGroup(ctx)
+	var dcWG sync.WaitGroup
 	var mu sync.Mutex
 	conns := map[*simEndpoint]*secureConn{}
 	var joinTimes, allocTimes []time.Duration
@@ -248,8 +292,7 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result, joinOnly boo
 	var joinWG sync.WaitGroup
 	defer func() {
 		joinWG.Wait()
-		stopMedia()
-		mediaWG.Wait()
+		media.stop()
 		for _, e := range all {
 			e.closeBridgeChannel()
 		}
@@ -318,12 +361,11 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result, joinOnly boo
 				}
 				joinTimes = append(joinTimes, e.joined)
 				mu.Unlock()
-				mediaWG.Add(1)
-				go func() { defer mediaWG.Done(); e.run(mediaCtx) }()
+				media.start(e)
 				if sc.BridgeChannel {
-					dctx, dcancel := context.WithTimeout(mediaCtx, 10*time.Second)
+					dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
 					defer dcancel()
-					if err := e.openBridgeChannel(dctx, s, sc.LastN, sc.MaxHeight, &dcWG); err != nil {
+					if err := e.openBridgeChannel(dctx, s, &dcWG); err != nil {
 						log.Debug("bridge channel", "endpoint", e.id, "err", err)
 						return
 					}
@@ -356,64 +398,13 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result, joinOnly boo
 		return nil
 	}
 
-	drops0, dropErr := probe.dropCounters(ctx)
-	profDone := make(chan error, 1)
-	if opts.CPUProfile != nil {
-		go func() {
-			select {
-			case <-ctx.Done():
-				profDone <- ctx.Err()
-				return
-			case <-time.After(sc.Warmup):
-			}
-			profDone <- fetchProfile(ctx, opts.BridgeURL, sc.Duration, opts.CPUProfile)
-		}()
-	} else {
-		profDone <- nil
-	}
-	phase, err := measure(ctx, "bridge", sc, all, opts.Progress, func() (time.Duration, uint64, error) {
-		s, err := probe.sample(ctx)
-		return s.cpu, s.rssBytes, err
-	}, opts.BridgePID)
-	if err != nil {
-		return err
-	}
-	if perr := <-profDone; perr != nil {
-		res.Notes = append(res.Notes, "CPU profile: "+perr.Error())
-	}
-	res.Result = *phase
-	if phase.BridgeSocketDrops > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf(
-			"the kernel dropped %d datagrams at the bridge's UDP sockets (receive buffer full): that loss is the bridge not reading fast enough",
-			phase.BridgeSocketDrops))
-	}
-	if phase.LoadGenSocketDrops > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf(
-			"the kernel dropped %d datagrams at the load generator's sockets: part of the loss is the load generator's, not the bridge's",
-			phase.LoadGenSocketDrops))
-	}
-	res.BridgeDrops = map[string]uint64{}
-	if drops1, err := probe.dropCounters(ctx); err == nil && dropErr == nil {
-		for k, v := range drops1 {
-			if d := v - drops0[k]; d > 0 {
-				res.BridgeDrops[k] = uint64(d)
-			}
-		}
-	} else {
-		res.Notes = append(res.Notes, fmt.Sprintf("bridge drop counters unavailable: %v", errors.Join(dropErr, err)))
-	}
-	res.BridgeRSSBytes = phase.endRSS
-	if res.Joined > 0 && phase.endRSS > idle.rssBytes {
-		res.BridgeRSSPerEndpointBytes = (phase.endRSS - idle.rssBytes) / uint64(res.Joined)
-	}
+	var joined []*simEndpoint
 	for _, e := range all {
-		res.KeyframeRequests += e.keyframeRequests.Load()
-		res.BridgeChannelMessages += e.dcMessages.Load()
-		res.RTCPReceived += e.rtcpReceived.Load()
-		res.TCCFeedbackSent += e.tccFeedbacks.Load()
-		res.TCCFeedbackReceived += e.tccReceived.Load()
+		if conns[e] != nil && e.tr != nil {
+			joined = append(joined, e)
+		}
 	}
-	return nil
+	return measureWindows(ctx, opts, res, probe, windowSet{all: all, joined: joined, media: media, seed: seed, idleRSS: idle.rssBytes})
 }
 
 func meetingID(runID string, ci int) string { return fmt.Sprintf("bench-%s-%d", runID, ci) }
@@ -480,35 +471,39 @@ func joinBridge(ctx context.Context, sig signaller, sc Scenario, meeting string,
 	return s, nil
 }
 
-func runBaselinePhase(ctx context.Context, opts Options) (*PhaseResult, error) {
+// runBaselinePhase pushes the scenario's flow (the same endpoints, SSRCs included, when built
+// from the same seed) through a fresh UDP relay, forwarding per plan when it is not nil.
+func runBaselinePhase(ctx context.Context, opts Options, seed uint64, plan relayPlan) (*PhaseResult, error) {
 	sc := opts.Scenario
-	confs := buildEndpoints(sc, uint64(time.Now().UnixNano())^0xba5e)
+	confs := buildEndpoints(sc, seed, time.Now())
 	all := slices.Concat(confs...)
-	relay, stop, err := baselineConnect(ctx, confs)
+	for _, e := range all {
+		if e.sender && plan != nil {
+			e.audio.skipSilence = true
+		}
+	}
+	relay, stop, err := baselineConnect(ctx, confs, plan)
 	if err != nil {
 		return nil, err
 	}
-	mediaCtx, stopMedia := context.WithCancel(ctx)
-	var wg sync.WaitGroup
+	media := newMediaGroup(ctx)
 	defer func() {
-		stopMedia()
-		wg.Wait()
+		media.stop()
 		stop()
 	}()
 	for _, e := range all {
 		e.joinStart = time.Now()
-		wg.Add(1)
-		go func() { defer wg.Done(); e.run(mediaCtx) }()
+		media.start(e)
 	}
 	return measure(ctx, "baseline", sc, all, opts.Progress, func() (time.Duration, uint64, error) {
 		return relay.cpu(), 0, nil
-	}, 0)
+	}, 0, nil)
 }
 
 // measure waits for the warmup, then measures for the scenario's duration while printing a
 // progress line every second.
 func measure(ctx context.Context, phase string, sc Scenario, eps []*simEndpoint, progress io.Writer,
-	cpuNow func() (time.Duration, uint64, error), bridgePID int) (*PhaseResult, error) {
+	cpuNow func() (time.Duration, uint64, error), bridgePID int, onTick func(time.Time)) (*PhaseResult, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
@@ -543,6 +538,9 @@ loop:
 		case <-end.C:
 			break loop
 		case now := <-tick.C:
+			if onTick != nil {
+				onTick(now)
+			}
 			p, b := recvTotals(eps)
 			cpu, _, _ := cpuNow()
 			dt := now.Sub(lastT).Seconds()
@@ -572,8 +570,14 @@ loop:
 		r.LoadGenSocketDrops = sdrop1 - sdrop0
 	}
 	var hist latencyHist
+	audio := audioSSRCs(eps)
+	layers := newLayerTally()
 	for _, e := range eps {
 		rr := e.recv.snapshot(e.id, e.joinStart, &hist)
+		rr.OnStage = e.onStage
+		layers.add(e, audio, window)
+		r.Discontinuities += rr.Discontinuities
+		r.NACKedPackets += rr.NACKedPackets
 		r.Receivers = append(r.Receivers, rr)
 		r.ForwardedPackets += rr.Packets
 		r.ForwardedBytes += rr.Bytes
@@ -592,13 +596,18 @@ loop:
 	if r.Expected > 0 {
 		r.LossFraction = float64(r.Lost) / float64(r.Expected)
 	}
+	r.LatencySamples = hist.n
 	r.Latency = LatencyMs{
 		P50: hist.quantile(0.5) / 1e6, P90: hist.quantile(0.9) / 1e6,
 		P99: hist.quantile(0.99) / 1e6, Max: float64(hist.max) / 1e6,
 	}
 	r.CPUSeconds = (cpu1 - cpu0).Seconds()
 	r.CPUCores = r.CPUSeconds / w
+	r.CPUHostPercent = 100 * r.CPUCores / float64(runtime.NumCPU())
 	r.LoadGenCPUSeconds = (self1 - self0).Seconds()
+	r.LoadGenCPUCores = r.LoadGenCPUSeconds / w
+	r.LoadGenGoroutines = runtime.NumGoroutine()
+	r.Layers = layers.result()
 	if r.ForwardedPackets > 0 {
 		r.CPUMicrosPerForwardedPacket = r.CPUSeconds * 1e6 / float64(r.ForwardedPackets)
 	}
@@ -667,5 +676,13 @@ func rtcpNote(sc Scenario) string {
 	if sc.TCC {
 		n += ", transport-cc feedback every 100 ms"
 	}
-	return n + "; no NACK (and no retransmission)"
+	if sc.NACK {
+		n += ", NACK every 100 ms for the gaps seen"
+	} else {
+		n += "; no NACK"
+	}
+	if sc.SampleEvery > 0 {
+		n += fmt.Sprintf("; receivers account every packet from its clear RTP header and decrypt 1 in %d per stream (latency)", sc.SampleEvery)
+	}
+	return n
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/pion/srtp/v3"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
+	"golang.org/x/net/ipv4"
 )
 
 // secureConn is one simulated endpoint's transport to the bridge: a pion ICE agent (controlled,
@@ -45,6 +47,98 @@ type secureConn struct {
 
 	readerDone chan struct{}
 	loopback   bool
+
+	sockets *socketList // the ICE agent's sockets, for the cheap receive path
+	cheap   *cheapReceiver
+	batch   *sendBatch // under writeMu; nil: one write per packet through the ICE connection
+}
+
+// sendBatch is the RTP packets of one frame (and the audio packet due with it), encrypted and
+// waiting to go out in one sendmmsg on the ICE agent's socket to the bridge.
+type sendBatch struct {
+	pc   *ipv4.PacketConn
+	msgs []ipv4.Message
+	n    int
+}
+
+const sendBatchSize = 32
+
+func newSendBatch(pc *ipv4.PacketConn, to net.Addr) *sendBatch {
+	b := &sendBatch{pc: pc, msgs: make([]ipv4.Message, sendBatchSize)}
+	for i := range b.msgs {
+		b.msgs[i].Buffers = [][]byte{make([]byte, 0, 1600)}
+		b.msgs[i].Addr = to
+	}
+	return b
+}
+
+// queueRTP encrypts pkt for the next flush (sending the queue first when it is full).
+func (s *secureConn) queueRTP(pkt []byte) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.local == nil {
+		return errNotReady
+	}
+	b := s.batch
+	if b == nil {
+		return s.writeRTPLocked(pkt)
+	}
+	if b.n == len(b.msgs) {
+		if err := s.flushLocked(); err != nil {
+			return err
+		}
+	}
+	m := &b.msgs[b.n]
+	out, err := s.local.EncryptRTP(m.Buffers[0][:0], pkt, nil)
+	if err != nil {
+		return fmt.Errorf("SRTP encrypt: %w", err)
+	}
+	m.Buffers[0] = out
+	b.n++
+	return nil
+}
+
+// flush sends what queueRTP queued.
+func (s *secureConn) flush() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.flushLocked()
+}
+
+func (s *secureConn) flushLocked() error {
+	b := s.batch
+	if b == nil || b.n == 0 {
+		return nil
+	}
+	defer func() { b.n = 0 }()
+	for sent := 0; sent < b.n; {
+		k, err := b.pc.WriteBatch(b.msgs[sent:b.n], 0)
+		if err != nil {
+			return fmt.Errorf("send %d packets: %w", b.n-sent, err)
+		}
+		sent += k
+	}
+	return nil
+}
+
+// socketList collects the sockets an ICE agent opens through bigBufferNet.
+type socketList struct {
+	mu    sync.Mutex
+	conns []*batchConn
+}
+
+func (l *socketList) add(c *batchConn) {
+	l.mu.Lock()
+	l.conns = append(l.conns, c)
+	l.mu.Unlock()
+}
+
+func (l *socketList) setSink(s mediaSink) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		c.setSink(s)
+	}
 }
 
 var quietPion = logging.NewDefaultLoggerFactory() // level from PION_LOG_* env; default is quiet
@@ -63,8 +157,9 @@ func newSecureConn(loopbackOnly bool) (*secureConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ICE network: %w", err)
 	}
+	sockets := &socketList{}
 	agent, err := ice.NewAgent(&ice.AgentConfig{
-		Net:                 bigBufferNet{nw},
+		Net:                 bigBufferNet{nw, sockets},
 		NetworkTypes:        []ice.NetworkType{ice.NetworkTypeUDP4},
 		CandidateTypes:      []ice.CandidateType{ice.CandidateTypeHost},
 		IncludeLoopback:     loopbackOnly,
@@ -85,6 +180,7 @@ func newSecureConn(loopbackOnly bool) (*secureConn, error) {
 		readerDone: make(chan struct{}),
 		encBuf:     make([]byte, 0, 1600),
 		loopback:   loopbackOnly,
+		sockets:    sockets,
 	}
 	sum := sha256.Sum256(cert.Certificate[0])
 	s.fp = fingerprintString(sum[:])
@@ -103,8 +199,12 @@ func fingerprintString(b []byte) string {
 }
 
 // bigBufferNet gives the ICE agent's UDP sockets the same 4 MiB buffers the baseline's sockets
-// get, so bursts (keyframes) are not lost in the load generator's own socket.
-type bigBufferNet struct{ *stdnet.Net }
+// get, so bursts (keyframes) are not lost in the load generator's own socket, and wraps them
+// in batchConns for the cheap receive path.
+type bigBufferNet struct {
+	*stdnet.Net
+	sockets *socketList
+}
 
 func (n bigBufferNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	c, err := n.Net.ListenUDP(network, laddr)
@@ -113,7 +213,9 @@ func (n bigBufferNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.U
 	}
 	_ = c.SetReadBuffer(4 << 20)
 	_ = c.SetWriteBuffer(4 << 20)
-	return c, nil
+	bc := newBatchConn(c)
+	n.sockets.add(bc)
+	return bc, nil
 }
 
 // localDescription gathers candidates (blocking until gathering completes) and returns the
@@ -254,6 +356,23 @@ func (s *secureConn) connect(ctx context.Context, remote *c2ICEUDP, h packetHand
 	s.writeMu.Unlock()
 	s.remote = rem
 	close(s.ready)
+	if e, ok := h.(*simEndpoint); ok && e.sampleEvery > 0 {
+		// The cheap path gets its own context: until the sink is set, readLoop may still be
+		// decrypting with s.remote.
+		own, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, sprof)
+		if err != nil {
+			return fmt.Errorf("SRTP remote context: %w", err)
+		}
+		s.cheap = newCheapReceiver(e, own, e.sampleEvery)
+		s.sockets.setSink(s.cheap)
+		s.sockets.mu.Lock()
+		if len(s.sockets.conns) == 1 && s.sockets.conns[0].pc != nil {
+			s.writeMu.Lock()
+			s.batch = newSendBatch(s.sockets.conns[0].pc, conn.RemoteAddr())
+			s.writeMu.Unlock()
+		}
+		s.sockets.mu.Unlock()
+	}
 	return nil
 }
 
@@ -351,6 +470,10 @@ func (s *secureConn) writeRTP(pkt []byte) error {
 	if s.local == nil {
 		return errNotReady
 	}
+	return s.writeRTPLocked(pkt)
+}
+
+func (s *secureConn) writeRTPLocked(pkt []byte) error {
 	out, err := s.local.EncryptRTP(s.encBuf[:0], pkt, nil)
 	if err != nil {
 		return fmt.Errorf("SRTP encrypt: %w", err)
@@ -399,10 +522,16 @@ type dtlsPipe struct {
 	in        chan []byte
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	// The read deadline: pion's DTLS ends a timed-out handshake by setting one in the past and
+	// waits for its reader to return, so a pipe that ignored it would hang the join forever.
+	dlMu      sync.Mutex
+	deadline  time.Time
+	dlChanged chan struct{} // closed and replaced when the deadline changes
 }
 
 func newDTLSPipe(c *ice.Conn) *dtlsPipe {
-	return &dtlsPipe{conn: c, in: make(chan []byte, 64), closed: make(chan struct{})}
+	return &dtlsPipe{conn: c, in: make(chan []byte, 64), closed: make(chan struct{}), dlChanged: make(chan struct{})}
 }
 
 func (p *dtlsPipe) push(b []byte) {
@@ -416,17 +545,55 @@ func (p *dtlsPipe) push(b []byte) {
 func (p *dtlsPipe) close() { p.closeOnce.Do(func() { close(p.closed) }) }
 
 func (p *dtlsPipe) ReadFrom(b []byte) (int, net.Addr, error) {
-	select {
-	case c := <-p.in:
-		return copy(b, c), p.conn.RemoteAddr(), nil
-	case <-p.closed:
-		return 0, nil, net.ErrClosed
+	for {
+		p.dlMu.Lock()
+		dl, changed := p.deadline, p.dlChanged
+		p.dlMu.Unlock()
+		var expired <-chan time.Time
+		var t *time.Timer
+		if !dl.IsZero() {
+			d := time.Until(dl)
+			if d <= 0 {
+				return 0, nil, os.ErrDeadlineExceeded
+			}
+			t = time.NewTimer(d)
+			expired = t.C
+		}
+		n, addr, err, again := 0, net.Addr(nil), error(nil), false
+		select {
+		case c := <-p.in:
+			n, addr = copy(b, c), p.conn.RemoteAddr()
+		case <-p.closed:
+			err = net.ErrClosed
+		case <-expired:
+			err = os.ErrDeadlineExceeded
+		case <-changed:
+			again = true
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if !again {
+			return n, addr, err
+		}
 	}
 }
+
+// SetReadDeadline makes ReadFrom fail with os.ErrDeadlineExceeded at t (zero: never), waking a
+// blocked ReadFrom to look at the new deadline.
+func (p *dtlsPipe) SetReadDeadline(t time.Time) error {
+	p.dlMu.Lock()
+	p.deadline = t
+	close(p.dlChanged)
+	p.dlChanged = make(chan struct{})
+	p.dlMu.Unlock()
+	return nil
+}
+
+// SetDeadline sets the read deadline; writes go straight to the ICE connection.
+func (p *dtlsPipe) SetDeadline(t time.Time) error { return p.SetReadDeadline(t) }
 
 func (p *dtlsPipe) WriteTo(b []byte, _ net.Addr) (int, error) { return p.conn.Write(b) }
 func (p *dtlsPipe) Close() error                              { p.close(); return nil }
 func (p *dtlsPipe) LocalAddr() net.Addr                       { return p.conn.LocalAddr() }
-func (p *dtlsPipe) SetDeadline(time.Time) error               { return nil }
-func (p *dtlsPipe) SetReadDeadline(time.Time) error           { return nil }
 func (p *dtlsPipe) SetWriteDeadline(time.Time) error          { return nil }

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,6 +57,13 @@ presence, send pipelined conference-modify IQs to its occupant JID):
   --xmpp-compare-rest         after the run, join the same scenario over REST on the same bridge
                               and report both join times (a started bridge gets REST enabled too)
 scenario:
+  --preset NAME          start from a named meeting (meeting100, lecture); the flags below
+                         override its values:
+                           meeting100: 1 x 100 endpoints, 25 with camera and microphone
+                             (3-layer simulcast), lastN 25 with 180p tiles, 5 receivers with the
+                             first sender on stage at 720p, the speaker changing every 3 s,
+                             transport-cc and NACK, relay mirroring the bridge's flow
+                           lecture: 1 x 301, one sender on stage at 720p for 300 receivers
   --conferences N        conferences (default 1)
   --participants N       endpoints per conference (default 3)
   --senders N            sending endpoints per conference, the rest receive only (default all)
@@ -69,7 +77,22 @@ scenario:
   --duration D           measurement window (default 10s)
   --ramp-up D            spread joins over D (default 1s)
   --warmup D             wait after the joins before measuring (default 2s)
+  --audio-senders N      endpoints sending audio, the first ones (default: the senders)
+  --on-stage N           receive-only endpoints (the last) with the first sender on stage, -1 = all
+  --on-stage-height N    their maxHeight for it (default 720)
+  --speaker-interval D   one audio sender loud at a time, in turn, for D; the others silent
+                         (default 0 = all at random speech levels)
+  --nack                 receivers send NACKs for gaps (default false; presets: true)
+  --sample-every N       receivers decrypt one packet in N per stream for latency and account
+                         the rest from their clear RTP headers (default 64; 0 = decrypt all)
   --baseline             also run the same flow through a minimal in-process UDP relay
+  --mirror-relay         the relay forwards each SSRC only where the bridge did (presets: true)
+  --repeat N             N bridge windows, each followed by a relay window with --baseline, on
+                         the same endpoints; reports the median ratio and its spread
+  --resource-interval D  sample the bridge's goroutines, heap and open files this often during
+                         the windows, for the growth report (default 30s); --duration 10m is
+                         the no-growth run
+  --loadgen-pprof-out F  save this load generator's own CPU profile of the whole run to F
 output:
   --json                 print JSON on stdout instead of the table
   --sweep LIST           run increasing sizes CONFxPARTICIPANTS, e.g. 1x3,1x6,2x6,4x6
@@ -110,6 +133,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	sc := bench.DefaultScenario()
+	preset := presetArg(args)
+	if preset != "" {
+		p, err := bench.Preset(preset)
+		if err != nil {
+			fmt.Fprintln(stderr, "jvb-bench: --preset:", err)
+			return 2
+		}
+		sc = p
+	}
 	var (
 		bridgeURL, bridgeBin, pprofOut, sweep, sweepOut, logLevel string
 		bridgePID                                                 int
@@ -122,6 +154,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&bridgeBin, "bridge-bin", "", "")
 	fs.Var(&bridgeArgs, "bridge-arg", "")
 	fs.StringVar(&pprofOut, "pprof-out", "", "")
+	var selfProf string
+	fs.StringVar(&selfProf, "loadgen-pprof-out", "", "")
 	fs.IntVar(&sc.Conferences, "conferences", sc.Conferences, "")
 	fs.IntVar(&sc.Participants, "participants", sc.Participants, "")
 	fs.IntVar(&sc.Senders, "senders", sc.Senders, "")
@@ -136,6 +170,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&sc.RampUp, "ramp-up", sc.RampUp, "")
 	fs.DurationVar(&sc.Warmup, "warmup", sc.Warmup, "")
 	fs.BoolVar(&baseline, "baseline", false, "")
+	fs.StringVar(&preset, "preset", preset, "")
+	fs.IntVar(&sc.AudioSenders, "audio-senders", sc.AudioSenders, "")
+	fs.IntVar(&sc.OnStageReceivers, "on-stage", sc.OnStageReceivers, "")
+	if sc.OnStageHeight == 0 {
+		sc.OnStageHeight = 720
+	}
+	fs.IntVar(&sc.OnStageHeight, "on-stage-height", sc.OnStageHeight, "")
+	fs.DurationVar(&sc.SpeakerInterval, "speaker-interval", sc.SpeakerInterval, "")
+	fs.BoolVar(&sc.NACK, "nack", sc.NACK, "")
+	fs.IntVar(&sc.SampleEvery, "sample-every", sc.SampleEvery, "")
+	fs.BoolVar(&sc.MirrorRelay, "mirror-relay", sc.MirrorRelay, "")
+	fs.IntVar(&sc.Repeat, "repeat", sc.Repeat, "")
+	fs.DurationVar(&sc.ResourceInterval, "resource-interval", sc.ResourceInterval, "")
 	fs.BoolVar(&asJSON, "json", false, "")
 	fs.StringVar(&sweep, "sweep", "", "")
 	fs.StringVar(&sweepOut, "sweep-out", "jvb-bench-sweep", "")
@@ -153,6 +200,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	sc.REMBBps = remb
+	if selfProf != "" {
+		f, err := os.Create(selfProf)
+		if err != nil {
+			fmt.Fprintln(stderr, "jvb-bench:", err)
+			return 1
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			fmt.Fprintln(stderr, "jvb-bench: load generator profile:", err)
+			return 1
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 		fmt.Fprintf(stderr, "jvb-bench: --log-level %q: want debug, info, warn or error\n", logLevel)
@@ -284,6 +344,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// presetArg finds --preset's value before the flags are parsed, so that the preset's values
+// become the other flags' defaults and explicit flags override them.
+func presetArg(args []string) string {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "preset" {
+			continue
+		}
+		if hasVal {
+			return val
+		}
+		if i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }
 
 func writeSweep(prefix string, pts []bench.SweepPoint) error {

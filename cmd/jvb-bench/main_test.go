@@ -36,6 +36,9 @@ var jsonKeys = []string{
 	"result.bridge_socket_drops", "result.load_generator_socket_drops",
 	"baseline.forwarded_packets_per_s", "baseline.cpu_us_per_forwarded_packet", "baseline.loss_fraction",
 	"baseline_fraction.cpu_efficiency", "baseline_fraction.throughput", "notes",
+	"scenario.preset", "scenario.sample_every", "scenario.repeat", "result.cpu_host_percent",
+	"result.load_generator_cpu_cores", "result.latency_samples", "result.discontinuities", "result.nacked_packets",
+	"result.layers", "bridge_runtime.samples", "bridge_runtime.goroutines_growth",
 }
 
 func lookupKey(m map[string]any, path string) (any, bool) {
@@ -132,6 +135,84 @@ func TestShortRunThroughTheBridge(t *testing.T) {
 	}
 }
 
+// TestPresetRunAlternatesBridgeAndRelayWindows runs a shrunken meeting100 (8 endpoints, 3
+// senders, 2 on stage) with --repeat 2 --baseline: two bridge windows, each followed by a relay
+// window that mirrors the bridge's flow, the layers each view got, and the bridge's runtime
+// sampled through the windows.
+func TestPresetRunAlternatesBridgeAndRelayWindows(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	bin := buildBridge(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"--bridge-bin", bin, "--json", "--preset", "meeting100", "--participants", "8",
+		"--senders", "3", "--audio-senders", "3", "--on-stage", "2", "--duration", "1s", "--warmup", "800ms",
+		"--ramp-up", "300ms", "--repeat", "2", "--baseline", "--resource-interval", "1s"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, stderr.String())
+	}
+	var res bench.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Scenario.Preset != "meeting100" || res.Scenario.Participants != 8 || res.Scenario.LastN != 25 || !res.Scenario.NACK {
+		t.Fatalf("scenario %+v: want meeting100's values with the flags' overrides", res.Scenario)
+	}
+	rs := res.Repeats
+	if rs == nil || len(rs.Windows) != 2 {
+		t.Fatalf("repeats %+v, want 2 windows", rs)
+	}
+	for i, w := range rs.Windows {
+		if w.BridgePacketsPerS <= 0 || w.RelayPacketsPerS <= 0 || w.CPUEfficiency <= 0 {
+			t.Errorf("window %d: %+v", i+1, w)
+		}
+	}
+	if !(rs.CPUEfficiencyMin <= rs.CPUEfficiencyMedian && rs.CPUEfficiencyMedian <= rs.CPUEfficiencyMax) ||
+		res.BaselineFraction == nil || res.BaselineFraction.CPUEfficiency < rs.CPUEfficiencyMin || res.BaselineFraction.CPUEfficiency > rs.CPUEfficiencyMax {
+		t.Errorf("median %.3f not within %.3f-%.3f, or the reported pair (%+v) is not one of the windows", rs.CPUEfficiencyMedian, rs.CPUEfficiencyMin, rs.CPUEfficiencyMax, res.BaselineFraction)
+	}
+	// The relay mirrors the bridge: about the same video to the same receivers, not every layer
+	// to everyone (which would be about 3 times as much).
+	if b, r := res.Result.VideoPackets, res.Baseline.VideoPackets; r > 2*b {
+		t.Errorf("relay forwarded %d video packets against the bridge's %d: not mirroring", r, b)
+	}
+	views := map[string]bool{}
+	for _, l := range res.Result.Layers {
+		if l.Height > 0 && l.Streams > 0 {
+			views[l.View] = true
+		}
+		if l.View == "tile" && l.Height > 180 && l.Streams > 0.5 {
+			t.Errorf("tile receivers got %+v, want 180p thumbnails only", l)
+		}
+	}
+	if !views["tile"] || !views["on-stage"] {
+		t.Errorf("layers %+v: want video for both views", res.Result.Layers)
+	}
+	if g := res.BridgeRuntime; g == nil || len(g.Samples) < 3 || g.Samples[0].Goroutines <= 0 || g.Samples[0].FDs <= 0 {
+		t.Errorf("bridge runtime %+v: want samples at each window's start, every second and end", g)
+	}
+	if r := res.Result; r.LoadGenCPUCores <= 0 || r.LatencySamples == 0 || r.LatencySamples >= r.ForwardedPackets || r.CPUHostPercent <= 0 {
+		t.Errorf("load generator %.3f cores, %d latency samples of %d packets, bridge %.1f%% of the host",
+			r.LoadGenCPUCores, r.LatencySamples, r.ForwardedPackets, r.CPUHostPercent)
+	}
+}
+
+func TestPresetArgIsFoundBeforeParsing(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--duration", "1s", "--preset", "lecture"}, "lecture"},
+		{[]string{"-preset=meeting100"}, "meeting100"},
+		{[]string{"--", "--preset", "lecture"}, ""},
+		{[]string{"--preset"}, ""},
+	} {
+		if got := presetArg(c.args); got != c.want {
+			t.Errorf("presetArg(%q) = %q, want %q", c.args, got, c.want)
+		}
+	}
+}
+
 func TestSweepWritesCSVAndSVG(t *testing.T) {
 	pts := []bench.SweepPoint{
 		{Conferences: 1, Participants: 3, R: &bench.Result{Joined: 3, Result: bench.PhaseResult{ForwardedPacketsPerS: 2000, CPUCores: 0.1, CPUMicrosPerForwardedPacket: 50}}},
@@ -173,6 +254,7 @@ func TestFlagErrorsAreUsageErrors(t *testing.T) {
 		{"--xmpp", "--xmpp-brewery", "a@b"}, {"--xmpp", "--xmpp-focus-nick", ""},
 		{"--xmpp", "--xmpp-bridge-nick", "focus"},
 		{"--xmpp", "--xmpp-domain", "auth.example"}, {"--xmpp", "--xmpp-focus-password", "x"},
+		{"--preset", "webinar"}, {"--preset"}, {"--preset=nope"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), args, &out, &errb); code != 2 {
