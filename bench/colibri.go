@@ -23,6 +23,18 @@ type c2Request struct {
 	Create    bool         `json:"create,omitempty"`
 	Expire    bool         `json:"expire,omitempty"`
 	Endpoints []c2Endpoint `json:"endpoints,omitempty"`
+	Relays    []c2Relay    `json:"relays,omitempty"`
+}
+
+// c2Relay is a relay to another bridge (Octo), as jicofo creates and updates it.
+type c2Relay struct {
+	ID        string       `json:"id"`
+	Create    bool         `json:"create,omitempty"`
+	Expire    bool         `json:"expire,omitempty"`
+	MeshID    string       `json:"mesh-id,omitempty"`
+	Medias    []c2Media    `json:"medias,omitempty"`
+	Transport *c2Transport `json:"transport,omitempty"`
+	Endpoints []c2Endpoint `json:"endpoints,omitempty"` // the endpoints behind the other bridge
 }
 
 type c2Endpoint struct {
@@ -68,6 +80,7 @@ type c2HdrExt struct {
 
 type c2Transport struct {
 	ICEControlling *bool     `json:"ice-controlling,omitempty"`
+	UseUniquePort  bool      `json:"use-unique-port,omitempty"`
 	Transport      *c2ICEUDP `json:"transport,omitempty"`
 	SCTP           *c2SCTP   `json:"sctp,omitempty"`
 }
@@ -124,6 +137,7 @@ type c2SSRCGroup struct {
 
 type c2Response struct {
 	Endpoints []c2Endpoint `json:"endpoints"`
+	Relays    []c2Relay    `json:"relays,omitempty"`
 }
 
 // flexUint accepts a JSON number or a numeric string (JVB writes XML attributes as strings)

@@ -102,6 +102,10 @@ func (r *Result) WriteTable(w io.Writer) {
 		fmt.Fprintf(tw, "over %d windows\tbridge us/pkt median %.2f (%.2f-%.2f); efficiency vs relay median %.3f (%.3f-%.3f)\n",
 			len(rs.Windows), rs.BridgeMicrosMedian, rs.BridgeMicrosMin, rs.BridgeMicrosMax, rs.CPUEfficiencyMedian, rs.CPUEfficiencyMin, rs.CPUEfficiencyMax)
 	}
+	if r.Allocations != nil {
+		fmt.Fprintf(tw, "bandwidth allocations\t%s\n", allocationLine(r.Allocations))
+	}
+	writeTwoBridges(tw, r.TwoBridges)
 	fmt.Fprintf(tw, "keyframe requests / RTCP in\t%d / %d\n", r.KeyframeRequests, r.RTCPReceived)
 	fmt.Fprintf(tw, "transport-cc feedback sent / received\t%d / %d\n", r.TCCFeedbackSent, r.TCCFeedbackReceived)
 	if len(r.BridgeDrops) > 0 {

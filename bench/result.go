@@ -65,6 +65,11 @@ type Result struct {
 	// windows (from its /metrics), with their growth from the first sample to the last.
 	BridgeRuntime *RuntimeGrowth `json:"bridge_runtime"`
 	// Notes say how to read the numbers and what went wrong, in words.
+	// Allocations is each receiver's bandwidth estimate and chosen layers on the bridge at
+	// the end of the run (from its /debug); nil when not read.
+	Allocations *AllocationSummary `json:"allocations"`
+	// TwoBridges is the per-bridge view of a run over two bridges linked by a relay.
+	TwoBridges *TwoBridgeResult `json:"two_bridges,omitempty"`
 	Notes []string `json:"notes"`
 }
 

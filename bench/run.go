@@ -110,6 +110,9 @@ type Options struct {
 	// CompareREST, with XMPP, afterwards joins the same scenario over REST on the same bridge
 	// (join and allocation times only, no measurement window) for Result.RESTComparison.
 	CompareREST bool
+	// Second, when set, runs the scenario over two bridges linked by a relay: half of each
+	// conference on BridgeURL, half on Second (REST only, one window, no baseline).
+	Second *SecondBridge
 	// CPUProfile, if set, receives the bridge's /debug/pprof/profile for the measurement
 	// window (the bridge must serve pprof, e.g. cmd/jvb --pprof).
 	CPUProfile io.Writer
@@ -155,6 +158,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		rtcpNote(sc),
 		"lastN is sent as initial-last-n and in ReceiverVideoConstraints on the bridge channel")
 
+	if opts.Second != nil {
+		if opts.XMPP != nil || opts.Baseline || sc.Repeat > 1 {
+			return nil, errors.New("two bridges: REST signalling and one window only (no XMPP, baseline or repeat)")
+		}
+		res.Notes = append(res.Notes, fmt.Sprintf(
+			"two bridges linked by a relay per conference (%s initiates): endpoints alternate between them; the result's CPU is both bridges'",
+			opts.Second.RelayIDs[0]))
+		return res, runTwoBridgePhase(ctx, opts, res)
+	}
 	if err := runBridgePhase(ctx, opts, res, false); err != nil {
 		return res, err
 	}
@@ -404,7 +416,15 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result, joinOnly boo
 			joined = append(joined, e)
 		}
 	}
-	return measureWindows(ctx, opts, res, probe, windowSet{all: all, joined: joined, media: media, seed: seed, idleRSS: idle.rssBytes})
+	if err := measureWindows(ctx, opts, res, probe, windowSet{all: all, joined: joined, media: media, seed: seed, idleRSS: idle.rssBytes}); err != nil {
+		return err
+	}
+	meetings := make([]string, len(confs))
+	for ci := range confs {
+		meetings[ci] = meetingID(runID, ci)
+	}
+	res.Allocations = readAllocations(ctx, []string{opts.BridgeURL}, meetings, joined)
+	return nil
 }
 
 func meetingID(runID string, ci int) string { return fmt.Sprintf("bench-%s-%d", runID, ci) }

@@ -37,6 +37,11 @@ bridge:
   --bridge-bin PATH      bridge binary to exec (default: build ./cmd/jvb of this module)
   --bridge-arg ARG       extra flag for the started bridge (repeatable)
   --pprof-out FILE       start the bridge with --pprof and save its CPU profile of the window
+  --bridges N            1 (default) or 2: start two bridges with relays on (ENABLE_OCTO, relay ids
+                         bench-a and bench-b), put every other endpoint of each conference on the
+                         second, link them with a relay per conference as jicofo does, and report
+                         per bridge CPU, forwarded packets, packets over the relay and CPU-us per
+                         packet (REST, one window; not with --bridge-url, --xmpp, --baseline, --sweep)
 xmpp (allocate like jicofo: log in as focus, join the brewery, wait for the bridge's stats
 presence, send pipelined conference-modify IQs to its occupant JID):
   --xmpp                      allocate over XMPP; starts prosody (like docker-jitsi-meet's) unless
@@ -151,6 +156,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	)
 	fs.StringVar(&bridgeURL, "bridge-url", "", "")
 	fs.IntVar(&bridgePID, "bridge-pid", 0, "")
+	bridges := 1
+	fs.IntVar(&bridges, "bridges", bridges, "")
 	fs.StringVar(&bridgeBin, "bridge-bin", "", "")
 	fs.Var(&bridgeArgs, "bridge-arg", "")
 	fs.StringVar(&pprofOut, "pprof-out", "", "")
@@ -231,6 +238,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "jvb-bench: --bridge-bin/--bridge-arg start a bridge; they cannot be combined with --bridge-url")
 		return 2
 	}
+	if bridges != 1 && (bridges != 2 || bridgeURL != "" || xf.on || baseline || sweep != "" || sc.Repeat > 1 || pprofOut != "") {
+		fmt.Fprintln(stderr, "jvb-bench: --bridges is 1 or 2; 2 starts both bridges and runs one REST window (no --bridge-url, --xmpp, --baseline, --sweep, --repeat, --pprof-out)")
+		return 2
+	}
 	if bridgeURL == "" && bridgePID != 0 {
 		fmt.Fprintln(stderr, "jvb-bench: --bridge-pid needs --bridge-url")
 		return 2
@@ -247,6 +258,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer stopProsody()
 
 	pid := bridgePID
+	relayIDs := [2]string{"bench-a", "bench-b"}
+	var second *bench.SecondBridge
 	if bridgeURL == "" {
 		bin := bridgeBin
 		if bin == "" {
@@ -271,7 +284,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if pprofOut != "" {
 			cargs = append(cargs, "--pprof")
 		}
-		bp, err := bench.StartBridge(ctx, bench.BridgeConfig{Binary: bin, Args: cargs, Logger: log, XMPP: xf.config(), Env: xf.bridgeEnv()})
+		env := xf.bridgeEnv()
+		if bridges == 2 {
+			env = append(env, "ENABLE_OCTO=1", "JVB_OCTO_RELAY_ID="+relayIDs[0])
+		}
+		bp, err := bench.StartBridge(ctx, bench.BridgeConfig{Binary: bin, Args: cargs, Logger: log, XMPP: xf.config(), Env: env})
 		if err != nil {
 			fmt.Fprintln(stderr, "jvb-bench:", err)
 			return 1
@@ -279,6 +296,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer bp.Stop()
 		bridgeURL, pid = bp.URL, bp.PID()
 		fmt.Fprintf(stderr, "bridge pid %d at %s\n", pid, bridgeURL)
+		if bridges == 2 {
+			bp2, err := bench.StartBridge(ctx, bench.BridgeConfig{Binary: bin, Args: cargs, Logger: log,
+				Env: []string{"ENABLE_OCTO=1", "JVB_OCTO_RELAY_ID=" + relayIDs[1]}})
+			if err != nil {
+				fmt.Fprintln(stderr, "jvb-bench: second bridge:", err)
+				return 1
+			}
+			defer bp2.Stop()
+			second = &bench.SecondBridge{URL: bp2.URL, PID: bp2.PID(), RelayIDs: relayIDs}
+			fmt.Fprintf(stderr, "second bridge pid %d at %s\n", bp2.PID(), bp2.URL)
+		}
 	}
 
 	var results []*bench.Result
@@ -288,7 +316,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		s := sc
 		s.Conferences, s.Participants = sz.conferences, sz.participants
 		opts := bench.Options{Scenario: s, BridgeURL: bridgeURL, BridgePID: pid, Baseline: baseline,
-			XMPP: xf.config(), CompareREST: xf.compareREST, Progress: stderr, Logger: log}
+			XMPP: xf.config(), CompareREST: xf.compareREST, Progress: stderr, Logger: log, Second: second}
 		var prof *os.File
 		if pprofOut != "" && i == len(sizes)-1 {
 			f, err := os.Create(pprofOut)
