@@ -70,7 +70,7 @@ type Result struct {
 	Allocations *AllocationSummary `json:"allocations"`
 	// TwoBridges is the per-bridge view of a run over two bridges linked by a relay.
 	TwoBridges *TwoBridgeResult `json:"two_bridges,omitempty"`
-	Notes []string `json:"notes"`
+	Notes      []string         `json:"notes"`
 }
 
 // ScenarioSummary is the Scenario in JSON-friendly units.
