@@ -5,7 +5,9 @@
 // VP8 simulcast, and measures what the bridge forwards (rates, loss, reordering, latency, join
 // and allocation time) against the bridge process's CPU and memory. A baseline mode pushes the
 // same flow through a minimal in-process UDP relay, alternating with the bridge (--repeat).
-// Named presets (meeting100, lecture) describe whole meetings. Receivers stay cheap: they read
+// Two bridges linked by a relay per conference, as jicofo creates them, measure what the relay
+// costs each bridge. At the end of a run it reads each receiver's bandwidth estimate and chosen
+// layers from the bridge's /debug. Named presets (meeting100, lecture) describe whole meetings. Receivers stay cheap: they read
 // in batches, account every packet from its clear RTP header and decrypt only a sample.
 //
 // It talks to the bridge only over the network and /proc, like an outside client would. It may

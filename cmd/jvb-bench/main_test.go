@@ -39,6 +39,7 @@ var jsonKeys = []string{
 	"scenario.preset", "scenario.sample_every", "scenario.repeat", "result.cpu_host_percent",
 	"result.load_generator_cpu_cores", "result.latency_samples", "result.discontinuities", "result.nacked_packets",
 	"result.layers", "bridge_runtime.samples", "bridge_runtime.goroutines_growth",
+	"allocations.receivers", "allocations.estimate_bps.p50", "allocations.layers", "allocations.per_receiver",
 }
 
 func lookupKey(m map[string]any, path string) (any, bool) {
