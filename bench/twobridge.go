@@ -218,6 +218,13 @@ func runTwoBridgePhase(ctx context.Context, opts Options, res *Result) error {
 		defer s.probe.hc.CloseIdleConnections()
 	}
 	res.Bridge.ResourceSource = sides[0].probe.source
+	for _, s := range sides {
+		idle, err := s.probe.sample(ctx)
+		if err != nil {
+			return fmt.Errorf("bridge %s resources before join: %w", s.relayID, err)
+		}
+		res.BridgeRSSIdleBytes += idle.rssBytes
+	}
 	seed := uint64(time.Now().UnixNano())
 	confs := buildEndpoints(sc, seed, time.Now())
 	all := slices.Concat(confs...)
@@ -382,7 +389,10 @@ func runTwoBridgePhase(ctx context.Context, opts Options, res *Result) error {
 		return err
 	}
 	res.Result = *phase
-	res.BridgeRSSBytes = phase.endRSS
+	res.BridgeRSSBytes = phase.endRSS // both bridges'
+	if res.Joined > 0 && phase.endRSS > res.BridgeRSSIdleBytes {
+		res.BridgeRSSPerEndpointBytes = (phase.endRSS - res.BridgeRSSIdleBytes) / uint64(res.Joined)
+	}
 	for _, e := range all {
 		res.KeyframeRequests += e.keyframeRequests.Load()
 		res.BridgeChannelMessages += e.dcMessages.Load()
