@@ -256,6 +256,8 @@ func TestFlagErrorsAreUsageErrors(t *testing.T) {
 		{"--xmpp", "--xmpp-bridge-nick", "focus"},
 		{"--xmpp", "--xmpp-domain", "auth.example"}, {"--xmpp", "--xmpp-focus-password", "x"},
 		{"--preset", "webinar"}, {"--preset"}, {"--preset=nope"},
+		{"--bridges", "3"}, {"--bridges", "0"}, {"--bridges", "2", "--baseline"}, {"--bridges", "2", "--xmpp"},
+		{"--bridges", "2", "--bridge-url", "http://127.0.0.1:1"}, {"--bridges", "2", "--repeat", "2"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), args, &out, &errb); code != 2 {
