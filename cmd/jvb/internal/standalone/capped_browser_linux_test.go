@@ -336,6 +336,24 @@ func TestBrowserBehindCappedLinkGetsLayerThatFits(t *testing.T) {
 			return fits(w, 500)
 		}))
 	t.Logf("500 kbit/s, %.1f s after joining: %s", time.Since(joined).Seconds(), seen)
+	// The media did come over the capped veth.
+	pair, err := eval[[]string](recv, `(async () => {
+	  const r = await jvbState.pc.getStats();
+	  let out = [];
+	  r.forEach((x) => {
+	    if (x.type === 'transport' && x.selectedCandidatePairId) {
+	      const p = r.get(x.selectedCandidatePairId);
+	      out = [r.get(p.localCandidateId).address, r.get(p.remoteCandidateId).address];
+	    }
+	  });
+	  return out;
+	})()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pair) != 2 || pair[0] != cappedClientIP || pair[1] != cappedBridgeIP {
+		t.Errorf("receiver's selected candidate pair %v, want %s to %s", pair, cappedClientIP, cappedBridgeIP)
+	}
 	// Then, on the steady link, every window should keep decoding (a 500 kbit/s link carries
 	// the lowest layer), stay at or below the converged layer and lose under cappedMaxLoss.
 	// All three are reported, and fail the test only with cappedStrictEnv set: with a real
