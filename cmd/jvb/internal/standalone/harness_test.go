@@ -48,12 +48,15 @@ func startStackWith(t testing.TB, cfg Config, wrap func(Modifier) Modifier) *sta
 	return startStackOn(t, cfg, wrap, transport.Config{})
 }
 
-// startStackOn is startStackWith with the bridge's transport configured by tc (on 127.0.0.1,
-// a free port, one reader).
+// startStackOn is startStackWith with the bridge's transport configured by tc (on a free port,
+// one reader, bound to tc.BindAddr or else 127.0.0.1).
 func startStackOn(t testing.TB, cfg Config, wrap func(Modifier) Modifier, tc transport.Config) *stack {
 	t.Helper()
 	log := testLogger()
-	tc.Port, tc.BindAddr, tc.Readers, tc.Logger = 0, netip.MustParseAddr("127.0.0.1"), 1, log
+	tc.Port, tc.Readers, tc.Logger = 0, 1, log
+	if !tc.BindAddr.IsValid() {
+		tc.BindAddr = netip.MustParseAddr("127.0.0.1")
+	}
 	b, err := sfu.New(sfu.Config{Logger: log, Transport: tc})
 	if err != nil {
 		t.Fatalf("sfu.New: %v", err)
