@@ -11,6 +11,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	piontransport "github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
 	"gojvb/sfu/transport"
@@ -26,6 +27,9 @@ type PeerOptions struct {
 	Interceptors bool
 	// MaxBundle sets the max-bundle policy (the bridge always bundles).
 	MaxBundle bool
+	// Net, when set, is the network the peer's ICE agent opens its sockets on (fault tests
+	// wrap the standard one to drop or stop traffic).
+	Net piontransport.Net
 }
 
 // Peer is a pion/webrtc client that talks to a bridge over UDP4 loopback only (no mDNS). It
@@ -48,6 +52,9 @@ func NewPeer(opts PeerOptions) (*Peer, error) {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	if opts.Net != nil {
+		se.SetNet(opts.Net)
+	}
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("transporttest: register codecs: %w", err)
