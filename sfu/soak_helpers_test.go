@@ -3,120 +3,32 @@
 package sfu
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
-	piontransport "github.com/pion/transport/v5"
-	"github.com/pion/transport/v5/stdnet"
+
+	"gojvb/sfu/transport/transporttest"
 )
 
 // This file holds what the soak and fault scenarios (soak_test.go, built only with -tags soak)
-// share: a client network that can fail on command, a track that writes any SSRC, a paced
-// sender that counts what it sent, and the process's resource counts.
+// share: a client network that can fail on command, a paced sender that counts what it sent,
+// and the process's resource counts.
 
-// faultMode is what a faultNet does to its client's traffic.
-type faultMode int32
-
-const (
-	faultNone   faultMode = iota
-	faultDrop             // the network is gone: nothing leaves, nothing arrives
-	faultNoRead           // the client never reads its socket again (its kernel buffer fills)
-	faultClosed           // the client's socket is closed under it (the bridge's packets are refused)
-)
-
-// faultNet is the standard network for a pion client, whose UDP sockets obey the mode set.
-type faultNet struct {
-	*stdnet.Net
-	mode  atomic.Int32
-	mu    sync.Mutex
-	conns []*faultConn
-}
-
-func newFaultNet(t *testing.T) *faultNet {
+// newFaultNet is a client network that fails on command.
+func newFaultNet(t *testing.T) *transporttest.FaultNet {
 	t.Helper()
-	n, err := stdnet.NewNet()
+	n, err := transporttest.NewFaultNet()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &faultNet{Net: n}
-}
-
-func (n *faultNet) ListenUDP(network string, laddr *net.UDPAddr) (piontransport.UDPConn, error) {
-	c, err := n.Net.ListenUDP(network, laddr)
-	if err != nil {
-		return nil, err
-	}
-	fc := &faultConn{UDPConn: c, n: n, done: make(chan struct{})}
-	n.mu.Lock()
-	n.conns = append(n.conns, fc)
-	n.mu.Unlock()
-	return fc, nil
-}
-
-// set switches the mode; faultClosed closes every socket now.
-func (n *faultNet) set(m faultMode) {
-	n.mode.Store(int32(m))
-	if m != faultClosed {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, c := range n.conns {
-		_ = c.UDPConn.Close()
-	}
-}
-
-func (n *faultNet) current() faultMode { return faultMode(n.mode.Load()) }
-
-type faultConn struct {
-	piontransport.UDPConn
-	n         *faultNet
-	done      chan struct{}
-	closeOnce sync.Once
-}
-
-var errFaultClosed = errors.New("soak: socket closed by the fault")
-
-func (c *faultConn) Close() error {
-	c.closeOnce.Do(func() { close(c.done) })
-	return c.UDPConn.Close()
-}
-
-func (c *faultConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		switch c.n.current() {
-		case faultNoRead:
-			<-c.done
-			return 0, nil, errFaultClosed
-		case faultClosed:
-			return 0, nil, errFaultClosed
-		}
-		n, addr, err := c.UDPConn.ReadFrom(b)
-		if err != nil || c.n.current() == faultNone {
-			return n, addr, err
-		}
-		// faultDrop: what arrived is lost; faultNoRead: it stays unread (this one is the last).
-	}
-}
-
-func (c *faultConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	switch c.n.current() {
-	case faultDrop:
-		return len(b), nil
-	case faultClosed:
-		return 0, errFaultClosed
-	}
-	return c.UDPConn.WriteTo(b, addr)
+	return n
 }
 
 // pacedMedia sends every peer's audio and video every 20 ms (50 packets/s each) and counts what

@@ -28,8 +28,8 @@ import (
 func TestSoak(t *testing.T) {
 	t.Run("join-leave", soakJoinLeave)
 	t.Run("network-drop", soakNetworkDrop)
-	t.Run("dead-receiver/never-reads", func(t *testing.T) { soakDeadReceiver(t, faultNoRead) })
-	t.Run("dead-receiver/socket-closed", func(t *testing.T) { soakDeadReceiver(t, faultClosed) })
+	t.Run("dead-receiver/never-reads", func(t *testing.T) { soakDeadReceiver(t, transporttest.FaultNoRead) })
+	t.Run("dead-receiver/socket-closed", func(t *testing.T) { soakDeadReceiver(t, transporttest.FaultClosed) })
 	t.Run("pli-nack-storm", soakKeyframeStorm)
 	t.Run("ssrc-spoofing", soakSSRCSpoofing)
 	t.Run("channel-flood", soakChannelFlood)
@@ -185,7 +185,7 @@ func soakNetworkDrop(t *testing.T) {
 	fwd, sent := pairWindow(m, p0, p1, 2*time.Second)
 	checkPair(t, "pair before", fwd, sent)
 
-	fn.set(faultDrop)
+	fn.Set(transporttest.FaultDrop)
 	dropped := time.Now()
 	failed := time.Duration(0)
 	for i := 0; failed == 0; i++ {
@@ -220,7 +220,7 @@ func soakNetworkDrop(t *testing.T) {
 // A receiver that stops reading (its kernel buffer fills) or whose socket is closed (the
 // bridge's datagrams are refused): its queue keeps draining (Alive holds, no stall) and the
 // live pair keeps its rate.
-func soakDeadReceiver(t *testing.T, mode faultMode) {
+func soakDeadReceiver(t *testing.T, mode transporttest.FaultMode) {
 	fn := newFaultNet(t)
 	b, _, peers, m := livePair(t, transporttest.PeerOptions{Net: fn})
 	p0, p1, p2 := peers[0], peers[1], peers[2]
@@ -228,7 +228,7 @@ func soakDeadReceiver(t *testing.T, mode faultMode) {
 	checkPair(t, "pair before", fwd, sent)
 	st0 := p2.ep.Stats()
 
-	fn.set(mode)
+	fn.Set(mode)
 	for i := range 10 {
 		fwd, sent := pairWindow(m, p0, p1, 2*time.Second)
 		checkPair(t, fmt.Sprintf("pair %2d s after the fault", (i+1)*2), fwd, sent)
