@@ -436,8 +436,9 @@ func soakChannelFlood(t *testing.T) {
 	p0, p1, p2 := peers[0], peers[1], peers[2]
 
 	// p1's bridge channel: count p0's messages by number and p2's.
-	var fromP0, fromP2 atomic.Int64
+	var fromP0, fromP2, others atomic.Int64
 	seen := make(map[int]bool)
+	classes := make(map[string]int)
 	var seenMu sync.Mutex
 	done := make(chan struct{})
 	var readers sync.WaitGroup
@@ -456,7 +457,14 @@ func soakChannelFlood(t *testing.T) {
 						N int `json:"n"`
 					} `json:"msgPayload"`
 				}
-				if json.Unmarshal([]byte(raw), &msg) != nil || msg.Class != "EndpointMessage" {
+				if json.Unmarshal([]byte(raw), &msg) != nil {
+					continue
+				}
+				if msg.Class != "EndpointMessage" {
+					others.Add(1)
+					seenMu.Lock()
+					classes[msg.Class]++
+					seenMu.Unlock()
 					continue
 				}
 				switch msg.From {
@@ -473,6 +481,16 @@ func soakChannelFlood(t *testing.T) {
 	}()
 	t.Cleanup(func() { close(done); readers.Wait() })
 
+	cpu0, wall0 := cpuTime(), time.Now()
+	fwd, sent := pairWindow(m, p0, p1, 4*time.Second)
+	checkPair(t, "pair before", fwd, sent)
+	baseCPU := float64(cpuTime()-cpu0) / float64(time.Since(wall0))
+	others0 := others.Load()
+	seenMu.Lock()
+	t.Logf("before the flood p1 got %v", classes)
+	clear(classes)
+	seenMu.Unlock()
+
 	st0 := b.Stats()
 	plis0 := p0.pliCount.Load()
 	stop := make(chan struct{})
@@ -487,6 +505,8 @@ func soakChannelFlood(t *testing.T) {
 			`{"colibriClass":"ReceiverVideoConstraints","defaultConstraints":{"maxHeight":180}}`,
 			`{"colibriClass":"ReceiverVideoConstraints","defaultConstraints":{"maxHeight":720},"lastN":1}`,
 			`{"colibriClass":"EndpointStats","jvbRTT":5}`,
+			`{"colibriClass":"SourceVideoTypeMessage","sourceName":"p2-v0","videoType":"desktop"}`,
+			`{"colibriClass":"SourceVideoTypeMessage","sourceName":"p2-v0","videoType":"camera"}`,
 			`{"colibriClass":`,
 		}
 		for i := 0; ; i++ {
@@ -520,14 +540,27 @@ func soakChannelFlood(t *testing.T) {
 			}
 		}
 	}()
-	start := time.Now()
+	start, cpu1 := time.Now(), cpuTime()
 	for i := range int(duration / (2 * time.Second)) {
 		fwd, sent := pairWindow(m, p0, p1, 2*time.Second)
 		checkPair(t, fmt.Sprintf("pair %2d s into the flood", (i+1)*2), fwd, sent)
 	}
+	floodCPU := float64(cpuTime()-cpu1) / float64(time.Since(start))
 	close(stop)
 	wg.Wait()
 	elapsed := time.Since(start)
+	otherMsgs := others.Load() - others0
+	seenMu.Lock()
+	t.Logf("during the flood p1 got %v", classes)
+	statsRelayed, fsChanges := int64(classes["EndpointStats"]), classes["ForwardedSources"]
+	seenMu.Unlock()
+	// Flipping p2's video type re-runs every receiver's allocation (coalesced per receiver);
+	// with nothing to change, p1 must not be sent a stream of ForwardedSources.
+	if fsChanges > 4 {
+		t.Errorf("p1 got %d ForwardedSources during the flood: the flooder's video type churns the others' allocations", fsChanges)
+	}
+	t.Logf("process CPU %.2f cores before, %.2f during the flood (the flooding client's SCTP included); p1 got %d bridge messages other than EndpointMessage during it",
+		baseCPU, floodCPU, otherMsgs)
 	want := int(legit.Load())
 	if !soakWait(5*time.Second, func() bool { seenMu.Lock(); defer seenMu.Unlock(); return len(seen) >= want }) {
 		seenMu.Lock()
@@ -536,9 +569,9 @@ func soakChannelFlood(t *testing.T) {
 	}
 	st := b.Stats()
 	n := flooded.Load()
-	relayed := fromP2.Load()
+	relayed := fromP2.Load() + statsRelayed // EndpointMessage and EndpointStats share one bucket
 	plis := p0.pliCount.Load() - plis0
-	t.Logf("flood: %d messages in %v (%.0f/s); bridge counted %d received, %d dropped, %d malformed; p1 got %d of p2's and %d of p0's %d; p0 got %d PLIs",
+	t.Logf("flood: %d messages in %v (%.0f/s); bridge counted %d received, %d dropped, %d malformed; p1 got %d of p2's (messages and stats) and %d of p0's %d; p0 got %d PLIs",
 		n, elapsed.Round(100*time.Millisecond), float64(n)/elapsed.Seconds(), st.DataChannelMessagesReceived-st0.DataChannelMessagesReceived,
 		st.DataChannelMessagesDropped-st0.DataChannelMessagesDropped, st.DataChannelMessagesMalformed-st0.DataChannelMessagesMalformed,
 		relayed, fromP0.Load(), want, plis)
