@@ -326,7 +326,9 @@ func (h endpointHandler) HandleState(s transport.State) {
 			b.counters.iceSucceeded.Add(1)
 		}
 	case transport.StateFailed:
-		if e.iceDone.Load() {
+		// DTLS failed only if ICE connected and the handshake never completed; a transport that
+		// was secure and then failed lost its connectivity (ICE consent: the network dropped).
+		if e.iceDone.Load() && !e.secure.Load() {
 			b.counters.dtlsFailed.Add(1)
 		} else {
 			b.counters.iceFailed.Add(1)
