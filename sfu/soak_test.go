@@ -171,9 +171,13 @@ func soakJoinLeave(t *testing.T) {
 	if growth := int64(after.heap) - int64(before.heap); growth > 2<<20+int64(cycles)*2<<10 {
 		t.Errorf("heap grew by %.1f MiB over %d cycles (%d bytes per cycle)", float64(growth)/(1<<20), cycles, growth/int64(cycles))
 	}
+	// A closed transport's pion state can stay referenced by a pending timer of its own for
+	// about 30 s (seen now and then: 28-37 s under -race), which keeps that endpoint reachable
+	// as long: a leak is what is still there after a minute.
 	goneMu.Lock()
 	var reachable []int
-	soakWait(10*time.Second, func() bool {
+	w0 := time.Now()
+	soakWait(time.Minute, func() bool {
 		runtime.GC()
 		reachable = reachable[:0]
 		for i, w := range gone {
@@ -184,9 +188,9 @@ func soakJoinLeave(t *testing.T) {
 		return len(reachable) == 0
 	})
 	goneMu.Unlock()
-	t.Logf("endpoints that left and are still reachable: %d of %d", len(reachable), len(gone))
+	t.Logf("endpoints that left and are still reachable: %d of %d (after waiting %v)", len(reachable), len(gone), time.Since(w0).Round(time.Millisecond))
 	if len(reachable) > 0 {
-		t.Errorf("endpoints that left still reachable 10 s later: %d of %d (by order of leaving: %v)", len(reachable), len(gone), reachable)
+		t.Errorf("endpoints that left still reachable a minute later: %d of %d (by order of leaving: %v)", len(reachable), len(gone), reachable)
 	}
 	if path := os.Getenv("SOAK_HEAPPROFILE"); path != "" {
 		f, err := os.Create(path)
