@@ -2,11 +2,14 @@
 # Runs every fuzz target of the module for a while each (FUZZTIME, default 10s), one at a time.
 # -fuzzminimizetime is bounded so that a target with large seeds spends its time fuzzing, not
 # minimising inputs that happened to widen coverage. A failing input is written under the
-# package's testdata/fuzz/<Target>/ and fails the script. Usage: scripts/fuzz.sh [packages...]
+# package's testdata/fuzz/<Target>/ and fails the script. FUZZTIME may be a count (10000000x);
+# FUZZPARALLEL sets the workers per target (default: one per core); no overall test timeout applies
+# (the fuzzer bounds each input itself). Usage: scripts/fuzz.sh [packages...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime="${FUZZTIME:-10s}"
 minimize="${FUZZMINIMIZETIME:-5s}"
+parallel="${FUZZPARALLEL:+-parallel=$FUZZPARALLEL}"
 pkgs=("$@")
 if [ ${#pkgs[@]} -eq 0 ]; then pkgs=(./...); fi
 for pkg in $(go list "${pkgs[@]}"); do
@@ -15,7 +18,7 @@ for pkg in $(go list "${pkgs[@]}"); do
     echo "== $pkg $target ($fuzztime)"
     corpus="$dir/testdata/fuzz/$target"
     before=$( (ls "$corpus" 2>/dev/null || true) | wc -l)
-    if ! out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" "$pkg" 2>&1); then
+    if ! out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" $parallel -timeout 0 "$pkg" 2>&1); then
       echo "$out"
       after=$( (ls "$corpus" 2>/dev/null || true) | wc -l)
       # Go's fuzzing coordinator sometimes ends a short run with "context deadline exceeded"

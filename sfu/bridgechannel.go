@@ -28,13 +28,22 @@ const (
 // constraints, and (from its sender goroutine) ForwardedSources and every SSRC mapping.
 func (h endpointHandler) HandleDataChannelOpen() {
 	e := h.e
-	e.chanOpen.Store(true)
 	e.msgs.dataChannelActive()
-	if e.kind == kindRelayLink {
+	if e.kind == kindRelayLink { // relayOpened sends its own ServerHello first
+		e.chanOpen.Store(true)
 		e.relayOpened()
 		return
 	}
-	e.sendMessage(&channel.ServerHello{})
+	// ServerHello is written before the channel counts as open: from then on the sender
+	// goroutine (acting on another endpoint's join) may send, and nothing may precede it.
+	if b, err := channel.Encode(&channel.ServerHello{}); err == nil && !e.expired.Load() {
+		if err := e.tr.SendDataChannel(b, true); err != nil {
+			e.log.Debug("bridge-channel send failed", "err", err)
+		} else {
+			e.ctl.messagesSent.Add(1)
+		}
+	}
+	e.chanOpen.Store(true)
 	e.channelOpened()
 }
 

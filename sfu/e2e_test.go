@@ -44,7 +44,13 @@ type peer struct {
 	mu    sync.Mutex
 	got   map[uint32]int // RTP packets received per SSRC
 	wrong atomic.Int64   // received packets whose SSRC or bytes were not what was sent
-	owner map[uint32]*peer
+	// pliCount counts every PLI the client got (plis keeps only the first few).
+	pliCount atomic.Int64
+	owner    map[uint32]*peer
+	// acceptStrangers counts media from SSRCs not in owner in strangers, not as wrong (peers
+	// that join and leave around a soak's live pair).
+	acceptStrangers bool
+	strangers       int
 }
 
 const (
@@ -130,11 +136,15 @@ func (p *peer) offer(remotes []*peer) string {
 // joinPeer creates endpoint "p<idx>" in conf and a pion client for it, and starts ICE/DTLS.
 func joinPeer(t *testing.T, conf *Conference, idx int) *peer {
 	t.Helper()
-	return joinPeerWith(t, conf, idx, transporttest.PeerOptions{})
+	p := joinPeerWith(t, conf, idx, transporttest.PeerOptions{}, nil)
+	t.Cleanup(p.client.Close)
+	return p
 }
 
-// joinPeerWith is joinPeer with the client built from opts.
-func joinPeerWith(t *testing.T, conf *Conference, idx int, opts transporttest.PeerOptions) *peer {
+// joinPeerWith is joinPeer with the client's options and an offer that already has sections for
+// remotes' sources (whose media it then checks, counting others' apart as strangers); the caller
+// closes p.client.
+func joinPeerWith(t *testing.T, conf *Conference, idx int, opts transporttest.PeerOptions, remotes []*peer) *peer {
 	t.Helper()
 	p := &peer{idx: idx, id: fmt.Sprintf("p%d", idx), dcMsgs: make(chan string, 16),
 		plis: make(chan *rtcp.PictureLossIndication, 16), got: map[uint32]int{}}
@@ -146,14 +156,22 @@ func joinPeerWith(t *testing.T, conf *Conference, idx int, opts transporttest.Pe
 	if p.client, err = transporttest.NewPeer(opts); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.client.Close)
+	if len(remotes) > 0 {
+		p.acceptStrangers = true
+		p.owner = map[uint32]*peer{}
+		for _, r := range remotes {
+			p.owner[r.audioSSRC], p.owner[r.videoSSRC] = r, r
+		}
+	}
 	p.client.OnRTP(func(_ *webrtc.TrackRemote, pkt *rtp.Packet) { p.record(pkt) })
-	if err := p.client.SetOffer(p.offer(nil)); err != nil {
+	if err := p.client.SetOffer(p.offer(remotes)); err != nil {
+		p.client.Close()
 		t.Fatal(err)
 	}
 	onRTCP := func(pkts []rtcp.Packet) { // keyframe requests are what we look for
 		for _, pk := range pkts {
 			if pli, ok := pk.(*rtcp.PictureLossIndication); ok {
+				p.pliCount.Add(1)
 				select {
 				case p.plis <- pli:
 				default:
@@ -198,6 +216,10 @@ func (p *peer) record(pkt *rtp.Packet) {
 	size := payloadVideo
 	if from != nil && pkt.SSRC == from.audioSSRC {
 		kind, size = 'a', payloadAudio
+	}
+	if from == nil && p.acceptStrangers {
+		p.strangers++
+		return
 	}
 	if from == nil || !bytes.Equal(pkt.Payload, payload(kind, from.idx, pkt.SequenceNumber, size)) {
 		p.wrong.Add(1)

@@ -330,11 +330,13 @@ func (h endpointHandler) HandleState(s transport.State) {
 		}
 	case transport.StateFailed:
 		switch {
-		case e.kind == kindRelayLink && e.iceDone.Load():
+		case e.kind == kindRelayLink && e.iceDone.Load() && !e.secure.Load():
 			b.counters.relayDTLSFailed.Add(1)
 		case e.kind == kindRelayLink:
 			b.counters.relayICEFailed.Add(1)
-		case e.iceDone.Load():
+		// DTLS failed only if ICE connected and the handshake never completed; a transport that
+		// was secure and then failed lost its connectivity (ICE consent: the network dropped).
+		case e.iceDone.Load() && !e.secure.Load():
 			b.counters.dtlsFailed.Add(1)
 		default:
 			b.counters.iceFailed.Add(1)

@@ -22,6 +22,8 @@ type fakeTransport struct {
 	remote   []transport.Description
 	messages [][]byte
 	closed   bool
+	// onSend, when set, sees each data-channel message before it is kept (mu is not held).
+	onSend func(msg []byte)
 }
 
 func (t *fakeTransport) LocalDescription() transport.Description {
@@ -40,6 +42,12 @@ func (t *fakeTransport) State() transport.State { return transport.StateSecure }
 func (t *fakeTransport) LastConsentCheck() time.Time { return time.Time{} }
 
 func (t *fakeTransport) SendDataChannel(msg []byte, isString bool) error {
+	t.mu.Lock()
+	hook := t.onSend
+	t.mu.Unlock()
+	if hook != nil {
+		hook(msg)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.messages = append(t.messages, append([]byte(nil), msg...))

@@ -128,6 +128,7 @@ func (rs *receiverState) syncSources(e *Endpoint) *sourceMap {
 			delete(rs.projections, t)
 		}
 	}
+	rs.keyframePace.forget(sm)
 	return sm
 }
 
@@ -658,6 +659,16 @@ const (
 	keyframeMaxRequests     = 3
 	keyframeRequestInterval = int64(10 * time.Second)
 )
+
+// forget drops the windows of sources no longer in sm: a source keeps its owner reachable, so
+// a departed endpoint would otherwise stay in memory until the map filled up.
+func (k *keyframePacer) forget(sm *sourceMap) {
+	for src := range k.bySource {
+		if sm.bySSRC[src.ssrc] != src {
+			delete(k.bySource, src)
+		}
+	}
+}
 
 func (k *keyframePacer) allow(src *source, now int64, rtt time.Duration) bool {
 	if k.bySource == nil {

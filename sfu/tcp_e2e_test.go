@@ -20,7 +20,8 @@ func TestMediaFlowsOverICETCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tcpPeer := joinPeerWith(t, conf, 0, transporttest.PeerOptions{TCPOnly: true})
+	tcpPeer := joinPeerWith(t, conf, 0, transporttest.PeerOptions{TCPOnly: true}, nil)
+	t.Cleanup(tcpPeer.client.Close)
 	udpPeer := joinPeer(t, conf, 1)
 	peers := []*peer{tcpPeer, udpPeer}
 	var tcpCands int

@@ -117,6 +117,13 @@ func (m *Mux) rememberTx(t *Transport, b []byte) {
 	copy(id[:], b[8:20])
 	m.txMu.Lock()
 	defer m.txMu.Unlock()
+	// A closing transport's agent may still send a check after unregister dropped its
+	// transactions; remembering it would keep the transport (and its endpoint) reachable until
+	// the sweep. Close cancels t.ctx before unregister takes txMu, so this test under txMu
+	// leaves nothing behind.
+	if t.ctx.Err() != nil {
+		return
+	}
 	now := time.Now()
 	if now.Sub(m.txSweep) > pendingTxMaxAge/2 {
 		m.txSweep = now

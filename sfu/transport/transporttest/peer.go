@@ -11,6 +11,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	piontransport "github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
 	"gojvb/sfu/transport"
@@ -29,6 +30,9 @@ type PeerOptions struct {
 	// TCPOnly restricts the client to ICE-TCP, as on a network that blocks UDP: it gathers
 	// nothing and connects out to the bridge's passive TCP candidates.
 	TCPOnly bool
+	// Net, when set, is the network the peer's ICE agent opens its sockets on (fault tests
+	// wrap the standard one to drop or stop traffic).
+	Net piontransport.Net
 }
 
 // Peer is a pion/webrtc client that talks to a bridge over UDP4 (or TCP4) loopback only (no mDNS). It
@@ -54,6 +58,9 @@ func NewPeer(opts PeerOptions) (*Peer, error) {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
 	}
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	if opts.Net != nil {
+		se.SetNet(opts.Net)
+	}
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("transporttest: register codecs: %w", err)
