@@ -234,6 +234,15 @@ func (c *cheapReceiver) onDatagram(b, oob []byte, now time.Time) {
 	if err != nil {
 		return
 	}
+	// The kernel's arrival time, where there is one, is what the transport-cc feedback reports
+	// (a browser's network thread reads at once): the batch's clock would add this generator's
+	// own scheduling delay, and the bridge's delay-based estimate would pace for it.
+	at, stamped := rxTimestamp(oob)
+	if stamped {
+		now = time.Unix(0, at)
+	} else {
+		at = now.UnixNano()
+	}
 	if !c.e.onClearRTP(now, &h, len(b), c.sampleEvery) {
 		return
 	}
@@ -245,10 +254,6 @@ func (c *cheapReceiver) onDatagram(b, oob []byte, now time.Time) {
 	c.decrypted.Add(1)
 	if h.hdrLen <= len(out) {
 		if sent, height, ok := readStamp(unpadded(out, h.hdrLen)); ok {
-			at, ok := rxTimestamp(oob)
-			if !ok {
-				at = now.UnixNano()
-			}
 			c.e.recv.addSample(h.ssrc, at-sent, height)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,22 +58,25 @@ func enableRxTimestamps(c *net.UDPConn) bool {
 	return serr == nil
 }
 
-// rxTimestamp finds the kernel's arrival time (Unix ns) in a datagram's control messages.
+// rxTimestamp finds the kernel's arrival time (Unix ns) in a datagram's control messages. It
+// walks them in place (unix.ParseSocketControlMessage allocates), as it runs for every packet.
 func rxTimestamp(oob []byte) (int64, bool) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return 0, false
-	}
-	for _, m := range msgs {
-		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_TIMESTAMPNS {
-			continue
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		n := int(h.Len)
+		if n < unix.SizeofCmsghdr || n > len(oob) {
+			return 0, false
 		}
-		switch d := m.Data; {
-		case len(d) >= 16: // 64-bit time_t and long
-			return int64(binary.NativeEndian.Uint64(d[0:8]))*1e9 + int64(binary.NativeEndian.Uint64(d[8:16])), true
-		case len(d) >= 8:
-			return int64(int32(binary.NativeEndian.Uint32(d[0:4])))*1e9 + int64(int32(binary.NativeEndian.Uint32(d[4:8]))), true
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS {
+			switch d := oob[unix.CmsgLen(0):n]; {
+			case len(d) >= 16: // 64-bit time_t and long
+				return int64(binary.NativeEndian.Uint64(d[0:8]))*1e9 + int64(binary.NativeEndian.Uint64(d[8:16])), true
+			case len(d) >= 8:
+				return int64(int32(binary.NativeEndian.Uint32(d[0:4])))*1e9 + int64(int32(binary.NativeEndian.Uint32(d[4:8]))), true
+			}
+			return 0, false
 		}
+		oob = oob[min(unix.CmsgSpace(n-unix.CmsgLen(0)), len(oob)):]
 	}
 	return 0, false
 }

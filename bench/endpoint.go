@@ -33,24 +33,28 @@ type batchSender interface {
 // simEndpoint is one simulated participant: a sender of opus + VP8 (simulcast or not) and a
 // receiver that measures what comes back.
 type simEndpoint struct {
-	id        string
-	sender    bool
-	rtcpSSRC  uint32 // sender SSRC of a receive-only endpoint's RTCP
-	audio     *audioStream
-	video     []*videoLayer
-	rtxSSRCs  []uint32
-	recv      *recvStats
-	tr        mediaTransport
-	keyEvery  time.Duration
-	remb      uint64 // bps announced in REMB, 0 = none
-	rng       *rand.Rand
-	joinStart time.Time
-	joined    time.Duration // allocation request sent..DTLS done
-	allocated time.Duration // round trip of the allocating conference-modify
-	cons      constraints   // sent on the bridge channel
-	nack      bool          // send NACKs for the gaps seen in received media streams
-	onStage   bool          // watches a source on stage (for the report)
-	conf      int           // index of its conference in the scenario
+	id       string
+	sender   bool
+	rtcpSSRC uint32 // sender SSRC of a receive-only endpoint's RTCP
+	audio    *audioStream
+	video    []*videoLayer
+	rtxSSRCs []uint32
+	recv     *recvStats
+	tr       mediaTransport
+	keyEvery time.Duration
+	// framePhase delays the sender's frame and audio clocks from the start of its media loop,
+	// keyPhase its first periodic keyframe after the first frame's (0: keyEvery), so senders
+	// started together do not capture in step (Scenario.AlignedSenders).
+	framePhase, keyPhase time.Duration
+	remb                 uint64 // bps announced in REMB, 0 = none
+	rng                  *rand.Rand
+	joinStart            time.Time
+	joined               time.Duration // allocation request sent..DTLS done
+	allocated            time.Duration // round trip of the allocating conference-modify
+	cons                 constraints   // sent on the bridge channel
+	nack                 bool          // send NACKs for the gaps seen in received media streams
+	onStage              bool          // watches a source on stage (for the report)
+	conf                 int           // index of its conference in the scenario
 	// sampleEvery > 0 selects the cheap receive path: header accounting for every packet,
 	// decryption of one packet in sampleEvery per stream; 0 decrypts everything.
 	sampleEvery int
@@ -209,10 +213,11 @@ func (e *simEndpoint) handleRTCP(pkts []rtcp.Packet) {
 // a keyframe on start, on PLI/FIR (at most every 300 ms) and every keyEvery; RTCP every second.
 func (e *simEndpoint) run(ctx context.Context) {
 	buf := make([]byte, 1600)
-	start := time.Now()
+	start := time.Now().Add(e.framePhase)
 	nextAudio, nextVideo, nextRTCP := start, start, start.Add(time.Second)
 	nextFeedback := start.Add(100 * time.Millisecond)
 	nextKey := start
+	firstKey := true
 	lastKey := time.Time{}
 	var frames uint64
 	bs, batching := e.tr.(batchSender)
@@ -245,11 +250,15 @@ func (e *simEndpoint) run(ctx context.Context) {
 					key = true
 					e.keyframeWanted.Store(false)
 					lastKey = now
-					if e.keyEvery > 0 {
+					switch {
+					case firstKey && e.keyPhase > 0:
+						nextKey = now.Add(e.keyPhase)
+					case e.keyEvery > 0:
 						nextKey = now.Add(e.keyEvery)
-					} else {
+					default:
 						nextKey = now.Add(24 * time.Hour)
 					}
+					firstKey = false
 				}
 				for _, l := range e.video {
 					l.nextFrame(buf, now, key, emit)

@@ -304,3 +304,33 @@ func TestSkippedSilenceLeavesNoSequenceGap(t *testing.T) {
 		t.Fatalf("silence sent with level %d, want 127", h.level)
 	}
 }
+
+// Senders capture at their own phases unless AlignedSenders asks for the old worst case, and
+// the same seed gives the same phases (the relay's endpoints are built alike).
+func TestSendersHaveTheirOwnPhasesUnlessAligned(t *testing.T) {
+	sc, err := Preset("meeting100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps := buildEndpoints(sc, 11, time.Now())[0]
+	again := buildEndpoints(sc, 11, time.Now())[0]
+	phases := map[time.Duration]bool{}
+	for i, e := range eps {
+		if e.framePhase < 0 || e.framePhase >= time.Second/30 || e.keyPhase <= 0 || e.keyPhase > sc.KeyframeInterval {
+			t.Fatalf("endpoint %d: frame phase %v, keyframe phase %v", i, e.framePhase, e.keyPhase)
+		}
+		if again[i].framePhase != e.framePhase || again[i].keyPhase != e.keyPhase {
+			t.Fatalf("endpoint %d: phases differ for the same seed", i)
+		}
+		phases[e.framePhase] = true
+	}
+	if len(phases) < len(eps)*9/10 {
+		t.Fatalf("%d distinct frame phases among %d endpoints", len(phases), len(eps))
+	}
+	sc.AlignedSenders = true
+	for i, e := range buildEndpoints(sc, 11, time.Now())[0] {
+		if e.framePhase != 0 || e.keyPhase != 0 {
+			t.Fatalf("aligned: endpoint %d has phases %v, %v", i, e.framePhase, e.keyPhase)
+		}
+	}
+}

@@ -20,9 +20,9 @@ func (r *Result) WriteTable(w io.Writer) {
 	if s.Preset != "" {
 		name = "preset " + s.Preset
 	}
-	fmt.Fprintf(tw, "scenario\t%s: %d conf x %d participants (%d video, %d audio senders), simulcast=%v, lastN=%d, maxHeight=%d, on stage %d at %dp, speaker every %.0fs, nack=%v, %.0fs x %d\n",
+	fmt.Fprintf(tw, "scenario\t%s: %d conf x %d participants (%d video, %d audio senders), simulcast=%v, lastN=%d, maxHeight=%d, on stage %d at %dp, speaker every %.0fs, nack=%v, aligned senders=%v, %.0fs x %d\n",
 		name, s.Conferences, s.Participants, s.SendersPerConf, s.AudioSenders, s.Simulcast, s.LastN, s.MaxHeight,
-		s.OnStageReceivers, s.OnStageHeight, s.SpeakerIntervalS, s.NACK, s.DurationS, max(1, s.Repeat))
+		s.OnStageReceivers, s.OnStageHeight, s.SpeakerIntervalS, s.NACK, s.AlignedSenders, s.DurationS, max(1, s.Repeat))
 	fmt.Fprintf(tw, "bridge\t%s pid=%d (cpu/rss from %s)\n", r.Bridge.URL, r.Bridge.PID, r.Bridge.ResourceSource)
 	if r.Machine.LoadGeneratorSharesCPU {
 		fmt.Fprintf(tw, "machine\t%d cores SHARED by the bridge and this load generator: read CPU-us per packet, not pps, as capacity\n", r.Machine.Cores)

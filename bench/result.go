@@ -84,6 +84,7 @@ type ScenarioSummary struct {
 	SampleEvery        int     `json:"sample_every"`           // decrypt 1 in N per stream; 0 = all
 	MirrorRelay        bool    `json:"mirror_relay"`           // relay forwards only the bridge's flow
 	Repeat             int     `json:"repeat"`                 // bridge/relay window pairs
+	AlignedSenders     bool    `json:"aligned_senders"`        // senders capture in step (worst-case bursts)
 	Conferences        int     `json:"conferences"`            // number of conferences
 	Participants       int     `json:"participants"`           // endpoints per conference
 	SendersPerConf     int     `json:"senders_per_conference"` // endpoints sending media; the rest only receive
@@ -110,6 +111,7 @@ func scenarioJSON(s Scenario) ScenarioSummary {
 		Preset:             s.Name, AudioSenders: s.audioSenders(), OnStageReceivers: s.OnStageReceivers,
 		OnStageHeight: s.OnStageHeight, SpeakerIntervalS: s.SpeakerInterval.Seconds(), NACK: s.NACK,
 		SampleEvery: s.SampleEvery, MirrorRelay: s.MirrorRelay, Repeat: max(1, s.Repeat),
+		AlignedSenders: s.AlignedSenders,
 	}
 }
 

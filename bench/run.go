@@ -59,6 +59,12 @@ type Scenario struct {
 	// ResourceInterval is how often the bridge's goroutines, heap and file descriptors are
 	// sampled during a window (growth check); 0 = 30 s.
 	ResourceInterval time.Duration
+	// AlignedSenders starts every sender's frame and audio clock at the instant its media loop
+	// starts, so senders started together (a repeat window, the relay window) capture their
+	// frames at the same instants, and keyframes every KeyframeInterval together: the worst
+	// case for the bridge's bursts. Off (the default), each sender has its own phase within the
+	// frame interval and keyframe interval, as independent cameras do.
+	AlignedSenders bool
 }
 
 // DefaultScenario is a small tile-view meeting.
@@ -255,6 +261,12 @@ func buildEndpoints(sc Scenario, seed uint64, start time.Time) [][]*simEndpoint 
 			e.sampleEvery = sc.SampleEvery
 			e.keyEvery = sc.KeyframeInterval
 			e.remb = sc.REMBBps
+			if !sc.AlignedSenders {
+				e.framePhase = time.Duration(rng.Int64N(int64(time.Second / 30)))
+				if sc.KeyframeInterval > 0 {
+					e.keyPhase = time.Duration(1 + rng.Int64N(int64(sc.KeyframeInterval)))
+				}
+			}
 			if sc.TCC {
 				e.enableTCC()
 			}

@@ -90,6 +90,9 @@ scenario:
   --nack                 receivers send NACKs for gaps (default false; presets: true)
   --sample-every N       receivers decrypt one packet in N per stream for latency and account
                          the rest from their clear RTP headers (default 64; 0 = decrypt all)
+  --aligned-senders      every sender captures frames (and periodic keyframes) in step with the
+                         others started with it: the worst-case burst (default false: each
+                         sender at its own random phase, like independent cameras)
   --baseline             also run the same flow through a minimal in-process UDP relay
   --mirror-relay         the relay forwards each SSRC only where the bridge did (presets: true)
   --repeat N             N bridge windows, each followed by a relay window with --baseline, on
@@ -187,6 +190,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&sc.SpeakerInterval, "speaker-interval", sc.SpeakerInterval, "")
 	fs.BoolVar(&sc.NACK, "nack", sc.NACK, "")
 	fs.IntVar(&sc.SampleEvery, "sample-every", sc.SampleEvery, "")
+	fs.BoolVar(&sc.AlignedSenders, "aligned-senders", sc.AlignedSenders, "")
 	fs.BoolVar(&sc.MirrorRelay, "mirror-relay", sc.MirrorRelay, "")
 	fs.IntVar(&sc.Repeat, "repeat", sc.Repeat, "")
 	fs.DurationVar(&sc.ResourceInterval, "resource-interval", sc.ResourceInterval, "")
