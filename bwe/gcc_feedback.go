@@ -11,8 +11,15 @@ package bwe
 const (
 	gccHistorySize = 4096 // packets; about 2 s at 20 Mbps of 1200-byte packets
 	// gccHistoryInitial is the send history's first size; it doubles, up to gccHistorySize,
-	// whenever a packet would take the place of one still waiting for its report.
+	// whenever a packet would take the place of one still waiting for its report that was sent
+	// less than gccReportWait ago.
 	gccHistoryInitial = 256
+	// gccReportWait is how long a sent packet's place is kept for its report when the history
+	// is full: a report that comes later is dropped (counted like one for a packet never sent)
+	// rather than growing the history for it. Receivers report every 100 ms or so; without
+	// this bound, a receiver that never reports some packets (feedback lost, or sent before it
+	// started reporting) grows every endpoint's history to gccHistorySize in the end.
+	gccReportWait = 1_000_000_000 // ns
 
 	gccMaxPacketSize = 1 << 16 // sizes are clamped to this
 
@@ -66,7 +73,8 @@ func (h *gccSendHistory) add(seq uint16, size int, now int64, cluster int32) (ex
 		h.packets = make([]gccSentPacket, gccHistoryInitial)
 	}
 	p := h.slot(ext)
-	for p.state == gccStateSent && p.ext != ext && len(h.packets) < gccHistorySize {
+	for p.state == gccStateSent && p.ext != ext && now-p.sendTime < gccReportWait &&
+		len(h.packets) < gccHistorySize {
 		h.grow()
 		p = h.slot(ext)
 	}

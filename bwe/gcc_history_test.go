@@ -7,7 +7,8 @@ import (
 
 // The send history starts small and grows only while packets wait for their reports: a
 // receiver whose feedback keeps up holds gccHistoryInitial packets, one whose feedback lags
-// (or never comes) up to gccHistorySize, and every packet still waiting stays findable.
+// up to gccHistorySize, and every packet still waiting stays findable; packets that waited
+// gccReportWait give their place up instead of growing it.
 func TestSendHistoryGrowsOnlyForUnreportedPackets(t *testing.T) {
 	d := newGCCSteadyDriver(t)
 	if d.e.history.packets != nil {
@@ -33,10 +34,21 @@ func TestSendHistoryGrowsOnlyForUnreportedPackets(t *testing.T) {
 			t.Fatalf("unreported packet %d lost when the history grew", 60000+i)
 		}
 	}
-	for i := range 2 * gccHistorySize {
-		e.OnPacketSent(uint16(i), 1200, gccSimEpoch+int64(time.Second)+int64(i)*int64(time.Millisecond), -1)
+	start := gccSimEpoch + int64(time.Second)
+	for i := range 2 * gccHistorySize { // 10 000 packets/s: the cap holds 0.4 s of them
+		e.OnPacketSent(uint16(i), 1200, start+int64(i)*int64(100*time.Microsecond), -1)
 	}
 	if n := len(e.history.packets); n != gccHistorySize {
-		t.Errorf("history of %d with no feedback at all, want the cap %d", n, gccHistorySize)
+		t.Errorf("history of %d with no feedback at 10 000 packets/s, want the cap %d", n, gccHistorySize)
+	}
+
+	// 1000 packets/s and no feedback ever: the history holds gccReportWait's worth (1000
+	// packets, so 1024 places) and stops growing.
+	e = NewEstimator(DefaultEstimatorConfig())
+	for i := range 10 * gccHistoryInitial * 4 {
+		e.OnPacketSent(uint16(i), 1200, gccSimEpoch+int64(i)*int64(time.Millisecond), -1)
+	}
+	if n := len(e.history.packets); n != 1024 {
+		t.Errorf("history of %d after 10 s without feedback at 1000 packets/s, want 1024 (1 s of packets)", n)
 	}
 }

@@ -96,16 +96,30 @@ func (r *layerRates) rate(sid, tid int, now int64) uint64 {
 	return sum
 }
 
-// layeredSources builds the allocator's view of the conference's video for receiver e.
+// layeredSources builds the allocator's view of the conference's video for receiver e. Both
+// results are e.rs's scratch, valid until the next call (reselect uses them only meanwhile;
+// the allocator keeps none of their slices).
 func (e *Endpoint) layeredSources(sm *sourceMap, now int64) ([]bwe.LayeredSource, map[string]*track) {
-	byName := make(map[string]*track)
-	var out []bwe.LayeredSource
+	byName := e.rs.lsByName
+	if byName == nil {
+		byName = make(map[string]*track)
+		e.rs.lsByName = byName
+	}
+	clear(byName)
+	out := e.rs.lsBuf[:0]
 	for _, t := range sm.tracks {
 		if t.owner == e || t.media != MediaVideo {
 			continue
 		}
 		byName[t.name] = t
-		ls := bwe.LayeredSource{Source: bwe.Source{Name: t.name, Owner: t.owner.id, Type: t.vtype()}}
+		var heights []int
+		var layers []bwe.Layer
+		if len(out) < cap(out) { // reuse the element's slices from the last call
+			old := out[:len(out)+1][len(out)]
+			heights, layers = old.Heights[:0], old.Layers[:0]
+		}
+		ls := bwe.LayeredSource{Source: bwe.Source{Name: t.name, Owner: t.owner.id, Type: t.vtype(),
+			Heights: heights}, Layers: layers}
 		rx := t.owner.via() // whose socket reader writes the rates
 		rx.recvMu.Lock()
 		for i, s := range t.encodings {
@@ -145,5 +159,6 @@ func (e *Endpoint) layeredSources(sm *sourceMap, now int64) ([]bwe.LayeredSource
 		rx.recvMu.Unlock()
 		out = append(out, ls)
 	}
+	e.rs.lsBuf = out
 	return out, byName
 }

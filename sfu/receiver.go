@@ -85,6 +85,11 @@ type receiverState struct {
 	sentForwarded bool
 	wantStale     bool // a projection finished a switch: the old encoding can leave the wanted set
 	effective     map[string]int
+
+	// Scratch of layeredSources, reused by every reselect (which runs several times a second
+	// per receiver, and whose garbage was most of what the bridge allocated).
+	lsBuf    []bwe.LayeredSource
+	lsByName map[string]*track
 }
 
 func newReceiverState(rewrite bool, videoLimit, audioLimit int) receiverState {

@@ -24,9 +24,11 @@ type seqMap struct {
 	floor  int64  // late packets below floor are dropped
 	base   uint16 // offset from floor up to the oldest remembered run
 	delta  uint16 // offset of packets newer than every run
-	runs   [seqRuns]dropRun
-	head   int // index of the oldest run
-	n      int
+	// runs is allocated at the first deliberate drop: most projections (audio, video whose
+	// every layer is wanted) never drop one, and the array is most of a projection's size.
+	runs *[seqRuns]dropRun
+	head int // index of the oldest run
+	n    int
 }
 
 // reset starts numbering at seq, which gets seq+delta.
@@ -74,6 +76,9 @@ func (m *seqMap) dropFrom(from, seq uint16) {
 	f := m.maxExt + int64(int16(from-uint16(m.maxExt)))
 	if e <= m.maxExt || f <= m.maxExt || f > e {
 		return // late or duplicate: nothing after it can be renumbered
+	}
+	if m.runs == nil {
+		m.runs = new([seqRuns]dropRun)
 	}
 	var last *dropRun
 	if m.n > 0 {

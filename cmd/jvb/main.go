@@ -36,6 +36,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "doctor" {
 		os.Exit(doctor(context.Background(), os.Args[2:], os.LookupEnv, os.Stdout))
 	}
+	tuneGC(os.LookupEnv)
 	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stderr))
 }
 
