@@ -12,7 +12,8 @@ type Layer struct {
 	Height                      int     // frame height in pixels
 	FrameRate                   float64 // frames per second; <= 0 (or NaN) = unknown
 	// Bitrate is the measured rate in bits per second of this layer together with the layers it
-	// depends on (RateMeter over 1 s); 0 means the layer is inactive (nothing received lately).
+	// depends on (the bridge passes RateMeter.Peak, lifted by LiftLayerRates); 0 means the layer
+	// is inactive (nothing received lately).
 	Bitrate uint64
 }
 

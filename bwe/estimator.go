@@ -399,7 +399,7 @@ func (e *Estimator) recompute() {
 // estimate only while loss is low), and lowers both when the probe saturated the link below the
 // target. No cluster starts while the delay detector sees overuse or loss is over the high
 // threshold, within 1 s of a delay-based decrease, while a result is awaited, or within 5 s of a
-// probe that reached neither 0.7 × its rate nor 1.25 × the target.
+// probe that saturated the link or reached neither 0.7 × its rate nor 1.25 × the target.
 func (e *Estimator) WantProbe(desired uint64, now int64) (bytesToSend int, cluster int) {
 	e.start(now)
 	mayStart := e.tccSeen && e.trendline.usage != gccOverusing && e.loss.loss <= e.cfg.HighLossThreshold &&

@@ -18,8 +18,11 @@ package bwe
 // The first probe is at 3 × the estimate, later ones at 2 × (the ProbeController's exponential
 // probing), capped by what the caller desires and the maximum.
 // A probe whose result reaches 0.7 × its rate, or 1.25 × the target it started from (it made
-// progress even if a late or slow cluster read low), lets the next one start at once; otherwise
-// the next waits 5 s (the ALR probing interval).
+// progress even if a late or slow cluster read low), lets the next one start at once unless it
+// saturated the link; otherwise the next waits 5 s (the ALR probing interval). A saturated
+// probe found the link's capacity: the bridge probes for the allocation's next layer, often
+// just above a capped link, and probing again at once would overflow a shallow tail-drop queue
+// (a tbf of a few KB) cluster after cluster, dropping media along with the padding.
 
 const (
 	gccProbeDuration      = 20_000_000  // ns a cluster lasts at least
@@ -226,7 +229,7 @@ func (p *gccProber) conclude(now int64, target float64, st *EstimatorStats) (bes
 				best, saturated = r, sat
 			}
 		}
-		if r >= gccProbeFurther*c.rate || r > gccProbeProgress*target {
+		if (r >= gccProbeFurther*c.rate || r > gccProbeProgress*target) && !sat {
 			p.nextAllowed = now
 		} else {
 			p.nextAllowed = now + gccProbeRetry

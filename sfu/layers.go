@@ -83,13 +83,15 @@ func (r *layerRates) learnSVC(f *simulcast.FrameInfo) bool {
 	return changed
 }
 
-// rate is the bitrate of spatial layer sid at temporal layer tid with everything it depends on.
+// rate is the bitrate to allocate with for spatial layer sid at temporal layer tid with
+// everything it depends on: each meter's Peak (the highest 1 s rate of the last few seconds),
+// so a layer whose encoder swings is not chosen at a low moment; 0 when inactive.
 func (r *layerRates) rate(sid, tid int, now int64) uint64 {
 	var sum uint64
 	for s := 0; s <= sid; s++ {
 		for t := 0; t <= tid; t++ {
 			if m := r.meters[s][t]; m != nil {
-				sum += m.Rate(now)
+				sum += m.Peak(now)
 			}
 		}
 	}
@@ -157,6 +159,7 @@ func (e *Endpoint) layeredSources(sm *sourceMap, now int64) ([]bwe.LayeredSource
 			}
 		}
 		rx.recvMu.Unlock()
+		bwe.LiftLayerRates(ls.Layers)
 		out = append(out, ls)
 	}
 	e.rs.lsBuf = out

@@ -27,8 +27,9 @@ import (
 // Chromium runs in a namespace of its own whose only way to the bridge is a veth pair with a
 // kernel tbf qdisc on the bridge's end (../shared/spec/test-peers.md §7). The receiver asks for
 // 720p. Capped at 500 kbit/s it must settle, by its own getStats, on a layer below the one the
-// sender sends at the top, with under 2 % of that video lost and the link under the cap, and
-// keep decoding; lifted to 3 Mbit/s it must get a higher layer.
+// sender sends at the top, with under 2 % of that video lost and the link under the cap, then
+// for 4 s keep decoding at no higher layer and under 2 % lost; lifted to 3 Mbit/s it must get a
+// higher layer.
 
 const (
 	cappedBridgeIP = "198.18.0.1" // va, in the test's namespace
@@ -39,8 +40,6 @@ const (
 	// of the sender's video packets lost in a window.
 	cappedSteady  = 4 * time.Second
 	cappedMaxLoss = 0.02
-	// cappedStrictEnv makes the steady window's layer and loss checks fail the test.
-	cappedStrictEnv = "GOJVB_STRICT_CAPPED_BROWSER"
 )
 
 // cappedLift is how soon after the cap lifts a higher layer must arrive: a few seconds for the
@@ -354,11 +353,9 @@ func TestBrowserBehindCappedLinkGetsLayerThatFits(t *testing.T) {
 	if len(pair) != 2 || pair[0] != cappedClientIP || pair[1] != cappedBridgeIP {
 		t.Errorf("receiver's selected candidate pair %v, want %s to %s", pair, cappedClientIP, cappedBridgeIP)
 	}
-	// Then, on the steady link, every window should keep decoding (a 500 kbit/s link carries
-	// the lowest layer), stay at or below the converged layer and lose under cappedMaxLoss.
-	// All three are reported, and fail the test only with cappedStrictEnv set: with a real
-	// Chromium sender the bridge still moves up under the same cap, loses and, now and then,
-	// freezes the video for seconds (README, "A real Chromium receiver behind a capped link").
+	// Then, on the steady link, every window must keep decoding (a 500 kbit/s link carries the
+	// lowest layer), stay at or below the converged layer and lose under cappedMaxLoss. Each
+	// failing window is collected so the report shows all of them, not only the first.
 	steady, windows := time.Now(), 0
 	var strict []string
 	waitFor(t, cappedSteady+3*time.Duration(cappedWindow)*time.Millisecond, "the capped receiver's layer holds",
@@ -380,12 +377,7 @@ func TestBrowserBehindCappedLinkGetsLayerThatFits(t *testing.T) {
 			return nil
 		}))
 	if len(strict) > 0 {
-		report := t.Logf
-		if os.Getenv(cappedStrictEnv) != "" {
-			report = t.Errorf
-		}
-		report("500 kbit/s, within %v after converging (fails with %s=1): %s", cappedSteady, cappedStrictEnv,
-			strings.Join(strict, "; "))
+		t.Errorf("500 kbit/s, within %v after converging: %s", cappedSteady, strings.Join(strict, "; "))
 	}
 	t.Logf("500 kbit/s, steady over %d windows: %s", windows, seen)
 
