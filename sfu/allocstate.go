@@ -36,6 +36,11 @@ type SourceAllocation struct {
 	Reason    string `json:"reason,omitempty"`
 }
 
+// AllocationReasons are the reasons a source can be below its ideal layer (bwe.Reason*), in
+// the order the bridge's metrics list them.
+var AllocationReasons = []string{bwe.ReasonBandwidth, bwe.ReasonHysteresisHold, bwe.ReasonStagePriority,
+	bwe.ReasonOutsideLastN, bwe.ReasonConstraints, bwe.ReasonVideoDisabled, bwe.ReasonNoLayers}
+
 // Allocation is the receiver's last allocation, or nil before its first.
 func (e *Endpoint) Allocation() *AllocationState { return e.allocState.Load() }
 

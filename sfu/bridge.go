@@ -266,6 +266,15 @@ func (b *Bridge) Stats() Stats {
 			if a.Oversending {
 				s.EndpointsOversending++
 			}
+			for _, src := range a.Sources {
+				if src.Reason == "" {
+					continue
+				}
+				if s.SourcesBelowIdeal == nil {
+					s.SourcesBelowIdeal = make(map[string]int, len(AllocationReasons))
+				}
+				s.SourcesBelowIdeal[src.Reason]++
+			}
 		}
 	}
 	b.statsMu.Unlock()

@@ -275,8 +275,9 @@ func TestReceiverFeedbackDrivesItsEstimate(t *testing.T) {
 	if st := r.ep.Allocation(); st == nil || st.Estimate != r.ep.rs.estimate || len(st.Sources) != 1 || st.Sources[0].Target == "" {
 		t.Fatalf("published allocation %+v, want a-v0 forwarded against estimate %d", st, r.ep.rs.estimate)
 	}
-	if s := tb.Stats(); s.EndpointsWithSuspendedSources != 0 {
-		t.Errorf("%d endpoints with suspended sources before any suspension", s.EndpointsWithSuspendedSources)
+	if s := tb.Stats(); s.EndpointsWithSuspendedSources != 0 || s.SourcesBelowIdeal[bwe.ReasonBandwidth] != 0 {
+		t.Errorf("%d endpoints with suspended sources (%v below ideal) before any suspension",
+			s.EndpointsWithSuspendedSources, s.SourcesBelowIdeal)
 	}
 	// An allocation that suspends a source and oversends shows in the gauges and /debug.
 	layers := map[string][]bwe.Layer{"a-v0": {{Encoding: 0, Temporal: 2, Bitrate: 100_000}}}
@@ -287,7 +288,9 @@ func TestReceiverFeedbackDrivesItsEstimate(t *testing.T) {
 		st.Sources[0].Ideal != "E0S0T2" {
 		t.Fatalf("published %+v, want a-v0 suspended (ideal E0S0T2) for %s", st, bwe.ReasonBandwidth)
 	}
-	if s := tb.Stats(); s.EndpointsWithSuspendedSources != 1 || s.EndpointsOversending != 1 {
-		t.Errorf("gauges: %d with suspended sources, %d oversending; want 1 and 1", s.EndpointsWithSuspendedSources, s.EndpointsOversending)
+	if s := tb.Stats(); s.EndpointsWithSuspendedSources != 1 || s.EndpointsOversending != 1 ||
+		s.SourcesBelowIdeal[bwe.ReasonBandwidth] != 1 || len(s.SourcesBelowIdeal) != 1 {
+		t.Errorf("gauges: %d with suspended sources, %d oversending, below ideal %v; want 1, 1 and one %s",
+			s.EndpointsWithSuspendedSources, s.EndpointsOversending, s.SourcesBelowIdeal, bwe.ReasonBandwidth)
 	}
 }

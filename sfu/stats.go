@@ -22,6 +22,9 @@ type Stats struct {
 	// (num_eps_oversending).
 	EndpointsWithSuspendedSources int
 	EndpointsOversending          int
+	// SourcesBelowIdeal counts, over every receiver's last allocation, the sources it gets
+	// below their ideal layer (or not at all), by reason (AllocationReasons).
+	SourcesBelowIdeal map[string]int
 
 	// Totals: packets handed to endpoints by the transport (RTP and RTCP) and what left the
 	// bridge (accepted by the kernel; PacketsSent + DroppedSendFailed is what the send side tried).

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"gojvb/sfu"
 )
 
 // Namespace prefixes every family, like JVB's registry.
@@ -157,6 +159,10 @@ var (
 	messageDropDesc = prometheus.NewDesc(Namespace+"_data_channel_messages_dropped_total",
 		"Bridge-channel messages not acted on, by reason: unknown_class, malformed (not JSON, too large or deep, "+
 			"wrong types), refused (rate limited, from a visitor, or to an unknown endpoint).", []string{"reason"}, nil)
+	belowIdealDesc = prometheus.NewDesc(Namespace+"_sources_below_ideal",
+		"Sources that receivers' last bandwidth allocations give below their ideal layer (or not at all), by reason: "+
+			"insufficient-bandwidth, hysteresis, stage-priority, outside-last-n, receiver-constraints, video-disabled, no-layers.",
+		[]string{"reason"}, nil)
 	infoDesc = prometheus.NewDesc(Namespace+"_build_info",
 		"Version and region of this bridge (value 1).", []string{"version", "release", "region"}, nil)
 	// JVB's info metric "region" (a Prometheus Info, exposed as region_info), only when a
@@ -180,6 +186,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- dropDesc
 	ch <- messageDropDesc
+	ch <- belowIdealDesc
 	ch <- infoDesc
 	ch <- regionDesc
 }
@@ -195,6 +202,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, d := range messageDrops {
 		ch <- prometheus.MustNewConstMetric(messageDropDesc, prometheus.CounterValue, float64(d.value(&r)), d.reason)
+	}
+	for _, reason := range sfu.AllocationReasons {
+		ch <- prometheus.MustNewConstMetric(belowIdealDesc, prometheus.GaugeValue, float64(r.Bridge.SourcesBelowIdeal[reason]), reason)
 	}
 	ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1,
 		r.Info.Version, r.Info.Release, r.Info.Region)

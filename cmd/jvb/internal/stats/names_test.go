@@ -35,7 +35,7 @@ var ownNames = []string{
 	"build_info", "dropped_packets_total", "data_channel_messages_dropped_total",
 	"keyframe_requests_forwarded_total", "nacks_received_total", "nacks_sent_total",
 	"retransmissions_sent_total", "retransmissions_not_cached_total", "retransmissions_received_total",
-	"probe_packets_sent_total",
+	"probe_packets_sent_total", "sources_below_ideal",
 	// ICE-TCP (JVB has no TCP counters)
 	"ice_tcp_connections", "ice_tcp_connections_total", "ice_tcp_connections_bound_total",
 	"ice_tcp_connections_refused_total", "ice_tcp_connections_rejected_total",
@@ -49,7 +49,8 @@ var ownNames = []string{
 // values they stand for.
 func TestMetricNamesAreJVBs(t *testing.T) {
 	started := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	st := sfu.Stats{ICESucceeded: 5, ICEFailed: 2, DataChannelMessagesSent: 9}
+	st := sfu.Stats{ICESucceeded: 5, ICEFailed: 2, DataChannelMessagesSent: 9,
+		SourcesBelowIdeal: map[string]int{"insufficient-bandwidth": 3, "outside-last-n": 7}}
 	s := NewSampler(Sources{Bridge: func() sfu.Stats { return st }}, Info{Version: "v", Region: "eu-1", Started: started}, t0)
 	fams := scrape(t, s)
 	for name := range fams {
@@ -78,6 +79,15 @@ func TestMetricNamesAreJVBs(t *testing.T) {
 	region := fams["jitsi_jvb_region_info"].GetMetric()
 	if len(region) != 1 || region[0].GetLabel()[0].GetValue() != "eu-1" || region[0].GetGauge().GetValue() != 1 {
 		t.Fatalf("region_info = %v", region)
+	}
+	// Sources below their ideal layer, one series per reason (0 where none).
+	below := map[string]float64{}
+	for _, m := range fams["jitsi_jvb_sources_below_ideal"].GetMetric() {
+		below[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+	}
+	if len(below) != len(sfu.AllocationReasons) || below["insufficient-bandwidth"] != 3 ||
+		below["outside-last-n"] != 7 || below["hysteresis"] != 0 {
+		t.Errorf("sources_below_ideal = %v, want every reason, 3 insufficient-bandwidth and 7 outside-last-n", below)
 	}
 	// No region configured: no region_info (JVB registers it only with a region).
 	s2 := NewSampler(Sources{Bridge: func() sfu.Stats { return st }}, Info{Version: "v"}, t0)

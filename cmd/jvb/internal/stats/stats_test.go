@@ -244,7 +244,7 @@ func TestMetricsFollowRealBridge(t *testing.T) {
 	ch := make(chan prometheus.Metric, 200)
 	NewCollector(s).Collect(ch)
 	close(ch)
-	if n := len(ch); n != len(metrics)+len(drops)+len(messageDrops)+1 {
+	if n := len(ch); n != len(metrics)+len(drops)+len(messageDrops)+len(sfu.AllocationReasons)+1 {
 		t.Fatalf("collector emitted %d series", n)
 	}
 }
