@@ -43,9 +43,11 @@ type Peer struct {
 
 	connected chan struct{}
 
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	closed  bool
+	wg      sync.WaitGroup
+	tracks  []*webrtc.TrackRemote // remote tracks being read, woken by Close
+	senders []*webrtc.RTPSender   // local tracks' senders whose RTCP is read, woken by Close
 }
 
 // NewPeer builds the PeerConnection. The caller must Close it (t.Cleanup(p.Close) in tests).
@@ -97,6 +99,19 @@ func (p *Peer) Close() {
 	p.closed = true
 	p.mu.Unlock()
 	_ = p.PC.Close()
+	// Closing the PeerConnection should end every read, but pion's SRTP read stream can miss
+	// the close's wakeup (seen once: a TrackRemote.Read blocked for minutes after Close); a
+	// deadline in the past wakes such a reader for sure.
+	p.mu.Lock()
+	tracks, senders := p.tracks, p.senders
+	p.mu.Unlock()
+	past := time.Unix(1, 0)
+	for _, tr := range tracks {
+		_ = tr.SetReadDeadline(past)
+	}
+	for _, s := range senders {
+		_ = s.SetReadDeadline(past)
+	}
 	p.wg.Wait()
 }
 
@@ -126,9 +141,14 @@ func (p *Peer) enter() bool {
 // must return once reading the track fails.
 func (p *Peer) OnTrack(f func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) {
 	p.PC.OnTrack(func(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
-		if !p.enter() {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
 			return
 		}
+		p.wg.Add(1)
+		p.tracks = append(p.tracks, tr) // under the lock that Close takes: Close sees it
+		p.mu.Unlock()
 		defer p.wg.Done()
 		f(tr, r)
 	})
@@ -155,6 +175,9 @@ func (p *Peer) AddTrack(track webrtc.TrackLocal, onRTCP func([]rtcp.Packet)) (ui
 	if err != nil {
 		return 0, fmt.Errorf("transporttest: AddTrack: %w", err)
 	}
+	p.mu.Lock()
+	p.senders = append(p.senders, s)
+	p.mu.Unlock()
 	p.Go(func() {
 		for {
 			pkts, _, err := s.ReadRTCP()
