@@ -182,7 +182,9 @@ func TestThumbnailUnderREMBGetsTemporalBaseLayer(t *testing.T) {
 	stop := startSVC(t, sender)
 	ssrc := sender.ssrcs[0]
 	thumb.wait(t, "60 packets", func() bool { return len(thumb.rx[ssrc]) >= 60 })
-	// The low encoding sends ~40 kb/s in TL0, ~80 with TL1, ~160 with all: 50 kb/s fits TL0 only.
+	// The low encoding sends ~40 kb/s in TL0, ~80 with TL1, ~160 with all: 60 kb/s fits TL0 only
+	// (the allocator counts a layer at its peak 1 s rate of the last seconds, which for TL0
+	// reaches about 50 kb/s on a loaded host).
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -191,7 +193,7 @@ func TestThumbnailUnderREMBGetsTemporalBaseLayer(t *testing.T) {
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			_ = thumb.client.PC.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{SenderSSRC: 1, Bitrate: 50000, SSRCs: []uint32{ssrc}}})
+			_ = thumb.client.PC.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{SenderSSRC: 1, Bitrate: 60000, SSRCs: []uint32{ssrc}}})
 			select {
 			case <-done:
 				return
