@@ -334,19 +334,11 @@ func procSample(pid int) (resourceSample, error) {
 
 func (r *resourceProbe) metricsSample(ctx context.Context) (resourceSample, error) {
 	s := resourceSample{at: time.Now()}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url+"/metrics", nil)
+	resp, err := r.scrape(ctx)
 	if err != nil {
 		return s, err
 	}
-	req.Header.Set("Accept", "text/plain; version=0.0.4")
-	resp, err := r.hc.Do(req)
-	if err != nil {
-		return s, fmt.Errorf("scrape %s/metrics: %w", r.url, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return s, fmt.Errorf("scrape %s/metrics: HTTP %d", r.url, resp.StatusCode)
-	}
 	var haveCPU, haveRSS bool
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -441,4 +433,23 @@ func udpSocketDrops(pid int) (uint64, error) {
 		}
 	}
 	return total, nil
+}
+
+// scrape GETs the bridge's /metrics in the text format; the caller closes the body of an OK
+// response.
+func (r *resourceProbe) scrape(ctx context.Context) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/plain; version=0.0.4")
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s/metrics: %w", r.url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("scrape %s/metrics: HTTP %d", r.url, resp.StatusCode)
+	}
+	return resp, nil
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -15,19 +14,11 @@ var runtimeGauges = []string{"go_goroutines", "go_memstats_heap_inuse_bytes", "p
 
 // gauges scrapes the named unlabelled metrics from the bridge's /metrics.
 func (r *resourceProbe) gauges(ctx context.Context, names ...string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url+"/metrics", nil)
+	resp, err := r.scrape(ctx)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", "text/plain; version=0.0.4")
-	resp, err := r.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("scrape %s/metrics: %w", r.url, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scrape %s/metrics: HTTP %d", r.url, resp.StatusCode)
-	}
 	return parseGauges(bufio.NewScanner(resp.Body), names)
 }
 
