@@ -40,6 +40,10 @@ type Config struct {
 	// max-time-between-calculations, oversend, trust-bwe) and our hysteresis; nil means
 	// bwe.DefaultAllocatorConfig(). Its Config part is ignored: Allocation sets that.
 	Allocator *bwe.AllocatorConfig
+	// HandOffSends makes every receiver's packets go out from its own sender goroutine only,
+	// never from the socket reader that queued them (sendInline). For comparisons: the
+	// default sends inline, which saves a goroutine wakeup and a hand-off between cores.
+	HandOffSends bool
 }
 
 // Bridge owns the UDP port and the conferences on it.
@@ -51,6 +55,9 @@ type Bridge struct {
 	// manualSend (tests and benchmarks only) starts no sender goroutines: the test drains
 	// endpoints itself, synchronously.
 	manualSend bool
+	// inlineSend lets socket readers send to receivers themselves at the end of a batch
+	// (sendInline); off with manualSend and Config.HandOffSends.
+	inlineSend bool
 	// readerSilence is how long a socket reader may stay away from its socket (Alive).
 	readerSilence  time.Duration
 	alloc          bwe.Config
@@ -101,6 +108,7 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.SSRCLimitAudio > 0 {
 		b.ssrcLimitAudio = cfg.SSRCLimitAudio
 	}
+	b.inlineSend = !cfg.HandOffSends
 	log.Info("bridge listening", "addr", m.LocalAddr())
 	return b, nil
 }
@@ -116,6 +124,7 @@ func newBridge(log *slog.Logger, f transportFactory) *Bridge {
 		alloc:          bwe.DefaultConfig(),
 		allocator:      bwe.DefaultAllocatorConfig(),
 		ssrcLimitAudio: simulcast.DefaultSlotLimit,
+		inlineSend:     true,
 	}
 }
 

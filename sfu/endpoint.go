@@ -35,6 +35,9 @@ type datagramWriter interface {
 	Buffer() []byte
 	Commit(b []byte)
 	Flush() error
+	// FlushTo flushes into a socket reader's batch, which sends the datagrams of all its
+	// receivers together when it ends (transport.BatchWriter.FlushTo); nil b: Flush.
+	FlushTo(b *transport.Batch) error
 	Stats() transport.WriteStats
 }
 
@@ -106,7 +109,11 @@ type Endpoint struct {
 	recvRTP  rtp.Header
 	recvRTCP rtcp.Header
 
-	// Send side: owned by the sender goroutine (sendLoop in pipeline.go).
+	// Send side: owned by whoever holds sendMu: the sender goroutine (sendLoop in pipeline.go),
+	// or a socket reader sending inline at the end of its batch (sendInline), which only ever
+	// TryLocks it and leaves the work to the goroutine when it is taken.
+	sendMu      sync.Mutex
+	sendStopped bool // stopSending ran: nothing may use the send side any more
 	writer      datagramWriter
 	sendRTP     rtp.Header
 	sendRTCP    rtcp.Header
@@ -304,10 +311,11 @@ func (h endpointHandler) HandleSRTP(b *transport.Batch, buf []byte, rtcp bool) {
 	h.e.handleSRTP(b, buf, rtcp)
 }
 
-// EndBatch wakes the sender goroutine of an endpoint the batch queued packets to (sendAtEnd).
-func (h endpointHandler) EndBatch() {
+// EndBatch sends what the batch queued to the endpoint (sendAtEnd): on the reader, or by
+// waking the endpoint's sender goroutine.
+func (h endpointHandler) EndBatch(b *transport.Batch) {
 	h.e.sendQueued.Store(false)
-	h.e.wakeSender()
+	h.e.sendInline(b)
 }
 
 func (h endpointHandler) HandleSecure(keys transport.SRTPKeys) {

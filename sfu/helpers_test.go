@@ -109,6 +109,8 @@ func (w *captureWriter) Commit(b []byte) {
 
 func (w *captureWriter) Flush() error { return nil }
 
+func (w *captureWriter) FlushTo(*transport.Batch) error { return nil }
+
 // Stats counts every committed datagram as sent, as a socket that never refuses one would.
 func (w *captureWriter) Stats() transport.WriteStats {
 	return transport.WriteStats{Packets: w.sent.Load(), Bytes: w.sentBytes.Load()}

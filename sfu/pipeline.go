@@ -22,10 +22,12 @@ import (
 // other endpoint whose wanted set (published by that receiver's own goroutine, read atomically)
 // has the source, and marks the receiver for the end of the socket batch (sendAtEnd). Nothing
 // here blocks: a full queue or a receiver without keys is a counted drop. Once the reader has
-// dispatched its whole recvmmsg batch it wakes each marked receiver's sender goroutine once.
+// dispatched its whole recvmmsg batch it sends to each marked receiver itself (sendInline), up
+// to a budget of packets per batch, or wakes the receiver's sender goroutine once.
 //
-// Send side, on the receiving endpoint's own sender goroutine (sendLoop), which alone owns the
-// receiver's send SRTP context, projections, SSRC slots and batch writer:
+// Send side, under the receiver's sendMu, held by its own sender goroutine (sendLoop) or by a
+// reader sending inline (which only TryLocks it: when it is taken, the goroutine drains); the
+// holder alone owns the receiver's send SRTP context, projections, SSRC slots and batch writer:
 //
 //	inbox (the receiver's own RTCP: keyframe requests) -> control (re-run the receiver's choice
 //	of sources after a settings, sources or speaker change: receiver.go) -> dequeue ->
@@ -366,6 +368,37 @@ func (e *Endpoint) sendAtEnd(b *transport.Batch) {
 	}
 }
 
+// inlineSendBudget is how many packets a socket reader sends itself at the end of one batch
+// (sendInline) before it hands the remaining receivers to their sender goroutines: a small
+// fan-out is cheaper on the reader (no wakeup, no hand-off between cores), while a batch that
+// fans out to many receivers is spread over every core by their goroutines.
+const inlineSendBudget = 128
+
+// sendInline runs at the end of a reader's batch for a receiver the batch queued packets to.
+// The reader drains the receiver itself when the send side is free and the batch's budget
+// allows; otherwise (the sender goroutine or another reader holds it, a re-selection is due,
+// the budget is spent) it wakes the receiver's sender goroutine, which drains what is queued
+// once it holds the send side. A reader never waits for another endpoint.
+func (e *Endpoint) sendInline(b *transport.Batch) {
+	br := e.conf.bridge
+	if !br.inlineSend || br.manualSend || b.Spend(0) >= inlineSendBudget || e.ctlDirty.Load() || !e.sendMu.TryLock() {
+		e.wakeSender()
+		return
+	}
+	if e.sendStopped {
+		e.sendMu.Unlock()
+		return
+	}
+	now := time.Now().UnixNano() // the drain's clock read: send times feed the estimator
+	b.Spend(e.drainAt(now, b))
+	e.lastDrain.Store(now)
+	paced := e.rs.paceAt != 0 // the pacer holds packets: the goroutine arms its timer
+	e.sendMu.Unlock()
+	if paced {
+		e.wakeSender()
+	}
+}
+
 // wakeSender makes the sender goroutine drain the queue; a wakeup already pending covers this one.
 func (e *Endpoint) wakeSender() {
 	select {
@@ -374,9 +407,9 @@ func (e *Endpoint) wakeSender() {
 	}
 }
 
-// sendLoop is the endpoint's sender goroutine: it owns the send side until Expire stops it. Its
-// ticker drives what is due without a packet (keyframe requests still waited for, the periodic
-// re-run of the receiver's choice).
+// sendLoop is the endpoint's sender goroutine: it owns the send side until Expire stops it,
+// sharing it only with readers that send inline (sendMu). Its ticker drives what is due without
+// a packet (keyframe requests still waited for, the periodic re-run of the receiver's choice).
 func (e *Endpoint) sendLoop() {
 	defer close(e.senderDone)
 	tick := time.NewTicker(tickInterval)
@@ -388,24 +421,28 @@ func (e *Endpoint) sendLoop() {
 	defer pace.Stop()
 	for {
 		e.senderIdle.Store(true)
+		ticked := false
 		select {
 		case <-e.wake:
-			e.senderIdle.Store(false)
-			now := time.Now().UnixNano() // the one clock read of the wakeup
-			e.drainAt(now)
-			e.lastDrain.Store(now)
 		case <-pace.C:
-			e.senderIdle.Store(false)
-			now := time.Now().UnixNano()
-			e.drainAt(now)
-			e.lastDrain.Store(now)
 		case <-tick.C:
-			e.tick(time.Now().UnixNano())
+			ticked = true
 		case <-e.stop:
 			return
 		}
-		if at := e.rs.paceAt; at != 0 {
-			e.rs.paceAt = 0
+		e.sendMu.Lock()
+		now := time.Now().UnixNano() // the one clock read of the wakeup
+		if ticked {
+			e.tick(now)
+		} else {
+			e.senderIdle.Store(false)
+			e.drainAt(now, nil)
+			e.lastDrain.Store(now)
+		}
+		at := e.rs.paceAt
+		e.rs.paceAt = 0
+		e.sendMu.Unlock()
+		if at != 0 {
 			pace.Reset(time.Duration(at - time.Now().UnixNano()))
 		}
 	}
@@ -415,6 +452,9 @@ func (e *Endpoint) sendLoop() {
 func (e *Endpoint) stopSending() {
 	close(e.stop)
 	<-e.senderDone
+	e.sendMu.Lock() // a reader may be sending inline
+	defer e.sendMu.Unlock()
+	e.sendStopped = true
 	for _, q := range []*packetQueue{e.queue, e.inbox} {
 		for p := q.pop(); p != nil; p = q.pop() {
 			p.release()
@@ -426,12 +466,13 @@ func (e *Endpoint) stopSending() {
 
 // drain is the send side of the pipeline: the receiver's own RTCP, then control changes, then
 // everything queued to it, flushed as one batch. It returns how many packets it took from the
-// queue. Only the sender goroutine calls it (tests with manualSend call it themselves instead).
-func (e *Endpoint) drain() int { return e.drainAt(time.Now().UnixNano()) }
+// queue. Only the holder of sendMu calls it (tests with manualSend call it themselves instead).
+func (e *Endpoint) drain() int { return e.drainAt(time.Now().UnixNano(), nil) }
 
 // drainAt is drain at now: every packet of the wakeup takes this time (projection, history,
-// feedback), so no packet reads the clock.
-func (e *Endpoint) drainAt(now int64) int {
+// feedback), so no packet reads the clock. A reader sending inline passes its batch (via), which
+// sends the flushed datagrams together with those of the batch's other receivers.
+func (e *Endpoint) drainAt(now int64, via *transport.Batch) int {
 	// inbox
 	for p := e.inbox.pop(); p != nil; p = e.inbox.pop() {
 		e.handleFeedback(p.data(), now)
@@ -459,7 +500,7 @@ func (e *Endpoint) drainAt(now int64) int {
 	}
 	e.queue.publish()
 	if n > 0 { // also when nothing was committed: the writer gives its buffers back
-		if err := e.writer.Flush(); err != nil { // the writer counts each datagram it dropped
+		if err := e.writer.FlushTo(via); err != nil { // the writer counts each datagram it dropped
 			e.log.Debug("flush failed", "err", err)
 		}
 	}

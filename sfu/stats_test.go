@@ -22,6 +22,8 @@ type overloadedWriter struct {
 func (w *overloadedWriter) Buffer() []byte  { return w.buf[:0] }
 func (w *overloadedWriter) Commit(b []byte) { w.queued = append(w.queued, len(b)) }
 
+func (w *overloadedWriter) FlushTo(*transport.Batch) error { return w.Flush() }
+
 func (w *overloadedWriter) Flush() error {
 	defer func() { w.queued = w.queued[:0] }()
 	for i, n := range w.queued {

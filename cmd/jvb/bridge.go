@@ -47,7 +47,7 @@ func runBridge(parent context.Context, cfg *config.Config, log *slog.Logger, sig
 	allocator := allocatorConfig(cfg.Allocation)
 	b, err := sfu.New(sfu.Config{Transport: transportConfig(cfg, log), Logger: log,
 		Allocation: &alloc, Allocator: &allocator, SSRCLimitAudio: cfg.Allocation.SSRCLimitAudio,
-		RelayID: relay.RelayID})
+		RelayID: relay.RelayID, HandOffSends: !cfg.SendInline})
 	if err != nil {
 		log.Error("cannot start the media core", "err", err)
 		return exitFailed

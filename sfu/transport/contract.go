@@ -136,20 +136,32 @@ type MuxStats struct {
 }
 
 // BatchEnder is called once a socket reader has dispatched a whole batch (see Batch.AtEnd).
-type BatchEnder interface{ EndBatch() }
+type BatchEnder interface{ EndBatch(b *Batch) }
 
 // Batch is a socket reader's view of the datagrams one recvmmsg returned. Every HandleSRTP call
 // of the batch gets the same Batch, so that a handler can do once per batch what it would
 // otherwise do per packet (read the clock, wake another goroutine). A Batch belongs to one
 // goroutine; handlers use it only during HandleSRTP.
 type Batch struct {
-	now  int64
-	at   int64 // arrival of the datagram being handled; 0: unknown
-	ends []BatchEnder
+	now   int64
+	at    int64 // arrival of the datagram being handled; 0: unknown
+	spent int   // work the EndBatch calls did on the reader so far (Spend)
+	ends  []BatchEnder
+	// gather sends what writers flushed during the batch's end (FlushTo) in one go, after
+	// every EndBatch ran; nil where the reader has none.
+	gather *readerSend
 }
 
 // Start begins a batch received at now (unix nanoseconds).
-func (b *Batch) Start(now int64) { b.now, b.at = now, 0 }
+func (b *Batch) Start(now int64) { b.now, b.at, b.spent = now, 0, 0 }
+
+// Spend adds n to the work done on the reader goroutine at the batch's end and returns the
+// total: EndBatch handlers use it to bound what they do inline before the reader goes back to
+// its socket (the media core sends up to a budget of packets itself, and hands the rest off).
+func (b *Batch) Spend(n int) int {
+	b.spent += n
+	return b.spent
+}
 
 // Now is when the batch was received, in unix nanoseconds: one clock read per batch, after
 // the datagrams arrived.
@@ -177,8 +189,11 @@ func (b *Batch) AtEnd(x BatchEnder) { b.ends = append(b.ends, x) }
 // Finish ends the batch: it runs and forgets the EndBatch calls registered with AtEnd.
 func (b *Batch) Finish() {
 	for i, x := range b.ends {
-		x.EndBatch()
+		x.EndBatch(b)
 		b.ends[i] = nil
 	}
 	b.ends = b.ends[:0]
+	if b.gather != nil {
+		b.gather.flush()
+	}
 }

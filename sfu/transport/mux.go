@@ -253,6 +253,7 @@ func (m *Mux) Alive(maxAge time.Duration) error {
 func (m *Mux) readLoop(s *socket) {
 	defer m.readers.Done()
 	st := &readerState{}
+	st.batch.gather = newReaderSend(m, s)
 	now := time.Now()
 	for {
 		s.beat.Store(now.UnixNano())

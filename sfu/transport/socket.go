@@ -26,6 +26,9 @@ type socketAPI struct {
 	// segmentation offload: senders that can send a run of equal-sized datagrams as one
 	// message (Linux, UDP_SEGMENT) do so while it is false, and set it when the kernel refuses.
 	newSender func(c *net.UDPConn, n int, gsoOff *atomic.Bool) (datagramSender, error)
+	// newGather returns a socket reader's send state for datagrams to many addresses
+	// (readerSend; nil: the platform sends each writer's batch on its own).
+	newGather func(c *net.UDPConn, n int, gsoOff *atomic.Bool) (gatherSender, error)
 	// gso reports whether c can send with segmentation offload (nil: never).
 	gso func(c *net.UDPConn) bool
 	// drops returns how many datagrams the kernel dropped at c because its receive buffer was
@@ -52,6 +55,17 @@ type datagramSender interface {
 	// the first error of those it did not take (the others of the batch are still tried,
 	// except after a full send buffer, which drops the rest of the batch).
 	write(n int) (sent int, bytes uint64, err error)
+}
+
+// gatherSender is a socket reader's send state for the datagrams of many writers, each with
+// its own address (readerSend).
+type gatherSender interface {
+	// setTo puts datagram i of the next batch in place, to ap.
+	setTo(i int, b []byte, ap netip.AddrPort, v6socket bool)
+	// write sends datagrams [0:n) as datagramSender.write does.
+	write(n int) (sent int, bytes uint64, err error)
+	// accepted reports whether the kernel took datagram i of the last write.
+	accepted(i int) bool
 }
 
 // socketsFor returns the socket API a mux with cfg uses.

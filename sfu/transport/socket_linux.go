@@ -26,6 +26,17 @@ var fastSockets = &socketAPI{
 	newSender: func(c *net.UDPConn, n int, gsoOff *atomic.Bool) (datagramSender, error) {
 		return newSendBatch(c, n, gsoOff)
 	},
+	newGather: func(c *net.UDPConn, n int, gsoOff *atomic.Bool) (gatherSender, error) {
+		s, err := newSendBatch(c, n, gsoOff)
+		if err != nil {
+			return nil, err
+		}
+		s.dsts = make([]netip.AddrPort, n)
+		s.names = make([]unix.RawSockaddrInet6, n)
+		s.namelens = make([]uint32, n)
+		s.ok = make([]bool, n)
+		return s, nil
+	},
 	gso:   gsoSupported,
 	drops: socketDrops,
 }
@@ -286,7 +297,9 @@ var gsoCtrlSize = unix.CmsgSpace(2)
 
 // sendBatch is one BatchWriter's preallocated sendmmsg state: every datagram goes to one
 // address. Datagrams are messages of their own, or, with segmentation offload, runs of
-// equal-sized datagrams are one message each.
+// equal-sized datagrams are one message each. A reader's gather batch (readerSend) is a
+// sendBatch with an address per datagram (dsts non-nil): a run then also ends where the
+// address changes.
 type sendBatch struct {
 	rc      syscall.RawConn
 	gsoOff  *atomic.Bool // the socket's: set, and read before each batch
@@ -298,12 +311,17 @@ type sendBatch struct {
 	ctrl    []byte       // gsoCtrlSize bytes per message, 8-byte aligned
 	name    unix.RawSockaddrInet6
 	namelen uint32
-	n       int // datagrams in the batch
-	off     int // messages hdrs[off:msgs] still to send
-	msgs    int
-	sent    int // datagrams the kernel accepted
-	bytes   uint64
-	errno   error
+	// Per datagram, in a gather batch only: its address, as compared and as passed.
+	dsts     []netip.AddrPort
+	names    []unix.RawSockaddrInet6
+	namelens []uint32
+	ok       []bool // the kernel accepted datagram i (gather batch)
+	n        int    // datagrams in the batch
+	off      int    // messages hdrs[off:msgs] still to send
+	msgs     int
+	sent     int // datagrams the kernel accepted
+	bytes    uint64
+	errno    error
 	// messages counts every message the kernel accepted (tests: proof that runs were joined).
 	messages uint64
 	// sendmmsg is the system call; tests replace it to play a kernel that refuses offload.
@@ -351,8 +369,20 @@ func (s *sendBatch) set(i int, b []byte) {
 	s.lens[i] = len(b)
 }
 
+// setTo puts datagram i of a gather batch in place, to ap.
+func (s *sendBatch) setTo(i int, b []byte, ap netip.AddrPort, v6socket bool) {
+	s.set(i, b)
+	if i > 0 && s.dsts[i-1] == ap {
+		s.names[i], s.namelens[i] = s.names[i-1], s.namelens[i-1]
+	} else {
+		s.namelens[i] = putSockaddr(&s.names[i], ap, v6socket)
+	}
+	s.dsts[i] = ap
+}
+
 // group builds the messages for datagrams [from, n): with offload, each run of datagrams of one
-// size (up to maxGSOSegment), closed by a shorter one or by the limits, is one message.
+// size (up to maxGSOSegment) and one address, closed by a shorter one or by the limits, is one
+// message.
 func (s *sendBatch) group(from int) {
 	gso := !s.gsoOff.Load()
 	s.off, s.msgs = 0, 0
@@ -361,7 +391,8 @@ func (s *sendBatch) group(from int) {
 		i++
 		if gso && size > 0 && size <= maxGSOSegment {
 			total := size
-			for i < s.n && i-start < maxGSOSegments && s.lens[i] > 0 && s.lens[i] <= size && total+s.lens[i] <= maxGSOBytes {
+			for i < s.n && i-start < maxGSOSegments && s.lens[i] > 0 && s.lens[i] <= size && total+s.lens[i] <= maxGSOBytes &&
+				(s.dsts == nil || s.dsts[i] == s.dsts[start]) {
 				total += s.lens[i]
 				i++
 				if s.lens[i-1] < size {
@@ -373,8 +404,13 @@ func (s *sendBatch) group(from int) {
 		s.msgs++
 		s.first[m], s.count[m] = start, i-start
 		h := &s.hdrs[m].Hdr
-		h.Name = (*byte)(unsafe.Pointer(&s.name))
-		h.Namelen = s.namelen
+		if s.dsts != nil {
+			h.Name = (*byte)(unsafe.Pointer(&s.names[start]))
+			h.Namelen = s.namelens[start]
+		} else {
+			h.Name = (*byte)(unsafe.Pointer(&s.name))
+			h.Namelen = s.namelen
+		}
 		h.Iov = &s.iovs[start]
 		h.SetIovlen(i - start)
 		h.Flags = 0
@@ -405,6 +441,11 @@ func (s *sendBatch) send(fd uintptr) {
 			for m := s.off; m < s.off+n; m++ {
 				s.bytes += uint64(s.hdrs[m].Len) // the kernel sets each sent message's length
 				s.sent += s.count[m]
+				if s.ok != nil {
+					for i := s.first[m]; i < s.first[m]+s.count[m]; i++ {
+						s.ok[i] = true
+					}
+				}
 			}
 			s.messages += uint64(n)
 			s.off += n
@@ -437,10 +478,16 @@ func (s *sendBatch) send(fd uintptr) {
 	}
 }
 
+// accepted reports whether datagram i of a gather batch's last write went out.
+func (s *sendBatch) accepted(i int) bool { return s.ok[i] }
+
 // write implements datagramSender without waiting: the first per-datagram error is returned
 // (EAGAIN: the send buffer was full and the datagrams from there on were dropped).
 func (s *sendBatch) write(n int) (int, uint64, error) {
 	s.n, s.sent, s.bytes, s.errno = n, 0, 0, nil
+	if s.ok != nil {
+		clear(s.ok[:n])
+	}
 	s.group(0)
 	if err := s.rc.Control(s.fn); err != nil {
 		return 0, 0, err

@@ -35,6 +35,10 @@ type Config struct {
 	// UDPGSO sends a run of equal-sized datagrams to one endpoint as one message with UDP
 	// segmentation offload where the kernel supports it (JVB_UDP_GSO, gojvb only; default true).
 	UDPGSO bool
+	// SendInline lets the socket reader that queued a receiver's packets send them itself at
+	// the end of its batch, up to a budget (JVB_SEND_INLINE, gojvb only; default true); false
+	// hands every receiver's packets to its own sender goroutine.
+	SendInline bool
 	// STUNServers ("host:port") find the public address at startup
 	// (ice4j.harvest.mapping.stun.addresses / JVB_STUN_SERVERS; none with JVB_DISABLE_STUN).
 	STUNServers []string
@@ -211,6 +215,7 @@ func Defaults() *Config {
 		ResolveInterval:            time.Minute,
 		STUNInterval:               5 * time.Minute,
 		UDPGSO:                     true,
+		SendInline:                 true,
 		SCTP:                       true,
 		HTTPAddr:                   "127.0.0.1:8080",
 		REST: REST{

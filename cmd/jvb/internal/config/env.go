@@ -171,6 +171,7 @@ func applyEnv(cfg *Config, env Env) []error {
 	applyEnvICETCP(cfg, r)
 	cfg.RequireValidAddress = r.boolean("JVB_REQUIRE_VALID_ADDRESS", cfg.RequireValidAddress)
 	cfg.UDPGSO = r.boolean("JVB_UDP_GSO", cfg.UDPGSO)
+	cfg.SendInline = r.boolean("JVB_SEND_INLINE", cfg.SendInline)
 	if v, ok := lookup(env, "JVB_STUN_SERVERS"); ok {
 		if servers, good := parseSTUNServers(strings.Split(v, ",")); good {
 			cfg.STUNServers = servers

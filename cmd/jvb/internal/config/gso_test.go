@@ -21,3 +21,24 @@ func TestUDPGSOEnv(t *testing.T) {
 		}
 	}
 }
+
+// Readers send inline by default and JVB_SEND_INLINE=false hands every send to the receivers'
+// goroutines.
+func TestSendInlineEnv(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want bool
+	}{
+		{map[string]string{}, true},
+		{map[string]string{"JVB_SEND_INLINE": "false"}, false},
+		{map[string]string{"JVB_SEND_INLINE": "true"}, true},
+	} {
+		cfg, err := Load(nil, envOf(tc.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.SendInline != tc.want {
+			t.Errorf("env %v: SendInline %v, want %v", tc.env, cfg.SendInline, tc.want)
+		}
+	}
+}

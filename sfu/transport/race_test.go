@@ -1,0 +1,6 @@
+//go:build race
+
+package transport
+
+// raceEnabled: the race detector makes sync.Pool drop items and adds allocations.
+const raceEnabled = true
