@@ -26,10 +26,18 @@ else
   ip link set lo up
 fi
 
-whole=""
-if [ $# -eq 0 ]; then set -- ./...; whole=1; fi
-go test -count=1 -timeout 25m "$@"
-# The whole suite under CI also runs every fuzz target briefly, beyond the seeds go test ran.
-if [ -n "$whole" ] && [ "${CI:-}" = true ]; then
-  FUZZTIME="${FUZZTIME:-5s}" scripts/fuzz.sh
+if [ $# -eq 0 ]; then
+  # The headless-Chromium package runs after the others, alone: its capped-link test judges
+  # the bridge's bandwidth estimate against a real browser in real time, and on a 2-core host
+  # the other packages' tests running beside it (go test runs packages in parallel) took enough
+  # CPU from Chromium to read as congestion once in a while.
+  browser=./cmd/jvb/internal/standalone
+  go test -count=1 -timeout 25m $(go list ./... | grep -v '/cmd/jvb/internal/standalone$')
+  go test -count=1 -timeout 25m "$browser"
+  if [ "${CI:-}" = true ]; then
+    # The whole suite under CI also runs every fuzz target briefly, beyond the seeds go test ran.
+    FUZZTIME="${FUZZTIME:-5s}" scripts/fuzz.sh
+  fi
+  exit 0
 fi
+go test -count=1 -timeout 25m "$@"
