@@ -9,8 +9,8 @@ import (
 )
 
 const (
-	// writeBatchSize is the most datagrams one sendmmsg carries; a sender rarely has more queued
-	// for one endpoint at a time, and every endpoint's writer holds this many buffers.
+	// writeBatchSize is the most datagrams one of a writer's sendmmsg calls carries; a sender
+	// rarely has more queued for one endpoint at a time.
 	writeBatchSize = 16
 	// writeBufSize fits the largest datagram the media core builds (1500 bytes + SRTP's 20).
 	writeBufSize = 1536
@@ -25,13 +25,14 @@ var ErrNoRemote = errors.New("transport: no selected ICE pair yet")
 // and never waits for the socket: what does not fit in the send buffer is dropped. It counts
 // what the kernel accepted and every datagram it did not (WriteStats).
 //
-// Its datagram buffers come from a pool between the first Buffer and the Flush: only writers in
-// the middle of a batch hold them, not every endpoint.
+// Its datagram buffers come from a pool, one per datagram, between Buffer and the send: only
+// writers in the middle of a batch (and a reader's gathered send, FlushTo) hold them, not every
+// endpoint.
 type BatchWriter struct {
 	t       *Transport
 	sock    *socket
 	send    datagramSender
-	bufs    *writeBufs // nil between batches
+	bufs    [writeBatchSize]*writeBuf // datagram i is built in bufs[i]; all nil between batches
 	queued  [writeBatchSize][]byte
 	n       int
 	addr    netip.AddrPort
@@ -55,10 +56,10 @@ func (w *BatchWriter) Stats() WriteStats {
 	return WriteStats{Packets: w.sent.Load(), Bytes: w.sentBytes.Load(), Dropped: w.dropped.Load()}
 }
 
-// writeBufs is one batch's worth of datagram buffers.
-type writeBufs [writeBatchSize][writeBufSize]byte
+// writeBuf is one datagram's buffer.
+type writeBuf [writeBufSize]byte
 
-var writeBufPool = sync.Pool{New: func() any { return new(writeBufs) }}
+var writeBufPool = sync.Pool{New: func() any { return new(writeBuf) }}
 
 // NewBatchWriter returns a writer for t, used by one goroutine at a time.
 func (t *Transport) NewBatchWriter() *BatchWriter {
@@ -69,8 +70,8 @@ func (t *Transport) NewBatchWriter() *BatchWriter {
 
 // Buffer returns a zero-length slice with capacity >= 1520 to build the next datagram in.
 func (w *BatchWriter) Buffer() []byte {
-	if w.bufs == nil {
-		w.bufs = writeBufPool.Get().(*writeBufs)
+	if w.bufs[w.n] == nil {
+		w.bufs[w.n] = writeBufPool.Get().(*writeBuf)
 	}
 	return w.bufs[w.n][:0]
 }
@@ -103,11 +104,18 @@ func (w *BatchWriter) Flush() error {
 		}
 	}
 	clear(w.queued[:n])
-	if w.bufs != nil {
-		writeBufPool.Put(w.bufs)
-		w.bufs = nil
-	}
+	w.releaseBufs()
 	return err
+}
+
+// releaseBufs gives the writer's datagram buffers back to the pool.
+func (w *BatchWriter) releaseBufs() {
+	for i, b := range w.bufs {
+		if b != nil {
+			writeBufPool.Put(b)
+			w.bufs[i] = nil
+		}
+	}
 }
 
 // write sends queued[:n] and counts each datagram as sent or dropped.

@@ -15,12 +15,11 @@ type readerSend struct {
 	sock *socket // the reader's socket: every writer's datagrams leave from the shared port
 	send gatherSender
 	n    int
-	// Per datagram: the writer it came from and its size.
+	// Per datagram: the writer it came from, its size, and its buffer (back to the pool once
+	// sent).
 	owner [gatherSize]*BatchWriter
 	size  [gatherSize]int
-	// bufs are the writers' datagram buffers, back to the pool once sent.
-	bufs  [gatherSize]*writeBufs
-	nbufs int
+	bufs  [gatherSize]*writeBuf
 }
 
 // newReaderSend returns s's reader's gather batch, or nil where the platform has none.
@@ -44,16 +43,13 @@ func (g *readerSend) add(w *BatchWriter, ap netip.AddrPort) {
 	for i := range w.n {
 		b := w.queued[i]
 		g.send.setTo(g.n, b, ap, g.m.v6)
-		g.owner[g.n], g.size[g.n] = w, len(b)
+		g.owner[g.n], g.size[g.n], g.bufs[g.n] = w, len(b), w.bufs[i]
+		w.bufs[i] = nil
 		g.n++
-	}
-	if w.bufs != nil {
-		g.bufs[g.nbufs] = w.bufs
-		g.nbufs++
-		w.bufs = nil
 	}
 	clear(w.queued[:w.n])
 	w.n = 0
+	w.releaseBufs() // one taken by a Buffer call without its Commit
 }
 
 // flush sends what was gathered and counts every datagram on its writer.
@@ -84,11 +80,11 @@ func (g *readerSend) flush() {
 	}
 	g.sock.stats.packetsSent.Add(uint64(sent))
 	g.sock.stats.bytesSent.Add(bytes)
-	for i := range g.nbufs {
+	for i := range n {
 		writeBufPool.Put(g.bufs[i])
 		g.bufs[i] = nil
 	}
-	g.n, g.nbufs = 0, 0
+	g.n = 0
 }
 
 // FlushTo is Flush for a writer used at the end of a socket reader's batch b (a BatchEnder's

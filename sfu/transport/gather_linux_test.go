@@ -58,8 +58,9 @@ func TestGatheredSendReachesEachReceiverWhenTheBatchEnds(t *testing.T) {
 	if !f.s.gsoOff.Load() && sb.msgs != 2 {
 		t.Errorf("%d messages for two receivers' runs, want 2", sb.msgs)
 	}
-	if b.gather.n != 0 || b.gather.nbufs != 0 {
-		t.Errorf("gather kept %d datagrams and %d buffers after the batch", b.gather.n, b.gather.nbufs)
+	if b.gather.n != 0 || b.gather.bufs[0] != nil || w1.bufs[0] != nil || w2.bufs[0] != nil {
+		t.Errorf("gather kept %d datagrams (buffer %p) after the batch; writers hold %p, %p", b.gather.n,
+			b.gather.bufs[0], w1.bufs[0], w2.bufs[0])
 	}
 }
 
