@@ -21,9 +21,11 @@ import (
 const (
 	// historyMax is the most video packets a receiver's history holds (JVB caches 500 per SSRC).
 	historyMax = 512
-	// historyInitial is the history's first ring; it doubles, up to historyMax, while the
-	// packets of historyAge do not fit. A receiver that never gets video has none.
-	historyInitial = 64
+	// historyInitial is the history's first ring; it grows (doubling up to historyGrowSlower,
+	// then by half, up to historyMax) while the packets of historyAge do not fit. A receiver
+	// that never gets video has none.
+	historyInitial    = 64
+	historyGrowSlower = 256
 	// historyAge is how long a sent video packet stays in the history, plus two round trips to
 	// the receiver: long enough for every resend the NACK policy allows (maxResends,
 	// minResendInterval apart), each asked for about an RTT after the loss. historyMaxAge
@@ -59,12 +61,22 @@ type sentPacket struct {
 	patch    [patchSize]byte
 }
 
-// history is a receiver's ring of sent video packets, owned by its sender goroutine: the
-// packets sent within its age (historyKeep), at most historyMax of them.
+// history is a receiver's ring of sent video packets, owned by its send side: the packets
+// sent within its age (historyKeep), at most historyMax of them.
 type history struct {
-	ring       []sentPacket      // a power of two long; nil until the first video packet
-	head, tail uint32            // ring[tail&mask] is the oldest packet kept, head the next slot
-	rtxSeq     map[uint32]uint16 // per RTX SSRC: the receiver's own RTX sequence numbers
+	ring   []sentPacket      // nil until the first video packet
+	oldest int               // ring[oldest] is the oldest packet kept
+	n      int               // packets kept: ring[oldest], and the n-1 after it (wrapping)
+	rtxSeq map[uint32]uint16 // per RTX SSRC: the receiver's own RTX sequence numbers
+}
+
+// at returns the k-th oldest packet kept (k < len(ring)).
+func (h *history) at(k int) *sentPacket {
+	i := h.oldest + k
+	if i >= len(h.ring) {
+		i -= len(h.ring)
+	}
+	return &h.ring[i]
 }
 
 // historyKeep is how long the history keeps a packet for a receiver at round-trip time rtt.
@@ -82,59 +94,66 @@ func (h *history) remember(p *packet, out []byte, now, keep int64) {
 	switch {
 	case h.ring == nil:
 		h.ring = make([]sentPacket, historyInitial)
-	case int(h.head-h.tail) == len(h.ring) && len(h.ring) < historyMax:
+	case h.n == len(h.ring) && len(h.ring) < historyMax:
 		h.grow()
-	case int(h.head-h.tail) == len(h.ring):
+	case h.n == len(h.ring):
 		h.drop()
 	}
-	e := &h.ring[h.head&uint32(len(h.ring)-1)]
-	h.head++
+	e := h.at(h.n)
+	h.n++
 	p.retain()
 	e.p, e.sentAt, e.resentAt, e.resends = p, now, 0, 0
 	e.ssrc, e.seq = binary.BigEndian.Uint32(out[8:12]), binary.BigEndian.Uint16(out[2:4])
 	e.n = uint8(copy(e.patch[:], out[:min(len(out), patchSize)]))
 }
 
-// grow doubles the ring, keeping the packets in order.
+// grow makes the ring larger, keeping the packets in order: twice as large up to
+// historyGrowSlower, then by half (an entry is 112 bytes: a receiver of 25 thumbnails, ~750
+// video packets/s, needs about 400 for historyAge and should not get 512).
 func (h *history) grow() {
-	ring := make([]sentPacket, 2*len(h.ring))
-	n := h.head - h.tail
-	for i := range n {
-		ring[i] = h.ring[(h.tail+i)&uint32(len(h.ring)-1)]
+	size := 2 * len(h.ring)
+	if len(h.ring) >= historyGrowSlower {
+		size = len(h.ring) + len(h.ring)/2
 	}
-	h.ring, h.tail, h.head = ring, 0, n
+	ring := make([]sentPacket, min(size, historyMax))
+	for k := range h.n {
+		ring[k] = *h.at(k)
+	}
+	h.ring, h.oldest = ring, 0
 }
 
 // drop lets go of the oldest packet.
 func (h *history) drop() {
-	e := &h.ring[h.tail&uint32(len(h.ring)-1)]
+	e := &h.ring[h.oldest]
 	e.p.release()
 	e.p = nil
-	h.tail++
+	h.n--
+	if h.oldest++; h.oldest == len(h.ring) {
+		h.oldest = 0
+	}
 }
 
 // expire lets go of the packets sent before before.
 func (h *history) expire(before int64) {
-	for h.tail != h.head && h.ring[h.tail&uint32(len(h.ring)-1)].sentAt < before {
+	for h.n > 0 && h.ring[h.oldest].sentAt < before {
 		h.drop()
 	}
 }
 
 // len is how many packets the history keeps.
-func (h *history) len() int { return int(h.head - h.tail) }
+func (h *history) len() int { return h.n }
 
 // release drops every reference (the sender goroutine has ended).
 func (h *history) release() {
-	for h.tail != h.head {
+	for h.n > 0 {
 		h.drop()
 	}
 }
 
 // find returns the newest packet sent as ssrc/seq, or nil.
 func (h *history) find(ssrc uint32, seq uint16) *sentPacket {
-	for c := h.head; c != h.tail; {
-		c--
-		e := &h.ring[c&uint32(len(h.ring)-1)]
+	for k := h.n - 1; k >= 0; k-- {
+		e := h.at(k)
 		if e.seq == seq && e.ssrc == ssrc {
 			return e
 		}

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 )
@@ -78,13 +79,18 @@ func TestHistoryGrowsToMaxThenDropsOldest(t *testing.T) {
 	}
 	const n = historyMax + 88
 	var pkts []*packet
+	var sizes []int
 	for i := range n {
 		p, out := sentVideo(uint16(i))
 		h.remember(p, out, int64(i), int64(time.Second))
 		pkts = append(pkts, p)
-		if i == historyInitial-1 && len(h.ring) != historyInitial {
-			t.Fatalf("ring of %d after %d packets, want %d", len(h.ring), i+1, historyInitial)
+		if len(sizes) == 0 || sizes[len(sizes)-1] != len(h.ring) {
+			sizes = append(sizes, len(h.ring))
 		}
+	}
+	// Doubling up to 256, then by half: a receiver needing 400 gets 384+128, not 2×256.
+	if want := []int{64, 128, 256, 384, 512}; !slices.Equal(sizes, want) {
+		t.Errorf("ring sizes %v, want %v", sizes, want)
 	}
 	if h.len() != historyMax || len(h.ring) != historyMax {
 		t.Fatalf("history holds %d packets in a ring of %d, want %d", h.len(), len(h.ring), historyMax)
@@ -100,6 +106,47 @@ func TestHistoryGrowsToMaxThenDropsOldest(t *testing.T) {
 		if r := p.refs.Load(); r != 1 {
 			t.Fatalf("packet %d has %d references after release, want 1", i, r)
 		}
+		p.release()
+	}
+}
+
+// A ring that has wrapped many times (packets expiring as new ones come) and then grows keeps
+// every packet findable, in order.
+func TestHistoryWrapsAndGrowsInOrder(t *testing.T) {
+	var h history
+	ms := int64(time.Millisecond)
+	keep := 50 * ms
+	var pkts []*packet
+	at := int64(0)
+	for i := range 1000 { // 1 packet per ms for 50 ms of age: about 50 kept in a ring of 64
+		p, out := sentVideo(uint16(i))
+		h.remember(p, out, at, keep)
+		pkts = append(pkts, p)
+		at += ms
+	}
+	if len(h.ring) != historyInitial {
+		t.Fatalf("ring of %d with ~50 packets kept, want %d", len(h.ring), historyInitial)
+	}
+	for i := 1000; i < 1300; i++ { // 10 packets per ms: grows past 64 while wrapped
+		p, out := sentVideo(uint16(i))
+		h.remember(p, out, at, keep)
+		pkts = append(pkts, p)
+		if i%10 == 9 {
+			at += ms
+		}
+	}
+	for i := 1000; i < 1300; i++ {
+		if sp := h.find(1234, uint16(i)); sp == nil || sp.p != pkts[i] {
+			t.Fatalf("seq %d lost after the ring wrapped and grew to %d", i, len(h.ring))
+		}
+	}
+	for k := 1; k < h.len(); k++ {
+		if a, b := h.at(k-1), h.at(k); a.sentAt > b.sentAt {
+			t.Fatalf("packets %d and %d out of order after growing", k-1, k)
+		}
+	}
+	h.release()
+	for _, p := range pkts {
 		p.release()
 	}
 }
