@@ -579,7 +579,9 @@ func classifyExtensions(p *packet, f *rxFormat, media MediaType) {
 	}
 	for _, x := range p.ext[:p.next] {
 		switch {
-		case media == MediaVideo && x.id == f.tccID && x.end-x.value >= 2:
+		case media == MediaVideo && f.tccID != 0 && x.id == f.tccID && x.end-x.value >= 2:
+			// (id 0 is no extension: without transport-cc negotiated, an element with id 0
+			// must not take the receiver's sequence number)
 			p.tccElem = [2]uint16{x.start, x.end}
 			p.tccValue = x.value
 		case keep.Has(x.id):
