@@ -389,7 +389,7 @@ func (e *Endpoint) sendInline(b *transport.Batch) {
 		e.sendMu.Unlock()
 		return
 	}
-	now := time.Now().UnixNano() // the drain's clock read: send times feed the estimator
+	now := b.Clock() // one clock read for the batch's sends: send times feed the estimator
 	b.Spend(e.drainAt(now, b))
 	e.lastDrain.Store(now)
 	paced := e.rs.paceAt != 0 // the pacer holds packets: the goroutine arms its timer
@@ -473,17 +473,20 @@ func (e *Endpoint) drain() int { return e.drainAt(time.Now().UnixNano(), nil) }
 // feedback), so no packet reads the clock. A reader sending inline passes its batch (via), which
 // sends the flushed datagrams together with those of the batch's other receivers.
 func (e *Endpoint) drainAt(now int64, via *transport.Batch) int {
-	// inbox
-	for p := e.inbox.pop(); p != nil; p = e.inbox.pop() {
-		e.handleFeedback(p.data(), now)
-		p.release()
+	// inbox (flags and counters shared with the readers are read before they are written:
+	// a drain usually finds nothing to do there)
+	if p := e.inbox.pop(); p != nil {
+		for ; p != nil; p = e.inbox.pop() {
+			e.handleFeedback(p.data(), now)
+			p.release()
+		}
+		e.inbox.publish()
 	}
-	e.inbox.publish()
 	// control
-	if e.ctlDirty.Swap(false) {
+	if e.ctlDirty.Load() && e.ctlDirty.Swap(false) {
 		e.reselect(now)
 	}
-	if e.nackDue.Swap(false) {
+	if e.nackDue.Load() && e.nackDue.Swap(false) {
 		e.sendNACKs(now)
 	}
 	// dequeue -> project -> protect -> write, as far as the pacer lets it (pace.go)
@@ -498,8 +501,8 @@ func (e *Endpoint) drainAt(now int64, via *transport.Batch) int {
 		e.rs.paced(e.send(ctx, p, now), now)
 		p.release()
 	}
-	e.queue.publish()
 	if n > 0 { // also when nothing was committed: the writer gives its buffers back
+		e.queue.publish()
 		if err := e.writer.FlushTo(via); err != nil { // the writer counts each datagram it dropped
 			e.log.Debug("flush failed", "err", err)
 		}

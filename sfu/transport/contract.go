@@ -12,6 +12,7 @@ package transport
 import (
 	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/pion/srtp/v3"
 )
@@ -146,6 +147,7 @@ type Batch struct {
 	now   int64
 	at    int64 // arrival of the datagram being handled; 0: unknown
 	spent int   // work the EndBatch calls did on the reader so far (Spend)
+	clock int64 // Clock's reading; 0: not read yet
 	ends  []BatchEnder
 	// gather sends what writers flushed during the batch's end (FlushTo) in one go, after
 	// every EndBatch ran; nil where the reader has none.
@@ -153,7 +155,16 @@ type Batch struct {
 }
 
 // Start begins a batch received at now (unix nanoseconds).
-func (b *Batch) Start(now int64) { b.now, b.at, b.spent = now, 0, 0 }
+func (b *Batch) Start(now int64) { b.now, b.at, b.spent, b.clock = now, 0, 0, 0 }
+
+// Clock reads the clock once per batch, at the first call after its datagrams were handled:
+// the time for what EndBatch handlers send (unix nanoseconds). Now is when they arrived.
+func (b *Batch) Clock() int64 {
+	if b.clock == 0 {
+		b.clock = time.Now().UnixNano()
+	}
+	return b.clock
+}
 
 // Spend adds n to the work done on the reader goroutine at the batch's end and returns the
 // total: EndBatch handlers use it to bound what they do inline before the reader goes back to
