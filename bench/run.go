@@ -307,11 +307,7 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result, joinOnly boo
 
 	media := newMediaGroup(ctx)
 	var dcWG sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[*simEndpoint]*secureConn{}
-	var joinTimes, allocTimes []time.Duration
-	var joinErrs []error
-	dcOpen := 0
+	joins := newJoinLog()
 
 	var joinWG sync.WaitGroup
 	defer func() {
@@ -327,7 +323,7 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result, joinOnly boo
 			}
 		}
 		cancel()
-		for _, c := range conns {
+		for _, c := range joins.conns {
 			c.close()
 		}
 		dcWG.Wait()
@@ -371,50 +367,31 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result, joinOnly boo
 				jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 				defer cancel()
 				s, err := joinBridge(jctx, sig, sc, meetingID(runID, ci), ci, e, createSent, res.Machine.LoadGeneratorSharesCPU)
-				mu.Lock()
-				if s != nil {
-					conns[e] = s
-				}
-				if e.allocated > 0 {
-					allocTimes = append(allocTimes, e.allocated)
-				}
-				if err != nil {
-					joinErrs = append(joinErrs, fmt.Errorf("endpoint %s (conference %d): %w", e.id, ci, err))
-					mu.Unlock()
+				if !joins.joined(e, s, err, fmt.Sprintf("conference %d", ci)) {
 					return
 				}
-				joinTimes = append(joinTimes, e.joined)
-				mu.Unlock()
 				media.start(e)
 				if sc.BridgeChannel {
-					dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-					defer dcancel()
-					if err := e.openBridgeChannel(dctx, s, &dcWG); err != nil {
-						log.Debug("bridge channel", "endpoint", e.id, "err", err)
-						return
-					}
-					mu.Lock()
-					dcOpen++
-					mu.Unlock()
+					joins.openChannel(ctx, e, s, &dcWG, log)
 				}
 			}()
 		}
 	}
 	joinWG.Wait()
-	res.Joined = len(joinTimes)
-	res.JoinFailures = len(joinErrs)
-	res.JoinMs = joinStats(joinTimes)
-	res.AllocateMs = joinStats(allocTimes)
-	res.BridgeChannelsOpen = dcOpen
-	for i, err := range joinErrs {
+	res.Joined = len(joins.joins)
+	res.JoinFailures = len(joins.errs)
+	res.JoinMs = joinStats(joins.joins)
+	res.AllocateMs = joinStats(joins.allocs)
+	res.BridgeChannelsOpen = joins.channels
+	for i, err := range joins.errs {
 		if i == 3 {
-			res.Notes = append(res.Notes, fmt.Sprintf("... %d more join failures", len(joinErrs)-3))
+			res.Notes = append(res.Notes, fmt.Sprintf("... %d more join failures", len(joins.errs)-3))
 			break
 		}
 		res.Notes = append(res.Notes, "join failed: "+err.Error())
 	}
-	if len(joinTimes) == 0 {
-		return fmt.Errorf("no endpoint joined: %w", errors.Join(joinErrs...))
+	if len(joins.joins) == 0 {
+		return fmt.Errorf("no endpoint joined: %w", errors.Join(joins.errs...))
 	}
 	log.Info("endpoints joined", "joined", res.Joined, "failed", res.JoinFailures, "ramp", time.Since(rampStart).Round(time.Millisecond),
 		"signalling", sig.protocol())
@@ -424,7 +401,7 @@ func runBridgePhase(ctx context.Context, opts Options, res *Result, joinOnly boo
 
 	var joined []*simEndpoint
 	for _, e := range all {
-		if conns[e] != nil && e.tr != nil {
+		if joins.conns[e] != nil && e.tr != nil {
 			joined = append(joined, e)
 		}
 	}

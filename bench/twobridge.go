@@ -239,10 +239,7 @@ func runTwoBridgePhase(ctx context.Context, opts Options, res *Result) error {
 
 	media := newMediaGroup(ctx)
 	var dcWG, joinWG sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[*simEndpoint]*secureConn{}
-	var joinTimes, allocTimes []time.Duration
-	var joinErrs []error
+	joins := newJoinLog()
 	defer func() {
 		joinWG.Wait()
 		media.stop()
@@ -263,7 +260,7 @@ func runTwoBridgePhase(ctx context.Context, opts Options, res *Result) error {
 			}
 		}
 		cancel()
-		for _, c := range conns {
+		for _, c := range joins.conns {
 			c.close()
 		}
 		dcWG.Wait()
@@ -307,40 +304,22 @@ func runTwoBridgePhase(ctx context.Context, opts Options, res *Result) error {
 				jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 				defer cancel()
 				s, err := joinBridge(jctx, sides[side].sig, sc, meetingID(runID, ci), ci, e, createSent, true)
-				mu.Lock()
-				if s != nil {
-					conns[e] = s
-				}
-				if e.allocated > 0 {
-					allocTimes = append(allocTimes, e.allocated)
-				}
-				if err != nil {
-					joinErrs = append(joinErrs, fmt.Errorf("endpoint %s (conference %d, bridge %s): %w", e.id, ci, sides[side].relayID, err))
-					mu.Unlock()
+				if !joins.joined(e, s, err, fmt.Sprintf("conference %d, bridge %s", ci, sides[side].relayID)) {
 					return
 				}
-				joinTimes = append(joinTimes, e.joined)
-				mu.Unlock()
 				media.start(e)
 				if sc.BridgeChannel {
-					dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-					defer dcancel()
-					if err := e.openBridgeChannel(dctx, s, &dcWG); err != nil {
-						log.Debug("bridge channel", "endpoint", e.id, "err", err)
-						return
-					}
-					mu.Lock()
-					res.BridgeChannelsOpen++
-					mu.Unlock()
+					joins.openChannel(ctx, e, s, &dcWG, log)
 				}
 			}()
 		}
 	}
 	joinWG.Wait()
-	res.Joined, res.JoinFailures = len(joinTimes), len(joinErrs)
-	res.JoinMs, res.AllocateMs = joinStats(joinTimes), joinStats(allocTimes)
-	if len(joinErrs) > 0 {
-		return fmt.Errorf("%d of %d endpoints did not join: %w", len(joinErrs), len(all), errors.Join(joinErrs...))
+	res.Joined, res.JoinFailures = len(joins.joins), len(joins.errs)
+	res.JoinMs, res.AllocateMs = joinStats(joins.joins), joinStats(joins.allocs)
+	res.BridgeChannelsOpen = joins.channels
+	if len(joins.errs) > 0 {
+		return fmt.Errorf("%d of %d endpoints did not join: %w", len(joins.errs), len(all), errors.Join(joins.errs...))
 	}
 
 	// The relays, once every endpoint is there: jicofo mirrors endpoints that join later in

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -28,10 +29,7 @@ func inlineParty(t *testing.T) (*testBridge, *client, *client, *client) {
 	a.ep.receiveOne(a.protect(t, a.rtpPacket(222, 100, 1000)), false)
 	for _, r := range []*client{b, c} {
 		awaitDatagrams(t, tb.writer(r.ep.id), 1)
-		deadline := time.Now().Add(waitTimeout)
-		for r.ep.ctlDirty.Load() && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		waitFor(t, r.ep.id+"'s re-selection after the first packet", func() bool { return !r.ep.ctlDirty.Load() })
 	}
 	return tb, a, b, c
 }
@@ -39,19 +37,11 @@ func inlineParty(t *testing.T) (*testBridge, *client, *client, *client) {
 // awaitDatagrams waits until w holds n datagrams.
 func awaitDatagrams(t *testing.T, w *captureWriter, n int) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
+	waitFor(t, fmt.Sprintf("%d datagrams", n), func() bool {
 		w.mu.Lock()
-		got := len(w.datagrams)
-		w.mu.Unlock()
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d datagrams within %v, want %d", got, waitTimeout, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer w.mu.Unlock()
+		return len(w.datagrams) >= n
+	})
 }
 
 // The reader that received a packet sends it to the receivers itself before it goes back to
