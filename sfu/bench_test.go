@@ -122,8 +122,15 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
-	for _, profile := range []srtp.ProtectionProfile{gcm, aesCM} {
+	for _, tc := range []struct {
+		profile srtp.ProtectionProfile
+		inline  bool // the reader sends at the batch's end (sendInline), as in production
+	}{{gcm, false}, {aesCM, false}, {gcm, true}} {
+		profile := tc.profile
 		sender, receivers := forwardSetup(t, profile, 10)
+		// No sender goroutines were started; with manualSend off the batch's end drains
+		// every receiver inline and forwardOne's own drains find nothing left.
+		sender.ep.conf.bridge.manualSend = !tc.inline
 		feed := newPacketFeed(t, sender, 1, 1200, 1024)
 		// Steady state: the receivers' retransmission histories hold references to the last
 		// historyMax packets, so the pool has to grow that far once.
@@ -132,10 +139,10 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 		}
 		allocs := testing.AllocsPerRun(200, func() { forwardOne(sender, receivers, feed.packet(nil)) })
 		if allocs != 0 {
-			t.Errorf("%v: %.1f allocations per forwarded packet, want 0", profile, allocs)
+			t.Errorf("%v (inline %v): %.1f allocations per forwarded packet, want 0", profile, tc.inline, allocs)
 		}
 		if s, want := receivers[9].ep.Stats(), uint64(historyMax+88+201); s.PacketsSent != want {
-			t.Errorf("%v: receiver sent %d packets, want %d", profile, s.PacketsSent, want)
+			t.Errorf("%v (inline %v): receiver sent %d packets, want %d", profile, tc.inline, s.PacketsSent, want)
 		}
 	}
 }

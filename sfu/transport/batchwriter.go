@@ -140,9 +140,8 @@ func (w *BatchWriter) write(n int) error {
 		w.send.set(i, w.queued[i])
 	}
 	sent, bytes, serr := w.send.write(n)
-	if w.sock.gsoOff.Load() && !w.sock.gsoLogged.Load() && w.sock.gsoLogged.CompareAndSwap(false, true) {
-		w.t.log.Warn("kernel refused UDP segmentation offload: the socket sends one datagram per message from now on",
-			"remote", w.addr.String())
+	if w.sock.newGSORefusal() {
+		w.t.log.Warn(gsoRefusal, "remote", w.addr.String())
 	}
 	w.sent.Add(uint64(sent))
 	w.sentBytes.Add(bytes)

@@ -59,8 +59,8 @@ func (g *readerSend) flush() {
 		return
 	}
 	sent, bytes, _ := g.send.write(n)
-	if s := g.sock; s.gsoOff.Load() && !s.gsoLogged.Load() && s.gsoLogged.CompareAndSwap(false, true) {
-		g.m.log.Warn("kernel refused UDP segmentation offload: the socket sends one datagram per message from now on")
+	if g.sock.newGSORefusal() {
+		g.m.log.Warn(gsoRefusal)
 	}
 	for i := 0; i < n; {
 		w := g.owner[i]

@@ -442,6 +442,14 @@ func (m *Mux) socketFor() *socket {
 	return m.socks[int(m.nextWriter.Add(1))%len(m.socks)]
 }
 
+// gsoRefusal is what the sender logs, once per socket, when the kernel refused segmentation
+// offload at run time (a send turned gsoOff on): newGSORefusal reports whether to log it now.
+const gsoRefusal = "kernel refused UDP segmentation offload: the socket sends one datagram per message from now on"
+
+func (s *socket) newGSORefusal() bool {
+	return s.gsoOff.Load() && !s.gsoLogged.Load() && s.gsoLogged.CompareAndSwap(false, true)
+}
+
 // listenAddresses returns the host candidate addresses: the bound address, or every usable
 // interface address when bound to the unspecified address.
 func listenAddresses(local netip.AddrPort, v6 bool) []net.Addr {
