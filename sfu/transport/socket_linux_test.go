@@ -1,11 +1,13 @@
 package transport
 
 import (
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -83,5 +85,62 @@ func TestSocketBuffersRaised(t *testing.T) {
 		if rcv, snd := sockBuffers(t, s); rcv < 2*rlimit || snd < 2*wlimit {
 			t.Errorf("socket %d: SO_RCVBUF %d SO_SNDBUF %d, want >= %d and %d", i, rcv, snd, 2*rlimit, 2*wlimit)
 		}
+	}
+}
+
+// The batched calls run as raw system calls, outside the scheduler's accounting, so they must
+// never block whatever mode the descriptor is in: on a socket switched to blocking mode an empty
+// receive returns at once (EAGAIN: wait for the poller) and a send still goes out.
+func TestBatchedCallsNeverBlock(t *testing.T) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.SetNonblock(int(fd), false) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	r, err := newRecvBatch(c, 4, 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan bool, 1)
+	go func() {
+		var got bool
+		_ = rc.Control(func(fd uintptr) { got = r.recv(fd) })
+		done <- got
+	}()
+	select {
+	case got := <-done:
+		if got {
+			t.Fatalf("recv on an empty socket reported a batch (n %d, errno %v), want EAGAIN", r.n, r.errno)
+		}
+	case <-time.After(5 * time.Second):
+		// Unblock the stuck call so the goroutine ends before goleak looks.
+		if _, err := c.WriteToUDP([]byte{1}, c.LocalAddr().(*net.UDPAddr)); err != nil {
+			t.Error(err)
+		}
+		<-done
+		t.Fatal("recvmmsg blocked on an empty socket in blocking mode")
+	}
+
+	s, err := newSendBatch(c, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.setAddr(c.LocalAddr().(*net.UDPAddr).AddrPort(), false)
+	s.set(0, []byte("one"))
+	s.set(1, []byte("two"))
+	if sent, _, err := s.write(2); sent != 2 || err != nil {
+		t.Fatalf("sent %d datagrams (err %v), want 2", sent, err)
+	}
+	var got bool
+	if err := rc.Control(func(fd uintptr) { got = r.recv(fd) }); err != nil || !got || r.n != 2 {
+		t.Fatalf("received %d datagrams (ok %v, err %v), want the 2 sent", r.n, got, err)
 	}
 }
