@@ -301,6 +301,8 @@ func (b *Bridge) Stats() Stats {
 	s.KeyframeRequestsDropped = sum.KeyframeRequestsDropped
 	s.DataChannelMessagesReceived = sum.DataChannelMessagesReceived
 	s.DataChannelMessagesSent = sum.DataChannelMessagesSent
+	s.ColibriWebSocketMessagesReceived = sum.ColibriWebSocketMessagesReceived
+	s.ColibriWebSocketMessagesSent = sum.ColibriWebSocketMessagesSent
 	s.DroppedRTX = sum.DroppedRTX
 	s.DroppedSilence = sum.DroppedSilence
 	s.DroppedMalformed = sum.DroppedMalformed

@@ -62,6 +62,7 @@ func (e *Endpoint) channelOpened() {
 // HandleDataChannelMessage acts on one bridge-channel message from the endpoint's data channel.
 func (h endpointHandler) HandleDataChannelMessage(msg []byte, isString bool) {
 	h.e.msgs.dataChannelActive()
+	h.e.ctl.messagesReceived.Add(1)
 	h.e.handleChannelMessage(msg, isString)
 }
 
@@ -70,7 +71,6 @@ func (h endpointHandler) HandleDataChannelMessage(msg []byte, isString bool) {
 func (e *Endpoint) handleChannelMessage(msg []byte, isString bool) {
 	e.msgs.in.Lock()
 	defer e.msgs.in.Unlock()
-	e.ctl.messagesReceived.Add(1)
 	if !isString {
 		e.ctl.messagesMalformed.Add(1)
 		return

@@ -245,9 +245,13 @@ func (e *Endpoint) SendMessage(msg []byte) error {
 		if err := ws.WriteText(msg); err != nil {
 			return fmt.Errorf("send message to endpoint %s over WebSocket: %w", e.id, err)
 		}
-	} else if !dcOpen {
+		e.ctl.wsSent.Add(1)
+		return nil
+	}
+	if !dcOpen {
 		return fmt.Errorf("send message to endpoint %s: %w", e.id, errNoChannel)
-	} else if err := e.tr.SendDataChannel(msg, true); err != nil {
+	}
+	if err := e.tr.SendDataChannel(msg, true); err != nil {
 		return fmt.Errorf("send message to endpoint %s: %w", e.id, err)
 	}
 	e.ctl.messagesSent.Add(1)

@@ -51,7 +51,8 @@ type Stats struct {
 	EndpointsCreated                         uint64
 	ICESucceeded, ICEFailed, DTLSFailed      uint64
 
-	DataChannelMessagesReceived, DataChannelMessagesSent uint64
+	DataChannelMessagesReceived, DataChannelMessagesSent           uint64
+	ColibriWebSocketMessagesReceived, ColibriWebSocketMessagesSent uint64 // bridge-channel messages over /colibri-ws
 
 	DroppedRTX       uint64 // RTP on an RTX SSRC (retransmissions and probing are not used yet)
 	DroppedSilence   uint64 // audio silence past the forwarded-silence limit (renumbered away)
@@ -86,7 +87,8 @@ type EndpointStats struct {
 
 	KeyframeRequestsForwarded, KeyframeRequestsDropped uint64
 
-	DataChannelMessagesReceived, DataChannelMessagesSent uint64
+	DataChannelMessagesReceived, DataChannelMessagesSent           uint64
+	ColibriWebSocketMessagesReceived, ColibriWebSocketMessagesSent uint64
 
 	DroppedRTX, DroppedSilence, DroppedMalformed                                         uint64
 	DataChannelMessagesUnknown, DataChannelMessagesMalformed, DataChannelMessagesDropped uint64
@@ -113,6 +115,8 @@ func (s *EndpointStats) add(o EndpointStats) {
 	s.KeyframeRequestsDropped += o.KeyframeRequestsDropped
 	s.DataChannelMessagesReceived += o.DataChannelMessagesReceived
 	s.DataChannelMessagesSent += o.DataChannelMessagesSent
+	s.ColibriWebSocketMessagesReceived += o.ColibriWebSocketMessagesReceived
+	s.ColibriWebSocketMessagesSent += o.ColibriWebSocketMessagesSent
 	s.DroppedRTX += o.DroppedRTX
 	s.DroppedSilence += o.DroppedSilence
 	s.DroppedMalformed += o.DroppedMalformed
@@ -154,9 +158,13 @@ type sendCounters struct {
 	_             [64]byte
 }
 
-// controlCounters are written by the transport's control goroutines (data channel).
+// controlCounters are written by the transport's control goroutines (data channel) and the
+// endpoint's Colibri WebSocket. Messages are counted by the channel they came or went on, as JVB
+// does (data_channel_messages_*, colibri_web_socket_messages_*); the unknown/malformed/dropped
+// verdicts are the bridge channel's whichever carried it.
 type controlCounters struct {
-	messagesReceived, messagesSent                      atomic.Uint64
+	messagesReceived, messagesSent                      atomic.Uint64 // data channel
+	wsReceived, wsSent                                  atomic.Uint64 // Colibri WebSocket
 	messagesUnknown, messagesMalformed, messagesDropped atomic.Uint64
 }
 
@@ -181,6 +189,9 @@ func (e *Endpoint) Stats() EndpointStats {
 		KeyframeRequestsDropped:     e.rx.keyframesDropped.Load(),
 		DataChannelMessagesReceived: e.ctl.messagesReceived.Load(),
 		DataChannelMessagesSent:     e.ctl.messagesSent.Load(),
+
+		ColibriWebSocketMessagesReceived: e.ctl.wsReceived.Load(),
+		ColibriWebSocketMessagesSent:     e.ctl.wsSent.Load(),
 
 		DroppedRTX:                   e.rx.rtx.Load(),
 		DroppedSilence:               e.rx.silence.Load(),

@@ -126,7 +126,7 @@ func (e *Endpoint) AttachWebSocket(conn MessageConn) error {
 	}
 	e.log.Debug("bridge-channel WebSocket attached", "replaced", old != nil)
 	if hello, err := channel.Encode(&channel.ServerHello{}); err == nil && conn.WriteText(hello) == nil {
-		e.ctl.messagesSent.Add(1)
+		e.ctl.wsSent.Add(1)
 	}
 	e.channelOpened()
 	return nil
@@ -135,6 +135,7 @@ func (e *Endpoint) AttachWebSocket(conn MessageConn) error {
 // ReceiveWebSocket handles one message that arrived on conn. Messages from a WebSocket that is
 // no longer the endpoint's (replaced, or the endpoint expired) are dropped.
 func (e *Endpoint) ReceiveWebSocket(conn MessageConn, msg []byte, text bool) {
+	e.ctl.wsReceived.Add(1)
 	e.msgs.mu.Lock()
 	current := e.msgs.ws == conn
 	if current {

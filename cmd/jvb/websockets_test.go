@@ -174,8 +174,15 @@ func TestColibriWebSocketBridgeChannel(t *testing.T) {
 	if m := awaitClass(t, bb, "EndpointMessage"); !strings.Contains(m, `"from":"a"`) {
 		t.Fatalf("b got %s, want a's message with from a", m)
 	}
-	if s := epA.Stats(); s.DataChannelMessagesReceived != 1 {
-		t.Errorf("a's bridge-channel messages received: %d, want 1", s.DataChannelMessagesReceived)
+	// Counted by the channel that carried them, as JVB does: a's one message came on its
+	// WebSocket, and every message to it (ServerHello first) went out there too.
+	if s := epA.Stats(); s.ColibriWebSocketMessagesReceived != 1 || s.DataChannelMessagesReceived != 0 {
+		t.Errorf("a's messages received: %d over the WebSocket, %d over the data channel; want 1 and 0",
+			s.ColibriWebSocketMessagesReceived, s.DataChannelMessagesReceived)
+	}
+	if s := epA.Stats(); s.ColibriWebSocketMessagesSent < 2 || s.DataChannelMessagesSent != 0 {
+		t.Errorf("a's messages sent: %d over the WebSocket, %d over the data channel; want at least 2 (ServerHello, b's message) and 0",
+			s.ColibriWebSocketMessagesSent, s.DataChannelMessagesSent)
 	}
 
 	// Wrong password or unknown endpoint: 403; another bridge's server id: 404.

@@ -101,6 +101,8 @@ var metrics = []metric{
 	counter("endpoints_dtls_failed", "Endpoints whose DTLS handshake failed.", func(r *Report) uint64 { return r.Bridge.DTLSFailed }),
 	counter("data_channel_messages_received", "Bridge-channel messages received.", func(r *Report) uint64 { return r.Bridge.DataChannelMessagesReceived }),
 	counter("data_channel_messages_sent", "Bridge-channel messages sent.", func(r *Report) uint64 { return r.Bridge.DataChannelMessagesSent }),
+	counter("colibri_web_socket_messages_received", "Bridge-channel messages received over Colibri WebSockets.", func(r *Report) uint64 { return r.Bridge.ColibriWebSocketMessagesReceived }),
+	counter("colibri_web_socket_messages_sent", "Bridge-channel messages sent over Colibri WebSockets.", func(r *Report) uint64 { return r.Bridge.ColibriWebSocketMessagesSent }),
 	counter("rejected_data_channels", "Data channels refused (wrong protocol or over max-channels).", func(r *Report) uint64 { return r.Bridge.Mux.RejectedDataChannels }),
 	counter("xmpp_disconnects", "XMPP sessions that ended without being asked to.", func(r *Report) uint64 { return r.XMPP.Disconnects }),
 	counter("keyframe_requests_forwarded", "PLI/FIR relayed to a media sender.", func(r *Report) uint64 { return r.Bridge.KeyframeRequestsForwarded }),

@@ -214,6 +214,8 @@ func (r Report) Fields() []Field {
 		{"local_endpoints", b.Endpoints},
 		{"total_data_channel_messages_received", b.DataChannelMessagesReceived},
 		{"total_data_channel_messages_sent", b.DataChannelMessagesSent},
+		{"total_colibri_web_socket_messages_received", b.ColibriWebSocketMessagesReceived},
+		{"total_colibri_web_socket_messages_sent", b.ColibriWebSocketMessagesSent},
 		{"total_bytes_received", b.BytesReceived},
 		{"endpoints_ice_failed", b.ICEFailed},
 		{"dtls_failed_endpoints", b.DTLSFailed},
