@@ -28,7 +28,7 @@ import (
 // kernel tbf qdisc on the bridge's end (../shared/spec/test-peers.md §7). The receiver asks for
 // 720p. Capped at 500 kbit/s it must settle, by its own getStats, on a layer below the one the
 // sender sends at the top, with under 2 % of that video lost and the link under the cap, then
-// for 4 s keep decoding at no higher layer and under 2 % lost; lifted to 3 Mbit/s it must get a
+// for 8 s keep decoding at no higher layer and under 2 % lost; lifted to 3 Mbit/s it must get a
 // higher layer.
 
 const (
@@ -37,8 +37,11 @@ const (
 	// cappedWindow is the getStats window rates are measured over.
 	cappedWindow = 2000 // ms of page time
 	// cappedSteady is how long the layer must hold once converged, and cappedMaxLoss the most
-	// of the sender's video packets lost in a window.
-	cappedSteady  = 4 * time.Second
+	// of the sender's video packets lost in a window (and on average over the steady period).
+	// Loss on this tail-drop link comes in bursts (a probe or keyframe overfilling the tbf
+	// queue: 2-3 packets): over 4 s, about 100 packets of the lowest layer, one burst read as
+	// 2.4 % and failed CI once in about twenty runs; 8 s judges the same 2 % over four windows.
+	cappedSteady  = 8 * time.Second
 	cappedMaxLoss = 0.02
 )
 
