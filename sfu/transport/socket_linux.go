@@ -170,7 +170,7 @@ func (r *recvBatch) recv(fd uintptr) bool {
 		n, e := mmsg(unix.SYS_RECVMMSG, fd, r.hdrs)
 		switch e {
 		case 0:
-			r.n, r.errno = int(n), nil
+			r.n, r.errno = n, nil
 			return true
 		case unix.EINTR:
 			continue
