@@ -322,9 +322,11 @@ func (k *conn) negotiate(ctx context.Context, useTLS bool) (*xmpp.Session, *limi
 		return innerAuth(ctx, s, data)
 	}
 	feats = append(feats, auth, xmpp.BindResource())
-	nctx, cancel := context.WithTimeout(ctx, negotiateTimeout)
-	defer cancel()
-	s, err := xmpp.NewSession(nctx, k.srv.login.Domain(), k.srv.login, lc, state, xmpp.NewNegotiator(
+	// ctx, not a context with its own timeout: the deadline above bounds
+	// the negotiation, and a context that ends as NewSession returns could
+	// still make mellium's watcher set a past deadline on the new session's
+	// socket (see sessionWriter).
+	s, err := xmpp.NewSession(ctx, k.srv.login.Domain(), k.srv.login, lc, state, xmpp.NewNegotiator(
 		func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig { return xmpp.StreamConfig{Features: feats} }))
 	if err != nil {
 		_ = nc.Close()
@@ -338,13 +340,27 @@ func (k *conn) negotiate(ctx context.Context, useTLS bool) (*xmpp.Session, *limi
 	return s, lc, a
 }
 
-// sessionWriter serializes sends with a timeout.
-type sessionWriter struct{ s *xmpp.Session }
+// sessionWriter serializes sends, each bounded by sendTimeout.
+//
+// The bound is a write deadline on the socket, set and cleared under mu,
+// never a cancellable context: mellium watches a Send's context from a
+// goroutine that, when the context ends as the Send returns, may still
+// pick the context's end and set a deadline in the past, failing whichever
+// write is on the socket at that moment (a healthy connection dropped with
+// "i/o timeout").
+type sessionWriter struct {
+	s    *xmpp.Session
+	conn net.Conn // the socket under TLS, whose deadline bounds a write
+
+	mu sync.Mutex
+}
 
 func (w *sessionWriter) send(toks []xml.Token) error {
-	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
-	defer cancel()
-	return w.s.Send(ctx, &tokenSlice{toks: toks})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = w.conn.SetWriteDeadline(time.Now().Add(sendTimeout))
+	defer func() { _ = w.conn.SetWriteDeadline(time.Time{}) }()
+	return w.s.Send(context.Background(), &tokenSlice{toks: toks})
 }
 
 func (k *conn) occupant(room jid.JID) jid.JID {

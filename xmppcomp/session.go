@@ -54,7 +54,7 @@ func (k *conn) session(ctx context.Context) (established bool, err error) {
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w := &sessionWriter{s: s}
+	w := &sessionWriter{s: s, conn: lc}
 	k.writer.Store(w)
 	defer k.writer.Store(nil)
 	events := make(chan event, 16)
