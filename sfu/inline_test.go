@@ -92,3 +92,40 @@ func TestReaderHandsOffWhenTheSendSideIsBusyOrTheBudgetIsSpent(t *testing.T) {
 	awaitDatagrams(t, tb.writer("b"), 1)
 	awaitDatagrams(t, tb.writer("c"), 1)
 }
+
+// batchEndFunc runs as a batch's EndBatch handler.
+type batchEndFunc func(*transport.Batch)
+
+func (f batchEndFunc) EndBatch(b *transport.Batch) { f(b) }
+
+// A reader that sent to a receiver inline keeps the receiver's send side until the batch's
+// gathered datagrams are out: the receiver's goroutine cannot send it newer packets first.
+func TestReaderKeepsTheSendSideUntilItsBatchIsSent(t *testing.T) {
+	tb, a, b, _ := inlineParty(t)
+	tb.writer("b").take()
+	var batch transport.Batch
+	batch.Start(time.Now().UnixNano())
+	a.ep.handleSRTP(&batch, a.protect(t, a.rtpPacket(222, 103, 1000)), false)
+	heldAfterInlineSend := false
+	batch.AtEnd(batchEndFunc(func(*transport.Batch) { // runs after b's inline send
+		if b.ep.sendMu.TryLock() {
+			b.ep.sendMu.Unlock()
+			return
+		}
+		heldAfterInlineSend = true
+	}))
+	batch.Finish()
+	if got := len(tb.writer("b").take()); got != 1 {
+		t.Fatalf("b: %d datagrams when the batch ended, want 1 sent inline", got)
+	}
+	if !heldAfterInlineSend {
+		t.Error("the reader gave b's send side back before its batch was sent")
+	}
+	waitFor(t, "b's send side free after the batch", func() bool {
+		if b.ep.sendMu.TryLock() {
+			b.ep.sendMu.Unlock()
+			return true
+		}
+		return false
+	})
+}

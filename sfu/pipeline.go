@@ -26,8 +26,9 @@ import (
 // to a budget of packets per batch, or wakes the receiver's sender goroutine once.
 //
 // Send side, under the receiver's sendMu, held by its own sender goroutine (sendLoop) or by a
-// reader sending inline (which only TryLocks it: when it is taken, the goroutine drains); the
-// holder alone owns the receiver's send SRTP context, projections, SSRC slots and batch writer:
+// reader sending inline (which only TryLocks it: when it is taken, the goroutine drains; and keeps
+// it until its gathered sendmmsg is out, so the receiver's packets leave in order); the holder
+// alone owns the receiver's send SRTP context, projections, SSRC slots and batch writer:
 //
 //	inbox (the receiver's own RTCP: keyframe requests) -> control (re-run the receiver's choice
 //	of sources after a settings, sources or speaker change: receiver.go) -> dequeue ->
@@ -393,7 +394,10 @@ func (e *Endpoint) sendInline(b *transport.Batch) {
 	b.Spend(e.drainAt(now, b))
 	e.lastDrain.Store(now)
 	paced := e.rs.paceAt != 0 // the pacer holds packets: the goroutine arms its timer
-	e.sendMu.Unlock()
+	// The drained datagrams wait in the reader's gathered send until the batch ends: the send
+	// side stays taken until they are out, or the goroutine (or another reader) could send the
+	// receiver newer packets first.
+	b.UnlockAfterSend(&e.sendMu)
 	if paced {
 		e.wakeSender()
 	}

@@ -152,7 +152,12 @@ type Batch struct {
 	// gather sends what writers flushed during the batch's end (FlushTo) in one go, after
 	// every EndBatch ran; nil where the reader has none.
 	gather *readerSend
+	// held are released by Finish once the gathered datagrams are sent (UnlockAfterSend).
+	held []Unlocker
 }
+
+// Unlocker is a lock an EndBatch handler holds past its call (UnlockAfterSend).
+type Unlocker interface{ Unlock() }
 
 // Start begins a batch received at now (unix nanoseconds).
 func (b *Batch) Start(now int64) { b.now, b.at, b.spent, b.clock = now, 0, 0, 0 }
@@ -197,7 +202,14 @@ func (b *Batch) PacketTime() int64 {
 // AtEnd makes Finish call x.EndBatch(), in the order of the AtEnd calls. Callers deduplicate.
 func (b *Batch) AtEnd(x BatchEnder) { b.ends = append(b.ends, x) }
 
-// Finish ends the batch: it runs and forgets the EndBatch calls registered with AtEnd.
+// UnlockAfterSend makes Finish unlock l once the datagrams gathered during the batch's end have
+// been sent. An EndBatch handler that flushed a writer through the batch (FlushTo) hands over the
+// writer's lock this way, so that whoever takes the writer next cannot send newer datagrams to
+// the same receiver before the gathered ones leave.
+func (b *Batch) UnlockAfterSend(l Unlocker) { b.held = append(b.held, l) }
+
+// Finish ends the batch: it runs and forgets the EndBatch calls registered with AtEnd, sends
+// what they gathered, then releases the locks handed over with UnlockAfterSend.
 func (b *Batch) Finish() {
 	for i, x := range b.ends {
 		x.EndBatch(b)
@@ -207,4 +219,9 @@ func (b *Batch) Finish() {
 	if b.gather != nil {
 		b.gather.flush()
 	}
+	for i, l := range b.held {
+		l.Unlock()
+		b.held[i] = nil
+	}
+	b.held = b.held[:0]
 }

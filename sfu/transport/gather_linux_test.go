@@ -129,3 +129,41 @@ func TestGatheredSendDoesNotAllocate(t *testing.T) {
 		t.Errorf("%.1f allocations per gathered batch, want 0", allocs)
 	}
 }
+
+// unlockProbe records what its writer had counted as sent when it was unlocked.
+type unlockProbe struct {
+	w        *BatchWriter
+	unlocked bool
+	sent     uint64
+}
+
+func (p *unlockProbe) Unlock() { p.unlocked, p.sent = true, p.w.Stats().Packets }
+
+// A lock handed to the batch (UnlockAfterSend) is released only once the datagrams gathered
+// during the batch's end are sent: whoever takes the writer next sends after them.
+func TestHandedOverLockIsReleasedAfterTheGatheredSend(t *testing.T) {
+	f, w, _, c := gsoFixture(t, Config{})
+	var b Batch
+	b.gather = newReaderSend(f.m, f.s)
+	b.Start(time.Now().UnixNano())
+	want := commitSizes(w, []int{500, 500, 120})
+	if err := w.FlushTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	p := &unlockProbe{w: w}
+	b.UnlockAfterSend(p)
+	if p.unlocked {
+		t.Fatal("unlocked before the batch ended")
+	}
+	b.Finish()
+	if !p.unlocked || p.sent != uint64(len(want)) {
+		t.Fatalf("unlocked %v with %d datagrams sent, want unlocked after all %d", p.unlocked, p.sent, len(want))
+	}
+	receiveExactly(t, c, want)
+	p.unlocked = false
+	b.Start(time.Now().UnixNano())
+	b.Finish()
+	if p.unlocked {
+		t.Error("a lock was released again by the next batch")
+	}
+}
