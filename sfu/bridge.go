@@ -306,6 +306,7 @@ func (b *Bridge) Stats() Stats {
 	s.DroppedRTX = sum.DroppedRTX
 	s.DroppedSilence = sum.DroppedSilence
 	s.DroppedMalformed = sum.DroppedMalformed
+	s.DroppedPadding = sum.DroppedPadding
 	s.DataChannelMessagesUnknown = sum.DataChannelMessagesUnknown
 	s.DataChannelMessagesMalformed = sum.DataChannelMessagesMalformed
 	s.DataChannelMessagesDropped = sum.DataChannelMessagesDropped

@@ -201,6 +201,15 @@ func (e *Endpoint) receiveRTPLocked(b *transport.Batch, p *packet, buf []byte) (
 		return nil, false
 	}
 	e.lastVideo.Store(b.Now())
+	if m.Padding = h.PayloadEnd == h.HeaderLen; m.Padding {
+		// Padding only (a probe on the media SSRC): the projections drop it and close the gap
+		// it leaves; it is neither a frame nor part of the encoding's rate.
+		m.Codec = f.codec[h.PT&0x7f]
+		m.Frame.Reset()
+		m.Keyframe, m.StartOfFrame = false, false
+		e.rx.padding.Add(1)
+		return src, true
+	}
 	videoFrame(p, out, &h, f, src)
 	if src.rates != nil && src.rates.add(m.Frame.TID, m.Frame.SID, len(out), b.Now()) {
 		e.conf.kickAll() // an encoding (re)started: its layers are on offer again

@@ -359,3 +359,33 @@ func TestSenderReportFollowsForwardedRTPWithoutReportBlocks(t *testing.T) {
 		t.Errorf("forwarded SR = %x, want %x", plain, want)
 	}
 }
+
+// A padding-only packet on a media SSRC (a sender probing without RTX) is not forwarded and
+// is no keyframe: the next media packet follows the last forwarded one without a gap.
+func TestPaddingOnAMediaSSRCIsDroppedWithoutAGap(t *testing.T) {
+	tb, _, a, b, _ := threeParty(t)
+	first := a.rtpPacket(222, 100, 1200)
+	padding := a.rtpPacket(222, 100, 0)
+	padding[0] |= 0x20 // P: the payload is 200 bytes of padding
+	padding = append(padding, make([]byte, 199)...)
+	padding = append(padding, 200)
+	next := a.rtpPacket(222, 100, 1200)
+	var seqs []uint16
+	for _, pkt := range [][]byte{first, padding, next} {
+		a.ep.receiveOne(a.protect(t, pkt), false)
+		b.ep.drain()
+		for _, d := range tb.writer("b").take() {
+			plain := b.unprotect(t, d)
+			if len(plain) <= 12 {
+				t.Fatalf("b got a packet without payload: %x", plain)
+			}
+			seqs = append(seqs, binary.BigEndian.Uint16(plain[2:4]))
+		}
+	}
+	if len(seqs) != 2 || seqs[1] != seqs[0]+1 {
+		t.Errorf("b got sequence numbers %v, want the two media packets, consecutive", seqs)
+	}
+	if s := a.ep.Stats(); s.DroppedPadding != 1 || s.KeyframesReceived != 0 {
+		t.Errorf("a counted %d padding drops and %d keyframes, want 1 and 0", s.DroppedPadding, s.KeyframesReceived)
+	}
+}

@@ -57,6 +57,7 @@ type Stats struct {
 	DroppedRTX       uint64 // RTP on an RTX SSRC (retransmissions and probing are not used yet)
 	DroppedSilence   uint64 // audio silence past the forwarded-silence limit (renumbered away)
 	DroppedMalformed uint64 // decrypted RTP with a malformed header
+	DroppedPadding   uint64 // padding-only video on a media SSRC (receivers' sequence numbers close the gap)
 
 	DataChannelMessagesUnknown   uint64 // bridge-channel messages of an unknown or meaningless class
 	DataChannelMessagesMalformed uint64 // not JSON, too large, too deep, wrong field types
@@ -90,7 +91,7 @@ type EndpointStats struct {
 	DataChannelMessagesReceived, DataChannelMessagesSent           uint64
 	ColibriWebSocketMessagesReceived, ColibriWebSocketMessagesSent uint64
 
-	DroppedRTX, DroppedSilence, DroppedMalformed                                         uint64
+	DroppedRTX, DroppedSilence, DroppedMalformed, DroppedPadding                         uint64
 	DataChannelMessagesUnknown, DataChannelMessagesMalformed, DataChannelMessagesDropped uint64
 
 	NACKsReceived, NACKsSent, Retransmissions, RetransmissionsNotCached uint64
@@ -120,6 +121,7 @@ func (s *EndpointStats) add(o EndpointStats) {
 	s.DroppedRTX += o.DroppedRTX
 	s.DroppedSilence += o.DroppedSilence
 	s.DroppedMalformed += o.DroppedMalformed
+	s.DroppedPadding += o.DroppedPadding
 	s.DataChannelMessagesUnknown += o.DataChannelMessagesUnknown
 	s.DataChannelMessagesMalformed += o.DataChannelMessagesMalformed
 	s.DataChannelMessagesDropped += o.DataChannelMessagesDropped
@@ -140,7 +142,7 @@ type receiveCounters struct {
 	unknownSSRC, foreignSSRC, srtpAuth   atomic.Uint64
 	queueFull, notSecure, muted          atomic.Uint64
 	keyframesForwarded, keyframesDropped atomic.Uint64
-	rtx, silence, malformed              atomic.Uint64
+	rtx, silence, malformed, padding     atomic.Uint64
 	retransmissions, duplicates          atomic.Uint64 // RTX restored; duplicate video dropped
 	keyframes                            atomic.Uint64
 	nacksReceived, nacksSent             atomic.Uint64 // NACK packets from the endpoint; to it as a sender
@@ -196,6 +198,7 @@ func (e *Endpoint) Stats() EndpointStats {
 		DroppedRTX:                   e.rx.rtx.Load(),
 		DroppedSilence:               e.rx.silence.Load(),
 		DroppedMalformed:             e.rx.malformed.Load(),
+		DroppedPadding:               e.rx.padding.Load(),
 		DataChannelMessagesUnknown:   e.ctl.messagesUnknown.Load(),
 		DataChannelMessagesMalformed: e.ctl.messagesMalformed.Load(),
 		DataChannelMessagesDropped:   e.ctl.messagesDropped.Load(),

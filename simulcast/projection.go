@@ -31,6 +31,10 @@ type Packet struct {
 	// Codecs the bridge cannot parse set it, with StartOfFrame, on every packet.
 	Keyframe     bool
 	StartOfFrame bool
+	// Padding marks a video packet with no payload (padding only, e.g. a sender's bandwidth
+	// probe on its media SSRC): never forwarded and never a switch point; a projection drops
+	// its sequence number from the output as it does a filtered layer's.
+	Padding bool
 
 	// Codec selects the layer filter and the payload fields rewritten: VP8, VP9, AV1; anything
 	// else (H.264, unknown, audio) is switched as whole encodings at keyframes.
@@ -196,6 +200,12 @@ func (p *Projection) project(in *Packet, now int64, v *verdict) bool {
 		p.resync = true
 		p.layers.reset()
 	default:
+		return false
+	}
+	if in.Padding {
+		if !p.resync && int16(in.Seq-p.last.seq) > 0 {
+			p.seq.drop(in.Seq)
+		}
 		return false
 	}
 	fwd := true

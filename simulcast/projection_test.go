@@ -71,6 +71,41 @@ func TestProjectionStartsOnKeyframeAndSwitchesEncodingsWithoutGaps(t *testing.T)
 	}
 }
 
+// Padding-only packets (a sender's probe on its media SSRC) are never forwarded, never start
+// or switch an encoding, and leave no gap in the output's sequence numbers.
+func TestProjectionDropsPaddingWithoutAGap(t *testing.T) {
+	p := NewProjection(true, 90000)
+	p.SetStream(&Stream{SSRC: 1})
+	p.SetTarget(0)
+	now := int64(1e12)
+	accept := func(pkt Packet) (uint16, bool) {
+		now += 10 * ms
+		seq, _, ok := p.Accept(pkt, now)
+		return seq, ok
+	}
+	if _, ok := accept(Packet{Encoding: 0, Seq: 9, TS: 3000, Padding: true}); ok {
+		t.Fatal("padding forwarded before the first keyframe")
+	}
+	first, ok := accept(Packet{Encoding: 0, Seq: 10, TS: 3000, Keyframe: true, StartOfFrame: true, Marker: true})
+	if !ok {
+		t.Fatal("keyframe not forwarded")
+	}
+	p.SetTarget(1)
+	for seq := uint16(11); seq <= 13; seq++ {
+		if _, ok := accept(Packet{Encoding: 0, Seq: seq, TS: 3000, Padding: true}); ok {
+			t.Fatalf("padding %d forwarded", seq)
+		}
+	}
+	// Padding of the target encoding is no switch point.
+	if _, ok := accept(Packet{Encoding: 1, Seq: 500, TS: 6000, Padding: true}); ok || p.Current() != 0 {
+		t.Fatalf("padding of the target encoding forwarded (%v) or switched to it (current %d)", ok, p.Current())
+	}
+	next, ok := accept(Packet{Encoding: 0, Seq: 14, TS: 6000, StartOfFrame: true, Marker: true})
+	if !ok || next != first+1 {
+		t.Errorf("frame after the padding: seq %d (forwarded %v), want %d: no gap", next, ok, first+1)
+	}
+}
+
 func TestProjectionStopsAtOnceAndResumesOnKeyframe(t *testing.T) {
 	p := NewProjection(true, 90000)
 	p.SetStream(&Stream{SSRC: 1})

@@ -132,6 +132,7 @@ var drops = []struct {
 	{"rtx", func(r *Report) uint64 { return r.Bridge.DroppedRTX }},
 	{"silence", func(r *Report) uint64 { return r.Bridge.DroppedSilence }},
 	{"malformed", func(r *Report) uint64 { return r.Bridge.DroppedMalformed }},
+	{"padding", func(r *Report) uint64 { return r.Bridge.DroppedPadding }},
 	{"duplicate", func(r *Report) uint64 { return r.Bridge.DroppedDuplicates }},
 	{"garbage", func(r *Report) uint64 { return r.Bridge.Mux.DroppedGarbage }},
 	{"unknown_ufrag", func(r *Report) uint64 { return r.Bridge.Mux.DroppedUnknownUfrag }},
