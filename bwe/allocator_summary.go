@@ -96,6 +96,15 @@ func allocFPSString(f float64) string {
 	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
+// SuspensionNews is the Summary to log after prev: when the set of suspended sources changed
+// and some source is still suspended; "" otherwise (nothing new, or every source resumed).
+func (la LayerAllocation) SuspensionNews(prev LayerAllocation) string {
+	if la.SameSuspensions(prev) {
+		return ""
+	}
+	return la.Summary()
+}
+
 // SameSuspensions reports whether la and prev suspend the same sources, in the same order, for
 // the same reasons: when it is false, the Summary is worth logging.
 func (la LayerAllocation) SameSuspensions(prev LayerAllocation) bool {

@@ -327,6 +327,27 @@ func TestAllocatorSummary(t *testing.T) {
 	}
 }
 
+// The line logged after an allocation: the Summary when the suspended set changed, nothing when
+// it did not, and nothing (not an empty line) when every source resumed.
+func TestAllocatorSuspensionNews(t *testing.T) {
+	speakers, sources := allocThumbs(6)
+	cfg := DefaultAllocatorConfig()
+	a := NewAllocator(cfg)
+	var none LayerAllocation
+	low := a.Allocate(0, 120_000, speakers, sources, allocSettings(Update{}))
+	if got := low.SuspensionNews(none); got == "" || got != low.Summary() {
+		t.Errorf("first suspensions: news %q, want the Summary", got)
+	}
+	again := NewAllocator(cfg).Allocate(0, 120_000, speakers, sources, allocSettings(Update{}))
+	if got := again.SuspensionNews(low); got != "" {
+		t.Errorf("same suspensions: news %q, want none", got)
+	}
+	high := NewAllocator(cfg).Allocate(0, 0, speakers, sources, allocSettings(Update{}))
+	if got := high.SuspensionNews(low); got != "" {
+		t.Errorf("every source resumed: news %q, want none", got)
+	}
+}
+
 func TestAllocatorSameSuspensions(t *testing.T) {
 	speakers, sources := allocThumbs(6)
 	s := allocSettings(Update{})

@@ -458,8 +458,8 @@ func (e *Endpoint) reselect(now int64) {
 		rs.allocator = bwe.NewAllocator(cfg)
 	}
 	alloc := rs.allocator.Allocate(now, rs.estimate, e.conf.speakerOrder(e), sources, settings)
-	if !alloc.SameSuspensions(rs.lastAlloc) && alloc.BWE > 0 {
-		e.log.Info(alloc.Summary())
+	if news := alloc.SuspensionNews(rs.lastAlloc); news != "" && alloc.BWE > 0 {
+		e.log.Info(news)
 	}
 	rs.lastAlloc = alloc
 
