@@ -203,9 +203,7 @@ func (p *Projection) project(in *Packet, now int64, v *verdict) bool {
 		return false
 	}
 	if in.Padding {
-		if !p.resync && int16(in.Seq-p.last.seq) > 0 {
-			p.seq.drop(in.Seq)
-		}
+		p.dropPadding(in)
 		return false
 	}
 	fwd := true
@@ -284,6 +282,24 @@ func (p *Projection) project(in *Packet, now int64, v *verdict) bool {
 		s.tl0Set = true
 	}
 	return true
+}
+
+// dropPadding closes the sequence number of a padding-only packet newer than every packet seen.
+// Senders pad between frames, so the packets missing just before it end the frame seen last:
+// dropped with it when that frame was dropped, a gap (loss) otherwise. The padding then counts
+// as the newest packet, at a frame boundary, for the gaps that follow it; the frame fields stay
+// the last frame's, so the next frame is still recognised as its successor. A late padding
+// packet, or one before the stream resumed, is just not forwarded.
+func (p *Projection) dropPadding(in *Packet) {
+	if p.resync || int16(in.Seq-p.last.seq) <= 0 {
+		return
+	}
+	if in.Seq-p.last.seq > 1 && p.last.dropped && !p.last.end {
+		p.seq.dropFrom(p.last.seq+1, in.Seq)
+	} else {
+		p.seq.drop(in.Seq)
+	}
+	p.last.seq, p.last.end = in.Seq, true
 }
 
 // note makes in the newest packet seen.

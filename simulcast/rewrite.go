@@ -13,6 +13,11 @@ func (p *Projection) Rewrite(pkt []byte, in Packet, now int64) bool {
 	if len(pkt) < rtpFixedHeaderLen {
 		return false
 	}
+	if in.Padding { // no payload to check: the projection closes its number
+		var v verdict
+		p.project(&in, now, &v)
+		return false
+	}
 	var payload []byte
 	switch in.Codec {
 	case CodecVP8, CodecVP9:

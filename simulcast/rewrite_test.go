@@ -294,6 +294,56 @@ func TestRewriteVP8TemporalLayers(t *testing.T) {
 	}
 }
 
+// padding returns a padding-only packet on the encoding's SSRC, between two frames (as a
+// sender probing without RTX sends it), described as the bridge's receive path does.
+func (e *vp8Enc) padding() wire {
+	b := buildRTP(rtpPacket{pt: 100, seq: e.seq, ts: e.ts - 3000, ssrc: e.ssrc, padding: 200})
+	e.seq++
+	h, ok := ParseRTP(b)
+	if !ok || h.PayloadEnd != h.HeaderLen {
+		e.t.Fatalf("synthetic padding does not parse as padding only: % x", b)
+	}
+	return wire{b: b, in: Packet{Encoding: e.enc, Seq: h.Seq, TS: h.TS, Codec: CodecVP8,
+		PayloadOffset: h.HeaderLen, PayloadEnd: h.PayloadEnd, Padding: true}}
+}
+
+// Padding-only packets between VP8 frames are not forwarded and leave no gap, with every layer
+// forwarded or only TL0, also when the packets lost just before the padding are the tail of a
+// frame the projection dropped.
+func TestRewriteVP8PaddingLeavesNoGap(t *testing.T) {
+	t.Run("all layers", func(t *testing.T) {
+		p, s := vp8Projection(0)
+		r := newReceiver(t, p)
+		e := newVP8Enc(t, 0)
+		r.feed(e.frames(1, true)...)
+		r.feed(e.padding(), e.padding())
+		r.feed(e.frames(2, false)...)
+		r.feed(e.padding())
+		r.feed(e.frames(2, false)...)
+		if r.sent != 10 {
+			t.Errorf("forwarded %d packets, want the 10 of the five frames", r.sent)
+		}
+		r.checkContiguous(0)
+		r.checkFrames(s.SSRC)
+	})
+	t.Run("TL0 only, the dropped frame's tail lost", func(t *testing.T) {
+		p, s := vp8Projection(0)
+		p.SetLayers(0, -1)
+		r := newReceiver(t, p)
+		e := newVP8Enc(t, 0)
+		r.feed(e.frames(1, true)...)
+		dropped := e.frame(false) // TL2: dropped; its second packet is lost
+		r.feed(dropped[0])
+		r.feed(e.padding())
+		r.feed(e.frames(3, false)...) // TL1, TL2 (dropped), TL0
+		if r.sent != 4 {
+			t.Errorf("forwarded %d packets, want the 4 of the two TL0 frames", r.sent)
+		}
+		r.checkContiguous(0)
+		r.checkFrames(s.SSRC)
+	})
+}
+
 func equalInt8(a, b []int8) bool {
 	if len(a) != len(b) {
 		return false
