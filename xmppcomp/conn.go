@@ -363,6 +363,16 @@ func (w *sessionWriter) send(toks []xml.Token) error {
 	return w.s.Send(context.Background(), &tokenSlice{toks: toks})
 }
 
+// close ends the output stream, bounded like a send: a server that stopped reading cannot hold
+// the bridge's shutdown.
+func (w *sessionWriter) close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = w.conn.SetWriteDeadline(time.Now().Add(closeTimeout))
+	defer func() { _ = w.conn.SetWriteDeadline(time.Time{}) }()
+	return w.s.Close()
+}
+
 func (k *conn) occupant(room jid.JID) jid.JID {
 	j, _ := room.WithResource(k.srv.Nickname) // validated in validateServer
 	return j

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 )
 
@@ -109,7 +108,7 @@ func (k *conn) session(ctx context.Context) (established bool, err error) {
 	for {
 		select {
 		case <-ctx.Done():
-			k.leave(s, lc, w, readDone)
+			k.leave(lc, w, readDone)
 			return true, ctx.Err()
 		case err := <-readDone:
 			_ = lc.Close()
@@ -283,7 +282,7 @@ func (k *conn) abort(cancel context.CancelFunc, lc *limitConn, readDone <-chan e
 // the stream and waits (bounded) for the server to close its side. The last stats carry the
 // state the bridge stops in (e.g. shutting_down=true when the last participant left during a
 // graceful shutdown), which the periodic presence may not have published yet.
-func (k *conn) leave(s *xmpp.Session, lc *limitConn, w *sessionWriter, readDone <-chan error) {
+func (k *conn) leave(lc *limitConn, w *sessionWriter, readDone <-chan error) {
 	for _, room := range k.srv.mucs {
 		if k.isJoined(room) {
 			if err := w.send(k.statsPresence(room)); err != nil {
@@ -294,7 +293,7 @@ func (k *conn) leave(s *xmpp.Session, lc *limitConn, w *sessionWriter, readDone 
 			}
 		}
 	}
-	_ = s.Close()
+	_ = w.close()
 	t := time.NewTimer(closeTimeout)
 	defer t.Stop()
 	select {
