@@ -48,6 +48,9 @@ func spinUntil(want int64, get func() int64) bool {
 // The ICE-TCP media path allocates nothing per packet once set up: 16 datagrams framed onto
 // the connection by a BatchWriter, and 16 frames read, parsed and handed to the Handler.
 func TestTCPMediaPathDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
 	f, c, w := tcpMediaPair(t)
 	go io.Copy(io.Discard, c) //nolint:errcheck // ends when the fixture closes c
 	chunk := framed(repeat(media1200, 16)...)
