@@ -5,10 +5,12 @@ import (
 	"sync/atomic"
 )
 
-// Caps bound what the whole bridge holds at once. A create over a cap fails with
+// Caps bound what the whole bridge holds at once. A create over a bridge-wide cap fails with
 // resource-constraint (no colibri2 reason), which jicofo answers by placing the participants
-// on another bridge and leaving this one aside for a minute. Zero fields take the defaults;
-// a negative field means no cap.
+// on another bridge and leaving this one aside for a minute. An endpoint over its conference's
+// own cap fails with bad-request instead: jicofo then fails only that invite and keeps the
+// bridge, where resource-constraint would move the whole conference to another bridge, to grow
+// to the same cap there. Zero fields take the defaults; a negative field means no cap.
 type Caps struct {
 	MaxConferences            int // live conferences (DefaultMaxConferences)
 	MaxEndpoints              int // endpoints over all conferences (DefaultMaxEndpoints)
@@ -91,7 +93,7 @@ func (h *Handler) reserveEndpoint(conf Conference) (release func(), cerr *Error)
 	if max := s.caps.MaxEndpointsPerConference; max >= 0 {
 		if n := len(conf.Endpoints()); n >= max {
 			s.refusedPerCon.Add(1)
-			return nil, newError(CondResourceConstraint, ReasonNone,
+			return nil, newError(CondBadRequest, ReasonNone,
 				"conference limit reached: %d endpoints (max-endpoints-per-conference %d)", n, max)
 		}
 	}

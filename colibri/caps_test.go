@@ -7,22 +7,23 @@ import (
 	"testing"
 )
 
-// Each cap refuses the create that would pass it with resource-constraint (type wait, no
-// colibri2 reason: jicofo places the participant elsewhere), counts it, and lets creates
-// through again once there is room.
+// Each bridge-wide cap refuses the create that would pass it with resource-constraint (type
+// wait, no colibri2 reason: jicofo places the participants elsewhere), the conference's own cap
+// with bad-request (jicofo fails that invite only, and keeps the conference here); each counts
+// the refusal and lets creates through again once there is room.
 func TestCapsRefuseCreatesWithResourceConstraint(t *testing.T) {
 	h, _ := newTestHandler(t, func(c *Config) {
 		c.Caps = Caps{MaxConferences: 2, MaxEndpoints: 3, MaxEndpointsPerConference: 2}
 	})
 	ok(t, do(t, h, allocate("m1", "a", true, "")))
 	ok(t, do(t, h, allocate("m1", "b", false, "")))
-	r := do(t, h, allocate("m1", "c", false, ""))
-	wantErr(t, r, CondResourceConstraint, ReasonNone, "max-endpoints-per-conference 2")
+	wantErr(t, do(t, h, allocate("m1", "c", false, "")), CondBadRequest, ReasonNone, "max-endpoints-per-conference 2")
+	ok(t, do(t, h, allocate("m2", "c", true, "")))
+	r := do(t, h, allocate("m2", "d", false, ""))
+	wantErr(t, r, CondResourceConstraint, ReasonNone, "max-endpoints 3")
 	if !strings.Contains(string(r.raw), "type='wait'") && !strings.Contains(string(r.raw), `type="wait"`) {
 		t.Errorf("error type is not wait: %s", r.raw)
 	}
-	ok(t, do(t, h, allocate("m2", "c", true, "")))
-	wantErr(t, do(t, h, allocate("m2", "d", false, "")), CondResourceConstraint, ReasonNone, "max-endpoints 3")
 	wantErr(t, do(t, h, allocate("m3", "e", true, "")), CondResourceConstraint, ReasonNone, "max-conferences 2")
 	if got, want := h.CapRefusals(), (CapRefusals{Conferences: 1, Endpoints: 1, EndpointsPerConference: 1}); got != want {
 		t.Fatalf("CapRefusals = %+v, want %+v", got, want)

@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// The caps come from the environment, refuse with a clear text over REST (503) and show in
-// /metrics by cap.
+// The caps come from the environment, refuse with a clear text over REST (503 for the bridge's
+// caps, 400 for the conference's own) and show in /metrics by cap.
 func TestCapsRefuseAndCount(t *testing.T) {
 	env := maps.Clone(restEnv)
 	env["JVB_MAX_CONFERENCES"] = "1"
@@ -17,8 +17,8 @@ func TestCapsRefuseAndCount(t *testing.T) {
 		t.Fatalf("two endpoints in one conference: %d %s", code, body)
 	}
 	code, body := b.do(t, "POST", "/colibri/v2/conferences", createEndpoint("m1", "c", false))
-	if code != 503 || !strings.Contains(body, "max-endpoints-per-conference 2") {
-		t.Fatalf("third endpoint: %d %s, want 503 naming max-endpoints-per-conference", code, body)
+	if code != 400 || !strings.Contains(body, "max-endpoints-per-conference 2") {
+		t.Fatalf("third endpoint: %d %s, want 400 naming max-endpoints-per-conference", code, body)
 	}
 	code, body = b.do(t, "POST", "/colibri/v2/conferences", createEndpoint("m2", "x", true))
 	if code != 503 || !strings.Contains(body, "max-conferences 1") {
