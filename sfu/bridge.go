@@ -311,6 +311,8 @@ func (b *Bridge) Stats() Stats {
 	s.DataChannelMessagesMalformed = sum.DataChannelMessagesMalformed
 	s.DataChannelMessagesDropped = sum.DataChannelMessagesDropped
 	s.DominantSpeakerChanges = b.counters.dominantSpeakerChanges.Load()
+	s.PreemptiveKeyframeRequestsSent = b.counters.preemptiveSent.Load()
+	s.PreemptiveKeyframeRequestsSuppressed = b.counters.preemptiveSuppressed.Load()
 	s.KeyframesReceived = sum.KeyframesReceived
 	if rttN > 0 {
 		s.AverageRTT = rttSum / time.Duration(rttN)

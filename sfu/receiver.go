@@ -386,26 +386,14 @@ func (e *Endpoint) requestKeyframe(src *source, now int64, fromReceiver bool) {
 		}
 		return
 	}
-	owner := src.owner.via() // a source behind a relay is asked for over the relay
-	if !owner.secure.Load() {
+	switch queued, notSecure := e.conf.queuePLI(src); { // a source behind a relay is asked over the relay
+	case notSecure:
 		e.rx.notSecure.Add(1)
-		return
-	}
-	pli := getPacket()
-	pli.rtcp = true
-	h := pli.buf[:12]
-	h[0], h[1] = 0x80|fmtPLI, rtcpPSFB
-	binary.BigEndian.PutUint16(h[2:4], 2)
-	binary.BigEndian.PutUint32(h[4:8], e.conf.feedbackVideo)
-	binary.BigEndian.PutUint32(h[8:12], src.ssrc)
-	pli.n = 12
-	if !owner.queue.push(pli) {
-		pli.release()
+	case !queued:
 		e.rx.queueFull.Add(1)
-		return
+	default:
+		e.rx.keyframesForwarded.Add(1)
 	}
-	owner.wakeSender()
-	e.rx.keyframesForwarded.Add(1)
 }
 
 // tick runs on the sender goroutine every tickInterval: keyframes still waited for are asked

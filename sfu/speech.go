@@ -131,6 +131,9 @@ func (c *Conference) speakerChanged(ch speech.Change) {
 		}
 	}
 	c.kickAll()
+	if !ch.Silence {
+		c.preemptKeyframe(ch.Dominant)
+	}
 }
 
 func dominantSpeakerMessage(ch speech.Change) *channel.DominantSpeakerEndpointChangeEvent {

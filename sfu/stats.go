@@ -64,6 +64,9 @@ type Stats struct {
 	DataChannelMessagesDropped   uint64 // rate limited, from a visitor, or to an unknown endpoint
 
 	DominantSpeakerChanges uint64
+	// Pre-emptive keyframe requests to a new dominant speaker: sent, and suppressed because no
+	// other endpoint had a camera on stage.
+	PreemptiveKeyframeRequestsSent, PreemptiveKeyframeRequestsSuppressed uint64
 
 	KeyframesReceived        uint64        // video keyframes (their first packet) from senders
 	AverageRTT               time.Duration // over endpoints with a measured round-trip time (gauge)
@@ -220,6 +223,7 @@ type bridgeCounters struct {
 	endpointsCreated                         atomic.Uint64
 	iceSucceeded, iceFailed, dtlsFailed      atomic.Uint64
 	dominantSpeakerChanges                   atomic.Uint64
+	preemptiveSent, preemptiveSuppressed     atomic.Uint64
 	relaysCreated                            atomic.Uint64
 	// Counters of expired relays' links.
 	relayRxPackets, relayRxBytes, relayTxPackets, relayTxBytes atomic.Uint64

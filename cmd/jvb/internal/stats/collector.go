@@ -107,6 +107,8 @@ var metrics = []metric{
 	counter("xmpp_disconnects", "XMPP sessions that ended without being asked to.", func(r *Report) uint64 { return r.XMPP.Disconnects }),
 	counter("keyframe_requests_forwarded", "PLI/FIR relayed to a media sender.", func(r *Report) uint64 { return r.Bridge.KeyframeRequestsForwarded }),
 	counter("dominant_speaker_changes", "Times a conference's dominant speaker changed.", func(r *Report) uint64 { return r.Bridge.DominantSpeakerChanges }),
+	counter("preemptive_keyframe_requests_sent", "Keyframe requests sent to a new dominant speaker ahead of the receivers' switch.", func(r *Report) uint64 { return r.Bridge.PreemptiveKeyframeRequestsSent }),
+	counter("preemptive_keyframe_requests_suppressed", "Pre-emptive keyframe requests not sent because no endpoint had a camera on stage.", func(r *Report) uint64 { return r.Bridge.PreemptiveKeyframeRequestsSuppressed }),
 	counter("keyframes_received", "Video keyframes received from senders.", func(r *Report) uint64 { return r.Bridge.KeyframesReceived }),
 	counter("nacks_received", "Generic NACK packets received from endpoints about what the bridge sent them.", func(r *Report) uint64 { return r.Bridge.NACKsReceived }),
 	counter("nacks_sent", "Generic NACK packets the bridge sent to media senders for its own incoming loss.", func(r *Report) uint64 { return r.Bridge.NACKsSent }),

@@ -42,7 +42,7 @@ func TestReceiverCountersUseJVBAndOwnNames(t *testing.T) {
 	raw := string(r.JSON())
 	// JVB's order: after the packet totals (own and relays'), before the ICE totals.
 	i := strings.Index(raw, `"total_packets_sent":1,"total_bytes_received_octo":0,"total_bytes_sent_octo":0,`+
-		`"total_packets_received_octo":0,"total_packets_sent_octo":0,"total_dominant_speaker_changes":7,"total_ice_failed"`)
+		`"total_packets_received_octo":0,"total_packets_sent_octo":0,"total_dominant_speaker_changes":7,"preemptive_kfr_sent":0,"preemptive_kfr_suppressed":0,"total_ice_failed"`)
 	if i < 0 {
 		t.Errorf("/colibri/stats lacks total_dominant_speaker_changes in JVB's place: %s", raw)
 	}

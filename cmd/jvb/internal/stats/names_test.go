@@ -27,6 +27,7 @@ var jvbNames = []string{
 	"data_channel_messages_received_total", "data_channel_messages_sent_total",
 	"colibri_web_socket_messages_received_total", "colibri_web_socket_messages_sent_total",
 	"rejected_data_channels_total", "xmpp_disconnects_total", "dominant_speaker_changes_total",
+	"preemptive_keyframe_requests_sent_total", "preemptive_keyframe_requests_suppressed_total",
 	"keyframes_received_total", "relays_total", "relay_packets_received_total", "relay_packets_sent_total",
 	"relay_bytes_received_total", "relay_bytes_sent_total", "relays_ice_failed_total", "relays_dtls_failed_total",
 }

@@ -229,6 +229,8 @@ func (r Report) Fields() []Field {
 		{"total_packets_received_octo", rl.PacketsReceived},
 		{"total_packets_sent_octo", rl.PacketsSent},
 		{"total_dominant_speaker_changes", b.DominantSpeakerChanges},
+		{"preemptive_kfr_sent", b.PreemptiveKeyframeRequestsSent},
+		{"preemptive_kfr_suppressed", b.PreemptiveKeyframeRequestsSuppressed},
 		{"total_ice_failed", b.ICEFailed},
 		{"total_ice_succeeded", b.ICESucceeded},
 		{"total_keyframes_received", b.KeyframesReceived},
