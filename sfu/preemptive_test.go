@@ -1,9 +1,9 @@
 package sfu
 
 import (
-	"encoding/binary"
 	"testing"
-	"time"
+
+	"github.com/pion/rtcp"
 
 	"gojvb/sfu/speech"
 )
@@ -13,12 +13,10 @@ func plisTo(t *testing.T, tb *testBridge, cl *client) []uint32 {
 	t.Helper()
 	cl.ep.drain()
 	var ssrcs []uint32
-	for _, d := range tb.writer(cl.ep.id).take() {
-		plain, err := cl.recv.DecryptRTCP(nil, d, nil)
-		if err != nil || len(plain) < 12 || plain[1] != rtcpPSFB || plain[0]&0x1f != fmtPLI {
-			continue
+	for _, p := range rtcpAt(t, tb, cl) {
+		if pli, ok := p.(*rtcp.PictureLossIndication); ok {
+			ssrcs = append(ssrcs, pli.MediaSSRC)
 		}
-		ssrcs = append(ssrcs, binary.BigEndian.Uint32(plain[8:12]))
 	}
 	return ssrcs
 }
@@ -63,11 +61,10 @@ func TestNewSpeakerIsAskedForAKeyframeWhenACameraIsOnStage(t *testing.T) {
 		t.Fatalf("r has b's camera on stage: %d sent, want 1", sent)
 	}
 	var got []uint32
-	deadline := time.Now().Add(5 * time.Second)
-	for len(got) == 0 && time.Now().Before(deadline) {
+	waitFor(t, "the delayed PLI to a", func() bool {
 		got = append(got, plisTo(t, tb, a)...)
-		time.Sleep(5 * time.Millisecond) // polling step within the deadline
-	}
+		return len(got) > 0
+	})
 	if len(got) != 1 || got[0] != 2 {
 		t.Fatalf("a got PLIs for %v, want one for its camera's primary SSRC 2", got)
 	}

@@ -356,21 +356,20 @@ type sessionWriter struct {
 }
 
 func (w *sessionWriter) send(toks []xml.Token) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_ = w.conn.SetWriteDeadline(time.Now().Add(sendTimeout))
-	defer func() { _ = w.conn.SetWriteDeadline(time.Time{}) }()
-	return w.s.Send(context.Background(), &tokenSlice{toks: toks})
+	return w.within(sendTimeout, func() error { return w.s.Send(context.Background(), &tokenSlice{toks: toks}) })
 }
 
 // close ends the output stream, bounded like a send: a server that stopped reading cannot hold
 // the bridge's shutdown.
-func (w *sessionWriter) close() error {
+func (w *sessionWriter) close() error { return w.within(closeTimeout, w.s.Close) }
+
+// within runs write, alone on the session, with the socket's write deadline d from now.
+func (w *sessionWriter) within(d time.Duration, write func() error) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_ = w.conn.SetWriteDeadline(time.Now().Add(closeTimeout))
+	_ = w.conn.SetWriteDeadline(time.Now().Add(d))
 	defer func() { _ = w.conn.SetWriteDeadline(time.Time{}) }()
-	return w.s.Close()
+	return write()
 }
 
 func (k *conn) occupant(room jid.JID) jid.JID {
